@@ -1,0 +1,71 @@
+#include "cli/commands.h"
+
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <iostream>
+
+#include "crypto/key_ring.h"
+#include "store/store.h"
+
+namespace signer::cli {
+
+void configure_logging(const Config& config) {
+  auto logger = spdlog::stderr_color_mt("signer");
+  logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e%z %^%l%$ %v");
+  spdlog::set_default_logger(logger);
+  spdlog::set_level(spdlog::level::from_str(config.log_level));
+}
+
+void add_store_flags(CLI::App& command, Config& config) {
+  command.add_option("--store", config.store,
+                     "Store URL: sqlite:PATH or mongodb://HOST:PORT (env BS_MONGO_URL, BS_STORE)")
+      ->capture_default_str();
+}
+
+void add_keys_flag(CLI::App& command, Config& config) {
+  command.add_option("--keys", config.keys_file,
+                     "keys.csv path (default $BS_KEYS_DIR/keys.csv, else ./keys.csv)");
+}
+
+void add_engine_flags(CLI::App& command, Config& config) {
+  command.add_option("--threads", config.threads, "Signing threads (default: one per core)");
+  command.add_option("--chunk-size", config.chunk_size, "Records read, signed and moved at a time")
+      ->check(CLI::Range(1, 100000))
+      ->capture_default_str();
+  command.add_option("--concurrency", config.concurrency,
+                     "Batches in flight per job (default 2 in-process, 8 in cluster mode)");
+  command.add_option("--batch-attempts", config.batch_attempts, "Tries per batch before it fails")
+      ->check(CLI::Range(1, 100))
+      ->capture_default_str();
+}
+
+int run_cli(int argc, char** argv) {
+  Config config = config_from_environment();
+  int exit_code = 0;
+  CLI::App app{"Message Signer: batch secp256k1 signing of stored messages"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", SIGNER_VERSION);
+  app.add_option("--log-level", config.log_level, "trace, debug, info, warn, error (env BS_LOG_LEVEL)")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
+  add_serve_command(app, config, exit_code);
+  add_job_commands(app, config, exit_code);
+  add_key_commands(app, config, exit_code);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const crypto::KeyRingError& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return 2;
+  } catch (const store::StoreError& e) {
+    std::cerr << "error: store " << store::to_string(e.kind()) << ": " << e.what() << "\n";
+    return 3;
+  } catch (const std::exception& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return 1;
+  }
+  return exit_code;
+}
+
+}  // namespace signer::cli

@@ -1,0 +1,38 @@
+// Configuration, read once at startup from flags and the original service's BS_* environment into
+// a plain struct. Flags win over the environment; the environment wins over defaults.
+#pragma once
+
+#include <cstddef>
+#include <string>
+
+namespace signer::cli {
+
+struct Config {
+  std::string store = "sqlite:signer.db";  // sqlite:PATH or mongodb://…
+  std::string mongo_user;                  // BS_MONGO_USER
+  std::string mongo_password;              // BS_MONGO_PWD (never logged)
+  std::string keys_file;                   // --keys, or $BS_KEYS_DIR/keys.csv, or ./keys.csv
+  std::string host = "0.0.0.0";
+  int port = 8080;                          // BS_SIGNER_PORT
+  std::string peer_url;                     // BS_MSG_SIGNER_URL: cluster mode when set
+  std::string internal_token;               // BS_INTERNAL_TOKEN
+  std::string pod_name;                     // BS_POD_NAME, else HOSTNAME
+  std::size_t threads = 0;                  // 0: one per core
+  std::size_t chunk_size = 2000;
+  std::size_t concurrency = 0;              // 0: 2 in-process, 8 in cluster mode
+  std::size_t max_concurrent_batches = 4;
+  std::size_t max_body_bytes = 64u << 20;
+  int batch_attempts = 4;
+  int batch_timeout_seconds = 600;
+  int shutdown_grace_seconds = 25;          // BS_SHUTDOWN_GRACE_SECONDS
+  int store_timeout_ms = 5000;              // connect / server selection timeout for MongoDB
+  std::string log_level = "info";
+};
+
+// Fills the defaults that come from the environment. Flags parsed afterwards override them.
+Config config_from_environment();
+
+// Resolves derived defaults (threads, concurrency, keys path) after flags are parsed.
+void finish_config(Config& config);
+
+}  // namespace signer::cli

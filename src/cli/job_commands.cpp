@@ -1,0 +1,221 @@
+// `signer sign`, `load`, `stats` and `export`: store-side work from the command line.
+#include <unistd.h>
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <thread>
+
+#include "cli/commands.h"
+#include "cli/service_graph.h"
+#include "crypto/salt_generator.h"
+#include "http/json_views.h"
+#include "records/record_json.h"
+
+namespace signer::cli {
+namespace {
+
+constexpr std::size_t kIngestChunk = 10000;
+
+std::string format_duration(double seconds) {
+  if (seconds < 0 || seconds > 1e7) return "--";
+  const auto s = static_cast<long long>(seconds);
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%lld:%02lld:%02lld", s / 3600, (s / 60) % 60, s % 60);
+  return buf;
+}
+
+// Prints job progress to stderr: a live line on a terminal, plain lines elsewhere.
+void show_progress(const signing::JobSnapshot& s, bool tty, bool final_line) {
+  const double done = static_cast<double>(s.records_signed + s.already_signed);
+  const double total = static_cast<double>(s.unsigned_at_start);
+  const double pct = total > 0 ? 100.0 * done / total : 100.0;
+  const double eta = s.records_per_second > 0 ? (total - done) / s.records_per_second : -1;
+  char line[256];
+  std::snprintf(line, sizeof(line),
+                "signed %llu/%llu (%.1f%%)  batches %llu/%llu  failed %llu  %.0f rec/s  "
+                "elapsed %s  eta %s",
+                static_cast<unsigned long long>(done), static_cast<unsigned long long>(total), pct,
+                static_cast<unsigned long long>(s.batches_done),
+                static_cast<unsigned long long>(s.batches),
+                static_cast<unsigned long long>(s.batches_failed), s.records_per_second,
+                format_duration(s.elapsed_seconds).c_str(), format_duration(eta).c_str());
+  if (tty) {
+    std::fprintf(stderr, "\r\033[2K%s%s", line, final_line ? "\n" : "");
+  } else {
+    std::fprintf(stderr, "%s\n", line);
+  }
+  std::fflush(stderr);
+}
+
+int sign(Config& config, std::uint64_t batch_size, const std::string& progress) {
+  finish_config(config);
+  configure_logging(config);
+  ServiceGraph graph(config);
+  const bool tty = progress == "always" || (progress == "auto" && isatty(STDERR_FILENO));
+  const bool quiet = progress == "never";
+  const signing::JobSnapshot plan = graph.coordinator->start(batch_size);
+  const auto interval = tty ? std::chrono::milliseconds(250) : std::chrono::milliseconds(2000);
+  for (;;) {
+    auto s = graph.coordinator->snapshot();
+    if (s->state != signing::JobState::kRunning) break;
+    if (!quiet) show_progress(*s, tty, false);
+    std::this_thread::sleep_for(interval);
+  }
+  const auto done = graph.coordinator->wait(plan.id);
+  if (!quiet) show_progress(*done, tty, true);
+  std::cout << http::to_json(*done).dump() << "\n";
+  return done->state == signing::JobState::kSucceeded ? 0 : 1;
+}
+
+std::string random_hex_id(crypto::SaltGenerator& salts) {
+  // The original generator's ids: the 32 hex digits of a UUIDv4, no hyphens.
+  std::string uuid = salts.next();
+  std::string id;
+  id.reserve(32);
+  for (char c : uuid) {
+    if (c != '-') id.push_back(c);
+  }
+  return id;
+}
+
+int load(Config& config, std::uint64_t count, const std::string& input) {
+  finish_config(config);
+  configure_logging(config);
+  auto store = open_configured_store(config);
+  store::IngestResult total;
+  std::vector<records::UnsignedRecord> chunk;
+  chunk.reserve(kIngestChunk);
+  auto flush = [&] {
+    if (chunk.empty()) return;
+    const store::IngestResult r = store->ingest(chunk);
+    total.accepted += r.accepted;
+    total.duplicates += r.duplicates;
+    chunk.clear();
+  };
+  std::uint64_t rejected = 0;
+  if (!input.empty()) {
+    std::ifstream file;
+    std::istream* in = &std::cin;
+    if (input != "-") {
+      file.open(input, std::ios::binary);
+      if (!file) throw std::runtime_error("cannot read " + input);
+      in = &file;
+    }
+    records::for_each_json_object(
+        *in,
+        [&](std::size_t index, const nlohmann::json& object) {
+          records::UnsignedRecord record;
+          if (auto reason = records::unsigned_record_from_json(object, record)) {
+            std::cerr << "rejected record " << index << ": " << *reason << "\n";
+            ++rejected;
+            return;
+          }
+          chunk.push_back(std::move(record));
+          if (chunk.size() == kIngestChunk) flush();
+        },
+        [&](records::Rejection r) {
+          std::cerr << "rejected record " << r.index << ": " << r.reason << "\n";
+          ++rejected;
+        });
+  } else {
+    crypto::SaltGenerator salts;
+    for (std::uint64_t i = 0; i < count; ++i) {
+      std::string id = random_hex_id(salts);
+      chunk.push_back({id, id});
+      if (chunk.size() == kIngestChunk) flush();
+    }
+  }
+  flush();
+  std::cout << nlohmann::json{{"accepted", total.accepted},
+                              {"duplicates", total.duplicates},
+                              {"rejected", rejected}}
+                   .dump()
+            << "\n";
+  return rejected == 0 ? 0 : 1;
+}
+
+int stats(Config& config) {
+  finish_config(config);
+  configure_logging(config);
+  auto store = open_configured_store(config);
+  std::cout << http::stats_json(store->count(), std::nullopt).dump() << "\n";
+  return 0;
+}
+
+int export_signed(Config& config, const std::string& output) {
+  finish_config(config);
+  configure_logging(config);
+  auto store = open_configured_store(config);
+  std::ofstream file;
+  std::ostream* out = &std::cout;
+  if (!output.empty() && output != "-") {
+    file.open(output, std::ios::binary | std::ios::trunc);
+    if (!file) throw std::runtime_error("cannot write " + output);
+    out = &file;
+  }
+  std::string buffer;
+  buffer.reserve(1 << 20);
+  store->for_each_signed([&](const records::SignedRecord& r) {
+    records::append_json_line(buffer, r);
+    if (buffer.size() > (1 << 20) - 4096) {
+      out->write(buffer.data(), static_cast<std::streamsize>(buffer.size()));
+      buffer.clear();
+    }
+  });
+  out->write(buffer.data(), static_cast<std::streamsize>(buffer.size()));
+  out->flush();
+  if (!*out) throw std::runtime_error("write failed");
+  return 0;
+}
+
+}  // namespace
+
+void add_job_commands(CLI::App& app, Config& config, int& exit_code) {
+  {
+    CLI::App* cmd = app.add_subcommand("sign", "Sign every unsigned record in-process, with progress");
+    static std::uint64_t batch_size = 1000;
+    static std::string progress = "auto";
+    cmd->add_option("--batch-size", batch_size, "Records per batch")
+        ->check(CLI::Range(std::uint64_t{1}, UINT64_MAX))
+        ->capture_default_str();
+    cmd->add_option("--progress", progress, "auto (live on a terminal), always, plain, never")
+        ->check(CLI::IsMember({"auto", "always", "plain", "never"}))
+        ->capture_default_str();
+    add_store_flags(*cmd, config);
+    add_keys_flag(*cmd, config);
+    add_engine_flags(*cmd, config);
+    cmd->callback([&] { exit_code = sign(config, batch_size, progress); });
+  }
+  {
+    CLI::App* cmd = app.add_subcommand("load", "Add unsigned records: random, or from NDJSON/JSON");
+    static std::uint64_t count = 0;
+    static std::string input;
+    auto* count_opt = cmd->add_option("--count", count, "Generate N random records (id = msg = 32 hex)");
+    auto* input_opt = cmd->add_option("--input", input, "NDJSON or JSON array of {id, msg}; - for stdin");
+    count_opt->excludes(input_opt);
+    add_store_flags(*cmd, config);
+    cmd->callback([&, count_opt, input_opt] {
+      if (count_opt->count() == 0 && input_opt->count() == 0) {
+        throw CLI::ValidationError("load", "give --count N or --input FILE");
+      }
+      exit_code = load(config, count, input);
+    });
+  }
+  {
+    CLI::App* cmd = app.add_subcommand("stats", "Print signed and unsigned record counts as JSON");
+    add_store_flags(*cmd, config);
+    cmd->callback([&] { exit_code = stats(config); });
+  }
+  {
+    CLI::App* cmd = app.add_subcommand("export", "Write signed records as NDJSON (what verify reads)");
+    static std::string output;
+    cmd->add_option("--output,-o", output, "Output file (default stdout)");
+    add_store_flags(*cmd, config);
+    cmd->callback([&] { exit_code = export_signed(config, output); });
+  }
+}
+
+}  // namespace signer::cli

@@ -1,0 +1,295 @@
+// `signer keygen`, `sign-message`, `verify` and `healthcheck`: key and signature tools.
+#include <fcntl.h>
+#include <httplib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cryptopp/base64.h>
+#include <cryptopp/filters.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <unordered_set>
+
+#include "cli/commands.h"
+#include "cli/service_graph.h"
+#include "crypto/message_signer.h"
+#include "crypto/salt_generator.h"
+#include "crypto/signature_verifier.h"
+#include "records/record_json.h"
+#include "signing/worker_pool.h"
+
+namespace signer::cli {
+namespace {
+
+// Writes `content` to `path` with mode 0600, refusing to replace a file unless `force`.
+void write_private_file(const std::filesystem::path& path, const std::string& content, bool force) {
+  const int flags = O_WRONLY | O_CREAT | O_CLOEXEC | (force ? O_TRUNC : O_EXCL);
+  const int fd = ::open(path.c_str(), flags, 0600);
+  if (fd < 0) {
+    throw std::runtime_error("cannot create " + path.string() + ": " + std::strerror(errno) +
+                             (errno == EEXIST ? " (use --force to replace it)" : ""));
+  }
+  ::fchmod(fd, 0600);
+  std::size_t written = 0;
+  while (written < content.size()) {
+    const ssize_t n = ::write(fd, content.data() + written, content.size() - written);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      ::close(fd);
+      throw std::runtime_error("cannot write " + path.string() + ": " + std::strerror(errno));
+    }
+    written += static_cast<std::size_t>(n);
+  }
+  if (::close(fd) != 0) throw std::runtime_error("cannot write " + path.string());
+}
+
+std::string base64(const std::string& data) {
+  std::string out;
+  CryptoPP::StringSource source(data, true,
+                                new CryptoPP::Base64Encoder(new CryptoPP::StringSink(out), false));
+  return out;
+}
+
+int keygen(std::size_t count, const std::string& out_dir, const std::string& secret_name,
+           bool force) {
+  if (count == 0) throw std::invalid_argument("--count must be at least 1");
+  std::filesystem::create_directories(out_dir);
+  const crypto::KeyRing ring = crypto::KeyRing::generate(count);
+  std::string csv = ring.to_csv();
+  struct Wipe {
+    std::string& s;
+    ~Wipe() { crypto::secure_zero(s.data(), s.size()); }
+  } wipe_csv{csv};
+  const std::filesystem::path keys_path = std::filesystem::path(out_dir) / "keys.csv";
+  write_private_file(keys_path, csv, force);
+  std::cout << "wrote " << count << " keys to " << keys_path.string() << " (mode 0600)\n";
+  if (!secret_name.empty()) {
+    std::string encoded = base64(csv);
+    Wipe wipe_encoded{encoded};
+    std::string manifest = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: " + secret_name +
+                           "\n  labels:\n    app.kubernetes.io/name: message-signer\n"
+                           "type: Opaque\ndata:\n  keys.csv: " + encoded + "\n";
+    Wipe wipe_manifest{manifest};
+    const auto secret_path = std::filesystem::path(out_dir) / (secret_name + "-secret.yaml");
+    write_private_file(secret_path, manifest, force);
+    std::cout << "wrote Kubernetes Secret " << secret_name << " to " << secret_path.string()
+              << " (kubectl apply -f " << secret_path.string() << ")\n";
+  }
+  for (std::size_t i = 0; i < ring.size(); ++i) {
+    std::cout << i << " " << ring.at(i).address << " " << ring.at(i).public_key << "\n";
+  }
+  return 0;
+}
+
+records::SignedRecord sign_one(const crypto::MessageSigner& signer, crypto::SaltGenerator& salts,
+                               const crypto::KeyRing& ring, std::size_t key_index, std::string id,
+                               std::string msg, std::optional<std::string> salt) {
+  if (key_index >= ring.size()) {
+    throw std::invalid_argument("key index " + std::to_string(key_index) + " is not below " +
+                                std::to_string(ring.size()));
+  }
+  const crypto::SigningKey& key = ring.at(key_index);
+  records::SignedRecord r;
+  r.id = std::move(id);
+  r.salt = salt ? std::move(*salt) : salts.next();
+  r.sign = signer.sign_salted(key.private_key, r.salt, msg);
+  r.msg = std::move(msg);
+  r.key = key.public_key;
+  return r;
+}
+
+struct SignMessageArgs {
+  std::size_t key_index = 0;
+  std::string msg;
+  std::string salt;
+  std::string id;
+  std::string input;
+};
+
+int sign_message(Config& config, const SignMessageArgs& args, const CLI::Option* salt_opt) {
+  finish_config(config);
+  configure_logging(config);
+  const crypto::KeyRing ring = load_keys(config);
+  const crypto::MessageSigner signer;
+  crypto::SaltGenerator salts;
+  if (args.input.empty()) {
+    std::optional<std::string> salt;
+    if (salt_opt->count() > 0) salt = args.salt;
+    std::cout << records::to_json(sign_one(signer, salts, ring, args.key_index, args.id, args.msg,
+                                           salt))
+                     .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
+              << "\n";
+    return 0;
+  }
+  std::ifstream file;
+  std::istream* in = &std::cin;
+  if (args.input != "-") {
+    file.open(args.input, std::ios::binary);
+    if (!file) throw std::runtime_error("cannot read " + args.input);
+    in = &file;
+  }
+  int status = 0;
+  std::string out;
+  records::for_each_json_object(
+      *in,
+      [&](std::size_t index, const nlohmann::json& o) {
+        try {
+          std::optional<std::string> salt;
+          if (o.contains("salt")) salt = o.at("salt").get<std::string>();
+          out.clear();
+          records::append_json_line(
+              out, sign_one(signer, salts, ring, o.value("key_index", std::size_t{0}),
+                            o.value("id", std::string()), o.at("msg").get<std::string>(), salt));
+          std::cout << out;
+        } catch (const std::exception& e) {
+          std::cerr << "line " << index << ": " << e.what() << "\n";
+          status = 1;
+        }
+      },
+      [&](records::Rejection r) {
+        std::cerr << "line " << r.index << ": " << r.reason << "\n";
+        status = 1;
+      });
+  return status;
+}
+
+int verify(Config& config, const std::string& input) {
+  finish_config(config);
+  configure_logging(config);
+  std::ifstream file;
+  std::istream* in = &std::cin;
+  if (!input.empty() && input != "-") {
+    file.open(input, std::ios::binary);
+    if (!file) {
+      std::cerr << "error: cannot read " << input << "\n";
+      return 2;
+    }
+    in = &file;
+  }
+  signing::WorkerPool pool(config.threads);
+  std::vector<records::SignedRecord> chunk;
+  std::vector<crypto::Verdict> verdicts;
+  std::unordered_set<std::string> seen;
+  std::uint64_t valid = 0;
+  std::uint64_t invalid = 0;
+  auto report = [&](const std::string& id, std::string_view reason) {
+    ++invalid;
+    std::cout << "invalid " << (id.empty() ? "(no id)" : id) << ": " << reason << "\n";
+  };
+  auto flush = [&] {
+    verdicts.assign(chunk.size(), crypto::Verdict::kValid);
+    pool.run(chunk.size(), [&](std::size_t b, std::size_t e, signing::WorkerContext& ctx) {
+      for (std::size_t i = b; i < e; ++i) {
+        const auto& r = chunk[i];
+        verdicts[i] = crypto::verify_signature(ctx.signer, r.salt, r.msg, r.sign, r.key);
+      }
+    });
+    for (std::size_t i = 0; i < chunk.size(); ++i) {
+      if (verdicts[i] != crypto::Verdict::kValid) {
+        report(chunk[i].id, crypto::describe(verdicts[i]));
+      } else if (!seen.insert(chunk[i].id).second) {
+        report(chunk[i].id, "duplicate id");
+      } else {
+        ++valid;
+      }
+    }
+    chunk.clear();
+  };
+  try {
+    records::for_each_json_object(
+        *in,
+        [&](std::size_t, const nlohmann::json& o) {
+          records::SignedRecord r;
+          if (auto reason = records::signed_record_from_json(o, r)) {
+            report(records::reported_id(o), *reason);
+            return;
+          }
+          chunk.push_back(std::move(r));
+          if (chunk.size() == 8192) flush();
+        },
+        [&](records::Rejection r) { report(r.id, r.reason); });
+    flush();
+  } catch (const records::MalformedInput& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return 2;
+  }
+  std::cout << "valid " << valid << " invalid " << invalid << "\n";
+  return invalid == 0 ? 0 : 1;
+}
+
+int healthcheck(const std::string& url) {
+  const std::size_t scheme = url.find("://");
+  const std::size_t path_start = url.find('/', scheme == std::string::npos ? 0 : scheme + 3);
+  const std::string base = url.substr(0, path_start);
+  const std::string path = path_start == std::string::npos ? "/healthz" : url.substr(path_start);
+  httplib::Client client(base);
+  client.set_connection_timeout(2);
+  client.set_read_timeout(3);
+  auto res = client.Get(path);
+  if (!res) {
+    std::cerr << "unhealthy: " << httplib::to_string(res.error()) << "\n";
+    return 1;
+  }
+  if (res->status != 200) {
+    std::cerr << "unhealthy: HTTP " << res->status << "\n";
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace
+
+void add_key_commands(CLI::App& app, Config& config, int& exit_code) {
+  {
+    CLI::App* cmd = app.add_subcommand("keygen", "Generate signing keys into DIR/keys.csv (0600)");
+    static std::size_t count = 0;
+    static std::string out_dir;
+    static std::string secret_name;
+    static bool force = false;
+    cmd->add_option("--count", count, "Number of keys")->required()->check(CLI::Range(1, 100000));
+    cmd->add_option("--out", out_dir, "Output directory")->required();
+    cmd->add_option("--k8s-secret", secret_name,
+                    "Also write DIR/NAME-secret.yaml, a Kubernetes Secret holding keys.csv");
+    cmd->add_flag("--force", force, "Replace existing files");
+    cmd->callback([&] { exit_code = keygen(count, out_dir, secret_name, force); });
+  }
+  {
+    CLI::App* cmd = app.add_subcommand(
+        "sign-message", "Sign messages with a key of keys.csv; prints signed records as JSON");
+    static SignMessageArgs args;
+    add_keys_flag(*cmd, config);
+    cmd->add_option("--key-index", args.key_index, "Key to use (0-based line of keys.csv)");
+    auto* msg = cmd->add_option("--msg", args.msg, "Message to sign");
+    auto* salt = cmd->add_option("--salt", args.salt, "Salt (default: random UUIDv4)");
+    cmd->add_option("--id", args.id, "Record id to put in the output");
+    auto* input = cmd->add_option(
+        "--input", args.input,
+        "NDJSON lines {id, key_index, msg, salt?} to sign in bulk; - for stdin");
+    input->excludes(msg);
+    cmd->callback([&, msg, input, salt] {
+      if (msg->count() == 0 && input->count() == 0) {
+        throw CLI::ValidationError("sign-message", "give --msg or --input");
+      }
+      exit_code = sign_message(config, args, salt);
+    });
+  }
+  {
+    CLI::App* cmd = app.add_subcommand(
+        "verify", "Verify signed records (NDJSON or JSON array); exit 0 all valid, 1 not, 2 unreadable");
+    static std::string input = "-";
+    cmd->add_option("--input", input, "File, or - for stdin")->capture_default_str();
+    cmd->add_option("--threads", config.threads, "Verification threads (default: one per core)");
+    cmd->callback([&] { exit_code = verify(config, input); });
+  }
+  {
+    CLI::App* cmd = app.add_subcommand("healthcheck", "Exit 0 when URL answers HTTP 200");
+    static std::string url = "http://127.0.0.1:8080/healthz";
+    cmd->add_option("--url", url, "URL to check")->capture_default_str();
+    cmd->callback([&] { exit_code = healthcheck(url); });
+  }
+}
+
+}  // namespace signer::cli

@@ -1,0 +1,57 @@
+#include "cli/service_graph.h"
+
+#include <spdlog/spdlog.h>
+
+#include "http/peer_dispatcher.h"
+#include "metrics/signer_metrics.h"
+#include "store/instrumented_store.h"
+#include "store/store_factory.h"
+
+namespace signer::cli {
+namespace {
+
+metrics::Registry& declared(metrics::Registry& registry) {
+  metrics::declare_signer_metrics(registry);
+  return registry;
+}
+
+}  // namespace
+
+crypto::KeyRing load_keys(const Config& config) {
+  std::vector<std::string> warnings;
+  crypto::KeyRing keys = crypto::KeyRing::load_file(config.keys_file, warnings);
+  for (const std::string& w : warnings) spdlog::warn("{}", w);
+  spdlog::info("loaded {} keys from {}", keys.size(), config.keys_file);
+  return keys;
+}
+
+std::unique_ptr<store::Store> open_configured_store(const Config& config,
+                                                    metrics::Registry* metrics) {
+  auto store = store::open_store(
+      {config.store, config.mongo_user, config.mongo_password, config.store_timeout_ms});
+  if (!metrics) return store;
+  return std::make_unique<store::InstrumentedStore>(std::move(store), *metrics);
+}
+
+ServiceGraph::ServiceGraph(const Config& config)
+    : keys(load_keys(config)),
+      store(open_configured_store(config, &declared(metrics))),
+      pool(config.threads),
+      worker(*store, keys, pool, metrics, {config.chunk_size, config.pod_name}) {
+  if (config.peer_url.empty()) {
+    dispatcher = std::make_unique<signing::InProcessDispatcher>(worker);
+  } else {
+    dispatcher = std::make_unique<http::PeerDispatcher>(
+        keys, http::PeerDispatcherOptions{config.peer_url, config.internal_token,
+                                          std::chrono::seconds(5),
+                                          std::chrono::seconds(config.batch_timeout_seconds)});
+  }
+  coordinator = std::make_unique<signing::Coordinator>(
+      *store, keys, *dispatcher, metrics,
+      signing::CoordinatorOptions{config.concurrency, config.batch_attempts,
+                                  std::chrono::milliseconds(200), std::chrono::milliseconds(5000)});
+  spdlog::info("store {}, {} signing threads, chunk {}, dispatch {} x{}", store->describe(),
+               pool.size(), config.chunk_size, dispatcher->mode(), config.concurrency);
+}
+
+}  // namespace signer::cli

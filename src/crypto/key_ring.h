@@ -1,0 +1,71 @@
+// The ordered set of signing keys, loaded from keys.csv.
+// File format (the original service's): one key a line, "0x04<128 hex pub>,0x<64 hex priv>".
+// Order matters: batch b signs with key b mod K. A KeyRing is immutable after loading and safe to
+// read from many threads. Private keys are wiped when the ring is destroyed.
+#pragma once
+
+#include <cstddef>
+#include <filesystem>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "crypto/private_key.h"
+
+namespace signer::crypto {
+
+struct SigningKey {
+  PrivateKey private_key;
+  std::string public_key;  // "0x04" + 128 lowercase hex
+  std::string address;     // EIP-55 checksummed Ethereum address, "0x" + 40 hex
+};
+
+// A rejected key file. what() names the file line (1-based) and the rule broken, never key text.
+class KeyRingError : public std::runtime_error {
+ public:
+  KeyRingError(const std::string& message, std::size_t line)
+      : std::runtime_error(message), line_(line) {}
+  // 1-based line number of the offending line, or 0 when the error is about the whole file.
+  std::size_t line() const { return line_; }
+
+ private:
+  std::size_t line_;
+};
+
+class KeyRing {
+ public:
+  // Parses keys.csv content. Blank lines and a trailing CR are tolerated.
+  // Throws KeyRingError on: a malformed line (missing 0x/0x04, wrong length, bad hex, wrong number
+  // of fields), a private key that is zero or >= the curve order, a public half that does not
+  // match the private half, a duplicated key, or no keys at all.
+  static KeyRing parse(std::string_view csv);
+
+  // Reads and parses `path`. Throws KeyRingError as parse() does, or when the file cannot be read.
+  // Appends a warning to `warnings` when the file is readable by group or others.
+  static KeyRing load_file(const std::filesystem::path& path, std::vector<std::string>& warnings);
+
+  // Returns `count` fresh keys from the CSPRNG. count must be > 0.
+  static KeyRing generate(std::size_t count);
+
+  // Renders the ring in keys.csv format. This is the only writer of private key hex; the caller
+  // must write it straight to a 0600 file and wipe the string (secure_zero) afterwards.
+  std::string to_csv() const;
+
+  std::size_t size() const { return keys_.size(); }
+  const SigningKey& at(std::size_t index) const { return keys_.at(index); }
+  const std::vector<SigningKey>& keys() const { return keys_; }
+
+  // Resolves a key selector: a decimal index ("0".."K-1") or a public key ("0x04…", any case).
+  // Returns nullopt when it names no key of this ring.
+  std::optional<std::size_t> find(std::string_view selector) const;
+
+ private:
+  std::vector<SigningKey> keys_;
+};
+
+// Returns the EIP-55 checksummed address of an uncompressed public key given as 128 hex (X||Y).
+std::string ethereum_address(std::string_view public_xy_hex);
+
+}  // namespace signer::crypto

@@ -1,0 +1,301 @@
+#include "http/api_server.h"
+
+#include <httplib.h>
+#include <spdlog/spdlog.h>
+
+#include <sstream>
+
+#include "http/json_views.h"
+#include "http/route_params.h"
+#include "metrics/signer_metrics.h"
+#include "records/record_json.h"
+
+namespace signer::http {
+namespace {
+
+constexpr const char* kJson = "application/json";
+constexpr std::size_t kMaxReportedRejections = 100;
+
+void send_json(httplib::Response& res, int status, const nlohmann::json& body) {
+  res.status = status;
+  res.set_content(body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), kJson);
+}
+
+void send_error(httplib::Response& res, int status, const std::string& message) {
+  send_json(res, status, {{"error", message}});
+}
+
+// Decrements a counter when a scope ends; the counter limits concurrent heavy requests.
+class InFlight {
+ public:
+  InFlight(std::atomic<std::size_t>& counter, std::size_t limit) : counter_(counter) {
+    admitted_ = counter_.fetch_add(1) < limit;
+  }
+  ~InFlight() { counter_.fetch_sub(1); }
+  InFlight(const InFlight&) = delete;
+  InFlight& operator=(const InFlight&) = delete;
+  bool admitted() const { return admitted_; }
+
+ private:
+  std::atomic<std::size_t>& counter_;
+  bool admitted_;
+};
+
+// A low-cardinality route label for metrics: the first path segment.
+std::string route_label(const std::string& path) {
+  if (path == "/") return "/";
+  const std::size_t end = path.find('/', 1);
+  const std::string first = path.substr(0, end);
+  for (const char* known : {"/sign", "/batch", "/stats", "/healthz", "/readyz", "/metrics",
+                            "/records", "/keys"}) {
+    if (first == known) return first;
+  }
+  return "other";
+}
+
+bool constant_time_equal(const std::string& a, const std::string& b) {
+  if (a.size() != b.size()) return false;
+  unsigned char diff = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    diff = static_cast<unsigned char>(diff | (a[i] ^ b[i]));
+  }
+  return diff == 0;
+}
+
+}  // namespace
+
+ApiServer::ApiServer(store::Store& store, const crypto::KeyRing& keys,
+                     signing::Coordinator& coordinator, signing::BatchWorker& worker,
+                     metrics::Registry& metrics, ApiServerOptions options)
+    : store_(store),
+      keys_(keys),
+      coordinator_(coordinator),
+      worker_(worker),
+      metrics_(metrics),
+      options_(std::move(options)),
+      server_(std::make_unique<httplib::Server>()) {
+  const std::size_t threads = options_.http_threads;
+  server_->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+  server_->set_payload_max_length(options_.max_body_bytes);
+  server_->set_read_timeout(30);
+  server_->set_write_timeout(30);
+  server_->set_keep_alive_timeout(30);
+  install_routes();
+}
+
+ApiServer::~ApiServer() = default;
+
+bool ApiServer::bind() {
+  if (options_.port == 0) {
+    port_ = server_->bind_to_any_port(options_.host);
+    return port_ > 0;
+  }
+  if (!server_->bind_to_port(options_.host, options_.port)) return false;
+  port_ = options_.port;
+  return true;
+}
+
+bool ApiServer::serve() { return server_->listen_after_bind(); }
+
+void ApiServer::stop() {
+  shutdown_.request_stop();
+  coordinator_.stop();
+  server_->stop();
+}
+
+void ApiServer::install_routes() {
+  httplib::Server& s = *server_;
+
+  s.Get("/", [](const httplib::Request&, httplib::Response& res) {
+    send_json(res, 200, {{"status", "live"}, {"service", "message-signer"},
+                         {"version", SIGNER_VERSION}});
+  });
+
+  s.Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
+    send_json(res, 200, {{"status", "ok"}});
+  });
+
+  s.Get("/readyz", [this](const httplib::Request&, httplib::Response& res) {
+    if (shutdown_.stop_requested()) return send_error(res, 503, "shutting down");
+    if (keys_.size() == 0) return send_error(res, 503, "no keys loaded");
+    try {
+      store_.ping();
+    } catch (const store::StoreError& e) {
+      return send_error(res, 503, std::string("store unavailable: ") + e.what());
+    }
+    send_json(res, 200, {{"status", "ready"}, {"keys", keys_.size()}, {"store", store_.describe()}});
+  });
+
+  s.Get(R"(/sign/([^/]*))", [this](const httplib::Request& req, httplib::Response& res) {
+    auto size = parse_batch_size(req.matches[1].str());
+    if (auto* err = std::get_if<std::string>(&size)) return send_error(res, 400, *err);
+    const std::string wait = req.get_param_value("wait");
+    if (!wait.empty() && wait != "true" && wait != "false" && wait != "1" && wait != "0") {
+      return send_error(res, 400, "wait must be true or false");
+    }
+    if (shutdown_.stop_requested()) return send_error(res, 503, "shutting down");
+    try {
+      const signing::JobSnapshot plan = coordinator_.start(std::get<std::uint64_t>(size));
+      if (wait == "true" || wait == "1") {
+        const auto done = coordinator_.wait(plan.id);
+        return send_json(res, 200, to_json(*done));
+      }
+      res.set_header("Location", "/stats");
+      send_json(res, 202, to_json(plan));
+    } catch (const signing::JobAlreadyRunning& e) {
+      send_error(res, 409, e.what());
+    } catch (const store::StoreError& e) {
+      send_error(res, 503, std::string("store unavailable: ") + e.what());
+    }
+  });
+
+  s.Get("/stats", [this](const httplib::Request&, httplib::Response& res) {
+    try {
+      send_json(res, 200, stats_json(store_.count(), coordinator_.snapshot()));
+    } catch (const store::StoreError& e) {
+      send_error(res, 503, std::string("store unavailable: ") + e.what());
+    }
+  });
+
+  s.Get(R"(/batch/([^/]*)/([^/]*)/([^/]*))", [this](const httplib::Request& req,
+                                                    httplib::Response& res) {
+    if (!options_.internal_token.empty() &&
+        !constant_time_equal(req.get_header_value("X-Internal-Token"), options_.internal_token)) {
+      return send_error(res, 401, "missing or wrong X-Internal-Token");
+    }
+    auto params = parse_batch_params(req.matches[1].str(), req.matches[2].str());
+    if (auto* err = std::get_if<std::string>(&params)) return send_error(res, 400, *err);
+    const auto key_index = keys_.find(req.matches[3].str());
+    if (!key_index) {
+      return send_error(res, 404, "unknown key: give a key index below " +
+                                      std::to_string(keys_.size()) + " or a loaded public key");
+    }
+    if (shutdown_.stop_requested()) return send_error(res, 503, "shutting down");
+    InFlight slot(batches_in_flight_, options_.max_concurrent_batches);
+    if (!slot.admitted()) {
+      metrics_.increment(metrics::kHttpRejected, {{"route", "/batch"}});
+      res.set_header("Retry-After", "1");
+      return send_error(res, 503, "too many batches in flight on this pod");
+    }
+    const auto& p = std::get<BatchParams>(params);
+    try {
+      const signing::BatchResult r =
+          worker_.run({p.batch, p.batch_count, *key_index}, shutdown_.get_token());
+      send_json(res, 200, to_json(r));
+    } catch (const store::StoreError& e) {
+      metrics_.increment(metrics::kBatchErrors, {{"kind", std::string(store::to_string(e.kind()))}});
+      send_error(res, e.kind() == store::ErrorKind::kInvalid ? 500 : 503,
+                 std::string("store ") + std::string(store::to_string(e.kind())) + ": " + e.what());
+    }
+  });
+
+  s.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
+    res.set_content(metrics_.render(), "text/plain; version=0.0.4");
+  });
+
+  s.Post("/records", [this](const httplib::Request& req, httplib::Response& res) {
+    InFlight slot(ingests_in_flight_, options_.max_concurrent_ingests);
+    if (!slot.admitted()) {
+      metrics_.increment(metrics::kHttpRejected, {{"route", "/records"}});
+      res.set_header("Retry-After", "1");
+      return send_error(res, 503, "too many ingests in flight");
+    }
+    std::vector<records::UnsignedRecord> batch;
+    nlohmann::json rejected = nlohmann::json::array();
+    std::size_t rejected_count = 0;
+    auto reject = [&](records::Rejection r) {
+      if (rejected.size() < kMaxReportedRejections) {
+        rejected.push_back({{"index", r.index}, {"id", r.id}, {"reason", r.reason}});
+      }
+      ++rejected_count;
+    };
+    std::istringstream in(req.body);
+    try {
+      records::for_each_json_object(
+          in,
+          [&](std::size_t index, const nlohmann::json& object) {
+            records::UnsignedRecord record;
+            if (auto reason = records::unsigned_record_from_json(object, record)) {
+              reject({index, records::reported_id(object), *reason});
+            } else {
+              batch.push_back(std::move(record));
+            }
+          },
+          reject);
+    } catch (const records::MalformedInput& e) {
+      return send_error(res, 400, e.what());
+    }
+    if (batch.empty() && rejected_count == 0) {
+      return send_error(res, 400, "body holds no records: send NDJSON or a JSON array of {id, msg}");
+    }
+    store::IngestResult stored;
+    try {
+      if (!batch.empty()) stored = store_.ingest(batch);
+    } catch (const store::StoreError& e) {
+      return send_error(res, 503, std::string("store unavailable: ") + e.what());
+    }
+    nlohmann::json body = {{"accepted", stored.accepted},
+                           {"duplicates", stored.duplicates},
+                           {"rejected", rejected_count},
+                           {"errors", rejected}};
+    if (batch.empty()) body["error"] = "no record was valid";
+    send_json(res, batch.empty() ? 400 : 200, body);
+  });
+
+  s.Get(R"(/records/(.*))", [this](const httplib::Request& req, httplib::Response& res) {
+    const std::string id = req.matches[1].str();
+    if (auto reason = records::invalid_id_reason(id)) return send_error(res, 400, *reason);
+    try {
+      const auto record = store_.find_signed(id);
+      if (!record) return send_error(res, 404, "no signed record with id " + id);
+      send_json(res, 200, records::to_json(*record));
+    } catch (const store::StoreError& e) {
+      send_error(res, 503, std::string("store unavailable: ") + e.what());
+    }
+  });
+
+  s.Get("/keys", [this](const httplib::Request&, httplib::Response& res) {
+    nlohmann::json keys = nlohmann::json::array();
+    for (std::size_t i = 0; i < keys_.size(); ++i) {
+      keys.push_back(
+          {{"index", i}, {"key", keys_.at(i).public_key}, {"address", keys_.at(i).address}});
+    }
+    send_json(res, 200, {{"keys", keys}});
+  });
+
+  // Every status >= 400 passes here; fill in a JSON body only where a handler did not.
+  s.set_error_handler(httplib::Server::HandlerWithResponse([](const httplib::Request& req,
+                                                               httplib::Response& res) {
+    if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
+    std::string message;
+    switch (res.status) {
+      case 404: message = "no route for " + req.method + " " + req.path; break;
+      case 405: message = "method not allowed"; break;
+      case 413: message = "request body too large"; break;
+      case 400: message = "bad request"; break;
+      default: message = "error " + std::to_string(res.status); break;
+    }
+    send_error(res, res.status, message);
+    return httplib::Server::HandlerResponse::Handled;
+  }));
+
+  s.set_exception_handler([](const httplib::Request& req, httplib::Response& res,
+                             std::exception_ptr ep) {
+    std::string what = "unknown exception";
+    try {
+      std::rethrow_exception(ep);
+    } catch (const std::exception& e) {
+      what = e.what();
+    } catch (...) {
+    }
+    spdlog::error("{} {} failed: {}", req.method, req.path, what);
+    send_error(res, 500, "internal error");
+  });
+
+  s.set_logger([this](const httplib::Request& req, const httplib::Response& res) {
+    metrics_.increment(metrics::kHttpRequests,
+                       {{"route", route_label(req.path)}, {"code", std::to_string(res.status)}});
+  });
+}
+
+}  // namespace signer::http

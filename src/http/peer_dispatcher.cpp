@@ -1,0 +1,72 @@
+#include "http/peer_dispatcher.h"
+
+#include <httplib.h>
+
+#include "http/json_views.h"
+
+namespace signer::http {
+
+PeerDispatcher::PeerDispatcher(const crypto::KeyRing& keys, PeerDispatcherOptions options)
+    : keys_(keys), options_(std::move(options)) {}
+
+PeerDispatcher::~PeerDispatcher() = default;
+
+std::unique_ptr<httplib::Client> PeerDispatcher::acquire() {
+  {
+    std::lock_guard lock(mutex_);
+    if (!idle_.empty()) {
+      auto client = std::move(idle_.back());
+      idle_.pop_back();
+      return client;
+    }
+  }
+  auto client = std::make_unique<httplib::Client>(options_.base_url);
+  client->set_keep_alive(true);
+  client->set_connection_timeout(static_cast<time_t>(options_.connect_timeout.count()));
+  client->set_read_timeout(static_cast<time_t>(options_.batch_timeout.count()));
+  client->set_write_timeout(static_cast<time_t>(options_.connect_timeout.count()));
+  return client;
+}
+
+void PeerDispatcher::release(std::unique_ptr<httplib::Client> client) {
+  std::lock_guard lock(mutex_);
+  idle_.push_back(std::move(client));
+}
+
+signing::BatchResult PeerDispatcher::dispatch(const signing::BatchSpec& spec, std::stop_token) {
+  const std::string path = "/batch/" + std::to_string(spec.batch) + "/" +
+                           std::to_string(spec.batch_count) + "/" +
+                           keys_.at(spec.key_index).public_key;
+  httplib::Headers headers;
+  if (!options_.internal_token.empty()) headers.emplace("X-Internal-Token", options_.internal_token);
+
+  auto client = acquire();
+  auto res = client->Get(path, headers);
+  if (!res) {
+    // The connection may be broken; do not return it to the pool.
+    throw signing::BatchError(options_.base_url + ": " + httplib::to_string(res.error()), true);
+  }
+  const int status = res->status;
+  std::string body = res->body;
+  release(std::move(client));
+
+  std::string message;
+  nlohmann::json json = nlohmann::json::parse(body, nullptr, false);
+  if (status == 200) {
+    try {
+      return batch_result_from_json(json);
+    } catch (const nlohmann::json::exception& e) {
+      throw signing::BatchError("peer sent a malformed batch result: " + std::string(e.what()),
+                                true);
+    }
+  }
+  if (json.is_object() && json.contains("error") && json["error"].is_string()) {
+    message = json["error"].get<std::string>();
+  } else {
+    message = body.substr(0, 200);
+  }
+  const bool retryable = status >= 500 || status == 429 || status == 408;
+  throw signing::BatchError("peer answered " + std::to_string(status) + ": " + message, retryable);
+}
+
+}  // namespace signer::http

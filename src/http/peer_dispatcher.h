@@ -1,0 +1,49 @@
+// Cluster mode: sends each batch as GET /batch/:b/:B/:publicKey to the Service URL
+// (BS_MSG_SIGNER_URL), so Kubernetes picks the pod. Keeps a pool of keep-alive connections, one per
+// in-flight batch, never shared between threads. Names the key by its public key, so a pod with a
+// different key file refuses the batch instead of signing with the wrong key.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "crypto/key_ring.h"
+#include "signing/batch_dispatcher.h"
+
+namespace httplib {
+class Client;
+}
+
+namespace signer::http {
+
+struct PeerDispatcherOptions {
+  std::string base_url;        // "http://host:port"
+  std::string internal_token;  // sent as X-Internal-Token when non-empty
+  std::chrono::seconds connect_timeout{5};
+  std::chrono::seconds batch_timeout{600};
+};
+
+class PeerDispatcher final : public signing::BatchDispatcher {
+ public:
+  PeerDispatcher(const crypto::KeyRing& keys, PeerDispatcherOptions options);
+  ~PeerDispatcher() override;
+
+  // Throws BatchError: retryable for connection errors, timeouts, 5xx and 429; not retryable for
+  // other 4xx (bad token, unknown key, bad parameters).
+  signing::BatchResult dispatch(const signing::BatchSpec& spec, std::stop_token stop) override;
+  std::string mode() const override { return "http"; }
+
+ private:
+  std::unique_ptr<httplib::Client> acquire();
+  void release(std::unique_ptr<httplib::Client> client);
+
+  const crypto::KeyRing& keys_;
+  PeerDispatcherOptions options_;
+  std::mutex mutex_;
+  std::vector<std::unique_ptr<httplib::Client>> idle_;
+};
+
+}  // namespace signer::http

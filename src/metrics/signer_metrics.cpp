@@ -1,0 +1,29 @@
+#include "metrics/signer_metrics.h"
+
+namespace signer::metrics {
+
+void declare_signer_metrics(Registry& r) {
+  using T = Registry::Type;
+  const std::vector<double> seconds = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+                                       1,     2.5,  5,     10,   30,  60,   300};
+  r.declare(kRecordsSigned, T::kCounter, "Records signed by this process, per key.");
+  r.declare(kRecordsAlreadySigned, T::kCounter,
+            "Records found already signed during a move (completed an interrupted move).");
+  r.declare(kBatchesRun, T::kCounter, "Batches run by this process (pod), by outcome.");
+  r.declare(kBatchDuration, T::kHistogram, "Wall time of one batch on this process.", seconds);
+  r.declare(kBatchErrors, T::kCounter, "Batches that failed on this process, by error kind.");
+  r.declare(kStoreLatency, T::kHistogram, "Latency of store operations, by operation.",
+            {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5});
+  r.declare(kStoreErrors, T::kCounter, "Store operations that failed, by operation and kind.");
+  r.declare(kJobRunning, T::kGauge, "1 while a signing job coordinated by this process runs.");
+  r.declare(kJobBatchesTotal, T::kGauge, "Batches planned in the current or last job.");
+  r.declare(kJobBatchesDone, T::kGauge, "Batches finished in the current or last job.");
+  r.declare(kJobBatchesFailed, T::kGauge, "Batches that failed after all retries.");
+  r.declare(kJobBatchRetries, T::kCounter, "Batch attempts retried by the coordinator.");
+  r.declare(kJobRecordsSigned, T::kGauge, "Records signed in the current or last job.");
+  r.declare(kJobsTotal, T::kCounter, "Jobs coordinated by this process, by outcome.");
+  r.declare(kHttpRequests, T::kCounter, "HTTP requests, by route and status code.");
+  r.declare(kHttpRejected, T::kCounter, "Requests refused by backpressure, by route.");
+}
+
+}  // namespace signer::metrics

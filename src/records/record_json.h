@@ -1,0 +1,66 @@
+// JSON in and out for records: ingest bodies (NDJSON or a JSON array of {id, msg}), the signed
+// record format that `export` writes and `verify` reads, and the validation rules for ids and
+// messages. Parsing is tolerant per record: one bad record is rejected with a reason, the rest load.
+#pragma once
+
+#include <cstddef>
+#include <functional>
+#include <istream>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "records/record.h"
+
+namespace signer::records {
+
+// Longest id and message ingest accepts.
+constexpr std::size_t kMaxIdLength = 128;
+constexpr std::size_t kMaxMsgBytes = 64 * 1024;
+
+// Returns a reason when `id` is not acceptable: empty, longer than kMaxIdLength, or holding a
+// character outside [A-Za-z0-9._:-]. Returns nullopt for a good id.
+std::optional<std::string> invalid_id_reason(std::string_view id);
+
+// One entry of a multi-record input that could not be used.
+struct Rejection {
+  std::size_t index;  // 0-based position in the input (array element or non-blank NDJSON line)
+  std::string id;     // the id when one could be read, else empty
+  std::string reason;
+};
+
+// Thrown when the input as a whole cannot be read (a JSON array that does not parse, a stream
+// error). Per-record problems are Rejections instead.
+class MalformedInput : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Calls `on_object(index, object)` for each JSON object in `in`, which holds either a JSON array
+// of objects or NDJSON (one object a line; blank lines skipped). A line or element that is not a
+// JSON object goes to `on_reject`. Throws MalformedInput when an array does not parse.
+void for_each_json_object(std::istream& in,
+                          const std::function<void(std::size_t, const nlohmann::json&)>& on_object,
+                          const std::function<void(Rejection)>& on_reject);
+
+// Reads an unsigned record from `object`: `id` and `msg` must be strings; other fields (such as
+// the original generator's empty `sign` and `key`) are ignored. Returns a reason on failure.
+std::optional<std::string> unsigned_record_from_json(const nlohmann::json& object,
+                                                     UnsignedRecord& out);
+
+// Reads a signed record; all five fields must be strings.
+std::optional<std::string> signed_record_from_json(const nlohmann::json& object, SignedRecord& out);
+
+// The record's id for an error report: its `id` when that is a string (cut to kMaxIdLength), else "".
+std::string reported_id(const nlohmann::json& object);
+
+nlohmann::json to_json(const SignedRecord& record);
+nlohmann::json to_json(const UnsignedRecord& record);
+
+// Appends `record` as one compact JSON line (with '\n').
+void append_json_line(std::string& out, const SignedRecord& record);
+
+}  // namespace signer::records

@@ -1,0 +1,17 @@
+#include "signing/batch_dispatcher.h"
+
+#include "store/store.h"
+
+namespace signer::signing {
+
+BatchResult InProcessDispatcher::dispatch(const BatchSpec& spec, std::stop_token stop) {
+  try {
+    return worker_.run(spec, stop);
+  } catch (const store::StoreError& e) {
+    throw BatchError(std::string("store ") + std::string(store::to_string(e.kind())) + ": " +
+                         e.what(),
+                     e.kind() != store::ErrorKind::kInvalid);
+  }
+}
+
+}  // namespace signer::signing

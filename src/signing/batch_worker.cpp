@@ -1,0 +1,112 @@
+#include "signing/batch_worker.h"
+
+#include <chrono>
+#include <optional>
+#include <vector>
+
+#include "metrics/signer_metrics.h"
+#include "records/shard.h"
+
+namespace signer::signing {
+namespace {
+
+// One chunk on its way through the pipeline: read, being signed, then written.
+struct Chunk {
+  std::vector<records::UnsignedRecord> input;
+  std::vector<records::SignedRecord> output;
+  WorkerPool::Pending pending;
+  std::unique_ptr<RangeTask> task;
+};
+
+}  // namespace
+
+BatchWorker::BatchWorker(store::Store& store, const crypto::KeyRing& keys, WorkerPool& pool,
+                         metrics::Registry& metrics, BatchWorkerOptions options)
+    : store_(store), keys_(keys), pool_(pool), metrics_(metrics), options_(std::move(options)) {}
+
+BatchResult BatchWorker::run(const BatchSpec& spec, std::stop_token stop) {
+  const auto start = std::chrono::steady_clock::now();
+  const crypto::SigningKey& key = keys_.at(spec.key_index);
+  const records::ShardRange range = records::shard_range_for_batch(spec.batch, spec.batch_count);
+
+  BatchResult result;
+  result.batch = spec.batch;
+  result.batch_count = spec.batch_count;
+  result.key_index = spec.key_index;
+  result.key = key.public_key;
+  result.pod = options_.pod_name;
+
+  store::ReadCursor cursor;
+  auto start_signing = [&](std::vector<records::UnsignedRecord> input) {
+    auto chunk = std::make_unique<Chunk>();
+    chunk->input = std::move(input);
+    chunk->output.resize(chunk->input.size());
+    Chunk* c = chunk.get();
+    chunk->task = std::make_unique<RangeTask>(
+        [c, &key](std::size_t begin, std::size_t end, WorkerContext& ctx) {
+          for (std::size_t i = begin; i < end; ++i) {
+            records::UnsignedRecord& in = c->input[i];
+            records::SignedRecord& out = c->output[i];
+            out.salt = ctx.salts.next();
+            out.sign = ctx.signer.sign_salted(key.private_key, out.salt, in.msg);
+            out.key = key.public_key;
+            out.id = std::move(in.id);
+            out.msg = std::move(in.msg);
+          }
+        });
+    chunk->pending = pool_.submit(chunk->input.size(), *chunk->task);
+    return chunk;
+  };
+  auto finish = [&](Chunk& chunk) {
+    chunk.pending.wait();
+    const store::MoveResult moved = store_.move_to_signed(chunk.output);
+    result.signed_count += moved.inserted;
+    result.already_signed += moved.already_signed;
+  };
+
+  // Chunks whose pool tasks may still run; both are waited for before they can be destroyed.
+  std::unique_ptr<Chunk> in_flight;
+  std::unique_ptr<Chunk> signing;
+  try {
+    std::vector<records::UnsignedRecord> next =
+        store_.read_unsigned(range, cursor, options_.chunk_size);
+    while (!next.empty()) {
+      signing = start_signing(std::move(next));
+      if (in_flight) finish(*in_flight);  // overlaps with `signing` on the pool
+      in_flight = std::move(signing);
+      if (stop.stop_requested()) {
+        result.interrupted = true;
+        break;
+      }
+      next = store_.read_unsigned(range, cursor, options_.chunk_size);
+    }
+    if (in_flight) finish(*in_flight);
+  } catch (...) {
+    for (Chunk* c : {in_flight.get(), signing.get()}) {
+      if (!c) continue;
+      try {
+        c->pending.wait();
+      } catch (...) {  // the first error is the one rethrown below
+      }
+    }
+    metrics_.increment(metrics::kBatchesRun, {{"pod", options_.pod_name}, {"outcome", "error"}});
+    throw;
+  }
+
+  const std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - start;
+  result.ms = static_cast<std::uint64_t>(elapsed.count() * 1000);
+  const metrics::Labels key_labels = {{"key_index", std::to_string(spec.key_index)},
+                                      {"address", key.address}};
+  metrics_.increment(metrics::kRecordsSigned, key_labels, static_cast<double>(result.signed_count));
+  if (result.already_signed) {
+    metrics_.increment(metrics::kRecordsAlreadySigned, {},
+                       static_cast<double>(result.already_signed));
+  }
+  metrics_.increment(metrics::kBatchesRun,
+                     {{"pod", options_.pod_name},
+                      {"outcome", result.interrupted ? "interrupted" : "ok"}});
+  metrics_.observe(metrics::kBatchDuration, {}, elapsed.count());
+  return result;
+}
+
+}  // namespace signer::signing

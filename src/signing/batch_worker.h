@@ -1,0 +1,62 @@
+// Runs one batch: every unsigned record of the batch's shard range, signed with one key.
+// It works chunk by chunk and pipelines: while the pool signs chunk i, this thread writes chunk
+// i-1 and reads chunk i+1, so store round trips overlap with signing. Re-running a batch is safe:
+// it signs whatever is still unsigned in its range and finishes interrupted moves.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <stop_token>
+#include <string>
+
+#include "crypto/key_ring.h"
+#include "metrics/registry.h"
+#include "signing/worker_pool.h"
+#include "store/store.h"
+
+namespace signer::signing {
+
+struct BatchSpec {
+  std::uint64_t batch = 0;        // b
+  std::uint64_t batch_count = 1;  // B, with b < B
+  std::size_t key_index = 0;      // index into the key ring
+};
+
+struct BatchResult {
+  std::uint64_t batch = 0;
+  std::uint64_t batch_count = 0;
+  std::size_t key_index = 0;
+  std::string key;                  // public key used
+  std::uint64_t signed_count = 0;   // records newly written to signedrecords
+  std::uint64_t already_signed = 0; // interrupted moves completed (already in signedrecords)
+  std::uint64_t failed = 0;         // records that could not be signed
+  std::uint64_t ms = 0;
+  bool interrupted = false;  // stopped early by shutdown; re-run to finish
+  std::string pod;           // which process ran it
+};
+
+struct BatchWorkerOptions {
+  std::size_t chunk_size = 2000;
+  std::string pod_name;  // reported in results and metrics
+};
+
+class BatchWorker {
+ public:
+  BatchWorker(store::Store& store, const crypto::KeyRing& keys, WorkerPool& pool,
+              metrics::Registry& metrics, BatchWorkerOptions options);
+
+  // Signs every unsigned record of spec's shard range with key spec.key_index.
+  // Preconditions: spec.batch < spec.batch_count, spec.key_index < keys.size().
+  // Throws store::StoreError when the store fails; chunks moved before that stay moved.
+  // Returns early with interrupted = true once `stop` is requested (after the current chunk).
+  BatchResult run(const BatchSpec& spec, std::stop_token stop = {});
+
+ private:
+  store::Store& store_;
+  const crypto::KeyRing& keys_;
+  WorkerPool& pool_;
+  metrics::Registry& metrics_;
+  BatchWorkerOptions options_;
+};
+
+}  // namespace signer::signing

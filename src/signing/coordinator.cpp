@@ -1,0 +1,220 @@
+#include "signing/coordinator.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+#include "metrics/signer_metrics.h"
+
+namespace signer::signing {
+
+std::string_view to_string(JobState state) {
+  switch (state) {
+    case JobState::kRunning: return "running";
+    case JobState::kSucceeded: return "succeeded";
+    case JobState::kFailed: return "failed";
+    case JobState::kInterrupted: return "interrupted";
+  }
+  return "unknown";
+}
+
+struct Coordinator::Job {
+  std::uint64_t id = 0;
+  std::string mode;
+  std::uint64_t batch_size = 0;
+  std::uint64_t unsigned_at_start = 0;
+  std::uint64_t batches = 0;
+  std::size_t keys = 0;
+  std::chrono::steady_clock::time_point started;
+  std::int64_t started_unix_ms = 0;
+
+  std::atomic<std::uint64_t> next_batch{0};
+  std::atomic<std::uint64_t> batches_done{0};
+  std::atomic<std::uint64_t> batches_failed{0};
+  std::atomic<std::uint64_t> retries{0};
+  std::atomic<std::uint64_t> records_signed{0};
+  std::atomic<std::uint64_t> already_signed{0};
+
+  // Guarded by Coordinator::mutex_.
+  JobState state = JobState::kRunning;
+  std::vector<FailedBatch> failed;
+  std::chrono::steady_clock::time_point finished;
+};
+
+Coordinator::Coordinator(store::Store& store, const crypto::KeyRing& keys,
+                         BatchDispatcher& dispatcher, metrics::Registry& metrics,
+                         CoordinatorOptions options)
+    : store_(store), keys_(keys), dispatcher_(dispatcher), metrics_(metrics), options_(options) {
+  options_.concurrency = std::max<std::size_t>(options_.concurrency, 1);
+  options_.max_attempts = std::max(options_.max_attempts, 1);
+}
+
+Coordinator::~Coordinator() { stop(); }
+
+JobSnapshot Coordinator::start(std::uint64_t batch_size) {
+  if (batch_size == 0) throw std::invalid_argument("batch size must be at least 1");
+  std::unique_lock lock(mutex_);
+  if (job_ && job_->state == JobState::kRunning) throw JobAlreadyRunning(job_->id);
+  if (runner_.joinable()) runner_.join();  // the previous job has ended; reap its thread
+
+  // Planning reads the store while holding the lock, so two /sign calls cannot both plan.
+  const std::uint64_t backfilled = store_.backfill_shards();
+  const store::Counts counts = store_.count();
+
+  auto job = std::make_shared<Job>();
+  job->id = next_job_id_++;
+  job->mode = dispatcher_.mode();
+  job->batch_size = batch_size;
+  job->unsigned_at_start = counts.unsigned_records;
+  job->batches = counts.unsigned_records / batch_size + (counts.unsigned_records % batch_size != 0);
+  job->keys = keys_.size();
+  job->started = std::chrono::steady_clock::now();
+  job->started_unix_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::system_clock::now().time_since_epoch())
+                             .count();
+  job_ = job;
+  spdlog::info("job {} planned: {} unsigned records, batch size {}, {} batches, {} keys, {} ({} "
+               "shards backfilled)",
+               job->id, job->unsigned_at_start, batch_size, job->batches, job->keys, job->mode,
+               backfilled);
+  metrics_.set(metrics::kJobRunning, {}, 1);
+  metrics_.set(metrics::kJobBatchesTotal, {}, static_cast<double>(job->batches));
+  publish_progress(*job);
+  runner_ = std::jthread([this, job](std::stop_token stop) { run_job(stop, job); });
+  return snapshot_of(*job);
+}
+
+void Coordinator::run_job(std::stop_token stop, std::shared_ptr<Job> job) {
+  const std::size_t workers =
+      static_cast<std::size_t>(std::min<std::uint64_t>(options_.concurrency, job->batches));
+  {
+    std::vector<std::jthread> dispatchers;
+    dispatchers.reserve(workers);
+    for (std::size_t i = 0; i < workers; ++i) {
+      dispatchers.emplace_back([this, &job, stop] {
+        for (;;) {
+          if (stop.stop_requested()) return;
+          const std::uint64_t b = job->next_batch.fetch_add(1);
+          if (b >= job->batches) return;
+          run_batch(stop, *job, b);
+        }
+      });
+    }
+  }  // joins the dispatchers
+
+  std::lock_guard lock(mutex_);
+  job->finished = std::chrono::steady_clock::now();
+  const bool all_done = job->batches_done.load() == job->batches;
+  job->state = all_done                 ? JobState::kSucceeded
+               : stop.stop_requested()  ? JobState::kInterrupted
+                                        : JobState::kFailed;
+  metrics_.set(metrics::kJobRunning, {}, 0);
+  metrics_.increment(metrics::kJobsTotal, {{"outcome", std::string(to_string(job->state))}});
+  publish_progress(*job);
+  const JobSnapshot s = snapshot_of(*job);
+  spdlog::info("job {} {}: {} signed ({} already signed), {}/{} batches done, {} failed, {} "
+               "retries, {:.1f}s, {:.0f} records/s",
+               s.id, to_string(s.state), s.records_signed, s.already_signed, s.batches_done,
+               s.batches, s.batches_failed, s.retries, s.elapsed_seconds, s.records_per_second);
+  finished_.notify_all();
+}
+
+void Coordinator::run_batch(std::stop_token stop, Job& job, std::uint64_t batch) {
+  const BatchSpec spec{batch, job.batches, static_cast<std::size_t>(batch % job.keys)};
+  auto backoff = options_.initial_backoff;
+  std::string last_error;
+  int attempt = 1;
+  for (;; ++attempt) {
+    try {
+      const BatchResult r = dispatcher_.dispatch(spec, stop);
+      job.records_signed += r.signed_count;
+      job.already_signed += r.already_signed;
+      if (!r.interrupted) {
+        ++job.batches_done;
+        publish_progress(job);
+        return;
+      }
+      last_error = "batch interrupted by shutdown" + (r.pod.empty() ? "" : " on " + r.pod);
+      if (stop.stop_requested()) break;
+    } catch (const BatchError& e) {
+      last_error = e.what();
+      spdlog::warn("job {} batch {}/{} attempt {} failed: {}", job.id, batch, job.batches, attempt,
+                   last_error);
+      if (!e.retryable()) break;
+    }
+    if (attempt >= options_.max_attempts || stop.stop_requested()) break;
+    ++job.retries;
+    metrics_.increment(metrics::kJobBatchRetries);
+    // Sleep for the backoff, waking early on stop.
+    std::mutex m;
+    std::condition_variable_any cv;
+    std::unique_lock lock(m);
+    cv.wait_for(lock, stop, backoff, [] { return false; });
+    backoff = std::min(backoff * 2, options_.max_backoff);
+  }
+  ++job.batches_failed;
+  {
+    std::lock_guard lock(mutex_);
+    job.failed.push_back({batch, spec.key_index, attempt, last_error});
+  }
+  spdlog::error("job {} batch {}/{} failed after {} attempts: {}", job.id, batch, job.batches,
+                attempt, last_error);
+  publish_progress(job);
+}
+
+void Coordinator::publish_progress(const Job& job) {
+  metrics_.set(metrics::kJobBatchesDone, {}, static_cast<double>(job.batches_done.load()));
+  metrics_.set(metrics::kJobBatchesFailed, {}, static_cast<double>(job.batches_failed.load()));
+  metrics_.set(metrics::kJobRecordsSigned, {}, static_cast<double>(job.records_signed.load()));
+}
+
+JobSnapshot Coordinator::snapshot_of(const Job& job) const {
+  JobSnapshot s;
+  s.id = job.id;
+  s.state = job.state;
+  s.mode = job.mode;
+  s.batch_size = job.batch_size;
+  s.unsigned_at_start = job.unsigned_at_start;
+  s.batches = job.batches;
+  s.keys = job.keys;
+  s.batches_done = job.batches_done.load();
+  s.batches_failed = job.batches_failed.load();
+  s.retries = job.retries.load();
+  s.records_signed = job.records_signed.load();
+  s.already_signed = job.already_signed.load();
+  const auto end =
+      job.state == JobState::kRunning ? std::chrono::steady_clock::now() : job.finished;
+  s.elapsed_seconds = std::chrono::duration<double>(end - job.started).count();
+  s.records_per_second =
+      s.elapsed_seconds > 0 ? static_cast<double>(s.records_signed) / s.elapsed_seconds : 0;
+  s.started_unix_ms = job.started_unix_ms;
+  s.failed = job.failed;
+  return s;
+}
+
+std::optional<JobSnapshot> Coordinator::wait(std::uint64_t job_id) {
+  std::unique_lock lock(mutex_);
+  if (!job_) return std::nullopt;
+  finished_.wait(lock, [&] {
+    return job_->state != JobState::kRunning || (job_id != 0 && job_->id != job_id);
+  });
+  return snapshot_of(*job_);
+}
+
+std::optional<JobSnapshot> Coordinator::snapshot() const {
+  std::lock_guard lock(mutex_);
+  if (!job_) return std::nullopt;
+  return snapshot_of(*job_);
+}
+
+void Coordinator::stop() {
+  std::jthread runner;
+  {
+    std::lock_guard lock(mutex_);
+    runner = std::move(runner_);
+  }
+  runner.request_stop();
+  if (runner.joinable()) runner.join();
+}
+
+}  // namespace signer::signing

@@ -1,0 +1,55 @@
+#include "store/instrumented_store.h"
+
+#include <chrono>
+
+#include "metrics/signer_metrics.h"
+
+namespace signer::store {
+
+template <typename F>
+auto InstrumentedStore::timed(const char* op, F&& f) -> decltype(f()) {
+  const auto start = std::chrono::steady_clock::now();
+  auto record = [&] {
+    const std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - start;
+    registry_.observe(metrics::kStoreLatency, {{"op", op}}, elapsed.count());
+  };
+  try {
+    if constexpr (std::is_void_v<decltype(f())>) {
+      f();
+      record();
+    } else {
+      auto result = f();
+      record();
+      return result;
+    }
+  } catch (const StoreError& e) {
+    record();
+    registry_.increment(metrics::kStoreErrors, {{"op", op}, {"kind", std::string(to_string(e.kind()))}});
+    throw;
+  }
+}
+
+void InstrumentedStore::ping() { timed("ping", [&] { inner_->ping(); }); }
+Counts InstrumentedStore::count() { return timed("count", [&] { return inner_->count(); }); }
+std::uint64_t InstrumentedStore::backfill_shards() {
+  return timed("backfill", [&] { return inner_->backfill_shards(); });
+}
+std::vector<records::UnsignedRecord> InstrumentedStore::read_unsigned(
+    const records::ShardRange& range, ReadCursor& cursor, std::size_t limit) {
+  return timed("read_unsigned", [&] { return inner_->read_unsigned(range, cursor, limit); });
+}
+MoveResult InstrumentedStore::move_to_signed(std::span<const records::SignedRecord> signed_records) {
+  return timed("move", [&] { return inner_->move_to_signed(signed_records); });
+}
+IngestResult InstrumentedStore::ingest(std::span<const records::UnsignedRecord> unsigned_records) {
+  return timed("ingest", [&] { return inner_->ingest(unsigned_records); });
+}
+std::optional<records::SignedRecord> InstrumentedStore::find_signed(std::string_view id) {
+  return timed("find", [&] { return inner_->find_signed(id); });
+}
+void InstrumentedStore::for_each_signed(
+    const std::function<void(const records::SignedRecord&)>& sink) {
+  timed("export", [&] { inner_->for_each_signed(sink); });
+}
+
+}  // namespace signer::store

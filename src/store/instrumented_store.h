@@ -1,0 +1,38 @@
+// A Store decorator that times every operation into the metrics registry
+// (signer_store_operation_seconds{op}) and counts failures by kind. Composition keeps the timing
+// out of the SQLite and MongoDB code.
+#pragma once
+
+#include <memory>
+
+#include "metrics/registry.h"
+#include "store/store.h"
+
+namespace signer::store {
+
+class InstrumentedStore final : public Store {
+ public:
+  InstrumentedStore(std::unique_ptr<Store> inner, metrics::Registry& registry)
+      : inner_(std::move(inner)), registry_(registry) {}
+
+  std::string describe() const override { return inner_->describe(); }
+  void ping() override;
+  Counts count() override;
+  std::uint64_t backfill_shards() override;
+  std::vector<records::UnsignedRecord> read_unsigned(const records::ShardRange& range,
+                                                     ReadCursor& cursor,
+                                                     std::size_t limit) override;
+  MoveResult move_to_signed(std::span<const records::SignedRecord> signed_records) override;
+  IngestResult ingest(std::span<const records::UnsignedRecord> unsigned_records) override;
+  std::optional<records::SignedRecord> find_signed(std::string_view id) override;
+  void for_each_signed(const std::function<void(const records::SignedRecord&)>& sink) override;
+
+ private:
+  template <typename F>
+  auto timed(const char* op, F&& f) -> decltype(f());
+
+  std::unique_ptr<Store> inner_;
+  metrics::Registry& registry_;
+};
+
+}  // namespace signer::store

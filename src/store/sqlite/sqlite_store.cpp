@@ -1,0 +1,346 @@
+#include "store/sqlite/sqlite_store.h"
+
+#include <sqlite3.h>
+
+#include <string>
+#include <unordered_map>
+
+#include "records/shard.h"
+
+namespace signer::store {
+namespace {
+
+constexpr int kBusyTimeoutMs = 15000;
+
+ErrorKind kind_of(int code) {
+  switch (code & 0xff) {
+    case SQLITE_CONSTRAINT: return ErrorKind::kConflict;
+    case SQLITE_MISUSE:
+    case SQLITE_RANGE:
+    case SQLITE_MISMATCH:
+    case SQLITE_TOOBIG: return ErrorKind::kInvalid;
+    default: return ErrorKind::kUnavailable;  // BUSY, LOCKED, IOERR, FULL, CANTOPEN, CORRUPT, …
+  }
+}
+
+struct StatementDeleter {
+  void operator()(sqlite3_stmt* stmt) const { sqlite3_finalize(stmt); }
+};
+using StatementPtr = std::unique_ptr<sqlite3_stmt, StatementDeleter>;
+
+struct DatabaseDeleter {
+  void operator()(sqlite3* db) const { sqlite3_close_v2(db); }
+};
+
+// Resets a cached statement when a scope ends, however it ends.
+class StatementUse {
+ public:
+  explicit StatementUse(sqlite3_stmt* stmt) : stmt_(stmt) {}
+  ~StatementUse() {
+    sqlite3_reset(stmt_);
+    sqlite3_clear_bindings(stmt_);
+  }
+  StatementUse(const StatementUse&) = delete;
+  StatementUse& operator=(const StatementUse&) = delete;
+  sqlite3_stmt* get() const { return stmt_; }
+
+ private:
+  sqlite3_stmt* stmt_;
+};
+
+std::string column_text(sqlite3_stmt* stmt, int col) {
+  const auto* text = sqlite3_column_text(stmt, col);
+  if (!text) return {};
+  return std::string(reinterpret_cast<const char*>(text),
+                     static_cast<std::size_t>(sqlite3_column_bytes(stmt, col)));
+}
+
+}  // namespace
+
+// One sqlite3 handle with its prepared statements.
+class SqliteConnection {
+ public:
+  explicit SqliteConnection(const std::filesystem::path& path) {
+    sqlite3* raw = nullptr;
+    const int rc = sqlite3_open_v2(path.c_str(), &raw,
+                                   SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                                   nullptr);
+    db_.reset(raw);
+    if (rc != SQLITE_OK) {
+      throw StoreError(ErrorKind::kUnavailable,
+                       "cannot open sqlite database " + path.string() + ": " +
+                           (raw ? sqlite3_errmsg(raw) : sqlite3_errstr(rc)));
+    }
+    sqlite3_busy_timeout(db_.get(), kBusyTimeoutMs);
+    exec("PRAGMA journal_mode=WAL");
+    // NORMAL in WAL mode: a commit survives a process crash; an OS crash may roll back the last
+    // commits, which leaves those records unsigned, never half-moved.
+    exec("PRAGMA synchronous=NORMAL");
+    exec("PRAGMA foreign_keys=OFF");
+  }
+
+  sqlite3* get() const { return db_.get(); }
+
+  void exec(const char* sql) {
+    char* err = nullptr;
+    const int rc = sqlite3_exec(db_.get(), sql, nullptr, nullptr, &err);
+    if (rc != SQLITE_OK) {
+      std::string message = err ? err : sqlite3_errstr(rc);
+      sqlite3_free(err);
+      throw StoreError(kind_of(rc), "sqlite: " + message);
+    }
+  }
+
+  // Returns the cached prepared statement for `sql`.
+  sqlite3_stmt* statement(const char* sql) {
+    auto it = statements_.find(sql);
+    if (it != statements_.end()) return it->second.get();
+    sqlite3_stmt* raw = nullptr;
+    const int rc = sqlite3_prepare_v3(db_.get(), sql, -1, SQLITE_PREPARE_PERSISTENT, &raw, nullptr);
+    if (rc != SQLITE_OK) fail(rc);
+    statements_.emplace(sql, StatementPtr(raw));
+    return raw;
+  }
+
+  [[noreturn]] void fail(int rc) const {
+    throw StoreError(kind_of(rc), std::string("sqlite: ") + sqlite3_errmsg(db_.get()));
+  }
+
+  // Steps `stmt`; returns true for a row, false when done, throws on error.
+  bool step(sqlite3_stmt* stmt) const {
+    const int rc = sqlite3_step(stmt);
+    if (rc == SQLITE_ROW) return true;
+    if (rc == SQLITE_DONE) return false;
+    fail(rc);
+  }
+
+  void bind_text(sqlite3_stmt* stmt, int index, std::string_view text) const {
+    const int rc = sqlite3_bind_text(stmt, index, text.data(), static_cast<int>(text.size()),
+                                     SQLITE_STATIC);
+    if (rc != SQLITE_OK) fail(rc);
+  }
+
+  void bind_int(sqlite3_stmt* stmt, int index, std::int64_t value) const {
+    const int rc = sqlite3_bind_int64(stmt, index, value);
+    if (rc != SQLITE_OK) fail(rc);
+  }
+
+ private:
+  std::unique_ptr<sqlite3, DatabaseDeleter> db_;
+  std::unordered_map<const char*, StatementPtr> statements_;
+};
+
+namespace {
+
+// A write transaction that rolls back unless committed.
+class Transaction {
+ public:
+  explicit Transaction(SqliteConnection& conn) : conn_(conn) { conn_.exec("BEGIN IMMEDIATE"); }
+  ~Transaction() {
+    if (!committed_) sqlite3_exec(conn_.get(), "ROLLBACK", nullptr, nullptr, nullptr);
+  }
+  Transaction(const Transaction&) = delete;
+  Transaction& operator=(const Transaction&) = delete;
+  void commit() {
+    conn_.exec("COMMIT");
+    committed_ = true;
+  }
+
+ private:
+  SqliteConnection& conn_;
+  bool committed_ = false;
+};
+
+constexpr const char* kSchema = R"sql(
+CREATE TABLE IF NOT EXISTS records (
+  id    TEXT PRIMARY KEY NOT NULL,
+  msg   TEXT NOT NULL,
+  shard INTEGER,
+  sign  TEXT NOT NULL DEFAULT '',
+  key   TEXT NOT NULL DEFAULT ''
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS records_shard_id ON records (shard, id);
+CREATE TABLE IF NOT EXISTS signedrecords (
+  id   TEXT PRIMARY KEY NOT NULL,
+  msg  TEXT NOT NULL,
+  salt TEXT NOT NULL,
+  sign TEXT NOT NULL,
+  key  TEXT NOT NULL
+) WITHOUT ROWID;
+)sql";
+
+}  // namespace
+
+SqliteStore::SqliteStore(const std::filesystem::path& path)
+    : path_(path),
+      writer_(std::make_unique<SqliteConnection>(path)),
+      reader_(std::make_unique<SqliteConnection>(path)) {
+  writer_->exec(kSchema);
+}
+
+SqliteStore::~SqliteStore() = default;
+
+std::string SqliteStore::describe() const { return "sqlite:" + path_.string(); }
+
+void SqliteStore::ping() {
+  std::lock_guard lock(read_mutex_);
+  StatementUse use(reader_->statement("SELECT 1"));
+  reader_->step(use.get());
+}
+
+Counts SqliteStore::count() {
+  std::lock_guard lock(read_mutex_);
+  Counts counts;
+  // One read transaction, so the two counts are of the same snapshot.
+  reader_->exec("BEGIN");
+  try {
+    {
+      StatementUse use(reader_->statement("SELECT count(*) FROM records"));
+      reader_->step(use.get());
+      counts.unsigned_records = static_cast<std::uint64_t>(sqlite3_column_int64(use.get(), 0));
+    }
+    {
+      StatementUse use(reader_->statement("SELECT count(*) FROM signedrecords"));
+      reader_->step(use.get());
+      counts.signed_records = static_cast<std::uint64_t>(sqlite3_column_int64(use.get(), 0));
+    }
+  } catch (...) {
+    sqlite3_exec(reader_->get(), "ROLLBACK", nullptr, nullptr, nullptr);
+    throw;
+  }
+  reader_->exec("COMMIT");
+  return counts;
+}
+
+std::uint64_t SqliteStore::backfill_shards() {
+  std::lock_guard lock(write_mutex_);
+  std::uint64_t updated = 0;
+  for (;;) {
+    std::vector<std::string> ids;
+    {
+      StatementUse use(
+          writer_->statement("SELECT id FROM records WHERE shard IS NULL LIMIT 10000"));
+      while (writer_->step(use.get())) ids.push_back(column_text(use.get(), 0));
+    }
+    if (ids.empty()) return updated;
+    Transaction tx(*writer_);
+    sqlite3_stmt* update = writer_->statement("UPDATE records SET shard = ?1 WHERE id = ?2");
+    for (const std::string& id : ids) {
+      StatementUse use(update);
+      writer_->bind_int(update, 1, records::shard_of(id));
+      writer_->bind_text(update, 2, id);
+      writer_->step(update);
+    }
+    tx.commit();
+    updated += ids.size();
+  }
+}
+
+std::vector<records::UnsignedRecord> SqliteStore::read_unsigned(const records::ShardRange& range,
+                                                                ReadCursor& cursor,
+                                                                std::size_t limit) {
+  std::lock_guard lock(write_mutex_);
+  if (!cursor.started) {
+    cursor.shard = range.begin;
+    cursor.id.clear();
+    cursor.started = true;
+  }
+  std::vector<records::UnsignedRecord> out;
+  out.reserve(limit);
+  sqlite3_stmt* stmt = writer_->statement(
+      "SELECT id, msg, shard FROM records WHERE (shard, id) > (?1, ?2) AND shard < ?3 "
+      "ORDER BY shard, id LIMIT ?4");
+  StatementUse use(stmt);
+  writer_->bind_int(stmt, 1, static_cast<std::int64_t>(cursor.shard));
+  writer_->bind_text(stmt, 2, cursor.id);
+  writer_->bind_int(stmt, 3, static_cast<std::int64_t>(range.end));
+  writer_->bind_int(stmt, 4, static_cast<std::int64_t>(limit));
+  while (writer_->step(stmt)) {
+    out.push_back({column_text(stmt, 0), column_text(stmt, 1)});
+    cursor.shard = static_cast<std::uint64_t>(sqlite3_column_int64(stmt, 2));
+  }
+  if (!out.empty()) cursor.id = out.back().id;
+  return out;
+}
+
+MoveResult SqliteStore::move_to_signed(std::span<const records::SignedRecord> signed_records) {
+  std::lock_guard lock(write_mutex_);
+  MoveResult result;
+  Transaction tx(*writer_);
+  sqlite3_stmt* insert = writer_->statement(
+      "INSERT OR IGNORE INTO signedrecords (id, msg, salt, sign, key) VALUES (?1, ?2, ?3, ?4, ?5)");
+  sqlite3_stmt* remove = writer_->statement("DELETE FROM records WHERE id = ?1");
+  for (const records::SignedRecord& r : signed_records) {
+    {
+      StatementUse use(insert);
+      writer_->bind_text(insert, 1, r.id);
+      writer_->bind_text(insert, 2, r.msg);
+      writer_->bind_text(insert, 3, r.salt);
+      writer_->bind_text(insert, 4, r.sign);
+      writer_->bind_text(insert, 5, r.key);
+      writer_->step(insert);
+      if (sqlite3_changes(writer_->get()) == 1) {
+        ++result.inserted;
+      } else {
+        ++result.already_signed;
+      }
+    }
+    StatementUse use(remove);
+    writer_->bind_text(remove, 1, r.id);
+    writer_->step(remove);
+  }
+  tx.commit();
+  return result;
+}
+
+IngestResult SqliteStore::ingest(std::span<const records::UnsignedRecord> unsigned_records) {
+  std::lock_guard lock(write_mutex_);
+  IngestResult result;
+  Transaction tx(*writer_);
+  sqlite3_stmt* insert = writer_->statement(
+      "INSERT OR IGNORE INTO records (id, msg, shard) SELECT ?1, ?2, ?3 "
+      "WHERE NOT EXISTS (SELECT 1 FROM signedrecords WHERE id = ?1)");
+  for (const records::UnsignedRecord& r : unsigned_records) {
+    StatementUse use(insert);
+    writer_->bind_text(insert, 1, r.id);
+    writer_->bind_text(insert, 2, r.msg);
+    writer_->bind_int(insert, 3, records::shard_of(r.id));
+    writer_->step(insert);
+    if (sqlite3_changes(writer_->get()) == 1) {
+      ++result.accepted;
+    } else {
+      ++result.duplicates;
+    }
+  }
+  tx.commit();
+  return result;
+}
+
+std::optional<records::SignedRecord> SqliteStore::find_signed(std::string_view id) {
+  std::lock_guard lock(read_mutex_);
+  sqlite3_stmt* stmt =
+      reader_->statement("SELECT id, msg, salt, sign, key FROM signedrecords WHERE id = ?1");
+  StatementUse use(stmt);
+  reader_->bind_text(stmt, 1, id);
+  if (!reader_->step(stmt)) return std::nullopt;
+  return records::SignedRecord{column_text(stmt, 0), column_text(stmt, 1), column_text(stmt, 2),
+                               column_text(stmt, 3), column_text(stmt, 4)};
+}
+
+void SqliteStore::for_each_signed(const std::function<void(const records::SignedRecord&)>& sink) {
+  std::lock_guard lock(read_mutex_);
+  sqlite3_stmt* stmt =
+      reader_->statement("SELECT id, msg, salt, sign, key FROM signedrecords ORDER BY id");
+  StatementUse use(stmt);
+  records::SignedRecord record;
+  while (reader_->step(stmt)) {
+    record.id = column_text(stmt, 0);
+    record.msg = column_text(stmt, 1);
+    record.salt = column_text(stmt, 2);
+    record.sign = column_text(stmt, 3);
+    record.key = column_text(stmt, 4);
+    sink(record);
+  }
+}
+
+}  // namespace signer::store

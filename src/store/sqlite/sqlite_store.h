@@ -1,0 +1,50 @@
+// The embedded store: one SQLite file in WAL mode, zero setup.
+// Tables `records` and `signedrecords` use the contract's field names; both have `id` as primary
+// key, and `records` has an index on (shard, id) so a batch reads only its shard range.
+// A move (insert signed + delete unsigned) is one transaction, so a crash at any instant leaves
+// each record in exactly one table. Several processes may share the file: writers take the lock
+// with BEGIN IMMEDIATE and wait up to the busy timeout.
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <mutex>
+
+#include "store/store.h"
+
+struct sqlite3;
+
+namespace signer::store {
+
+class SqliteConnection;
+
+class SqliteStore final : public Store {
+ public:
+  // Opens (creating if needed) the database at `path` and its schema.
+  // Throws StoreError(kUnavailable) when the file cannot be opened or the schema cannot be made.
+  explicit SqliteStore(const std::filesystem::path& path);
+  ~SqliteStore() override;
+
+  std::string describe() const override;
+  void ping() override;
+  Counts count() override;
+  std::uint64_t backfill_shards() override;
+  std::vector<records::UnsignedRecord> read_unsigned(const records::ShardRange& range,
+                                                     ReadCursor& cursor,
+                                                     std::size_t limit) override;
+  MoveResult move_to_signed(std::span<const records::SignedRecord> signed_records) override;
+  IngestResult ingest(std::span<const records::UnsignedRecord> unsigned_records) override;
+  std::optional<records::SignedRecord> find_signed(std::string_view id) override;
+  void for_each_signed(const std::function<void(const records::SignedRecord&)>& sink) override;
+
+ private:
+  std::filesystem::path path_;
+  // Writes (and batch reads) go through one connection, reads for the API through another, so
+  // /stats and lookups are not queued behind a move transaction (WAL lets them run side by side).
+  std::mutex write_mutex_;
+  std::unique_ptr<SqliteConnection> writer_;
+  std::mutex read_mutex_;
+  std::unique_ptr<SqliteConnection> reader_;
+};
+
+}  // namespace signer::store

@@ -1,0 +1,102 @@
+// The storage interface a batch needs, implemented by SQLite (embedded) and MongoDB (cluster).
+// It speaks records and shard ranges, never SQL or BSON. Every implementation keeps the move
+// invariant: at any instant a record is unsigned in `records`, signed once in `signedrecords`,
+// or (MongoDB only, between the two steps of a move) in both; it is never in neither.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "records/record.h"
+#include "records/shard.h"
+
+namespace signer::store {
+
+// What kind of failure a store operation had, so callers know whether to retry.
+enum class ErrorKind {
+  kUnavailable,  // connection, timeout, busy: retrying later may succeed
+  kConflict,     // a uniqueness rule was broken in a way the operation could not absorb
+  kInvalid,      // bad input or bad configuration: retrying will not help
+};
+
+std::string_view to_string(ErrorKind kind);
+
+class StoreError : public std::runtime_error {
+ public:
+  StoreError(ErrorKind kind, const std::string& message)
+      : std::runtime_error(message), kind_(kind) {}
+  ErrorKind kind() const { return kind_; }
+
+ private:
+  ErrorKind kind_;
+};
+
+struct Counts {
+  std::uint64_t unsigned_records = 0;
+  std::uint64_t signed_records = 0;
+};
+
+// Where a chunked read of a shard range goes on from: after (shard, id) in (shard, id) order.
+struct ReadCursor {
+  std::uint64_t shard = 0;
+  std::string id;
+  bool started = false;
+};
+
+struct MoveResult {
+  std::uint64_t inserted = 0;        // newly written to signedrecords
+  std::uint64_t already_signed = 0;  // id was in signedrecords already; unsigned copy deleted
+};
+
+struct IngestResult {
+  std::uint64_t accepted = 0;
+  std::uint64_t duplicates = 0;  // id already in records or signedrecords
+};
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // A short description for logs ("sqlite:/path", "mongodb://host:port"), never credentials.
+  virtual std::string describe() const = 0;
+
+  // Checks that the store answers. Throws StoreError(kUnavailable) when it does not.
+  virtual void ping() = 0;
+
+  // Counts both collections.
+  virtual Counts count() = 0;
+
+  // Gives every unsigned record without a shard its shard_of(id). Returns how many it updated.
+  virtual std::uint64_t backfill_shards() = 0;
+
+  // Returns up to `limit` unsigned records whose shard is in `range`, in (shard, id) order,
+  // strictly after `cursor`, and advances `cursor` past the last one returned.
+  virtual std::vector<records::UnsignedRecord> read_unsigned(const records::ShardRange& range,
+                                                             ReadCursor& cursor,
+                                                             std::size_t limit) = 0;
+
+  // Writes `signed_records` to signedrecords and deletes their ids from records. A record whose id
+  // is already signed is not written again, only deleted from records. SQLite does this in one
+  // transaction; MongoDB inserts first and deletes second, so a crash between the two leaves both
+  // copies, which the next move of that id completes.
+  virtual MoveResult move_to_signed(std::span<const records::SignedRecord> signed_records) = 0;
+
+  // Adds unsigned records. An id present in records or signedrecords is a duplicate and skipped.
+  // Callers validate ids and messages first (records::unsigned_record_from_json).
+  virtual IngestResult ingest(std::span<const records::UnsignedRecord> unsigned_records) = 0;
+
+  // Returns the signed record with `id`, if any.
+  virtual std::optional<records::SignedRecord> find_signed(std::string_view id) = 0;
+
+  // Calls `sink` for every signed record, in id order, streaming (not all in memory at once).
+  virtual void for_each_signed(const std::function<void(const records::SignedRecord&)>& sink) = 0;
+};
+
+}  // namespace signer::store

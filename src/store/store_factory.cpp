@@ -1,0 +1,29 @@
+#include "store/store_factory.h"
+
+#include "store/sqlite/sqlite_store.h"
+
+namespace signer::store {
+
+std::string redact_url(const std::string& url) {
+  const std::size_t scheme = url.find("://");
+  if (scheme == std::string::npos) return url;
+  const std::size_t at = url.find('@', scheme + 3);
+  if (at == std::string::npos) return url;
+  const std::size_t colon = url.find(':', scheme + 3);
+  if (colon == std::string::npos || colon > at) return url;
+  return url.substr(0, colon + 1) + "***" + url.substr(at);
+}
+
+std::unique_ptr<Store> open_store(const StoreOptions& options) {
+  const std::string& url = options.url;
+  if (url.rfind("mongodb://", 0) == 0 || url.rfind("mongodb+srv://", 0) == 0) {
+    throw StoreError(ErrorKind::kInvalid,
+                     "MongoDB store is not available in this build: " + redact_url(url));
+  }
+  std::string path = url;
+  if (path.rfind("sqlite:", 0) == 0) path = path.substr(7);
+  if (path.empty()) throw StoreError(ErrorKind::kInvalid, "sqlite store needs a path: sqlite:PATH");
+  return std::make_unique<SqliteStore>(path);
+}
+
+}  // namespace signer::store

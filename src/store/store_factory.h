@@ -1,0 +1,26 @@
+// Chooses the store from its URL: "sqlite:PATH" (or a bare path) opens the embedded SQLite store;
+// "mongodb://…" connects to MongoDB (store/mongo).
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "store/store.h"
+
+namespace signer::store {
+
+struct StoreOptions {
+  std::string url;
+  std::string mongo_user;      // overrides the URL's user when set (BS_MONGO_USER)
+  std::string mongo_password;  // BS_MONGO_PWD
+  int timeout_ms = 5000;       // connect and server selection timeout
+};
+
+// Opens the store. Throws StoreError(kInvalid) for a URL it cannot use and StoreError(kUnavailable)
+// when the store does not answer.
+std::unique_ptr<Store> open_store(const StoreOptions& options);
+
+// The URL with any password replaced by "***", for logs and errors.
+std::string redact_url(const std::string& url);
+
+}  // namespace signer::store
