@@ -141,7 +141,7 @@ int sign_message(Config& config, const SignMessageArgs& args, const CLI::Option*
           if (o.contains("salt")) salt = o.at("salt").get<std::string>();
           out.clear();
           records::append_json_line(
-              out, sign_one(signer, salts, ring, o.value("key_index", std::size_t{0}),
+              out, sign_one(signer, salts, ring, o.at("key_index").get<std::size_t>(),
                             o.value("id", std::string()), o.at("msg").get<std::string>(), salt));
           std::cout << out;
         } catch (const std::exception& e) {

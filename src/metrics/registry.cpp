@@ -2,7 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
-#include <sstream>
+#include <charconv>
 
 namespace signer::metrics {
 namespace {
@@ -25,10 +25,9 @@ std::string escape_label(std::string_view v) {
 
 std::string format_number(double v) {
   if (std::isinf(v)) return v > 0 ? "+Inf" : "-Inf";
-  std::ostringstream os;
-  os.precision(17);
-  os << v;
-  return os.str();
+  char buf[64];
+  const auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), v);  // shortest round-trip form
+  return ec == std::errc() ? std::string(buf, end) : std::string("NaN");
 }
 
 // Joins a label key "{a="b"}" with one more label, for histogram buckets.

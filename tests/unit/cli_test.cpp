@@ -1,0 +1,129 @@
+// The CLI's exit codes and outputs, run as a real process.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include "test_support.h"
+
+namespace signer::testing {
+namespace {
+
+class Cli : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const auto v = deterministic_vectors().at(0);
+    write_file(dir_ / "keys.csv",
+               v["key"].get<std::string>() + "," + v["priv"].get<std::string>() + "\n");
+    priv_ = v["priv"].get<std::string>().substr(2);
+  }
+  std::string keys() const { return (dir_ / "keys.csv").string(); }
+  TempDir dir_;
+  std::string priv_;
+};
+
+TEST_F(Cli, HelpWorksOnEverySubcommand) {
+  for (const char* sub : {"serve", "keygen", "load", "sign", "sign-message", "verify", "stats",
+                          "export", "healthcheck"}) {
+    const auto r = run_signer(std::string(sub) + " --help", dir_);
+    EXPECT_EQ(r.exit_code, 0) << sub;
+    EXPECT_NE(r.out.find("--"), std::string::npos) << sub;
+  }
+  EXPECT_NE(run_signer("", dir_).exit_code, 0);
+  EXPECT_NE(run_signer("no-such-command", dir_).exit_code, 0);
+}
+
+TEST_F(Cli, KeygenWritesA0600FileAndASecretManifest) {
+  const auto r = run_signer("keygen --count 4 --out " + (dir_ / "k").string() +
+                                " --k8s-secret my-keys",
+                            dir_);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  struct stat st {};
+  ASSERT_EQ(::stat((dir_ / "k" / "keys.csv").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  const std::string manifest = read_file(dir_ / "k" / "my-keys-secret.yaml");
+  EXPECT_NE(manifest.find("kind: Secret"), std::string::npos);
+  EXPECT_NE(manifest.find("name: my-keys"), std::string::npos);
+  EXPECT_NE(manifest.find("keys.csv: "), std::string::npos);
+  // The file is usable as a key ring, and keygen never overwrites without --force.
+  EXPECT_EQ(run_signer("sign-message --keys " + (dir_ / "k" / "keys.csv").string() +
+                           " --key-index 3 --msg hi",
+                       dir_)
+                .exit_code,
+            0);
+  EXPECT_NE(run_signer("keygen --count 1 --out " + (dir_ / "k").string(), dir_).exit_code, 0);
+}
+
+TEST_F(Cli, SignMessageWithGivenSaltIsDeterministicAndMatchesTheVector) {
+  const auto v = deterministic_vectors().at(0);
+  const auto r = run_signer("sign-message --keys " + keys() + " --key-index 0 --id r1 --msg " +
+                                v["msg"].get<std::string>() + " --salt " +
+                                v["salt"].get<std::string>(),
+                            dir_);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto out = nlohmann::json::parse(r.out);
+  EXPECT_EQ(out["sign"], v["sign"]);
+  EXPECT_EQ(out["key"], v["key"]);
+  EXPECT_EQ(out["id"], "r1");
+  EXPECT_EQ(r.out.find(priv_), std::string::npos);
+  EXPECT_EQ(r.err.find(priv_), std::string::npos);
+}
+
+TEST_F(Cli, SignMessageRejectsAnUnknownKeyIndex) {
+  const auto r = run_signer("sign-message --keys " + keys() + " --key-index 1 --msg x", dir_);
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("key index"), std::string::npos);
+}
+
+TEST_F(Cli, BadKeyFileExitsNonZeroNamingTheLineButNotTheKey) {
+  const auto v = deterministic_vectors().at(0);
+  write_file(dir_ / "bad.csv", v["key"].get<std::string>() + "," + v["priv"].get<std::string>() +
+                                   "\n" + deterministic_vectors().at(3)["key"].get<std::string>() +
+                                   "," + v["priv"].get<std::string>() + "\n");
+  const auto r = run_signer("sign-message --keys " + (dir_ / "bad.csv").string() + " --msg x", dir_);
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("line 2"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find(priv_), std::string::npos);
+  EXPECT_EQ(r.out.find(priv_), std::string::npos);
+}
+
+TEST_F(Cli, VerifyExitCodes) {
+  const std::string seed = read_file(shared_dir() / "vectors" / "seed_sample_record.json");
+  auto r = run_signer("verify --input -", dir_, seed);
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("valid 1 invalid 0"), std::string::npos);
+
+  auto tampered = nlohmann::json::parse(seed);
+  tampered["msg"] = "something else";
+  r = run_signer("verify", dir_, nlohmann::json::array({nlohmann::json::parse(seed), tampered}).dump());
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.out.find("valid 1 invalid 1"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find(tampered["id"].get<std::string>()), std::string::npos);
+
+  // The same valid record twice: the second copy is a duplicate id.
+  r = run_signer("verify", dir_, seed + "\n" + seed + "\n");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.out.find("duplicate id"), std::string::npos) << r.out;
+
+  EXPECT_EQ(run_signer("verify --input /nonexistent", dir_).exit_code, 2);
+  EXPECT_EQ(run_signer("verify", dir_, "[{\"id\":").exit_code, 2);
+}
+
+TEST_F(Cli, LoadStatsAndExportOnAFreshStore) {
+  const std::string store = " --store sqlite:" + (dir_ / "s.db").string();
+  auto r = run_signer("load --count 50" + store, dir_);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(nlohmann::json::parse(r.out)["accepted"], 50);
+  r = run_signer("stats" + store, dir_);
+  EXPECT_EQ(nlohmann::json::parse(r.out)["unsigned_records"], 50);
+  r = run_signer("sign --batch-size 20 --progress never --keys " + keys() + store, dir_);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(nlohmann::json::parse(r.out)["records_signed"], 50);
+  r = run_signer("export" + store, dir_);
+  ASSERT_EQ(r.exit_code, 0);
+  const auto v = run_signer("verify", dir_, r.out);
+  EXPECT_EQ(v.exit_code, 0);
+  EXPECT_NE(v.out.find("valid 50 invalid 0"), std::string::npos);
+  EXPECT_NE(run_signer("load" + store, dir_).exit_code, 0);  // needs --count or --input
+}
+
+}  // namespace
+}  // namespace signer::testing

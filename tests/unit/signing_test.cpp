@@ -1,0 +1,287 @@
+// The job model against a real SQLite file: worker pool, batch worker, coordinator, retries.
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+
+#include <algorithm>
+
+#include <atomic>
+#include <map>
+#include <set>
+#include <thread>
+
+#include "crypto/signature_verifier.h"
+#include "metrics/signer_metrics.h"
+#include "signing/batch_dispatcher.h"
+#include "signing/coordinator.h"
+#include "signing/worker_pool.h"
+#include "store/sqlite/sqlite_store.h"
+#include "test_support.h"
+
+namespace signer::signing {
+namespace {
+
+std::vector<records::UnsignedRecord> random_records(std::size_t n) {
+  crypto::SaltGenerator salts;
+  std::vector<records::UnsignedRecord> out;
+  for (std::size_t i = 0; i < n; ++i) {
+    std::string id = salts.next();
+    id.erase(std::remove(id.begin(), id.end(), '-'), id.end());
+    out.push_back({id, "msg-" + std::to_string(i)});
+  }
+  return out;
+}
+
+class SigningTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    metrics::declare_signer_metrics(metrics_);
+    store_ = std::make_unique<store::SqliteStore>(dir_ / "signer.db");
+  }
+  std::map<std::string, records::SignedRecord> signed_records() {
+    std::map<std::string, records::SignedRecord> out;
+    store_->for_each_signed([&](const records::SignedRecord& r) { out.emplace(r.id, r); });
+    return out;
+  }
+
+  testing::TempDir dir_;
+  metrics::Registry metrics_;
+  std::unique_ptr<store::SqliteStore> store_;
+  crypto::KeyRing keys_ = crypto::KeyRing::generate(3);
+  WorkerPool pool_{2};
+};
+
+TEST(WorkerPool, RunsEveryIndexExactlyOnceAcrossWorkers) {
+  WorkerPool pool(3);
+  std::vector<std::atomic<int>> hits(1000);
+  std::atomic<int> running{0};
+  std::atomic<int> max_running{0};
+  pool.run(hits.size(), [&](std::size_t b, std::size_t e, WorkerContext&) {
+    const int now = ++running;
+    int seen = max_running.load();
+    while (seen < now && !max_running.compare_exchange_weak(seen, now)) {
+    }
+    // Give the other parts up to 5 s to start alongside, proving the range is split over threads.
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (max_running.load() < 2 && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::yield();
+    }
+    for (std::size_t i = b; i < e; ++i) ++hits[i];
+    --running;
+  });
+  for (auto& h : hits) ASSERT_EQ(h.load(), 1);
+  EXPECT_GE(max_running.load(), 2);
+}
+
+TEST(WorkerPool, RethrowsTheFirstTaskException) {
+  WorkerPool pool(2);
+  EXPECT_THROW(pool.run(10,
+                        [](std::size_t b, std::size_t, WorkerContext&) {
+                          if (b == 0) throw std::runtime_error("boom");
+                        }),
+               std::runtime_error);
+  // The pool still works afterwards.
+  std::atomic<int> n{0};
+  pool.run(4, [&](std::size_t b, std::size_t e, WorkerContext&) { n += static_cast<int>(e - b); });
+  EXPECT_EQ(n.load(), 4);
+}
+
+TEST_F(SigningTest, BatchWorkerSignsItsRangeOnlyAndIsIdempotent) {
+  const auto input = random_records(3000);
+  store_->ingest(input);
+  BatchWorker worker(*store_, keys_, pool_, metrics_, {257, "pod-a"});
+  const BatchResult r = worker.run({1, 4, 2});
+  const records::ShardRange range = records::shard_range_for_batch(1, 4);
+  std::size_t in_range = 0;
+  for (const auto& rec : input) in_range += range.contains(records::shard_of(rec.id));
+  EXPECT_EQ(r.signed_count, in_range);
+  EXPECT_EQ(r.key, keys_.at(2).public_key);
+  EXPECT_EQ(r.pod, "pod-a");
+  const auto signed_map = signed_records();
+  ASSERT_EQ(signed_map.size(), in_range);
+  const crypto::MessageSigner verifier;
+  for (const auto& [id, rec] : signed_map) {
+    ASSERT_TRUE(range.contains(records::shard_of(id)));
+    ASSERT_EQ(crypto::verify_signature(verifier, rec.salt, rec.msg, rec.sign, rec.key),
+              crypto::Verdict::kValid);
+    ASSERT_EQ(rec.key, keys_.at(2).public_key);
+  }
+  EXPECT_EQ(worker.run({1, 4, 2}).signed_count, 0u);  // idempotent
+  EXPECT_EQ(store_->count().unsigned_records, input.size() - in_range);
+  EXPECT_EQ(metrics_.value(metrics::kRecordsSigned,
+                           {{"key_index", "2"}, {"address", keys_.at(2).address}}),
+            static_cast<double>(in_range));
+}
+
+TEST_F(SigningTest, BatchWorkerStopsAfterTheCurrentChunkWhenAsked) {
+  store_->ingest(random_records(2000));
+  BatchWorker worker(*store_, keys_, pool_, metrics_, {100, "pod"});
+  std::stop_source stop;
+  stop.request_stop();
+  const BatchResult r = worker.run({0, 1, 0}, stop.get_token());
+  EXPECT_TRUE(r.interrupted);
+  EXPECT_EQ(r.signed_count, 100u);  // exactly one chunk, fully moved
+  EXPECT_EQ(store_->count().signed_records, 100u);
+}
+
+TEST_F(SigningTest, CoordinatorSignsEverythingWithRoundRobinKeys) {
+  const auto input = random_records(5000);
+  store_->ingest(input);
+  BatchWorker worker(*store_, keys_, pool_, metrics_, {300, "pod"});
+  InProcessDispatcher dispatcher(worker);
+  Coordinator coordinator(*store_, keys_, dispatcher, metrics_, {3, 2, {}, {}});
+  const JobSnapshot plan = coordinator.start(700);
+  EXPECT_EQ(plan.batches, 8u);  // ceil(5000 / 700)
+  EXPECT_EQ(plan.unsigned_at_start, 5000u);
+  const auto done = coordinator.wait(plan.id);
+  ASSERT_TRUE(done);
+  EXPECT_EQ(done->state, JobState::kSucceeded);
+  EXPECT_EQ(done->records_signed, 5000u);
+  EXPECT_EQ(done->batches_done, 8u);
+  const auto signed_map = signed_records();
+  ASSERT_EQ(signed_map.size(), 5000u);
+  for (const auto& [id, rec] : signed_map) {
+    const std::uint64_t batch = (static_cast<std::uint64_t>(records::shard_of(id)) * 8) >> 32;
+    ASSERT_EQ(rec.key, keys_.at(batch % 3).public_key) << id;
+  }
+  EXPECT_EQ(store_->count().unsigned_records, 0u);
+}
+
+TEST_F(SigningTest, CoordinatorWithNothingToSignSucceedsAtOnce) {
+  BatchWorker worker(*store_, keys_, pool_, metrics_, {300, "pod"});
+  InProcessDispatcher dispatcher(worker);
+  Coordinator coordinator(*store_, keys_, dispatcher, metrics_, {});
+  const JobSnapshot plan = coordinator.start(10);
+  EXPECT_EQ(plan.batches, 0u);
+  EXPECT_EQ(coordinator.wait(plan.id)->state, JobState::kSucceeded);
+}
+
+TEST_F(SigningTest, CoordinatorBackfillsRecordsWithoutShard) {
+  // Insert the way another tool would: no shard column value.
+  store_->ingest(random_records(10));
+  {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open((dir_ / "signer.db").c_str(), &db), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(db,
+                           "INSERT INTO records (id, msg) VALUES ('not-hex-id', 'a'), "
+                           "('ABCDEF12XYZ', 'b'), ('ab', 'c')",
+                           nullptr, nullptr, nullptr),
+              SQLITE_OK);
+    sqlite3_close(db);
+  }
+  BatchWorker worker(*store_, keys_, pool_, metrics_, {4, "pod"});
+  InProcessDispatcher dispatcher(worker);
+  Coordinator coordinator(*store_, keys_, dispatcher, metrics_, {});
+  const auto done = coordinator.wait(coordinator.start(3).id);
+  EXPECT_EQ(done->records_signed, 13u);
+  EXPECT_EQ(store_->count().unsigned_records, 0u);
+  EXPECT_TRUE(store_->find_signed("ABCDEF12XYZ"));
+}
+
+// A dispatcher that fails chosen attempts, to pin the retry policy.
+class FlakyDispatcher final : public BatchDispatcher {
+ public:
+  FlakyDispatcher(BatchDispatcher& inner, int failures, bool retryable)
+      : inner_(inner), failures_(failures), retryable_(retryable) {}
+  BatchResult dispatch(const BatchSpec& spec, std::stop_token stop) override {
+    {
+      std::lock_guard lock(m_);
+      if (attempts_[spec.batch]++ < failures_) throw BatchError("injected failure", retryable_);
+    }
+    return inner_.dispatch(spec, stop);
+  }
+  std::string mode() const override { return "flaky"; }
+
+ private:
+  BatchDispatcher& inner_;
+  int failures_;
+  bool retryable_;
+  std::mutex m_;
+  std::map<std::uint64_t, int> attempts_;
+};
+
+TEST_F(SigningTest, CoordinatorRetriesFailedBatchesWithBackoff) {
+  store_->ingest(random_records(1000));
+  BatchWorker worker(*store_, keys_, pool_, metrics_, {300, "pod"});
+  InProcessDispatcher inner(worker);
+  FlakyDispatcher flaky(inner, 2, true);
+  Coordinator coordinator(*store_, keys_, flaky, metrics_,
+                          {2, 3, std::chrono::milliseconds(1), std::chrono::milliseconds(4)});
+  const auto done = coordinator.wait(coordinator.start(250).id);
+  EXPECT_EQ(done->state, JobState::kSucceeded);
+  EXPECT_EQ(done->retries, 8u);  // 4 batches x 2 failures
+  EXPECT_EQ(done->records_signed, 1000u);
+}
+
+TEST_F(SigningTest, CoordinatorReportsBatchesThatExhaustTheirAttempts) {
+  store_->ingest(random_records(1000));
+  BatchWorker worker(*store_, keys_, pool_, metrics_, {300, "pod"});
+  InProcessDispatcher inner(worker);
+  FlakyDispatcher flaky(inner, 5, true);
+  Coordinator coordinator(*store_, keys_, flaky, metrics_,
+                          {2, 3, std::chrono::milliseconds(1), std::chrono::milliseconds(2)});
+  const auto done = coordinator.wait(coordinator.start(500).id);
+  EXPECT_EQ(done->state, JobState::kFailed);
+  EXPECT_EQ(done->batches_failed, 2u);
+  ASSERT_EQ(done->failed.size(), 2u);
+  EXPECT_EQ(done->failed[0].attempts, 3);
+  EXPECT_EQ(store_->count().unsigned_records, 1000u);  // nothing lost, nothing half-moved
+}
+
+TEST_F(SigningTest, NonRetryableFailureIsNotRetried) {
+  store_->ingest(random_records(100));
+  BatchWorker worker(*store_, keys_, pool_, metrics_, {300, "pod"});
+  InProcessDispatcher inner(worker);
+  FlakyDispatcher flaky(inner, 1, false);
+  Coordinator coordinator(*store_, keys_, flaky, metrics_, {1, 4, {}, {}});
+  const auto done = coordinator.wait(coordinator.start(100).id);
+  EXPECT_EQ(done->retries, 0u);
+  EXPECT_EQ(done->batches_failed, 1u);
+}
+
+// Blocks every batch until released, to hold a job open.
+class GateDispatcher final : public BatchDispatcher {
+ public:
+  BatchResult dispatch(const BatchSpec& spec, std::stop_token stop) override {
+    std::unique_lock lock(m_);
+    const bool opened = cv_.wait(lock, stop, [&] { return open_; });
+    return BatchResult{spec.batch, spec.batch_count, spec.key_index, "", 0, 0, 0, 0, !opened, ""};
+  }
+  std::string mode() const override { return "gate"; }
+  void open() {
+    {
+      std::lock_guard lock(m_);
+      open_ = true;
+    }
+    cv_.notify_all();
+  }
+
+ private:
+  std::mutex m_;
+  std::condition_variable_any cv_;
+  bool open_ = false;
+};
+
+TEST_F(SigningTest, SecondJobWhileOneRunsIsRefused) {
+  store_->ingest(random_records(10));
+  GateDispatcher gate;
+  Coordinator coordinator(*store_, keys_, gate, metrics_, {});
+  const auto first = coordinator.start(5);
+  EXPECT_THROW(coordinator.start(5), JobAlreadyRunning);
+  EXPECT_EQ(coordinator.snapshot()->state, JobState::kRunning);
+  gate.open();
+  EXPECT_EQ(coordinator.wait(first.id)->state, JobState::kSucceeded);
+  EXPECT_NO_THROW(coordinator.wait(coordinator.start(5).id));  // a new job may start now
+}
+
+TEST_F(SigningTest, StopInterruptsARunningJob) {
+  store_->ingest(random_records(10));
+  GateDispatcher gate;
+  Coordinator coordinator(*store_, keys_, gate, metrics_, {});
+  const auto job = coordinator.start(1);
+  coordinator.stop();
+  EXPECT_EQ(coordinator.snapshot()->state, JobState::kInterrupted);
+  EXPECT_EQ(coordinator.snapshot()->id, job.id);
+}
+
+}  // namespace
+}  // namespace signer::signing
