@@ -18,8 +18,9 @@ void configure_logging(const Config& config) {
 }
 
 void add_store_flags(CLI::App& command, Config& config) {
-  command.add_option("--store", config.store,
-                     "Store URL: sqlite:PATH or mongodb://HOST:PORT (env BS_MONGO_URL, BS_STORE)")
+  command
+      .add_option("--store", config.store,
+                  "Store URL: sqlite:PATH or mongodb://HOST:PORT (env BS_MONGO_URL, BS_STORE)")
       ->capture_default_str();
 }
 
@@ -45,8 +46,10 @@ int run_cli(int argc, char** argv) {
   int exit_code = 0;
   CLI::App app{"Message Signer: batch secp256k1 signing of stored messages"};
   app.require_subcommand(1);
+  app.fallthrough();  // --log-level may follow the subcommand
   app.set_version_flag("--version", SIGNER_VERSION);
-  app.add_option("--log-level", config.log_level, "trace, debug, info, warn, error (env BS_LOG_LEVEL)")
+  app.add_option("--log-level", config.log_level,
+                 "trace, debug, info, warn, error (env BS_LOG_LEVEL)")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
   add_serve_command(app, config, exit_code);
   add_job_commands(app, config, exit_code);

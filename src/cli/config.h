@@ -13,19 +13,19 @@ struct Config {
   std::string mongo_password;              // BS_MONGO_PWD (never logged)
   std::string keys_file;                   // --keys, or $BS_KEYS_DIR/keys.csv, or ./keys.csv
   std::string host = "0.0.0.0";
-  int port = 8080;                          // BS_SIGNER_PORT
-  std::string peer_url;                     // BS_MSG_SIGNER_URL: cluster mode when set
-  std::string internal_token;               // BS_INTERNAL_TOKEN
-  std::string pod_name;                     // BS_POD_NAME, else HOSTNAME
-  std::size_t threads = 0;                  // 0: one per core
+  int port = 8080;             // BS_SIGNER_PORT
+  std::string peer_url;        // BS_MSG_SIGNER_URL: cluster mode when set
+  std::string internal_token;  // BS_INTERNAL_TOKEN
+  std::string pod_name;        // BS_POD_NAME, else HOSTNAME
+  std::size_t threads = 0;     // 0: one per core
   std::size_t chunk_size = 2000;
-  std::size_t concurrency = 0;              // 0: 2 in-process, 8 in cluster mode
+  std::size_t concurrency = 0;  // 0: 2 in-process, 8 in cluster mode
   std::size_t max_concurrent_batches = 4;
   std::size_t max_body_bytes = 64u << 20;
   int batch_attempts = 4;
   int batch_timeout_seconds = 600;
-  int shutdown_grace_seconds = 25;          // BS_SHUTDOWN_GRACE_SECONDS
-  int store_timeout_ms = 5000;              // connect / server selection timeout for MongoDB
+  int shutdown_grace_seconds = 25;  // BS_SHUTDOWN_GRACE_SECONDS
+  int store_timeout_ms = 5000;      // connect / server selection timeout for MongoDB
   std::string log_level = "info";
 };
 

@@ -1,6 +1,6 @@
 // `signer sign`, `load`, `stats` and `export`: store-side work from the command line.
-#include <unistd.h>
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
@@ -175,7 +175,8 @@ int export_signed(Config& config, const std::string& output) {
 
 void add_job_commands(CLI::App& app, Config& config, int& exit_code) {
   {
-    CLI::App* cmd = app.add_subcommand("sign", "Sign every unsigned record in-process, with progress");
+    CLI::App* cmd =
+        app.add_subcommand("sign", "Sign every unsigned record in-process, with progress");
     static std::uint64_t batch_size = 1000;
     static std::string progress = "auto";
     cmd->add_option("--batch-size", batch_size, "Records per batch")
@@ -193,8 +194,10 @@ void add_job_commands(CLI::App& app, Config& config, int& exit_code) {
     CLI::App* cmd = app.add_subcommand("load", "Add unsigned records: random, or from NDJSON/JSON");
     static std::uint64_t count = 0;
     static std::string input;
-    auto* count_opt = cmd->add_option("--count", count, "Generate N random records (id = msg = 32 hex)");
-    auto* input_opt = cmd->add_option("--input", input, "NDJSON or JSON array of {id, msg}; - for stdin");
+    auto* count_opt =
+        cmd->add_option("--count", count, "Generate N random records (id = msg = 32 hex)");
+    auto* input_opt =
+        cmd->add_option("--input", input, "NDJSON or JSON array of {id, msg}; - for stdin");
     count_opt->excludes(input_opt);
     add_store_flags(*cmd, config);
     cmd->callback([&, count_opt, input_opt] {
@@ -210,7 +213,8 @@ void add_job_commands(CLI::App& app, Config& config, int& exit_code) {
     cmd->callback([&] { exit_code = stats(config); });
   }
   {
-    CLI::App* cmd = app.add_subcommand("export", "Write signed records as NDJSON (what verify reads)");
+    CLI::App* cmd =
+        app.add_subcommand("export", "Write signed records as NDJSON (what verify reads)");
     static std::string output;
     cmd->add_option("--output,-o", output, "Output file (default stdout)");
     add_store_flags(*cmd, config);

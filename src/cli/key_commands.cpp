@@ -71,7 +71,8 @@ int keygen(std::size_t count, const std::string& out_dir, const std::string& sec
     Wipe wipe_encoded{encoded};
     std::string manifest = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: " + secret_name +
                            "\n  labels:\n    app.kubernetes.io/name: message-signer\n"
-                           "type: Opaque\ndata:\n  keys.csv: " + encoded + "\n";
+                           "type: Opaque\ndata:\n  keys.csv: " +
+                           encoded + "\n";
     Wipe wipe_manifest{manifest};
     const auto secret_path = std::filesystem::path(out_dir) / (secret_name + "-secret.yaml");
     write_private_file(secret_path, manifest, force);
@@ -118,8 +119,8 @@ int sign_message(Config& config, const SignMessageArgs& args, const CLI::Option*
   if (args.input.empty()) {
     std::optional<std::string> salt;
     if (salt_opt->count() > 0) salt = args.salt;
-    std::cout << records::to_json(sign_one(signer, salts, ring, args.key_index, args.id, args.msg,
-                                           salt))
+    std::cout << records::to_json(
+                     sign_one(signer, salts, ring, args.key_index, args.id, args.msg, salt))
                      .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
               << "\n";
     return 0;
@@ -265,9 +266,9 @@ void add_key_commands(CLI::App& app, Config& config, int& exit_code) {
     auto* msg = cmd->add_option("--msg", args.msg, "Message to sign");
     auto* salt = cmd->add_option("--salt", args.salt, "Salt (default: random UUIDv4)");
     cmd->add_option("--id", args.id, "Record id to put in the output");
-    auto* input = cmd->add_option(
-        "--input", args.input,
-        "NDJSON lines {id, key_index, msg, salt?} to sign in bulk; - for stdin");
+    auto* input =
+        cmd->add_option("--input", args.input,
+                        "NDJSON lines {id, key_index, msg, salt?} to sign in bulk; - for stdin");
     input->excludes(msg);
     cmd->callback([&, msg, input, salt] {
       if (msg->count() == 0 && input->count() == 0) {
@@ -278,7 +279,8 @@ void add_key_commands(CLI::App& app, Config& config, int& exit_code) {
   }
   {
     CLI::App* cmd = app.add_subcommand(
-        "verify", "Verify signed records (NDJSON or JSON array); exit 0 all valid, 1 not, 2 unreadable");
+        "verify",
+        "Verify signed records (NDJSON or JSON array); exit 0 all valid, 1 not, 2 unreadable");
     static std::string input = "-";
     cmd->add_option("--input", input, "File, or - for stdin")->capture_default_str();
     cmd->add_option("--threads", config.threads, "Verification threads (default: one per core)");

@@ -33,10 +33,10 @@ int serve(Config& config) {
   const sigset_t signals = block_shutdown_signals();
 
   ServiceGraph graph(config);
-  http::ApiServer server(*graph.store, graph.keys, *graph.coordinator, graph.worker, graph.metrics,
-                         {config.host, config.port, 16 + config.max_concurrent_batches,
-                          config.max_body_bytes, config.max_concurrent_batches, 2,
-                          config.internal_token, config.pod_name});
+  http::ApiServer server(
+      *graph.store, graph.keys, *graph.coordinator, graph.worker, graph.metrics,
+      {config.host, config.port, 16 + config.max_concurrent_batches, config.max_body_bytes,
+       config.max_concurrent_batches, 2, config.internal_token, config.pod_name});
   if (!server.bind()) {
     spdlog::error("cannot listen on {}:{}", config.host, config.port);
     return 4;
@@ -45,6 +45,8 @@ int serve(Config& config) {
                config.pod_name, config.peer_url.empty() ? "embedded" : "cluster",
                config.peer_url.empty() ? "" : ", batches to ", config.peer_url);
 
+  // Outlives the watcher: once a signal arrives it bounds the rest of the shutdown.
+  std::jthread deadline;
   std::jthread watcher([&](std::stop_token stop) {
     const timespec tick{0, 200'000'000};
     while (!stop.stop_requested()) {
@@ -52,7 +54,7 @@ int serve(Config& config) {
       if (sig <= 0) continue;
       spdlog::info("received {}, shutting down (grace {}s)", sig == SIGTERM ? "SIGTERM" : "SIGINT",
                    config.shutdown_grace_seconds);
-      std::jthread deadline([grace = config.shutdown_grace_seconds](std::stop_token done) {
+      deadline = std::jthread([grace = config.shutdown_grace_seconds](std::stop_token done) {
         std::mutex m;
         std::condition_variable_any cv;
         std::unique_lock lock(m);

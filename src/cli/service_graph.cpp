@@ -42,9 +42,9 @@ ServiceGraph::ServiceGraph(const Config& config)
     dispatcher = std::make_unique<signing::InProcessDispatcher>(worker);
   } else {
     dispatcher = std::make_unique<http::PeerDispatcher>(
-        keys, http::PeerDispatcherOptions{config.peer_url, config.internal_token,
-                                          std::chrono::seconds(5),
-                                          std::chrono::seconds(config.batch_timeout_seconds)});
+        keys,
+        http::PeerDispatcherOptions{config.peer_url, config.internal_token, std::chrono::seconds(5),
+                                    std::chrono::seconds(config.batch_timeout_seconds)});
   }
   coordinator = std::make_unique<signing::Coordinator>(
       *store, keys, *dispatcher, metrics,

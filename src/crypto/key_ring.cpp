@@ -23,7 +23,8 @@ constexpr std::size_t kPrivateHexLength = 64;
 
 std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r'))
+    s.remove_suffix(1);
   return s;
 }
 
@@ -52,8 +53,8 @@ std::string ethereum_address(std::string_view public_xy_hex) {
   const Hash256 h = keccak256(xy);
   std::string lower;
   append_hex(lower, std::span(h).subspan(12));
-  const Hash256 check = keccak256(std::span(reinterpret_cast<const std::uint8_t*>(lower.data()),
-                                            lower.size()));
+  const Hash256 check =
+      keccak256(std::span(reinterpret_cast<const std::uint8_t*>(lower.data()), lower.size()));
   std::string out = "0x";
   for (std::size_t i = 0; i < lower.size(); ++i) {
     const std::uint8_t nibble = (i % 2 == 0) ? (check[i / 2] >> 4) : (check[i / 2] & 0x0f);
@@ -91,8 +92,8 @@ KeyRing KeyRing::parse(std::string_view csv) {
     }
     ScratchKey scratch;
     if (priv.size() != kPrivateHexLength || !decode_hex(priv, scratch.bytes)) {
-      throw KeyRingError(line_error(line_no, "private key must be 0x followed by 64 hex characters"),
-                         line_no);
+      throw KeyRingError(
+          line_error(line_no, "private key must be 0x followed by 64 hex characters"), line_no);
     }
     PrivateKey key(scratch.bytes);
     if (!signer.is_valid_private_key(key)) {
@@ -166,8 +167,8 @@ std::string KeyRing::to_csv() const {
 
 std::optional<std::size_t> KeyRing::find(std::string_view selector) const {
   if (selector.empty()) return std::nullopt;
-  if (selector.size() <= 20 && std::all_of(selector.begin(), selector.end(),
-                                           [](char c) { return c >= '0' && c <= '9'; })) {
+  if (selector.size() <= 20 &&
+      std::all_of(selector.begin(), selector.end(), [](char c) { return c >= '0' && c <= '9'; })) {
     std::size_t index = 0;
     auto [ptr, ec] = std::from_chars(selector.data(), selector.data() + selector.size(), index);
     if (ec != std::errc() || ptr != selector.data() + selector.size()) return std::nullopt;

@@ -46,8 +46,8 @@ std::string route_label(const std::string& path) {
   if (path == "/") return "/";
   const std::size_t end = path.find('/', 1);
   const std::string first = path.substr(0, end);
-  for (const char* known : {"/sign", "/batch", "/stats", "/healthz", "/readyz", "/metrics",
-                            "/records", "/keys"}) {
+  for (const char* known :
+       {"/sign", "/batch", "/stats", "/healthz", "/readyz", "/metrics", "/records", "/keys"}) {
     if (first == known) return first;
   }
   return "other";
@@ -107,8 +107,8 @@ void ApiServer::install_routes() {
   httplib::Server& s = *server_;
 
   s.Get("/", [](const httplib::Request&, httplib::Response& res) {
-    send_json(res, 200, {{"status", "live"}, {"service", "message-signer"},
-                         {"version", SIGNER_VERSION}});
+    send_json(res, 200,
+              {{"status", "live"}, {"service", "message-signer"}, {"version", SIGNER_VERSION}});
   });
 
   s.Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
@@ -123,7 +123,8 @@ void ApiServer::install_routes() {
     } catch (const store::StoreError& e) {
       return send_error(res, 503, std::string("store unavailable: ") + e.what());
     }
-    send_json(res, 200, {{"status", "ready"}, {"keys", keys_.size()}, {"store", store_.describe()}});
+    send_json(res, 200,
+              {{"status", "ready"}, {"keys", keys_.size()}, {"store", store_.describe()}});
   });
 
   s.Get(R"(/sign/([^/]*))", [this](const httplib::Request& req, httplib::Response& res) {
@@ -167,8 +168,9 @@ void ApiServer::install_routes() {
     if (auto* err = std::get_if<std::string>(&params)) return send_error(res, 400, *err);
     const auto key_index = keys_.find(req.matches[3].str());
     if (!key_index) {
-      return send_error(res, 404, "unknown key: give a key index below " +
-                                      std::to_string(keys_.size()) + " or a loaded public key");
+      return send_error(res, 404,
+                        "unknown key: give a key index below " + std::to_string(keys_.size()) +
+                            " or a loaded public key");
     }
     if (shutdown_.stop_requested()) return send_error(res, 503, "shutting down");
     InFlight slot(batches_in_flight_, options_.max_concurrent_batches);
@@ -183,7 +185,8 @@ void ApiServer::install_routes() {
           worker_.run({p.batch, p.batch_count, *key_index}, shutdown_.get_token());
       send_json(res, 200, to_json(r));
     } catch (const store::StoreError& e) {
-      metrics_.increment(metrics::kBatchErrors, {{"kind", std::string(store::to_string(e.kind()))}});
+      metrics_.increment(metrics::kBatchErrors,
+                         {{"kind", std::string(store::to_string(e.kind()))}});
       send_error(res, e.kind() == store::ErrorKind::kInvalid ? 500 : 503,
                  std::string("store ") + std::string(store::to_string(e.kind())) + ": " + e.what());
     }
@@ -226,7 +229,8 @@ void ApiServer::install_routes() {
       return send_error(res, 400, e.what());
     }
     if (batch.empty() && rejected_count == 0) {
-      return send_error(res, 400, "body holds no records: send NDJSON or a JSON array of {id, msg}");
+      return send_error(res, 400,
+                        "body holds no records: send NDJSON or a JSON array of {id, msg}");
     }
     store::IngestResult stored;
     try {
@@ -264,33 +268,33 @@ void ApiServer::install_routes() {
   });
 
   // Every status >= 400 passes here; fill in a JSON body only where a handler did not.
-  s.set_error_handler(httplib::Server::HandlerWithResponse([](const httplib::Request& req,
-                                                               httplib::Response& res) {
-    if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
-    std::string message;
-    switch (res.status) {
-      case 404: message = "no route for " + req.method + " " + req.path; break;
-      case 405: message = "method not allowed"; break;
-      case 413: message = "request body too large"; break;
-      case 400: message = "bad request"; break;
-      default: message = "error " + std::to_string(res.status); break;
-    }
-    send_error(res, res.status, message);
-    return httplib::Server::HandlerResponse::Handled;
-  }));
+  s.set_error_handler(
+      httplib::Server::HandlerWithResponse([](const httplib::Request& req, httplib::Response& res) {
+        if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
+        std::string message;
+        switch (res.status) {
+          case 404: message = "no route for " + req.method + " " + req.path; break;
+          case 405: message = "method not allowed"; break;
+          case 413: message = "request body too large"; break;
+          case 400: message = "bad request"; break;
+          default: message = "error " + std::to_string(res.status); break;
+        }
+        send_error(res, res.status, message);
+        return httplib::Server::HandlerResponse::Handled;
+      }));
 
-  s.set_exception_handler([](const httplib::Request& req, httplib::Response& res,
-                             std::exception_ptr ep) {
-    std::string what = "unknown exception";
-    try {
-      std::rethrow_exception(ep);
-    } catch (const std::exception& e) {
-      what = e.what();
-    } catch (...) {
-    }
-    spdlog::error("{} {} failed: {}", req.method, req.path, what);
-    send_error(res, 500, "internal error");
-  });
+  s.set_exception_handler(
+      [](const httplib::Request& req, httplib::Response& res, std::exception_ptr ep) {
+        std::string what = "unknown exception";
+        try {
+          std::rethrow_exception(ep);
+        } catch (const std::exception& e) {
+          what = e.what();
+        } catch (...) {
+        }
+        spdlog::error("{} {} failed: {}", req.method, req.path, what);
+        send_error(res, 500, "internal error");
+      });
 
   s.set_logger([this](const httplib::Request& req, const httplib::Response& res) {
     metrics_.increment(metrics::kHttpRequests,

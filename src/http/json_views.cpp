@@ -3,11 +3,16 @@
 namespace signer::http {
 
 nlohmann::json to_json(const signing::BatchResult& r) {
-  return {{"batch", r.batch},         {"batches", r.batch_count},
-          {"key", r.key},             {"key_index", r.key_index},
-          {"signed", r.signed_count}, {"already_signed", r.already_signed},
-          {"failed", r.failed},       {"ms", r.ms},
-          {"interrupted", r.interrupted}, {"pod", r.pod}};
+  return {{"batch", r.batch},
+          {"batches", r.batch_count},
+          {"key", r.key},
+          {"key_index", r.key_index},
+          {"signed", r.signed_count},
+          {"already_signed", r.already_signed},
+          {"failed", r.failed},
+          {"ms", r.ms},
+          {"interrupted", r.interrupted},
+          {"pod", r.pod}};
 }
 
 signing::BatchResult batch_result_from_json(const nlohmann::json& j) {
@@ -28,7 +33,9 @@ signing::BatchResult batch_result_from_json(const nlohmann::json& j) {
 nlohmann::json to_json(const signing::JobSnapshot& s) {
   nlohmann::json failed = nlohmann::json::array();
   for (const auto& f : s.failed) {
-    failed.push_back({{"batch", f.batch}, {"key_index", f.key_index}, {"attempts", f.attempts},
+    failed.push_back({{"batch", f.batch},
+                      {"key_index", f.key_index},
+                      {"attempts", f.attempts},
                       {"error", f.error}});
   }
   return {{"id", s.id},

@@ -15,6 +15,7 @@ nlohmann::json to_json(const signing::BatchResult& result);
 signing::BatchResult batch_result_from_json(const nlohmann::json& json);
 nlohmann::json to_json(const signing::JobSnapshot& job);
 // The /stats body: the seed's signed_records and unsigned_records, plus the job's progress.
-nlohmann::json stats_json(const store::Counts& counts, const std::optional<signing::JobSnapshot>& job);
+nlohmann::json stats_json(const store::Counts& counts,
+                          const std::optional<signing::JobSnapshot>& job);
 
 }  // namespace signer::http

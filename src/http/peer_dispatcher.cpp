@@ -38,7 +38,8 @@ signing::BatchResult PeerDispatcher::dispatch(const signing::BatchSpec& spec, st
                            std::to_string(spec.batch_count) + "/" +
                            keys_.at(spec.key_index).public_key;
   httplib::Headers headers;
-  if (!options_.internal_token.empty()) headers.emplace("X-Internal-Token", options_.internal_token);
+  if (!options_.internal_token.empty())
+    headers.emplace("X-Internal-Token", options_.internal_token);
 
   auto client = acquire();
   auto res = client->Get(path, headers);

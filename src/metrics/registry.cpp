@@ -1,8 +1,8 @@
 #include "metrics/registry.h"
 
 #include <algorithm>
-#include <cmath>
 #include <charconv>
+#include <cmath>
 
 namespace signer::metrics {
 namespace {
@@ -77,7 +77,8 @@ void Registry::observe(std::string_view name, const Labels& labels, double value
   if (it == families_.end()) return;
   Family& family = it->second;
   Series& s = family.series[label_key(labels)];
-  if (s.bucket_counts.size() != family.buckets.size()) s.bucket_counts.assign(family.buckets.size(), 0);
+  if (s.bucket_counts.size() != family.buckets.size())
+    s.bucket_counts.assign(family.buckets.size(), 0);
   for (std::size_t i = 0; i < family.buckets.size(); ++i) {
     if (value <= family.buckets[i]) ++s.bucket_counts[i];
   }
@@ -109,10 +110,12 @@ std::string Registry::render() const {
       }
       for (std::size_t i = 0; i < family.buckets.size(); ++i) {
         const unsigned long long c = i < s.bucket_counts.size() ? s.bucket_counts[i] : 0;
-        out += name + "_bucket" + with_label(key, "le=\"" + format_number(family.buckets[i]) + "\"") +
-               " " + std::to_string(c) + "\n";
+        out += name + "_bucket" +
+               with_label(key, "le=\"" + format_number(family.buckets[i]) + "\"") + " " +
+               std::to_string(c) + "\n";
       }
-      out += name + "_bucket" + with_label(key, "le=\"+Inf\"") + " " + std::to_string(s.count) + "\n";
+      out +=
+          name + "_bucket" + with_label(key, "le=\"+Inf\"") + " " + std::to_string(s.count) + "\n";
       out += name + "_sum" + key + " " + format_number(s.sum) + "\n";
       out += name + "_count" + key + " " + std::to_string(s.count) + "\n";
     }

@@ -92,10 +92,11 @@ std::optional<std::string> unsigned_record_from_json(const nlohmann::json& objec
   return std::nullopt;
 }
 
-std::optional<std::string> signed_record_from_json(const nlohmann::json& object, SignedRecord& out) {
-  for (auto [name, field] : {std::pair{"id", &out.id}, std::pair{"msg", &out.msg},
-                             std::pair{"salt", &out.salt}, std::pair{"sign", &out.sign},
-                             std::pair{"key", &out.key}}) {
+std::optional<std::string> signed_record_from_json(const nlohmann::json& object,
+                                                   SignedRecord& out) {
+  for (auto [name, field] :
+       {std::pair{"id", &out.id}, std::pair{"msg", &out.msg}, std::pair{"salt", &out.salt},
+        std::pair{"sign", &out.sign}, std::pair{"key", &out.key}}) {
     if (auto err = read_string_field(object, name, *field)) return err;
   }
   return std::nullopt;

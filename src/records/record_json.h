@@ -1,6 +1,7 @@
 // JSON in and out for records: ingest bodies (NDJSON or a JSON array of {id, msg}), the signed
 // record format that `export` writes and `verify` reads, and the validation rules for ids and
-// messages. Parsing is tolerant per record: one bad record is rejected with a reason, the rest load.
+// messages. Parsing is tolerant per record: one bad record is rejected with a reason, the rest
+// load.
 #pragma once
 
 #include <cstddef>
@@ -54,7 +55,8 @@ std::optional<std::string> unsigned_record_from_json(const nlohmann::json& objec
 // Reads a signed record; all five fields must be strings.
 std::optional<std::string> signed_record_from_json(const nlohmann::json& object, SignedRecord& out);
 
-// The record's id for an error report: its `id` when that is a string (cut to kMaxIdLength), else "".
+// The record's id for an error report: its `id` when that is a string (cut to kMaxIdLength), else
+// "".
 std::string reported_id(const nlohmann::json& object);
 
 nlohmann::json to_json(const SignedRecord& record);

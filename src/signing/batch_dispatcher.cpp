@@ -8,9 +8,9 @@ BatchResult InProcessDispatcher::dispatch(const BatchSpec& spec, std::stop_token
   try {
     return worker_.run(spec, stop);
   } catch (const store::StoreError& e) {
-    throw BatchError(std::string("store ") + std::string(store::to_string(e.kind())) + ": " +
-                         e.what(),
-                     e.kind() != store::ErrorKind::kInvalid);
+    throw BatchError(
+        std::string("store ") + std::string(store::to_string(e.kind())) + ": " + e.what(),
+        e.kind() != store::ErrorKind::kInvalid);
   }
 }
 

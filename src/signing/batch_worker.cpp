@@ -102,9 +102,9 @@ BatchResult BatchWorker::run(const BatchSpec& spec, std::stop_token stop) {
     metrics_.increment(metrics::kRecordsAlreadySigned, {},
                        static_cast<double>(result.already_signed));
   }
-  metrics_.increment(metrics::kBatchesRun,
-                     {{"pod", options_.pod_name},
-                      {"outcome", result.interrupted ? "interrupted" : "ok"}});
+  metrics_.increment(
+      metrics::kBatchesRun,
+      {{"pod", options_.pod_name}, {"outcome", result.interrupted ? "interrupted" : "ok"}});
   metrics_.observe(metrics::kBatchDuration, {}, elapsed.count());
   return result;
 }

@@ -26,10 +26,10 @@ struct BatchResult {
   std::uint64_t batch = 0;
   std::uint64_t batch_count = 0;
   std::size_t key_index = 0;
-  std::string key;                  // public key used
-  std::uint64_t signed_count = 0;   // records newly written to signedrecords
-  std::uint64_t already_signed = 0; // interrupted moves completed (already in signedrecords)
-  std::uint64_t failed = 0;         // records that could not be signed
+  std::string key;                   // public key used
+  std::uint64_t signed_count = 0;    // records newly written to signedrecords
+  std::uint64_t already_signed = 0;  // interrupted moves completed (already in signedrecords)
+  std::uint64_t failed = 0;          // records that could not be signed
   std::uint64_t ms = 0;
   bool interrupted = false;  // stopped early by shutdown; re-run to finish
   std::string pod;           // which process ran it

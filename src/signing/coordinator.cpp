@@ -73,10 +73,10 @@ JobSnapshot Coordinator::start(std::uint64_t batch_size) {
                              std::chrono::system_clock::now().time_since_epoch())
                              .count();
   job_ = job;
-  spdlog::info("job {} planned: {} unsigned records, batch size {}, {} batches, {} keys, {} ({} "
-               "shards backfilled)",
-               job->id, job->unsigned_at_start, batch_size, job->batches, job->keys, job->mode,
-               backfilled);
+  spdlog::info(
+      "job {} planned: {} unsigned records, batch size {}, {} batches, {} keys, {} ({} "
+      "shards backfilled)",
+      job->id, job->unsigned_at_start, batch_size, job->batches, job->keys, job->mode, backfilled);
   metrics_.set(metrics::kJobRunning, {}, 1);
   metrics_.set(metrics::kJobBatchesTotal, {}, static_cast<double>(job->batches));
   publish_progress(*job);
@@ -105,17 +105,18 @@ void Coordinator::run_job(std::stop_token stop, std::shared_ptr<Job> job) {
   std::lock_guard lock(mutex_);
   job->finished = std::chrono::steady_clock::now();
   const bool all_done = job->batches_done.load() == job->batches;
-  job->state = all_done                 ? JobState::kSucceeded
-               : stop.stop_requested()  ? JobState::kInterrupted
-                                        : JobState::kFailed;
+  job->state = all_done                ? JobState::kSucceeded
+               : stop.stop_requested() ? JobState::kInterrupted
+                                       : JobState::kFailed;
   metrics_.set(metrics::kJobRunning, {}, 0);
   metrics_.increment(metrics::kJobsTotal, {{"outcome", std::string(to_string(job->state))}});
   publish_progress(*job);
   const JobSnapshot s = snapshot_of(*job);
-  spdlog::info("job {} {}: {} signed ({} already signed), {}/{} batches done, {} failed, {} "
-               "retries, {:.1f}s, {:.0f} records/s",
-               s.id, to_string(s.state), s.records_signed, s.already_signed, s.batches_done,
-               s.batches, s.batches_failed, s.retries, s.elapsed_seconds, s.records_per_second);
+  spdlog::info(
+      "job {} {}: {} signed ({} already signed), {}/{} batches done, {} failed, {} "
+      "retries, {:.1f}s, {:.0f} records/s",
+      s.id, to_string(s.state), s.records_signed, s.already_signed, s.batches_done, s.batches,
+      s.batches_failed, s.retries, s.elapsed_seconds, s.records_per_second);
   finished_.notify_all();
 }
 

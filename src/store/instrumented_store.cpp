@@ -24,13 +24,18 @@ auto InstrumentedStore::timed(const char* op, F&& f) -> decltype(f()) {
     }
   } catch (const StoreError& e) {
     record();
-    registry_.increment(metrics::kStoreErrors, {{"op", op}, {"kind", std::string(to_string(e.kind()))}});
+    registry_.increment(metrics::kStoreErrors,
+                        {{"op", op}, {"kind", std::string(to_string(e.kind()))}});
     throw;
   }
 }
 
-void InstrumentedStore::ping() { timed("ping", [&] { inner_->ping(); }); }
-Counts InstrumentedStore::count() { return timed("count", [&] { return inner_->count(); }); }
+void InstrumentedStore::ping() {
+  timed("ping", [&] { inner_->ping(); });
+}
+Counts InstrumentedStore::count() {
+  return timed("count", [&] { return inner_->count(); });
+}
 std::uint64_t InstrumentedStore::backfill_shards() {
   return timed("backfill", [&] { return inner_->backfill_shards(); });
 }
@@ -38,7 +43,8 @@ std::vector<records::UnsignedRecord> InstrumentedStore::read_unsigned(
     const records::ShardRange& range, ReadCursor& cursor, std::size_t limit) {
   return timed("read_unsigned", [&] { return inner_->read_unsigned(range, cursor, limit); });
 }
-MoveResult InstrumentedStore::move_to_signed(std::span<const records::SignedRecord> signed_records) {
+MoveResult InstrumentedStore::move_to_signed(
+    std::span<const records::SignedRecord> signed_records) {
   return timed("move", [&] { return inner_->move_to_signed(signed_records); });
 }
 IngestResult InstrumentedStore::ingest(std::span<const records::UnsignedRecord> unsigned_records) {

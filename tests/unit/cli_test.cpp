@@ -32,9 +32,8 @@ TEST_F(Cli, HelpWorksOnEverySubcommand) {
 }
 
 TEST_F(Cli, KeygenWritesA0600FileAndASecretManifest) {
-  const auto r = run_signer("keygen --count 4 --out " + (dir_ / "k").string() +
-                                " --k8s-secret my-keys",
-                            dir_);
+  const auto r =
+      run_signer("keygen --count 4 --out " + (dir_ / "k").string() + " --k8s-secret my-keys", dir_);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   struct stat st {};
   ASSERT_EQ(::stat((dir_ / "k" / "keys.csv").c_str(), &st), 0);
@@ -54,10 +53,10 @@ TEST_F(Cli, KeygenWritesA0600FileAndASecretManifest) {
 
 TEST_F(Cli, SignMessageWithGivenSaltIsDeterministicAndMatchesTheVector) {
   const auto v = deterministic_vectors().at(0);
-  const auto r = run_signer("sign-message --keys " + keys() + " --key-index 0 --id r1 --msg " +
-                                v["msg"].get<std::string>() + " --salt " +
-                                v["salt"].get<std::string>(),
-                            dir_);
+  const auto r =
+      run_signer("sign-message --keys " + keys() + " --key-index 0 --id r1 --msg " +
+                     v["msg"].get<std::string>() + " --salt " + v["salt"].get<std::string>(),
+                 dir_);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const auto out = nlohmann::json::parse(r.out);
   EXPECT_EQ(out["sign"], v["sign"]);
@@ -78,7 +77,8 @@ TEST_F(Cli, BadKeyFileExitsNonZeroNamingTheLineButNotTheKey) {
   write_file(dir_ / "bad.csv", v["key"].get<std::string>() + "," + v["priv"].get<std::string>() +
                                    "\n" + deterministic_vectors().at(3)["key"].get<std::string>() +
                                    "," + v["priv"].get<std::string>() + "\n");
-  const auto r = run_signer("sign-message --keys " + (dir_ / "bad.csv").string() + " --msg x", dir_);
+  const auto r =
+      run_signer("sign-message --keys " + (dir_ / "bad.csv").string() + " --msg x", dir_);
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("line 2"), std::string::npos) << r.err;
   EXPECT_EQ(r.err.find(priv_), std::string::npos);
@@ -93,7 +93,8 @@ TEST_F(Cli, VerifyExitCodes) {
 
   auto tampered = nlohmann::json::parse(seed);
   tampered["msg"] = "something else";
-  r = run_signer("verify", dir_, nlohmann::json::array({nlohmann::json::parse(seed), tampered}).dump());
+  r = run_signer("verify", dir_,
+                 nlohmann::json::array({nlohmann::json::parse(seed), tampered}).dump());
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.out.find("valid 1 invalid 1"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find(tampered["id"].get<std::string>()), std::string::npos);

@@ -31,8 +31,7 @@ PrivateKey key_from_hex(std::string_view text) {
 }
 
 TEST(Keccak, EmptyInputKnownAnswer) {
-  EXPECT_EQ(hex(keccak256({})),
-            "c5d2460186f7233c927e7db2dcc703c0e500b653ca82273b7bfad8045d85a470");
+  EXPECT_EQ(hex(keccak256({})), "c5d2460186f7233c927e7db2dcc703c0e500b653ca82273b7bfad8045d85a470");
 }
 
 TEST(Keccak, AbcKnownAnswerIsNotSha3) {
@@ -45,17 +44,17 @@ TEST(Keccak, AbcKnownAnswerIsNotSha3) {
 
 TEST(Keccak, ConcatEqualsHashOfJoinedBytes) {
   const std::string joined = "b001ebc1-f2f7-44de-b5ff-1da0b16af05bhello";
-  EXPECT_EQ(keccak256_concat("b001ebc1-f2f7-44de-b5ff-1da0b16af05b", "hello"),
-            keccak256(std::span(reinterpret_cast<const std::uint8_t*>(joined.data()),
-                                joined.size())));
+  EXPECT_EQ(
+      keccak256_concat("b001ebc1-f2f7-44de-b5ff-1da0b16af05b", "hello"),
+      keccak256(std::span(reinterpret_cast<const std::uint8_t*>(joined.data()), joined.size())));
 }
 
 TEST(Keccak, LongInputCrossesTheRateBoundary) {
   // 200 bytes > the 136-byte rate: exercises absorbing more than one block.
   const std::string data(200, 'a');
-  EXPECT_EQ(hex(keccak256_concat(data.substr(0, 137), data.substr(137))),
-            hex(keccak256(std::span(reinterpret_cast<const std::uint8_t*>(data.data()),
-                                    data.size()))));
+  EXPECT_EQ(
+      hex(keccak256_concat(data.substr(0, 137), data.substr(137))),
+      hex(keccak256(std::span(reinterpret_cast<const std::uint8_t*>(data.data()), data.size()))));
 }
 
 TEST(MessageSigner, ReproducesEverySharedVectorByteForByte) {

@@ -126,9 +126,9 @@ TEST(KeyRing, WarnsWhenFileIsGroupOrWorldReadable) {
   std::vector<std::string> warnings;
   (void)KeyRing::load_file(path, warnings);
   EXPECT_TRUE(warnings.empty());
-  std::filesystem::permissions(path, std::filesystem::perms::group_read |
-                                         std::filesystem::perms::others_read,
-                               std::filesystem::perm_options::add);
+  std::filesystem::permissions(
+      path, std::filesystem::perms::group_read | std::filesystem::perms::others_read,
+      std::filesystem::perm_options::add);
   (void)KeyRing::load_file(path, warnings);
   ASSERT_EQ(warnings.size(), 1u);
   EXPECT_NE(warnings[0].find("0644"), std::string::npos) << warnings[0];
@@ -156,7 +156,8 @@ TEST(KeyRing, FindsKeysByIndexOrPublicKey) {
   EXPECT_EQ(ring.find("99999999999999999999999"), std::nullopt);
   EXPECT_EQ(ring.find(ring.at(1).public_key), 1u);
   std::string upper = ring.at(1).public_key;
-  for (std::size_t i = 2; i < upper.size(); ++i) upper[i] = static_cast<char>(std::toupper(upper[i]));
+  for (std::size_t i = 2; i < upper.size(); ++i)
+    upper[i] = static_cast<char>(std::toupper(upper[i]));
   EXPECT_EQ(ring.find(upper), 1u);
   EXPECT_EQ(ring.find("0x04" + std::string(128, '0')), std::nullopt);
   EXPECT_EQ(ring.find(""), std::nullopt);

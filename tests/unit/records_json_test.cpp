@@ -59,9 +59,7 @@ TEST(RecordJson, RejectsBadRecordsOneByOneWithReasons) {
   EXPECT_NE(p.rejected[4].reason.find("string"), std::string::npos);
 }
 
-TEST(RecordJson, MalformedArrayThrows) {
-  EXPECT_THROW(parse("[{\"id\":"), MalformedInput);
-}
+TEST(RecordJson, MalformedArrayThrows) { EXPECT_THROW(parse("[{\"id\":"), MalformedInput); }
 
 TEST(RecordJson, IdRules) {
   EXPECT_FALSE(invalid_id_reason("830f559b22b74bfcbb5631fae20462cb"));

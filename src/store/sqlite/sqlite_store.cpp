@@ -62,9 +62,9 @@ class SqliteConnection {
  public:
   explicit SqliteConnection(const std::filesystem::path& path) {
     sqlite3* raw = nullptr;
-    const int rc = sqlite3_open_v2(path.c_str(), &raw,
-                                   SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                                   nullptr);
+    const int rc =
+        sqlite3_open_v2(path.c_str(), &raw,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
     db_.reset(raw);
     if (rc != SQLITE_OK) {
       throw StoreError(ErrorKind::kUnavailable,
@@ -115,8 +115,8 @@ class SqliteConnection {
   }
 
   void bind_text(sqlite3_stmt* stmt, int index, std::string_view text) const {
-    const int rc = sqlite3_bind_text(stmt, index, text.data(), static_cast<int>(text.size()),
-                                     SQLITE_STATIC);
+    const int rc =
+        sqlite3_bind_text(stmt, index, text.data(), static_cast<int>(text.size()), SQLITE_STATIC);
     if (rc != SQLITE_OK) fail(rc);
   }
 

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Installs what building and testing Message Signer needs, on Debian bookworm as root.
+# Idempotent: each step checks first and does nothing when its part is already there.
+#
+# Usage: scripts/setup.sh [--deps-only]
+#   --deps-only   only the Debian build dependencies (what the container build stage needs)
+#   (default)     also the test tools: pytest packages from PyPI, FerretDB and helm from the
+#                 Go module proxy (scripts/install-tools.sh), clang for fuzzing
+set -euo pipefail
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+
+BUILD_PACKAGES=(
+  build-essential cmake ninja-build pkg-config git ca-certificates
+  libsecp256k1-dev libcrypto++-dev libcpp-httplib-dev nlohmann-json3-dev libcli11-dev
+  libspdlog-dev libsqlite3-dev libmongoc-dev libbson-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+)
+TEST_PACKAGES=(nginx-light clang-format clang libclang-rt-14-dev python3-pip curl procps)
+
+deps_only=0
+[[ "${1:-}" == "--deps-only" ]] && deps_only=1
+
+packages=("${BUILD_PACKAGES[@]}")
+((deps_only)) || packages+=("${TEST_PACKAGES[@]}")
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing Debian packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+else
+  echo "setup: Debian packages present"
+fi
+((deps_only)) && exit 0
+
+# Python test packages, pinned.
+if ! python3 -c "import pytest, requests, pymongo" 2>/dev/null; then
+  echo "setup: installing Python test packages"
+  python3 -m pip install -q --disable-pip-version-check -r "$REPO/tests/e2e/requirements.txt"
+else
+  echo "setup: Python test packages present"
+fi
+
+# Go is needed only for test and deployment tools (never at run time).
+if ! command -v go >/dev/null 2>&1 && [[ ! -x /usr/local/go/bin/go ]]; then
+  echo "setup: Go toolchain not found; it is needed for FerretDB, helm and the go-ethereum check" >&2
+  exit 1
+fi
+"$REPO/scripts/install-tools.sh"

@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# The one test command: installs what is missing, builds once, and runs every test stage.
+# Stages: format check, release build, unit tests (ctest), go-ethereum compatibility, store
+# contract tests against FerretDB, end-to-end pytest, chart and image checks, and the unit tests
+# again under AddressSanitizer + UndefinedBehaviorSanitizer.
+# Usage: scripts/test.sh            (everything)
+#        SIGNER_TEST_STAGES="unit e2e" scripts/test.sh   (a subset, for development)
+set -euo pipefail
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$REPO"
+export PATH="$REPO/.tools/bin:/usr/local/go/bin:$PATH"
+export SIGNER_SHARED_DIR="${SIGNER_SHARED_DIR:-$(cd "$REPO/.." && pwd)/shared}"
+STAGES="${SIGNER_TEST_STAGES:-setup format build unit compat contract e2e deploy asan}"
+FERRETDB_PORT="${FERRETDB_PORT:-27217}"
+started=$(date +%s)
+
+want() { [[ " $STAGES " == *" $1 "* ]]; }
+stage() { printf '\n=== %s (%ss elapsed)\n' "$1" "$(($(date +%s) - started))"; }
+
+cleanup() {
+  if [[ -n "${FERRETDB_STARTED:-}" ]]; then
+    scripts/ferretdb.sh stop "$FERRETDB_PORT" "$FERRETDB_DIR" >/dev/null 2>&1 || true
+  fi
+}
+trap cleanup EXIT
+
+if want setup; then
+  stage "setup"
+  scripts/setup.sh
+fi
+
+if want format; then
+  stage "format check"
+  scripts/format.sh --check
+fi
+
+if want build; then
+  stage "release build"
+  scripts/build.sh release
+fi
+SIGNER_BIN="$REPO/build/release/signer"
+export SIGNER_BIN
+
+if want unit; then
+  stage "unit tests"
+  ctest --test-dir build/release --output-on-failure -j2 -E 'StoreContract/Mongo'
+fi
+
+if want compat; then
+  stage "go-ethereum compatibility"
+  (cd tests/compat && SHARED_DIR="$SIGNER_SHARED_DIR" go test -count=1 ./...)
+fi
+
+if want contract || want e2e; then
+  FERRETDB_DIR="$(mktemp -d /tmp/signer-ferretdb.XXXXXX)"
+  scripts/ferretdb.sh start "$FERRETDB_PORT" "$FERRETDB_DIR"
+  FERRETDB_STARTED=1
+  export SIGNER_TEST_MONGO_URL="mongodb://127.0.0.1:$FERRETDB_PORT/"
+  export FERRETDB_BIN="$REPO/.tools/bin/ferretdb"
+fi
+
+if want contract; then
+  stage "store contract tests (SQLite and MongoDB wire protocol via FerretDB)"
+  SIGNER_REQUIRE_MONGO=1 ./build/release/unit_tests --gtest_filter='*StoreContract*'
+fi
+
+if want e2e; then
+  stage "end-to-end (pytest, real processes)"
+  python3 -m pytest -q tests/e2e
+fi
+
+if want deploy; then
+  stage "deployment: helm lint/template, strict Kubernetes decoding, runtime image contents"
+  tests/deploy/run.sh "$SIGNER_BIN"
+fi
+
+if want asan; then
+  stage "unit tests under AddressSanitizer + UndefinedBehaviorSanitizer"
+  scripts/build.sh asan signer unit_tests
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    ctest --test-dir build/asan --output-on-failure -j2 -E 'StoreContract/Mongo'
+fi
+
+stage "all stages passed: $STAGES"
