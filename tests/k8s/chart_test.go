@@ -167,6 +167,10 @@ func (w *wiring) checkCommandAndPort() {
 	if http.Protocol != corev1.ProtocolTCP {
 		t.Errorf("port http protocol = %q, want TCP", http.Protocol)
 	}
+	if e := w.envByName["BS_POD_NAME"]; e.ValueFrom == nil || e.ValueFrom.FieldRef == nil ||
+		e.ValueFrom.FieldRef.FieldPath != "metadata.name" {
+		t.Errorf("BS_POD_NAME must come from the downward API metadata.name, got %+v", e)
+	}
 	if got := w.envValue("BS_SIGNER_PORT"); got != strconv.Itoa(int(http.ContainerPort)) {
 		t.Errorf("BS_SIGNER_PORT = %q, but the container port named http is %d", got,
 			http.ContainerPort)

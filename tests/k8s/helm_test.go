@@ -155,3 +155,15 @@ func renderChart(t *testing.T, c renderCase) []byte {
 		valuesArgs(c)...)
 	return runHelm(t, args...)
 }
+
+// renderChartErr renders with extra --set arguments and returns helm's combined output and
+// whether it failed.
+func renderChartErr(t *testing.T, set ...string) (string, error) {
+	t.Helper()
+	args := []string{"template", releaseName, chartDir, "--namespace", releaseNamespace}
+	for _, s := range set {
+		args = append(args, "--set", s)
+	}
+	out, err := exec.Command(helmBin(t), args...).CombinedOutput()
+	return string(out), err
+}
