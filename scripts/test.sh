@@ -10,7 +10,7 @@ REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$REPO"
 export PATH="$REPO/.tools/bin:/usr/local/go/bin:$PATH"
 export SIGNER_SHARED_DIR="${SIGNER_SHARED_DIR:-$(cd "$REPO/.." && pwd)/shared}"
-STAGES="${SIGNER_TEST_STAGES:-setup format build unit compat contract e2e deploy asan}"
+STAGES="${SIGNER_TEST_STAGES:-setup format build unit compat contract e2e cluster deploy fuzz asan tsan}"
 FERRETDB_PORT="${FERRETDB_PORT:-27217}"
 started=$(date +%s)
 
@@ -69,9 +69,19 @@ if want e2e; then
   python3 -m pytest -q tests/e2e
 fi
 
+if want cluster; then
+  stage "cluster emulation (pytest: FerretDB + signer pods + nginx, with failures)"
+  python3 -m pytest -q tests/cluster
+fi
+
 if want deploy; then
   stage "deployment: helm lint/template, strict Kubernetes decoding, runtime image contents"
   tests/deploy/run.sh "$SIGNER_BIN"
+fi
+
+if want fuzz; then
+  stage "fuzz targets over their corpora (libFuzzer, ASan+UBSan)"
+  scripts/fuzz.sh --regress
 fi
 
 if want asan; then
@@ -79,6 +89,13 @@ if want asan; then
   scripts/build.sh asan signer unit_tests
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     ctest --test-dir build/asan --output-on-failure -j2 -E 'StoreContract/Mongo'
+fi
+
+if want tsan; then
+  stage "concurrency tests under ThreadSanitizer"
+  scripts/build.sh tsan unit_tests
+  TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
+    ./build/tsan/unit_tests --gtest_filter='WorkerPool.*:SigningTest.*:Registry.*'
 fi
 
 stage "all stages passed: $STAGES"

@@ -43,6 +43,7 @@ void add_engine_flags(CLI::App& command, Config& config) {
 
 int run_cli(int argc, char** argv) {
   Config config = config_from_environment();
+  CommandArgs args;
   int exit_code = 0;
   CLI::App app{"Message Signer: batch secp256k1 signing of stored messages"};
   app.require_subcommand(1);
@@ -52,8 +53,8 @@ int run_cli(int argc, char** argv) {
                  "trace, debug, info, warn, error (env BS_LOG_LEVEL)")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
   add_serve_command(app, config, exit_code);
-  add_job_commands(app, config, exit_code);
-  add_key_commands(app, config, exit_code);
+  add_job_commands(app, config, args, exit_code);
+  add_key_commands(app, config, args, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -3,17 +3,35 @@
 
 #include <CLI/CLI.hpp>
 
+#include <cstdint>
+#include <string>
+
 #include "cli/config.h"
 
 namespace signer::cli {
+
+// Subcommand arguments that are not part of Config. Owned by run_cli for the parse, so no
+// subcommand keeps state in globals.
+struct CommandArgs {
+  std::uint64_t batch_size = 1000;                    // sign
+  std::string progress = "auto";                      // sign
+  std::uint64_t count = 0;                            // load, keygen
+  std::string input;                                  // load, sign-message, verify
+  std::string output;                                 // export, keygen --out
+  std::string secret_name;                            // keygen --k8s-secret
+  bool force = false;                                 // keygen
+  std::size_t key_index = 0;                          // sign-message
+  std::string msg, salt, id;                          // sign-message
+  std::string url = "http://127.0.0.1:8080/healthz";  // healthcheck
+};
 
 // Parses argv and runs the chosen subcommand. The one place exceptions become exit codes.
 int run_cli(int argc, char** argv);
 
 // Registration of each subcommand family on the CLI11 app. `config` is filled by the flags.
-void add_serve_command(CLI::App& app, Config& config, int& exit_code);
-void add_job_commands(CLI::App& app, Config& config, int& exit_code);
-void add_key_commands(CLI::App& app, Config& config, int& exit_code);
+void add_serve_command(CLI::App& app, Config& config, int& exit_code);  // no extra args
+void add_job_commands(CLI::App& app, Config& config, CommandArgs& args, int& exit_code);
+void add_key_commands(CLI::App& app, Config& config, CommandArgs& args, int& exit_code);
 
 // Flags shared by several subcommands.
 void add_store_flags(CLI::App& command, Config& config);

@@ -173,38 +173,34 @@ int export_signed(Config& config, const std::string& output) {
 
 }  // namespace
 
-void add_job_commands(CLI::App& app, Config& config, int& exit_code) {
+void add_job_commands(CLI::App& app, Config& config, CommandArgs& args, int& exit_code) {
   {
     CLI::App* cmd =
         app.add_subcommand("sign", "Sign every unsigned record in-process, with progress");
-    static std::uint64_t batch_size = 1000;
-    static std::string progress = "auto";
-    cmd->add_option("--batch-size", batch_size, "Records per batch")
+    cmd->add_option("--batch-size", args.batch_size, "Records per batch")
         ->check(CLI::Range(std::uint64_t{1}, UINT64_MAX))
         ->capture_default_str();
-    cmd->add_option("--progress", progress, "auto (live on a terminal), always, plain, never")
+    cmd->add_option("--progress", args.progress, "auto (live on a terminal), always, plain, never")
         ->check(CLI::IsMember({"auto", "always", "plain", "never"}))
         ->capture_default_str();
     add_store_flags(*cmd, config);
     add_keys_flag(*cmd, config);
     add_engine_flags(*cmd, config);
-    cmd->callback([&] { exit_code = sign(config, batch_size, progress); });
+    cmd->callback([&] { exit_code = sign(config, args.batch_size, args.progress); });
   }
   {
     CLI::App* cmd = app.add_subcommand("load", "Add unsigned records: random, or from NDJSON/JSON");
-    static std::uint64_t count = 0;
-    static std::string input;
     auto* count_opt =
-        cmd->add_option("--count", count, "Generate N random records (id = msg = 32 hex)");
+        cmd->add_option("--count", args.count, "Generate N random records (id = msg = 32 hex)");
     auto* input_opt =
-        cmd->add_option("--input", input, "NDJSON or JSON array of {id, msg}; - for stdin");
+        cmd->add_option("--input", args.input, "NDJSON or JSON array of {id, msg}; - for stdin");
     count_opt->excludes(input_opt);
     add_store_flags(*cmd, config);
     cmd->callback([&, count_opt, input_opt] {
       if (count_opt->count() == 0 && input_opt->count() == 0) {
         throw CLI::ValidationError("load", "give --count N or --input FILE");
       }
-      exit_code = load(config, count, input);
+      exit_code = load(config, args.count, args.input);
     });
   }
   {
@@ -215,10 +211,9 @@ void add_job_commands(CLI::App& app, Config& config, int& exit_code) {
   {
     CLI::App* cmd =
         app.add_subcommand("export", "Write signed records as NDJSON (what verify reads)");
-    static std::string output;
-    cmd->add_option("--output,-o", output, "Output file (default stdout)");
+    cmd->add_option("--output,-o", args.output, "Output file (default stdout)");
     add_store_flags(*cmd, config);
-    cmd->callback([&] { exit_code = export_signed(config, output); });
+    cmd->callback([&] { exit_code = export_signed(config, args.output); });
   }
 }
 

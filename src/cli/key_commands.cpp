@@ -102,15 +102,7 @@ records::SignedRecord sign_one(const crypto::MessageSigner& signer, crypto::Salt
   return r;
 }
 
-struct SignMessageArgs {
-  std::size_t key_index = 0;
-  std::string msg;
-  std::string salt;
-  std::string id;
-  std::string input;
-};
-
-int sign_message(Config& config, const SignMessageArgs& args, const CLI::Option* salt_opt) {
+int sign_message(Config& config, const CommandArgs& args, const CLI::Option* salt_opt) {
   finish_config(config);
   configure_logging(config);
   const crypto::KeyRing ring = load_keys(config);
@@ -243,24 +235,22 @@ int healthcheck(const std::string& url) {
 
 }  // namespace
 
-void add_key_commands(CLI::App& app, Config& config, int& exit_code) {
+void add_key_commands(CLI::App& app, Config& config, CommandArgs& args, int& exit_code) {
   {
     CLI::App* cmd = app.add_subcommand("keygen", "Generate signing keys into DIR/keys.csv (0600)");
-    static std::size_t count = 0;
-    static std::string out_dir;
-    static std::string secret_name;
-    static bool force = false;
-    cmd->add_option("--count", count, "Number of keys")->required()->check(CLI::Range(1, 100000));
-    cmd->add_option("--out", out_dir, "Output directory")->required();
-    cmd->add_option("--k8s-secret", secret_name,
+    cmd->add_option("--count", args.count, "Number of keys")
+        ->required()
+        ->check(CLI::Range(1, 100000));
+    cmd->add_option("--out", args.output, "Output directory")->required();
+    cmd->add_option("--k8s-secret", args.secret_name,
                     "Also write DIR/NAME-secret.yaml, a Kubernetes Secret holding keys.csv");
-    cmd->add_flag("--force", force, "Replace existing files");
-    cmd->callback([&] { exit_code = keygen(count, out_dir, secret_name, force); });
+    cmd->add_flag("--force", args.force, "Replace existing files");
+    cmd->callback(
+        [&] { exit_code = keygen(args.count, args.output, args.secret_name, args.force); });
   }
   {
     CLI::App* cmd = app.add_subcommand(
         "sign-message", "Sign messages with a key of keys.csv; prints signed records as JSON");
-    static SignMessageArgs args;
     add_keys_flag(*cmd, config);
     cmd->add_option("--key-index", args.key_index, "Key to use (0-based line of keys.csv)");
     auto* msg = cmd->add_option("--msg", args.msg, "Message to sign");
@@ -281,16 +271,14 @@ void add_key_commands(CLI::App& app, Config& config, int& exit_code) {
     CLI::App* cmd = app.add_subcommand(
         "verify",
         "Verify signed records (NDJSON or JSON array); exit 0 all valid, 1 not, 2 unreadable");
-    static std::string input = "-";
-    cmd->add_option("--input", input, "File, or - for stdin")->capture_default_str();
+    cmd->add_option("--input", args.input, "File, or - for stdin (default)");
     cmd->add_option("--threads", config.threads, "Verification threads (default: one per core)");
-    cmd->callback([&] { exit_code = verify(config, input); });
+    cmd->callback([&] { exit_code = verify(config, args.input); });
   }
   {
     CLI::App* cmd = app.add_subcommand("healthcheck", "Exit 0 when URL answers HTTP 200");
-    static std::string url = "http://127.0.0.1:8080/healthz";
-    cmd->add_option("--url", url, "URL to check")->capture_default_str();
-    cmd->callback([&] { exit_code = healthcheck(url); });
+    cmd->add_option("--url", args.url, "URL to check")->capture_default_str();
+    cmd->callback([&] { exit_code = healthcheck(args.url); });
   }
 }
 
