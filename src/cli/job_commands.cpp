@@ -58,11 +58,13 @@ int sign(Config& config, std::uint64_t batch_size, const std::string& progress) 
   const bool quiet = progress == "never";
   const signing::JobSnapshot plan = graph.coordinator->start(batch_size);
   const auto interval = tty ? std::chrono::milliseconds(250) : std::chrono::milliseconds(2000);
-  for (;;) {
-    auto s = graph.coordinator->snapshot();
-    if (s->state != signing::JobState::kRunning) break;
-    if (!quiet) show_progress(*s, tty, false);
-    std::this_thread::sleep_for(interval);
+  auto next_report = std::chrono::steady_clock::now() + interval;
+  while (graph.coordinator->snapshot()->state == signing::JobState::kRunning) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    if (!quiet && std::chrono::steady_clock::now() >= next_report) {
+      show_progress(*graph.coordinator->snapshot(), tty, false);
+      next_report += interval;
+    }
   }
   const auto done = graph.coordinator->wait(plan.id);
   if (!quiet) show_progress(*done, tty, true);

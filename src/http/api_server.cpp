@@ -79,7 +79,8 @@ ApiServer::ApiServer(store::Store& store, const crypto::KeyRing& keys,
   server_->set_payload_max_length(options_.max_body_bytes);
   server_->set_read_timeout(30);
   server_->set_write_timeout(30);
-  server_->set_keep_alive_timeout(30);
+  // Short keep-alive: an idle client connection holds a server thread, and shutdown waits for it.
+  server_->set_keep_alive_timeout(5);
   install_routes();
 }
 
@@ -105,6 +106,16 @@ void ApiServer::stop() {
 
 void ApiServer::install_routes() {
   httplib::Server& s = *server_;
+
+  // Runs before the body is read. cpp-httplib enforces the body limit only on Content-Length
+  // bodies, so chunked uploads are refused here rather than read without bound.
+  s.set_pre_routing_handler([](const httplib::Request& req, httplib::Response& res) {
+    if (req.get_header_value("Transfer-Encoding").find("chunked") != std::string::npos) {
+      send_error(res, 411, "chunked request bodies are not accepted; send Content-Length");
+      return httplib::Server::HandlerResponse::Handled;
+    }
+    return httplib::Server::HandlerResponse::Unhandled;
+  });
 
   s.Get("/", [](const httplib::Request&, httplib::Response& res) {
     send_json(res, 200,

@@ -1,0 +1,131 @@
+"""Never losing a record: kill -9 mid-job, SIGTERM/SIGINT mid-job, then a rerun finishes the work
+with every record signed exactly once."""
+from __future__ import annotations
+
+import signal
+import subprocess
+import threading
+import time
+
+import pytest
+
+from helpers import assert_exactly_once, random_records, wait_until
+from instance import write_ndjson
+
+
+def wait_mid_job(signer, total: int, timeout: float = 60.0) -> dict:
+    """Polls /stats until the running job has signed some records but not all of them."""
+    def mid():
+        s = signer.stats()
+        return s if 0 < s["signed_records"] < total and s["unsigned_records"] > 0 else None
+    return wait_until(mid, timeout, interval=0.005, what="a job part-way through")
+
+
+def test_kill_9_mid_job_then_rerun_signs_every_record_exactly_once(signer_factory, cli):
+    total = 60_000
+    records = random_records(total)
+    msg_of = {r["id"]: r["msg"] for r in records}
+    signer = signer_factory.start()
+    r = signer.ingest(records)
+    assert r.status_code == 200, r.text
+    assert r.json()["accepted"] == total
+
+    started = signer.sign(50, wait=False)
+    assert started.status_code == 202, started.text
+    assert started.json()["state"] == "running"
+    assert started.json()["batches"] == total // 50
+
+    seen = wait_mid_job(signer, total)
+    signer.kill()  # SIGKILL: no shutdown path runs
+    assert signer.exit_code == -signal.SIGKILL
+
+    after_crash = cli.stats()
+    assert after_crash["signed_records"] + after_crash["unsigned_records"] == total, after_crash
+    assert after_crash["signed_records"] >= seen["signed_records"]
+    assert after_crash["unsigned_records"] > 0, "the job finished before the kill: nothing tested"
+
+    signer.start()  # same store, new process
+    assert signer.stats()["job"] is None
+    job = signer.sign_ok(50)
+    assert job["unsigned_at_start"] == after_crash["unsigned_records"]
+    assert job["records_signed"] == after_crash["unsigned_records"], job
+
+    final = signer.stats()
+    assert (final["signed_records"], final["unsigned_records"]) == (total, 0)
+    exported = cli.export_and_verify()
+    assert_exactly_once(exported, msg_of)
+    assert all(r["msg"] == msg_of[r["id"]] for r in exported)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_graceful_shutdown_mid_job_exits_0_and_rerun_completes(signer_factory, cli, tmp_path, sig):
+    total = 40_000
+    records = random_records(total)
+    assert cli.load_file(write_ndjson(tmp_path / "input.ndjson", records))["accepted"] == total
+    signer = signer_factory.start()
+
+    # A client waiting on the job when the signal arrives.
+    waited = {}
+
+    def wait_for_job():
+        try:
+            waited["response"] = signer.sign(20, wait=True, timeout=30)
+        except Exception as e:  # noqa: BLE001 - recorded and asserted on below
+            waited["error"] = e
+
+    waiter = threading.Thread(target=wait_for_job)
+    waiter.start()
+    wait_mid_job(signer, total)
+
+    t0 = time.monotonic()
+    signer.send_signal(sig)
+    try:
+        code = signer.wait_exit(timeout=10)
+    except subprocess.TimeoutExpired:
+        signer.kill()
+        pytest.fail(f"signer serve still running 10 s after {sig.name}")
+    elapsed = time.monotonic() - t0
+    waiter.join(timeout=10)
+    assert not waiter.is_alive(), "the /sign?wait=true client hung after the server exited"
+
+    assert code == 0, f"exit {code} after {sig.name}"
+    assert elapsed < 10
+    log = signer.log_path.read_text()
+    assert f"received {sig.name}" in log
+    assert "server stopped" in log
+
+    counts = cli.stats()
+    assert counts["signed_records"] + counts["unsigned_records"] == total, counts
+    assert counts["unsigned_records"] > 0, "the job finished before the signal: nothing tested"
+
+    # The waiting client was answered before the exit, with the job's true end state.
+    assert "response" in waited, f"/sign?wait=true got no answer: {waited.get('error')!r}"
+    resp = waited["response"]
+    assert resp.status_code == 200, resp.text
+    job = resp.json()
+    assert job["state"] == "interrupted", job
+    assert job["records_signed"] == counts["signed_records"], (job, counts)
+
+    signer.start()
+    signer.sign_ok(500)
+    assert cli.stats()["unsigned_records"] == 0
+    assert_exactly_once(cli.export_and_verify(), (r["id"] for r in records))
+
+
+def test_sigterm_with_an_idle_keepalive_client_still_exits_promptly(signer_factory):
+    import requests
+
+    signer = signer_factory.start()
+    client = requests.Session()  # like a Prometheus scraper or a load balancer's pooled connection
+    try:
+        assert client.get(signer.url("/stats"), timeout=5).status_code == 200
+        signer.send_signal(signal.SIGTERM)
+        try:
+            code = signer.wait_exit(timeout=10)
+        except subprocess.TimeoutExpired:
+            signer.kill()
+            pytest.fail("signer serve still running 10 s after SIGTERM with an idle keep-alive "
+                        "client connected")
+        assert code == 0
+    finally:
+        client.close()
