@@ -78,6 +78,10 @@ BatchResult BatchWorker::run(const BatchSpec& spec, std::stop_token stop) {
         result.interrupted = true;
         break;
       }
+      // A short read means the range held no more records when it was read: skip the round
+      // trip that would only confirm it (a full collection scan on FerretDB). Records ingested
+      // into the range after that are signed by the next job.
+      if (in_flight->input.size() < options_.chunk_size) break;
       next = store_.read_unsigned(range, cursor, options_.chunk_size);
     }
     if (in_flight) finish(*in_flight);

@@ -1,5 +1,6 @@
 #include "store/store_factory.h"
 
+#include "store/mongo/mongo_store.h"
 #include "store/sqlite/sqlite_store.h"
 
 namespace signer::store {
@@ -17,8 +18,7 @@ std::string redact_url(const std::string& url) {
 std::unique_ptr<Store> open_store(const StoreOptions& options) {
   const std::string& url = options.url;
   if (url.rfind("mongodb://", 0) == 0 || url.rfind("mongodb+srv://", 0) == 0) {
-    throw StoreError(ErrorKind::kInvalid,
-                     "MongoDB store is not available in this build: " + redact_url(url));
+    return std::make_unique<MongoStore>(options);
   }
   std::string path = url;
   if (path.rfind("sqlite:", 0) == 0) path = path.substr(7);

@@ -1,0 +1,975 @@
+#include "store/mongo/mongo_store.h"
+
+#include <bson/bson.h>
+#include <mongoc/mongoc.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <array>
+#include <cstring>
+#include <limits>
+#include <mutex>
+#include <unordered_map>
+#include <unordered_set>
+#include <utility>
+
+#include "records/shard.h"
+
+namespace signer::store {
+namespace {
+
+constexpr const char* kDatabase = "msg-signer";
+constexpr const char* kRecords = "records";
+constexpr const char* kSignedRecords = "signedrecords";
+// Copies of records whose shard backfill_shards() is adding; empty except during a backfill.
+constexpr const char* kBackfillStaging = "records_backfill";
+constexpr const char* kAppName = "message-signer";
+constexpr std::uint32_t kMaxPoolSize = 32;
+constexpr std::int64_t kMinSocketTimeoutMs = 60000;
+constexpr std::int64_t kBackfillPage = 10000;
+// Id lists are cut to this many ids, so a command stays far below the 16 MiB BSON limit.
+constexpr std::size_t kIdsPerCommand = 10000;
+// Ids per $in group of an id-set filter (see append_id_set). Deleting a 10000-id page from 10000
+// documents on FerretDB took 7.7 s with groups of 64, ~3 s with 256 or unsplit, 1.7 s with 1024.
+constexpr std::size_t kIdsPerGroup = 1024;
+constexpr std::int64_t kDuplicateKey = 11000;
+
+// ---- libmongoc handles -------------------------------------------------------------------------
+
+struct UriDeleter {
+  void operator()(mongoc_uri_t* uri) const { mongoc_uri_destroy(uri); }
+};
+struct PoolDeleter {
+  void operator()(mongoc_client_pool_t* pool) const { mongoc_client_pool_destroy(pool); }
+};
+struct CollectionDeleter {
+  void operator()(mongoc_collection_t* collection) const { mongoc_collection_destroy(collection); }
+};
+struct CursorDeleter {
+  void operator()(mongoc_cursor_t* cursor) const { mongoc_cursor_destroy(cursor); }
+};
+struct BulkDeleter {
+  void operator()(mongoc_bulk_operation_t* bulk) const { mongoc_bulk_operation_destroy(bulk); }
+};
+using UriPtr = std::unique_ptr<mongoc_uri_t, UriDeleter>;
+using PoolPtr = std::unique_ptr<mongoc_client_pool_t, PoolDeleter>;
+using CollectionPtr = std::unique_ptr<mongoc_collection_t, CollectionDeleter>;
+using CursorPtr = std::unique_ptr<mongoc_cursor_t, CursorDeleter>;
+using BulkPtr = std::unique_ptr<mongoc_bulk_operation_t, BulkDeleter>;
+
+// An owned bson_t. Also serves as the "overwritable storage" libmongoc wants for replies: an empty
+// initialized document holds no heap memory, so libmongoc re-initializing it leaks nothing.
+class Bson {
+ public:
+  Bson() { bson_init(&doc_); }
+  ~Bson() { bson_destroy(&doc_); }
+  Bson(const Bson&) = delete;
+  Bson& operator=(const Bson&) = delete;
+
+  bson_t* get() { return &doc_; }
+  const bson_t* get() const { return &doc_; }
+
+  Bson& utf8(const char* key, std::string_view value) {
+    if (value.size() > static_cast<std::size_t>(std::numeric_limits<int>::max())) too_large();
+    // libbson appends null for a null pointer, so an empty view must still point at "".
+    const char* data = value.empty() ? "" : value.data();
+    return check(bson_append_utf8(&doc_, key, -1, data, static_cast<int>(value.size())));
+  }
+  Bson& int64(const char* key, std::int64_t value) {
+    return check(bson_append_int64(&doc_, key, -1, value));
+  }
+  Bson& int32(const char* key, std::int32_t value) {
+    return check(bson_append_int32(&doc_, key, -1, value));
+  }
+  Bson& boolean(const char* key, bool value) {
+    return check(bson_append_bool(&doc_, key, -1, value));
+  }
+  Bson& null(const char* key) { return check(bson_append_null(&doc_, key, -1)); }
+  Bson& document(const char* key, const Bson& child) {
+    return check(bson_append_document(&doc_, key, -1, child.get()));
+  }
+  Bson& array(const char* key, const Bson& child) {
+    return check(bson_append_array(&doc_, key, -1, child.get()));
+  }
+  // Copies the value `iter` points at under `key`.
+  Bson& value(const char* key, const bson_iter_t& iter) {
+    return check(bson_append_iter(&doc_, key, -1, &iter));
+  }
+
+ private:
+  [[noreturn]] static void too_large() {
+    throw StoreError(ErrorKind::kInvalid, "mongodb: document exceeds the BSON size limit");
+  }
+  Bson& check(bool appended) {
+    if (!appended) too_large();
+    return *this;
+  }
+
+  bson_t doc_;
+};
+
+// Array keys "0", "1", … as BSON arrays want them.
+class ArrayKey {
+ public:
+  const char* operator()(std::size_t index) {
+    const char* key = nullptr;
+    bson_uint32_to_string(static_cast<std::uint32_t>(index), &key, buffer_.data(), buffer_.size());
+    return key;
+  }
+
+ private:
+  std::array<char, 16> buffer_{};
+};
+
+// Appends a filter on `id` matching exactly `sorted_ids` (sorted, byte-wise, like the server
+// compares strings). Equivalent to {id: {$in: ids}}, shaped to be cheap on servers without usable
+// indexes too: FerretDB's SQLite backend scans the collection for every query and tests $in
+// linearly, so a bare $in of n ids costs n/2 comparisons per document. Here a document first meets
+// the ids' overall range, and above kIdsPerGroup ids the $in is split into ranged groups:
+//   {id: {$gte: first, $lte: last, $in: ids}}                                  (small sets)
+//   {id: {$gte: first, $lte: last}, $or: [{id: {$gte: a, $lte: b, $in: group}}, …]}
+// MongoDB answers both from the `id` index. Append other conditions after this one: FerretDB
+// evaluates a filter's fields in order and stops at the first that fails.
+// Precondition: `sorted_ids` is not empty (for_each_slice never passes an empty slice).
+// The range bounds assume the collection's default (simple, binary) collation, which both MongoDB
+// and FerretDB use unless a collection was created with another.
+void append_id_set(Bson& filter, std::span<const std::string_view> sorted_ids) {
+  auto ranged_in = [](std::span<const std::string_view> ids) {
+    auto condition = std::make_unique<Bson>();
+    condition->utf8("$gte", ids.front()).utf8("$lte", ids.back());
+    Bson list;
+    ArrayKey key;
+    for (std::size_t i = 0; i < ids.size(); ++i) list.utf8(key(i), ids[i]);
+    condition->array("$in", list);
+    return condition;
+  };
+  if (sorted_ids.size() <= kIdsPerGroup) {
+    filter.document("id", *ranged_in(sorted_ids));
+    return;
+  }
+  Bson range;
+  range.utf8("$gte", sorted_ids.front()).utf8("$lte", sorted_ids.back());
+  filter.document("id", range);
+  Bson groups;
+  ArrayKey key;
+  std::size_t index = 0;
+  for (std::size_t begin = 0; begin < sorted_ids.size(); begin += kIdsPerGroup, ++index) {
+    Bson group;
+    group.document("id", *ranged_in(sorted_ids.subspan(
+                             begin, std::min(kIdsPerGroup, sorted_ids.size() - begin))));
+    groups.document(key(index), group);
+  }
+  filter.array("$or", groups);
+}
+
+// The ids of `items` (id_of(item) for each), sorted and without repeats, as views into `items`.
+template <typename Range, typename Id>
+std::vector<std::string_view> sorted_unique_ids(const Range& items, Id id_of) {
+  std::vector<std::string_view> ids;
+  ids.reserve(std::size(items));
+  for (const auto& item : items) ids.push_back(id_of(item));
+  std::sort(ids.begin(), ids.end());
+  ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+  return ids;
+}
+
+// Runs `apply` on consecutive slices of at most kIdsPerCommand ids.
+template <typename Apply>
+void for_each_slice(std::span<const std::string_view> ids, Apply apply) {
+  for (std::size_t begin = 0; begin < ids.size(); begin += kIdsPerCommand) {
+    apply(ids.subspan(begin, std::min(kIdsPerCommand, ids.size() - begin)));
+  }
+}
+
+std::optional<std::string> utf8_field(const bson_t* doc, const char* key) {
+  bson_iter_t iter;
+  if (!bson_iter_init_find(&iter, doc, key) || bson_iter_type(&iter) != BSON_TYPE_UTF8) {
+    return std::nullopt;
+  }
+  std::uint32_t length = 0;
+  const char* text = bson_iter_utf8(&iter, &length);
+  return std::string(text, length);
+}
+
+// A numeric field of any BSON number type (another tool may have written shard as a double).
+std::optional<std::int64_t> number_field(const bson_t* doc, const char* key) {
+  bson_iter_t iter;
+  if (!bson_iter_init_find(&iter, doc, key)) return std::nullopt;
+  switch (bson_iter_type(&iter)) {
+    case BSON_TYPE_INT32:
+    case BSON_TYPE_INT64:
+    case BSON_TYPE_DOUBLE: return bson_iter_as_int64(&iter);
+    default: return std::nullopt;
+  }
+}
+
+records::SignedRecord signed_record_from(const bson_t* doc) {
+  return {utf8_field(doc, "id").value_or(""), utf8_field(doc, "msg").value_or(""),
+          utf8_field(doc, "salt").value_or(""), utf8_field(doc, "sign").value_or(""),
+          utf8_field(doc, "key").value_or("")};
+}
+
+void signed_projection(Bson& opts) {
+  Bson projection;
+  projection.int32("_id", 0).int32("id", 1).int32("msg", 1).int32("salt", 1).int32("sign", 1).int32(
+      "key", 1);
+  opts.document("projection", projection);
+}
+
+// ---- errors ------------------------------------------------------------------------------------
+
+// Server error codes that say the request itself is wrong, so a retry cannot help.
+bool is_invalid_request_code(std::uint32_t code) {
+  switch (code) {
+    case 2:      // BadValue
+    case 9:      // FailedToParse
+    case 14:     // TypeMismatch
+    case 20:     // IllegalOperation
+    case 22:     // InvalidBSON
+    case 40:     // ConflictingUpdateOperators
+    case 52:     // DollarPrefixedFieldName
+    case 56:     // EmptyFieldName
+    case 57:     // DottedFieldName
+    case 59:     // CommandNotFound
+    case 66:     // ImmutableField
+    case 67:     // CannotCreateIndex
+    case 72:     // InvalidOptions
+    case 73:     // InvalidNamespace
+    case 85:     // IndexOptionsConflict
+    case 86:     // IndexKeySpecsConflict
+    case 115:    // CommandNotSupported
+    case 121:    // DocumentValidationFailure
+    case 238:    // NotImplemented
+    case 10334:  // BSONObjectTooLarge
+    case 17280:  // KeyTooLong
+      return true;
+    default: return false;
+  }
+}
+
+ErrorKind kind_of_server_code(std::uint32_t code) {
+  if (code == 11000 || code == 11001 || code == 12582) return ErrorKind::kConflict;
+  if (is_invalid_request_code(code)) return ErrorKind::kInvalid;
+  // Everything else (not primary, shutting down, interrupted, timeouts, …) may pass.
+  return ErrorKind::kUnavailable;
+}
+
+ErrorKind kind_of(const bson_error_t& error) {
+  switch (error.domain) {
+    case MONGOC_ERROR_BSON:
+    case MONGOC_ERROR_MATCHER:
+    case MONGOC_ERROR_NAMESPACE:
+    case MONGOC_ERROR_CURSOR: return ErrorKind::kInvalid;
+    case MONGOC_ERROR_CLIENT:
+      return error.code == MONGOC_ERROR_CLIENT_TOO_BIG ? ErrorKind::kInvalid
+                                                       : ErrorKind::kUnavailable;
+    case MONGOC_ERROR_COMMAND:
+      if (error.code == MONGOC_ERROR_COMMAND_INVALID_ARG) return ErrorKind::kInvalid;
+      return kind_of_server_code(error.code);
+    case MONGOC_ERROR_SERVER:
+    case MONGOC_ERROR_QUERY:
+    case MONGOC_ERROR_INSERT:
+    case MONGOC_ERROR_COLLECTION: return kind_of_server_code(error.code);
+    default:
+      // STREAM, PROTOCOL, SERVER_SELECTION, SASL, SCRAM, WRITE_CONCERN, POOL, …
+      return ErrorKind::kUnavailable;
+  }
+}
+
+// Routes libmongoc's own log lines (connection warnings and the like) into spdlog.
+void forward_driver_log(mongoc_log_level_t level, const char* domain, const char* message, void*) {
+  switch (level) {
+    case MONGOC_LOG_LEVEL_ERROR:
+    case MONGOC_LOG_LEVEL_CRITICAL: spdlog::error("mongoc {}: {}", domain, message); break;
+    case MONGOC_LOG_LEVEL_WARNING:
+      // FerretDB advertises sessions but has no endSessions; every pool teardown would warn.
+      if (std::strstr(message, "endSessions")) {
+        spdlog::debug("mongoc {}: {}", domain, message);
+      } else {
+        spdlog::warn("mongoc {}: {}", domain, message);
+      }
+      break;
+    case MONGOC_LOG_LEVEL_MESSAGE:
+    case MONGOC_LOG_LEVEL_INFO: spdlog::info("mongoc {}: {}", domain, message); break;
+    case MONGOC_LOG_LEVEL_DEBUG: spdlog::debug("mongoc {}: {}", domain, message); break;
+    case MONGOC_LOG_LEVEL_TRACE: spdlog::trace("mongoc {}: {}", domain, message); break;
+  }
+}
+
+void init_driver_once() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    mongoc_init();
+    mongoc_log_set_handler(forward_driver_log, nullptr);
+  });
+}
+
+// The password in a URL's user info ("scheme://user:PASSWORD@host"), as written (maybe %-encoded).
+std::string url_password(const std::string& url) {
+  const std::size_t scheme = url.find("://");
+  if (scheme == std::string::npos) return {};
+  const std::size_t at = url.find('@', scheme + 3);
+  const std::size_t colon = url.find(':', scheme + 3);
+  if (at == std::string::npos || colon == std::string::npos || colon > at) return {};
+  return url.substr(colon + 1, at - colon - 1);
+}
+
+// A client borrowed from the pool for one operation on one thread, returned however it ends.
+class PooledClient {
+ public:
+  explicit PooledClient(mongoc_client_pool_t* pool)
+      : pool_(pool), client_(mongoc_client_pool_pop(pool)) {
+    if (!client_) throw StoreError(ErrorKind::kUnavailable, "mongodb: client pool is unusable");
+  }
+  ~PooledClient() { mongoc_client_pool_push(pool_, client_); }
+  PooledClient(const PooledClient&) = delete;
+  PooledClient& operator=(const PooledClient&) = delete;
+
+  mongoc_client_t* get() const { return client_; }
+
+  // The collection handle must not outlive this guard: declare it after the guard.
+  CollectionPtr collection(const char* name) const {
+    return CollectionPtr(mongoc_client_get_collection(client_, kDatabase, name));
+  }
+
+ private:
+  mongoc_client_pool_t* pool_;
+  mongoc_client_t* client_;
+};
+
+// What an executed bulk write reported.
+struct BulkReply {
+  std::int64_t inserted = 0;
+  std::vector<std::pair<std::uint32_t, std::string>> write_errors;  // code, errmsg
+  std::string write_concern_error;                                  // empty when none
+};
+
+BulkReply parse_bulk_reply(const bson_t* reply) {
+  BulkReply parsed;
+  parsed.inserted = number_field(reply, "nInserted").value_or(0);
+  bson_iter_t iter;
+  bson_iter_t errors;
+  if (bson_iter_init_find(&iter, reply, "writeErrors") &&
+      bson_iter_type(&iter) == BSON_TYPE_ARRAY && bson_iter_recurse(&iter, &errors)) {
+    while (bson_iter_next(&errors)) {
+      bson_iter_t field;
+      if (bson_iter_type(&errors) != BSON_TYPE_DOCUMENT || !bson_iter_recurse(&errors, &field)) {
+        continue;
+      }
+      std::uint32_t code = 0;
+      std::string message;
+      while (bson_iter_next(&field)) {
+        if (std::strcmp(bson_iter_key(&field), "code") == 0) {
+          code = static_cast<std::uint32_t>(bson_iter_as_int64(&field));
+        } else if (std::strcmp(bson_iter_key(&field), "errmsg") == 0 &&
+                   bson_iter_type(&field) == BSON_TYPE_UTF8) {
+          message = bson_iter_utf8(&field, nullptr);
+        }
+      }
+      parsed.write_errors.emplace_back(code, std::move(message));
+    }
+  }
+  bson_iter_t concern;
+  if (bson_iter_init_find(&iter, reply, "writeConcernErrors") &&
+      bson_iter_type(&iter) == BSON_TYPE_ARRAY && bson_iter_recurse(&iter, &concern) &&
+      bson_iter_next(&concern)) {
+    parsed.write_concern_error = "write concern error";
+  }
+  return parsed;
+}
+
+struct InsertOutcome {
+  std::uint64_t inserted = 0;
+  std::uint64_t duplicates = 0;
+};
+
+}  // namespace
+
+// The pool and what is needed to report its errors without leaking credentials.
+class MongoConnection {
+ public:
+  MongoConnection(const StoreOptions& options, const std::string& description) {
+    init_driver_once();
+    remember_secret(options.mongo_password);
+    remember_secret(url_password(options.url));
+    if (options.timeout_ms <= 0) {
+      throw StoreError(ErrorKind::kInvalid, "mongodb: the store timeout must be positive");
+    }
+
+    bson_error_t error;
+    UriPtr uri(mongoc_uri_new_with_error(options.url.c_str(), &error));
+    if (!uri) {
+      throw StoreError(ErrorKind::kInvalid,
+                       scrub("invalid MongoDB URL " + description + ": " + error.message));
+    }
+    if (const char* parsed = mongoc_uri_get_password(uri.get())) remember_secret(parsed);
+    if (!options.mongo_user.empty() &&
+        !mongoc_uri_set_username(uri.get(), options.mongo_user.c_str())) {
+      throw StoreError(ErrorKind::kInvalid, "mongodb: BS_MONGO_USER is not valid UTF-8");
+    }
+    if (!options.mongo_password.empty() &&
+        !mongoc_uri_set_password(uri.get(), options.mongo_password.c_str())) {
+      throw StoreError(ErrorKind::kInvalid, "mongodb: BS_MONGO_PWD is not valid UTF-8");
+    }
+
+    const std::int64_t socket_timeout = std::min<std::int64_t>(
+        std::max<std::int64_t>(kMinSocketTimeoutMs, 4LL * options.timeout_ms),
+        std::numeric_limits<std::int32_t>::max());
+    mongoc_uri_set_option_as_int32(uri.get(), MONGOC_URI_CONNECTTIMEOUTMS, options.timeout_ms);
+    mongoc_uri_set_option_as_int32(uri.get(), MONGOC_URI_SERVERSELECTIONTIMEOUTMS,
+                                   options.timeout_ms);
+    if (!mongoc_uri_has_option(uri.get(), MONGOC_URI_SOCKETTIMEOUTMS)) {
+      mongoc_uri_set_option_as_int32(uri.get(), MONGOC_URI_SOCKETTIMEOUTMS,
+                                     static_cast<std::int32_t>(socket_timeout));
+    }
+    if (!mongoc_uri_get_appname(uri.get())) mongoc_uri_set_appname(uri.get(), kAppName);
+
+    pool_.reset(mongoc_client_pool_new_with_error(uri.get(), &error));
+    if (!pool_) {
+      throw StoreError(kind_of(error),
+                       scrub("cannot use MongoDB URL " + description + ": " + error.message));
+    }
+    mongoc_client_pool_set_error_api(pool_.get(), MONGOC_ERROR_API_VERSION_2);
+    mongoc_client_pool_max_size(pool_.get(), kMaxPoolSize);
+  }
+
+  PooledClient client() const { return PooledClient(pool_.get()); }
+
+  [[noreturn]] void fail(const bson_error_t& error, std::string_view operation) const {
+    fail(kind_of(error), operation, error.message);
+  }
+
+  [[noreturn]] void fail(ErrorKind kind, std::string_view operation,
+                         std::string_view message) const {
+    throw StoreError(kind,
+                     scrub("mongodb " + std::string(operation) + ": " + std::string(message)));
+  }
+
+  // Runs `cursor` to its end, calling `visit` for every document; throws on a cursor error.
+  template <typename Visit>
+  void drain(mongoc_cursor_t* cursor, std::string_view operation, Visit&& visit) const {
+    const bson_t* doc = nullptr;
+    while (mongoc_cursor_next(cursor, &doc)) visit(doc);
+    bson_error_t error;
+    if (mongoc_cursor_error(cursor, &error)) fail(error, operation);
+  }
+
+  BulkPtr unordered_bulk(mongoc_collection_t* collection) const {
+    Bson opts;
+    opts.boolean("ordered", false);
+    return BulkPtr(mongoc_collection_create_bulk_operation_with_opts(collection, opts.get()));
+  }
+
+  // Executes an unordered bulk of `expected` inserts. Duplicate-key write errors are counted, not
+  // thrown; any other write error, a write concern error, or a bulk that stopped before every
+  // insert was answered throws StoreError.
+  InsertOutcome execute_inserts(mongoc_bulk_operation_t* bulk, std::size_t expected,
+                                std::string_view operation) const {
+    Bson reply;
+    bson_error_t error;
+    const bool ok = mongoc_bulk_operation_execute(bulk, reply.get(), &error) != 0;
+    const BulkReply parsed = parse_bulk_reply(reply.get());
+    InsertOutcome outcome{static_cast<std::uint64_t>(parsed.inserted), 0};
+    if (ok) return outcome;
+    if (!parsed.write_concern_error.empty()) {
+      fail(ErrorKind::kUnavailable, operation, parsed.write_concern_error);
+    }
+    // No write errors: the bulk failed as a whole (network, server selection, command error).
+    if (parsed.write_errors.empty()) fail(error, operation);
+    for (const auto& [code, message] : parsed.write_errors) {
+      if (code != kDuplicateKey) fail(kind_of_server_code(code), operation, message);
+      ++outcome.duplicates;
+    }
+    // libmongoc reports the write errors even when a later batch of the bulk failed on the
+    // network, so only a complete account of every insert means nothing else went wrong.
+    if (outcome.inserted + outcome.duplicates != expected) {
+      fail(ErrorKind::kUnavailable, operation,
+           "bulk insert stopped after " + std::to_string(outcome.inserted + outcome.duplicates) +
+               " of " + std::to_string(expected) + " documents: " + error.message);
+    }
+    return outcome;
+  }
+
+  // Inserts `docs` with one unordered bulk write; duplicate keys are counted, not thrown.
+  InsertOutcome insert_all(mongoc_collection_t* collection,
+                           const std::vector<std::unique_ptr<Bson>>& docs,
+                           std::string_view operation) const {
+    if (docs.empty()) return {};
+    const BulkPtr bulk = unordered_bulk(collection);
+    for (const auto& doc : docs) {
+      bson_error_t error;
+      if (!mongoc_bulk_operation_insert_with_opts(bulk.get(), doc->get(), nullptr, &error)) {
+        fail(error, operation);
+      }
+    }
+    return execute_inserts(bulk.get(), docs.size(), operation);
+  }
+
+  // The ones of `sorted_ids` that `collection` holds.
+  std::unordered_set<std::string> existing_ids(mongoc_collection_t* collection,
+                                               std::span<const std::string_view> sorted_ids,
+                                               std::string_view operation) const {
+    std::unordered_set<std::string> found;
+    Bson opts;
+    Bson projection;
+    projection.int32("_id", 0).int32("id", 1);
+    opts.document("projection", projection);
+    for_each_slice(sorted_ids, [&](std::span<const std::string_view> slice) {
+      Bson filter;
+      append_id_set(filter, slice);
+      const CursorPtr cursor(
+          mongoc_collection_find_with_opts(collection, filter.get(), opts.get(), nullptr));
+      drain(cursor.get(), operation, [&](const bson_t* doc) {
+        if (std::optional<std::string> id = utf8_field(doc, "id")) found.insert(std::move(*id));
+      });
+    });
+    return found;
+  }
+
+  // Deletes the documents whose id is in `sorted_ids` and, when `only_without_shard`, that have
+  // no shard (missing or null). Returns how many it deleted.
+  std::uint64_t delete_ids(mongoc_collection_t* collection,
+                           std::span<const std::string_view> sorted_ids, bool only_without_shard,
+                           std::string_view operation) const {
+    std::uint64_t deleted = 0;
+    for_each_slice(sorted_ids, [&](std::span<const std::string_view> slice) {
+      Bson filter;
+      append_id_set(filter, slice);
+      if (only_without_shard) filter.null("shard");  // matches a missing field too
+      Bson reply;
+      bson_error_t error;
+      if (!mongoc_collection_delete_many(collection, filter.get(), nullptr, reply.get(), &error)) {
+        fail(error, operation);
+      }
+      deleted += static_cast<std::uint64_t>(number_field(reply.get(), "deletedCount").value_or(0));
+    });
+    return deleted;
+  }
+
+ private:
+  void remember_secret(std::string secret) {
+    // Very short secrets would turn scrubbing into mangling every message; they protect little.
+    if (secret.size() >= 3) secrets_.push_back(std::move(secret));
+  }
+
+  std::string scrub(std::string message) const {
+    for (const std::string& secret : secrets_) {
+      for (std::size_t at = message.find(secret); at != std::string::npos;
+           at = message.find(secret, at + 3)) {
+        message.replace(at, secret.size(), "***");
+      }
+    }
+    return message;
+  }
+
+  std::vector<std::string> secrets_;
+  PoolPtr pool_;
+};
+
+namespace {
+
+// One createIndexes command per index: FerretDB 1.24 panics (and drops the connection) when one
+// command lists several indexes of which more than one already exists.
+void create_indexes(const MongoConnection& connection) {
+  const PooledClient client = connection.client();
+  auto create = [&](const char* collection, const char* name, bool unique,
+                    std::initializer_list<const char*> fields) {
+    Bson key;
+    for (const char* field : fields) key.int32(field, 1);
+    Bson spec;
+    spec.document("key", key).utf8("name", name);
+    if (unique) spec.boolean("unique", true);
+    Bson indexes;
+    indexes.document("0", spec);
+    Bson command;
+    command.utf8("createIndexes", collection).array("indexes", indexes);
+    Bson reply;
+    bson_error_t error;
+    if (!mongoc_client_write_command_with_opts(client.get(), kDatabase, command.get(), nullptr,
+                                               reply.get(), &error)) {
+      connection.fail(error, std::string("createIndexes ") + name + " on " + collection);
+    }
+  };
+  create(kRecords, "id_1", true, {"id"});
+  create(kRecords, "shard_1_id_1", false, {"shard", "id"});
+  create(kSignedRecords, "id_1", true, {"id"});
+}
+
+// A copy of `doc` (every field, _id included) with shard = shard_of(`id`).
+std::unique_ptr<Bson> with_shard(const bson_t* doc, std::string_view id) {
+  auto copy = std::make_unique<Bson>();
+  bson_iter_t iter;
+  if (bson_iter_init(&iter, doc)) {
+    while (bson_iter_next(&iter)) {
+      if (std::strcmp(bson_iter_key(&iter), "shard") != 0) copy->value(bson_iter_key(&iter), iter);
+    }
+  }
+  copy->int64("shard", records::shard_of(id));
+  return copy;
+}
+
+// A page of documents and their ids, the documents owned (Bson cannot move).
+struct DocumentPage {
+  std::vector<std::unique_ptr<Bson>> docs;
+  std::vector<std::string> ids;  // ids[i] is the id of docs[i]
+
+  std::vector<std::string_view> sorted_ids() const {
+    return sorted_unique_ids(ids, [](const std::string& id) { return std::string_view(id); });
+  }
+};
+
+}  // namespace
+
+MongoStore::MongoStore(const StoreOptions& options)
+    : description_(redact_url(options.url)),
+      connection_(std::make_unique<MongoConnection>(options, description_)) {
+  try {
+    ping();
+  } catch (const StoreError& e) {
+    throw StoreError(ErrorKind::kUnavailable,
+                     "cannot reach MongoDB at " + description_ + ": " + e.what());
+  }
+  try {
+    create_indexes(*connection_);
+  } catch (const StoreError& e) {
+    // Reachable, but refused: not authorized, or data that breaks a unique index.
+    throw StoreError(e.kind(), "cannot prepare MongoDB at " + description_ + ": " + e.what());
+  }
+}
+
+MongoStore::~MongoStore() = default;
+
+std::string MongoStore::describe() const { return description_; }
+
+void MongoStore::ping() {
+  const PooledClient client = connection_->client();
+  Bson command;
+  command.int32("ping", 1);
+  Bson reply;
+  bson_error_t error;
+  if (!mongoc_client_command_simple(client.get(), "admin", command.get(), nullptr, reply.get(),
+                                    &error)) {
+    connection_->fail(ErrorKind::kUnavailable, "ping", error.message);
+  }
+}
+
+Counts MongoStore::count() {
+  const PooledClient client = connection_->client();
+  const CollectionPtr unsigned_records = client.collection(kRecords);
+  const CollectionPtr signed_records = client.collection(kSignedRecords);
+  auto count_all = [&](mongoc_collection_t* collection, const char* name) {
+    const Bson everything;
+    bson_error_t error;
+    const std::int64_t n = mongoc_collection_count_documents(collection, everything.get(), nullptr,
+                                                             nullptr, nullptr, &error);
+    if (n < 0) connection_->fail(error, std::string("count ") + name);
+    return static_cast<std::uint64_t>(n);
+  };
+  // Unsigned first: a move between the two counts then shows a record twice, never zero times.
+  Counts counts;
+  counts.unsigned_records = count_all(unsigned_records.get(), kRecords);
+  counts.signed_records = count_all(signed_records.get(), kSignedRecords);
+  return counts;
+}
+
+// Backfill rewrites documents instead of updating them: it stages a copy with the shard in
+// records_backfill, deletes the shardless original, inserts the copy into records, and clears the
+// staged copy. Per-document updates would be the obvious way, but FerretDB's SQLite backend finds
+// the document of every update by scanning the whole collection (its _id index is not used), so
+// backfilling n records cost O(n^2); a page of inserts and id-set deletes is a few scans.
+// Each unsigned record is at every instant in records (with or without shard), in
+// records_backfill, or in both, so a crash loses nothing: the next backfill first settles what a
+// crashed one staged.
+// Pods may backfill at once: every step tolerates another pod having done it already.
+std::uint64_t MongoStore::backfill_shards() {
+  const PooledClient client = connection_->client();
+  const CollectionPtr records = client.collection(kRecords);
+  const CollectionPtr signed_collection = client.collection(kSignedRecords);
+  const CollectionPtr staging = client.collection(kBackfillStaging);
+  const MongoConnection& db = *connection_;
+
+  // Re-inserts staged copies whose original is gone (unless signed meanwhile), then clears every
+  // staged copy that has a sharded copy in records or is signed. A copy whose shardless original
+  // is still in records stays: the page loop below moves that original.
+  auto settle_staged = [&]() -> std::uint64_t {
+    DocumentPage staged;
+    const Bson everything;
+    const CursorPtr cursor(
+        mongoc_collection_find_with_opts(staging.get(), everything.get(), nullptr, nullptr));
+    db.drain(cursor.get(), "backfill (read staged)", [&](const bson_t* doc) {
+      if (std::optional<std::string> id = utf8_field(doc, "id")) {
+        staged.docs.push_back(std::make_unique<Bson>());
+        if (!bson_concat(staged.docs.back()->get(), doc)) {
+          db.fail(ErrorKind::kInvalid, "backfill (read staged)", "document too large");
+        }
+        staged.ids.push_back(std::move(*id));
+      }
+    });
+    if (staged.ids.empty()) return 0;
+    const std::vector<std::string_view> ids = staged.sorted_ids();
+    const auto signed_ids = db.existing_ids(signed_collection.get(), ids, "backfill (settle)");
+    std::unordered_map<std::string, bool> in_records;  // id -> has a shard
+    {
+      Bson opts;
+      Bson projection;
+      projection.int32("_id", 0).int32("id", 1).int32("shard", 1);
+      opts.document("projection", projection);
+      for_each_slice(ids, [&](std::span<const std::string_view> slice) {
+        Bson filter;
+        append_id_set(filter, slice);
+        const CursorPtr found(
+            mongoc_collection_find_with_opts(records.get(), filter.get(), opts.get(), nullptr));
+        db.drain(found.get(), "backfill (settle)", [&](const bson_t* doc) {
+          if (std::optional<std::string> id = utf8_field(doc, "id")) {
+            in_records[*id] = number_field(doc, "shard").has_value();
+          }
+        });
+      });
+    }
+    std::vector<std::unique_ptr<Bson>> lost;  // original deleted, copy not yet re-inserted
+    std::vector<std::string> settled;
+    for (std::size_t i = 0; i < staged.ids.size(); ++i) {
+      const std::string& id = staged.ids[i];
+      const auto in = in_records.find(id);
+      if (signed_ids.contains(id) || (in != in_records.end() && in->second)) {
+        settled.push_back(id);
+      } else if (in == in_records.end()) {
+        lost.push_back(std::move(staged.docs[i]));
+        settled.push_back(id);
+      }
+    }
+    const InsertOutcome restored = db.insert_all(records.get(), lost, "backfill (restore staged)");
+    db.delete_ids(
+        staging.get(),
+        sorted_unique_ids(settled, [](const std::string& id) { return std::string_view(id); }),
+        false, "backfill (clear staged)");
+    return restored.inserted;
+  };
+
+  std::uint64_t updated = settle_staged();
+
+  Bson filter;
+  {
+    Bson string_type;
+    string_type.utf8("$type", "string");
+    filter.null("shard").document("id", string_type);  // null matches a missing shard too
+  }
+  Bson opts;
+  {
+    Bson sort;
+    sort.int32("id", 1);
+    opts.document("sort", sort).int64("limit", kBackfillPage);
+  }
+  std::string previous_first;
+  for (;;) {
+    DocumentPage page;
+    {
+      const CursorPtr cursor(
+          mongoc_collection_find_with_opts(records.get(), filter.get(), opts.get(), nullptr));
+      db.drain(cursor.get(), "backfill (read)", [&](const bson_t* doc) {
+        std::optional<std::string> id = utf8_field(doc, "id");
+        if (!id) return;
+        page.docs.push_back(with_shard(doc, *id));
+        page.ids.push_back(std::move(*id));
+      });
+    }
+    if (page.ids.empty()) return updated;
+    // Each page removes its documents from the filter's reach; the same first id twice means
+    // the server ignored a step, and looping again would never end.
+    if (page.ids.front() == previous_first) {
+      db.fail(ErrorKind::kUnavailable, "backfill",
+              "no progress: record " + previous_first + " keeps coming back without a shard");
+    }
+    previous_first = page.ids.front();
+    const std::vector<std::string_view> ids = page.sorted_ids();
+
+    db.insert_all(staging.get(), page.docs, "backfill (stage)");  // duplicates: staged already
+    db.delete_ids(records.get(), ids, true, "backfill (delete shardless)");
+    // A record signed meanwhile (by a run that read another pod's re-inserted copy) stays signed.
+    const auto signed_ids =
+        db.existing_ids(signed_collection.get(), ids, "backfill (check signed)");
+    std::vector<std::unique_ptr<Bson>> unsigned_copies;
+    for (std::size_t i = 0; i < page.ids.size(); ++i) {
+      if (!signed_ids.contains(page.ids[i])) unsigned_copies.push_back(std::move(page.docs[i]));
+    }
+    // A duplicate here is a copy another pod re-inserted first.
+    updated += db.insert_all(records.get(), unsigned_copies, "backfill (re-insert)").inserted;
+    db.delete_ids(staging.get(), ids, false, "backfill (clear staged)");
+  }
+}
+
+std::vector<records::UnsignedRecord> MongoStore::read_unsigned(const records::ShardRange& range,
+                                                               ReadCursor& cursor,
+                                                               std::size_t limit) {
+  if (!cursor.started) {
+    cursor.shard = range.begin;
+    cursor.id.clear();
+    cursor.started = true;
+  }
+  std::vector<records::UnsignedRecord> out;
+  if (limit == 0) return out;  // a MongoDB limit of 0 would mean "no limit"
+
+  const auto range_end = static_cast<std::int64_t>(range.end);
+  const auto after_shard = static_cast<std::int64_t>(cursor.shard);
+  Bson filter;
+  if (cursor.id.empty()) {
+    // Nothing returned yet: the range from the cursor's shard on, inclusive.
+    Bson shard;
+    shard.int64("$gte", after_shard).int64("$lt", range_end);
+    filter.document("shard", shard);
+  } else {
+    // After (shard, id) in (shard, id) order: the rest of this shard, then the following shards.
+    Bson id_after;
+    id_after.utf8("$gt", cursor.id);
+    Bson same_shard;
+    same_shard.int64("shard", after_shard).document("id", id_after);
+    Bson shard_after;
+    shard_after.int64("$gt", after_shard).int64("$lt", range_end);
+    Bson later_shards;
+    later_shards.document("shard", shard_after);
+    Bson either;
+    either.document("0", same_shard).document("1", later_shards);
+    filter.array("$or", either);
+  }
+  Bson opts;
+  {
+    Bson projection;
+    projection.int32("_id", 0).int32("id", 1).int32("msg", 1).int32("shard", 1);
+    Bson sort;
+    sort.int32("shard", 1).int32("id", 1);
+    // Also the batch size, so a whole chunk comes back in one round trip.
+    const auto capped = static_cast<std::int32_t>(
+        std::min<std::size_t>(limit, std::numeric_limits<std::int32_t>::max()));
+    opts.document("projection", projection)
+        .document("sort", sort)
+        .int64("limit", capped)
+        .int32("batchSize", capped);
+  }
+
+  out.reserve(std::min<std::size_t>(limit, 100000));
+  std::uint64_t last_shard = cursor.shard;
+  {
+    const PooledClient client = connection_->client();
+    const CollectionPtr records = client.collection(kRecords);
+    const CursorPtr found(
+        mongoc_collection_find_with_opts(records.get(), filter.get(), opts.get(), nullptr));
+    connection_->drain(found.get(), "read unsigned", [&](const bson_t* doc) {
+      std::optional<std::string> id = utf8_field(doc, "id");
+      const std::optional<std::int64_t> shard = number_field(doc, "shard");
+      if (!id || !shard) return;  // not a record of ours: no string id, so it can never be signed
+      std::optional<std::string> msg = utf8_field(doc, "msg");
+      if (!msg) {
+        connection_->fail(ErrorKind::kInvalid, "read unsigned",
+                          "record " + *id + " has no string field msg");
+      }
+      last_shard = static_cast<std::uint64_t>(*shard);
+      out.push_back({std::move(*id), std::move(*msg)});
+    });
+  }
+  if (!out.empty()) {
+    cursor.shard = last_shard;
+    cursor.id = out.back().id;
+  }
+  return out;
+}
+
+MoveResult MongoStore::move_to_signed(std::span<const records::SignedRecord> signed_records) {
+  MoveResult result;
+  if (signed_records.empty()) return result;
+  const PooledClient client = connection_->client();
+  const CollectionPtr signed_collection = client.collection(kSignedRecords);
+  const CollectionPtr records = client.collection(kRecords);
+
+  // Step 1: insert the signed copies. A duplicate key on `id` means it was signed before.
+  std::vector<std::unique_ptr<Bson>> docs;
+  docs.reserve(signed_records.size());
+  for (const records::SignedRecord& r : signed_records) {
+    auto doc = std::make_unique<Bson>();
+    doc->utf8("id", r.id)
+        .utf8("msg", r.msg)
+        .utf8("salt", r.salt)
+        .utf8("sign", r.sign)
+        .utf8("key", r.key);
+    docs.push_back(std::move(doc));
+  }
+  const InsertOutcome outcome =
+      connection_->insert_all(signed_collection.get(), docs, "move (insert signed)");
+  result.inserted = outcome.inserted;
+  result.already_signed = outcome.duplicates;
+
+  // Step 2: delete the unsigned copies. A crash before this leaves both, which the next move of
+  // these ids completes.
+  connection_->delete_ids(
+      records.get(),
+      sorted_unique_ids(signed_records,
+                        [](const records::SignedRecord& r) { return std::string_view(r.id); }),
+      false, "move (delete unsigned)");
+  return result;
+}
+
+IngestResult MongoStore::ingest(std::span<const records::UnsignedRecord> unsigned_records) {
+  IngestResult result;
+  if (unsigned_records.empty()) return result;
+  const PooledClient client = connection_->client();
+  const CollectionPtr signed_collection = client.collection(kSignedRecords);
+  const CollectionPtr records = client.collection(kRecords);
+
+  // Ids already signed are duplicates: the unique index of `records` cannot see them.
+  const std::unordered_set<std::string> already_signed = connection_->existing_ids(
+      signed_collection.get(),
+      sorted_unique_ids(unsigned_records,
+                        [](const records::UnsignedRecord& r) { return std::string_view(r.id); }),
+      "ingest (find signed)");
+
+  std::vector<std::unique_ptr<Bson>> docs;
+  for (const records::UnsignedRecord& r : unsigned_records) {
+    if (already_signed.contains(r.id)) {
+      ++result.duplicates;
+      continue;
+    }
+    auto doc = std::make_unique<Bson>();
+    doc->utf8("id", r.id).utf8("msg", r.msg).int64("shard", records::shard_of(r.id));
+    docs.push_back(std::move(doc));
+  }
+  // Ids already unsigned (or repeated within this call) fail on the unique index: duplicates.
+  const InsertOutcome outcome = connection_->insert_all(records.get(), docs, "ingest");
+  result.accepted = outcome.inserted;
+  result.duplicates += outcome.duplicates;
+  return result;
+}
+
+std::optional<records::SignedRecord> MongoStore::find_signed(std::string_view id) {
+  Bson filter;
+  filter.utf8("id", id);
+  Bson opts;
+  signed_projection(opts);
+  opts.int64("limit", 1);
+
+  const PooledClient client = connection_->client();
+  const CollectionPtr signed_collection = client.collection(kSignedRecords);
+  const CursorPtr found(
+      mongoc_collection_find_with_opts(signed_collection.get(), filter.get(), opts.get(), nullptr));
+  std::optional<records::SignedRecord> record;
+  connection_->drain(found.get(), "find signed", [&](const bson_t* doc) {
+    if (!record) record = signed_record_from(doc);
+  });
+  return record;
+}
+
+void MongoStore::for_each_signed(const std::function<void(const records::SignedRecord&)>& sink) {
+  const Bson everything;
+  Bson opts;
+  signed_projection(opts);
+  Bson sort;
+  sort.int32("id", 1);
+  opts.document("sort", sort);
+
+  const PooledClient client = connection_->client();
+  const CollectionPtr signed_collection = client.collection(kSignedRecords);
+  const CursorPtr found(mongoc_collection_find_with_opts(signed_collection.get(), everything.get(),
+                                                         opts.get(), nullptr));
+  connection_->drain(found.get(), "read signed",
+                     [&](const bson_t* doc) { sink(signed_record_from(doc)); });
+}
+
+}  // namespace signer::store

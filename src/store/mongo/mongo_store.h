@@ -1,0 +1,60 @@
+// The cluster store: MongoDB (or a wire-compatible server such as FerretDB) through libmongoc.
+// Database `msg-signer`, collections `records` and `signedrecords` with the contract's field names
+// (DESIGN.md §2). Both have a unique index on `id`; `records` also has {shard: 1, id: 1}, so a
+// batch reads only its own slice of shards. Documents written by the original's generator
+// ({id, msg, sign: "", key: ""}, no `shard`) are read as they are and get a shard from
+// backfill_shards().
+// A move is two steps, an unordered bulk insert into signedrecords and then deleteMany on records.
+// A crash between them leaves the record in both; the unique index turns the next insert of that
+// id into a duplicate-key error, which counts as "already signed", and the delete completes it.
+// backfill_shards() rewrites shardless documents through a third collection, records_backfill,
+// instead of updating them one by one (see docs/MONGODB.md: FerretDB makes per-document updates
+// cost a collection scan each).
+// Thread-safe: every operation borrows its own client from a pool and returns it when done.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "store/store.h"
+#include "store/store_factory.h"
+
+namespace signer::store {
+
+class MongoConnection;
+
+class MongoStore final : public Store {
+ public:
+  // Connects to options.url ("mongodb://…" or "mongodb+srv://…"), applying options.mongo_user and
+  // options.mongo_password (BS_MONGO_USER / BS_MONGO_PWD) over the URL's credentials when they are
+  // set. Connect and server selection time out after options.timeout_ms; a running operation's
+  // socket after max(60 s, 4 x timeout_ms) unless the URL sets socketTimeoutMS.
+  // Pings the server and creates the indexes before returning.
+  // Throws StoreError(kInvalid) for a URL libmongoc cannot parse or a timeout_ms <= 0, and
+  // StoreError(kUnavailable) when the server does not answer or refuses the credentials within the
+  // timeout. When it answers but index creation fails, the error keeps its kind (kConflict: the
+  // data already breaks a unique index; kInvalid: a conflicting index of the same name).
+  // Messages carry the URL with its password redacted, never the password itself.
+  explicit MongoStore(const StoreOptions& options);
+  ~MongoStore() override;
+  MongoStore(const MongoStore&) = delete;
+  MongoStore& operator=(const MongoStore&) = delete;
+
+  std::string describe() const override;
+  void ping() override;
+  Counts count() override;
+  std::uint64_t backfill_shards() override;
+  std::vector<records::UnsignedRecord> read_unsigned(const records::ShardRange& range,
+                                                     ReadCursor& cursor,
+                                                     std::size_t limit) override;
+  MoveResult move_to_signed(std::span<const records::SignedRecord> signed_records) override;
+  IngestResult ingest(std::span<const records::UnsignedRecord> unsigned_records) override;
+  std::optional<records::SignedRecord> find_signed(std::string_view id) override;
+  void for_each_signed(const std::function<void(const records::SignedRecord&)>& sink) override;
+
+ private:
+  std::string description_;
+  std::unique_ptr<MongoConnection> connection_;
+};
+
+}  // namespace signer::store

@@ -1,0 +1,918 @@
+// The behavioural contract of store::Store, run unchanged against every implementation:
+// SqliteStore (a temp file) always, and MongoStore when SIGNER_TEST_MONGO_URL names a server.
+// That server must be a dedicated one (FerretDB in the tests): every MongoDB test drops the
+// `msg-signer` database first. With SIGNER_REQUIRE_MONGO=1 a missing URL fails the MongoDB tests
+// instead of leaving them out, so CI cannot pass without having run them.
+// States the Store API cannot create (records written by the original's generator, a move that
+// crashed between its two steps) are made through each backend's raw client.
+#include <bson/bson.h>
+#include <gtest/gtest.h>
+#include <mongoc/mongoc.h>
+#include <sqlite3.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <ostream>
+#include <random>
+#include <set>
+#include <span>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "records/shard.h"
+#include "store/mongo/mongo_store.h"
+#include "store/sqlite/sqlite_store.h"
+#include "store/store.h"
+#include "store/store_factory.h"
+#include "test_support.h"
+
+namespace signer::store {
+
+// For EXPECT_EQ on counts; found by argument-dependent lookup, so not in the unnamed namespace.
+bool operator==(const Counts& a, const Counts& b) {
+  return a.unsigned_records == b.unsigned_records && a.signed_records == b.signed_records;
+}
+void PrintTo(const Counts& c, std::ostream* os) {
+  *os << "{unsigned " << c.unsigned_records << ", signed " << c.signed_records << "}";
+}
+
+namespace {
+
+using records::ShardRange;
+using records::SignedRecord;
+using records::UnsignedRecord;
+
+std::string env(const char* name) {
+  const char* value = std::getenv(name);
+  return value ? value : "";
+}
+std::string mongo_url() { return env("SIGNER_TEST_MONGO_URL"); }
+bool mongo_required() { return env("SIGNER_REQUIRE_MONGO") == "1"; }
+constexpr const char* kMongoMissing =
+    "SIGNER_REQUIRE_MONGO=1 but SIGNER_TEST_MONGO_URL is not set: the MongoDB store was not tested";
+
+// ---- test data ---------------------------------------------------------------------------------
+
+// A 32-hex-character id (the original generator's shape) whose shard is `shard`.
+std::string id_in_shard(std::uint32_t shard, std::uint64_t suffix) {
+  char text[40];
+  std::snprintf(text, sizeof text, "%08x%024llx", shard, static_cast<unsigned long long>(suffix));
+  return text;
+}
+
+std::vector<UnsignedRecord> random_records(std::size_t n, std::uint32_t seed) {
+  std::mt19937_64 rng(seed);
+  std::vector<UnsignedRecord> out;
+  for (std::size_t i = 0; i < n; ++i) {
+    const std::string id = id_in_shard(static_cast<std::uint32_t>(rng()), rng());
+    out.push_back({id, "msg-" + id});
+  }
+  return out;
+}
+
+SignedRecord signed_version(const UnsignedRecord& r, const std::string& tag = "a") {
+  return {r.id, r.msg, "salt-" + tag + "-" + r.id, "0xsign-" + tag + "-" + r.id, "0x04key-" + tag};
+}
+
+std::vector<SignedRecord> signed_versions(const std::vector<UnsignedRecord>& records,
+                                          const std::string& tag = "a") {
+  std::vector<SignedRecord> out;
+  for (const UnsignedRecord& r : records) out.push_back(signed_version(r, tag));
+  return out;
+}
+
+// `records` restricted to `range`, in the (shard, id) order read_unsigned promises.
+std::vector<std::string> expected_order(const std::vector<UnsignedRecord>& records,
+                                        const ShardRange& range) {
+  std::vector<std::pair<std::uint32_t, std::string>> keyed;
+  for (const UnsignedRecord& r : records) {
+    const std::uint32_t shard = records::shard_of(r.id);
+    if (range.contains(shard)) keyed.emplace_back(shard, r.id);
+  }
+  std::sort(keyed.begin(), keyed.end());
+  std::vector<std::string> ids;
+  for (auto& [shard, id] : keyed) ids.push_back(std::move(id));
+  return ids;
+}
+
+Counts counts(std::uint64_t unsigned_records, std::uint64_t signed_records) {
+  return {unsigned_records, signed_records};
+}
+
+// ---- raw access to each backend
+// ------------------------------------------------------------------
+
+struct RawShard {
+  enum Kind { kMissing, kNull, kDouble } kind = kMissing;
+  double value = 0;
+};
+
+// A store under test plus direct access to its storage.
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual Store& store() = 0;
+  // Adds unsigned records as the original's generator does: {id, msg, sign: "", key: ""} with no
+  // shard (or one other tools might write).
+  void insert_foreign_unsigned(const std::vector<UnsignedRecord>& records, RawShard shard = {}) {
+    insert_raw_unsigned(records, shard);
+  }
+  // Writes a signed copy straight into signedrecords, leaving records untouched: the state a
+  // MongoDB move leaves when it crashes between its insert and its delete.
+  virtual void insert_raw_signed(const SignedRecord& record) = 0;
+
+ protected:
+  virtual void insert_raw_unsigned(const std::vector<UnsignedRecord>& records, RawShard shard) = 0;
+};
+
+struct SqliteCloser {
+  void operator()(sqlite3* db) const { sqlite3_close_v2(db); }
+};
+struct StatementFinalizer {
+  void operator()(sqlite3_stmt* stmt) const { sqlite3_finalize(stmt); }
+};
+
+class SqliteBackend final : public Backend {
+ public:
+  SqliteBackend() : store_(dir_ / "store.db") {}
+
+  Store& store() override { return store_; }
+
+  void insert_raw_unsigned(const std::vector<UnsignedRecord>& records, RawShard shard) override {
+    // SQLite has no "missing" column value; a record without a shard is NULL either way.
+    if (shard.kind == RawShard::kDouble) {
+      execute_each("INSERT INTO records (id, msg, shard, sign, key) VALUES (?1, ?2, ?3, '', '')",
+                   records, shard.value);
+    } else {
+      execute_each("INSERT INTO records (id, msg, sign, key) VALUES (?1, ?2, '', '')", records,
+                   std::nullopt);
+    }
+  }
+
+  void insert_raw_signed(const SignedRecord& r) override {
+    auto db = open();
+    auto stmt = prepare(db.get(),
+                        "INSERT INTO signedrecords (id, msg, salt, sign, key) "
+                        "VALUES (?1, ?2, ?3, ?4, ?5)");
+    int column = 1;
+    for (const std::string* field : {&r.id, &r.msg, &r.salt, &r.sign, &r.key}) {
+      sqlite3_bind_text(stmt.get(), column++, field->c_str(), -1, SQLITE_TRANSIENT);
+    }
+    ASSERT_EQ(sqlite3_step(stmt.get()), SQLITE_DONE) << sqlite3_errmsg(db.get());
+  }
+
+ private:
+  std::unique_ptr<sqlite3, SqliteCloser> open() const {
+    sqlite3* raw = nullptr;
+    EXPECT_EQ(sqlite3_open((dir_ / "store.db").c_str(), &raw), SQLITE_OK);
+    sqlite3_busy_timeout(raw, 5000);
+    return std::unique_ptr<sqlite3, SqliteCloser>(raw);
+  }
+  static std::unique_ptr<sqlite3_stmt, StatementFinalizer> prepare(sqlite3* db, const char* sql) {
+    sqlite3_stmt* raw = nullptr;
+    EXPECT_EQ(sqlite3_prepare_v2(db, sql, -1, &raw, nullptr), SQLITE_OK) << sqlite3_errmsg(db);
+    return std::unique_ptr<sqlite3_stmt, StatementFinalizer>(raw);
+  }
+  void execute_each(const char* sql, const std::vector<UnsignedRecord>& records,
+                    std::optional<double> shard) const {
+    auto db = open();
+    ASSERT_EQ(sqlite3_exec(db.get(), "BEGIN", nullptr, nullptr, nullptr), SQLITE_OK);
+    auto stmt = prepare(db.get(), sql);
+    for (const UnsignedRecord& r : records) {
+      sqlite3_bind_text(stmt.get(), 1, r.id.c_str(), -1, SQLITE_TRANSIENT);
+      sqlite3_bind_text(stmt.get(), 2, r.msg.c_str(), -1, SQLITE_TRANSIENT);
+      if (shard) sqlite3_bind_double(stmt.get(), 3, *shard);
+      ASSERT_EQ(sqlite3_step(stmt.get()), SQLITE_DONE) << sqlite3_errmsg(db.get());
+      sqlite3_reset(stmt.get());
+    }
+    ASSERT_EQ(sqlite3_exec(db.get(), "COMMIT", nullptr, nullptr, nullptr), SQLITE_OK);
+  }
+
+  testing::TempDir dir_;
+  SqliteStore store_;
+};
+
+// An owned bson_t for the raw client.
+class Doc {
+ public:
+  Doc() { bson_init(&doc_); }
+  ~Doc() { bson_destroy(&doc_); }
+  Doc(const Doc&) = delete;
+  Doc& operator=(const Doc&) = delete;
+  bson_t* get() { return &doc_; }
+  Doc& utf8(const char* key, const std::string& value) {
+    bson_append_utf8(&doc_, key, -1, value.c_str(), static_cast<int>(value.size()));
+    return *this;
+  }
+
+ private:
+  bson_t doc_;
+};
+
+struct MongoClientDeleter {
+  void operator()(mongoc_client_t* client) const { mongoc_client_destroy(client); }
+};
+struct MongoUriDeleter {
+  void operator()(mongoc_uri_t* uri) const { mongoc_uri_destroy(uri); }
+};
+struct MongoCollectionDeleter {
+  void operator()(mongoc_collection_t* c) const { mongoc_collection_destroy(c); }
+};
+struct MongoCursorDeleter {
+  void operator()(mongoc_cursor_t* c) const { mongoc_cursor_destroy(c); }
+};
+struct MongoBulkDeleter {
+  void operator()(mongoc_bulk_operation_t* b) const { mongoc_bulk_operation_destroy(b); }
+};
+using CollectionPtr = std::unique_ptr<mongoc_collection_t, MongoCollectionDeleter>;
+
+// A plain single-threaded libmongoc client, playing "another tool" that writes the database.
+class RawMongo {
+ public:
+  explicit RawMongo(const std::string& url) {
+    mongoc_init();  // idempotent
+    bson_error_t error;
+    std::unique_ptr<mongoc_uri_t, MongoUriDeleter> uri(
+        mongoc_uri_new_with_error(url.c_str(), &error));
+    if (!uri) throw std::runtime_error(std::string("bad SIGNER_TEST_MONGO_URL: ") + error.message);
+    mongoc_uri_set_option_as_int32(uri.get(), MONGOC_URI_SERVERSELECTIONTIMEOUTMS, 5000);
+    client_.reset(mongoc_client_new_from_uri_with_error(uri.get(), &error));
+    if (!client_) throw std::runtime_error(std::string("mongo client: ") + error.message);
+    mongoc_client_set_error_api(client_.get(), MONGOC_ERROR_API_VERSION_2);
+  }
+
+  void drop_database() {
+    Doc command;
+    bson_append_int32(command.get(), "dropDatabase", -1, 1);
+    bson_error_t error;
+    if (!mongoc_client_command_simple(client_.get(), "msg-signer", command.get(), nullptr, nullptr,
+                                      &error)) {
+      throw std::runtime_error(std::string("dropDatabase: ") + error.message);
+    }
+  }
+
+  CollectionPtr collection(const char* name) {
+    return CollectionPtr(mongoc_client_get_collection(client_.get(), "msg-signer", name));
+  }
+
+  // Inserts one document per element of `items`, each filled by `fill`, in one bulk write.
+  template <typename Item, typename Fill>
+  void insert(const char* collection_name, const std::vector<Item>& items, Fill fill) {
+    if (items.empty()) return;
+    const CollectionPtr c = collection(collection_name);
+    std::unique_ptr<mongoc_bulk_operation_t, MongoBulkDeleter> bulk(
+        mongoc_collection_create_bulk_operation_with_opts(c.get(), nullptr));
+    for (const Item& item : items) {
+      Doc doc;
+      fill(doc, item);
+      bson_error_t error;
+      ASSERT_TRUE(mongoc_bulk_operation_insert_with_opts(bulk.get(), doc.get(), nullptr, &error))
+          << error.message;
+    }
+    Doc reply;
+    bson_error_t error;
+    ASSERT_NE(mongoc_bulk_operation_execute(bulk.get(), reply.get(), &error), 0u) << error.message;
+  }
+
+  // Every document of a collection, each as field -> value: strings as they are, int64 as
+  // "int64:N", null as "null", anything else as "type:T".
+  std::vector<std::map<std::string, std::string>> documents(const char* name) {
+    std::vector<std::map<std::string, std::string>> out;
+    const CollectionPtr c = collection(name);
+    Doc everything;
+    std::unique_ptr<mongoc_cursor_t, MongoCursorDeleter> cursor(
+        mongoc_collection_find_with_opts(c.get(), everything.get(), nullptr, nullptr));
+    const bson_t* doc = nullptr;
+    while (mongoc_cursor_next(cursor.get(), &doc)) {
+      std::map<std::string, std::string>& fields = out.emplace_back();
+      bson_iter_t it;
+      if (!bson_iter_init(&it, doc)) continue;
+      while (bson_iter_next(&it)) {
+        std::string& value = fields[bson_iter_key(&it)];
+        switch (bson_iter_type(&it)) {
+          case BSON_TYPE_UTF8: value = bson_iter_utf8(&it, nullptr); break;
+          case BSON_TYPE_INT64: value = "int64:" + std::to_string(bson_iter_int64(&it)); break;
+          case BSON_TYPE_NULL: value = "null"; break;
+          default: value = "type:" + std::to_string(static_cast<int>(bson_iter_type(&it)));
+        }
+      }
+    }
+    bson_error_t error;
+    EXPECT_FALSE(mongoc_cursor_error(cursor.get(), &error)) << error.message;
+    return out;
+  }
+
+  // name -> (key fields in order, unique)
+  std::map<std::string, std::pair<std::vector<std::string>, bool>> indexes(const char* name) {
+    std::map<std::string, std::pair<std::vector<std::string>, bool>> out;
+    const CollectionPtr c = collection(name);
+    std::unique_ptr<mongoc_cursor_t, MongoCursorDeleter> cursor(
+        mongoc_collection_find_indexes_with_opts(c.get(), nullptr));
+    const bson_t* doc = nullptr;
+    while (mongoc_cursor_next(cursor.get(), &doc)) {
+      bson_iter_t it;
+      std::string index_name;
+      std::vector<std::string> keys;
+      bool unique = false;
+      if (bson_iter_init_find(&it, doc, "name")) index_name = bson_iter_utf8(&it, nullptr);
+      if (bson_iter_init_find(&it, doc, "unique")) unique = bson_iter_as_bool(&it);
+      bson_iter_t key;
+      if (bson_iter_init_find(&it, doc, "key") && bson_iter_recurse(&it, &key)) {
+        while (bson_iter_next(&key)) keys.emplace_back(bson_iter_key(&key));
+      }
+      out[index_name] = {keys, unique};
+    }
+    bson_error_t error;
+    EXPECT_FALSE(mongoc_cursor_error(cursor.get(), &error)) << error.message;
+    return out;
+  }
+
+ private:
+  std::unique_ptr<mongoc_client_t, MongoClientDeleter> client_;
+};
+
+class MongoBackend final : public Backend {
+ public:
+  explicit MongoBackend(const std::string& url) : raw_(url) {
+    raw_.drop_database();
+    // Through the factory, so the "mongodb://" wiring is under test too.
+    store_ = open_store({url, "", "", 5000});
+  }
+
+  Store& store() override { return *store_; }
+  RawMongo& raw() { return raw_; }
+
+  void insert_raw_unsigned(const std::vector<UnsignedRecord>& records, RawShard shard) override {
+    raw_.insert("records", records, [&](Doc& doc, const UnsignedRecord& r) {
+      doc.utf8("id", r.id).utf8("msg", r.msg).utf8("sign", "").utf8("key", "");
+      if (shard.kind == RawShard::kNull) bson_append_null(doc.get(), "shard", -1);
+      if (shard.kind == RawShard::kDouble) bson_append_double(doc.get(), "shard", -1, shard.value);
+    });
+  }
+
+  void insert_raw_signed(const SignedRecord& record) override {
+    raw_.insert("signedrecords", std::vector<SignedRecord>{record},
+                [](Doc& doc, const SignedRecord& r) {
+                  doc.utf8("id", r.id)
+                      .utf8("msg", r.msg)
+                      .utf8("salt", r.salt)
+                      .utf8("sign", r.sign)
+                      .utf8("key", r.key);
+                });
+  }
+
+ private:
+  RawMongo raw_;
+  std::unique_ptr<Store> store_;
+};
+
+// ---- the contract
+// --------------------------------------------------------------------------------
+
+std::vector<std::string> backends_under_test() {
+  std::vector<std::string> names{"Sqlite"};
+  if (!mongo_url().empty() || mongo_required()) names.emplace_back("Mongo");
+  return names;
+}
+
+class StoreContract : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    if (GetParam() == "Sqlite") {
+      backend_ = std::make_unique<SqliteBackend>();
+      return;
+    }
+    if (mongo_url().empty()) FAIL() << kMongoMissing;
+    backend_ = std::make_unique<MongoBackend>(mongo_url());
+  }
+
+  Store& store() { return backend_->store(); }
+  Backend& backend() { return *backend_; }
+
+  // Reads `range` to its end, `limit` records at a time, with one cursor.
+  std::vector<UnsignedRecord> read_all(const ShardRange& range, std::size_t limit) {
+    ReadCursor cursor;
+    std::vector<UnsignedRecord> all;
+    for (int pages = 0;; ++pages) {
+      std::vector<UnsignedRecord> page = store().read_unsigned(range, cursor, limit);
+      EXPECT_LE(page.size(), limit);
+      if (page.empty()) break;
+      if (pages > 2000) {
+        ADD_FAILURE() << "read_unsigned never ends";
+        break;
+      }
+      for (UnsignedRecord& r : page) all.push_back(std::move(r));
+    }
+    return all;
+  }
+
+  static std::vector<std::string> ids_of(const std::vector<UnsignedRecord>& records) {
+    std::vector<std::string> ids;
+    for (const UnsignedRecord& r : records) ids.push_back(r.id);
+    return ids;
+  }
+
+  static ShardRange everything() { return records::shard_range_for_batch(0, 1); }
+
+  std::unique_ptr<Backend> backend_;
+};
+
+TEST_P(StoreContract, NewStoreIsEmptyAndAnswers) {
+  EXPECT_EQ(store().count(), counts(0, 0));
+  EXPECT_NO_THROW(store().ping());
+  EXPECT_EQ(store().describe().rfind(GetParam() == "Mongo" ? "mongodb" : "sqlite:", 0), 0u)
+      << store().describe();
+  EXPECT_TRUE(read_all(everything(), 10).empty());
+  EXPECT_EQ(store().find_signed("nothing"), std::nullopt);
+}
+
+TEST_P(StoreContract, EmptyInputsChangeNothing) {
+  EXPECT_EQ(store().ingest({}).accepted, 0u);
+  const MoveResult moved = store().move_to_signed({});
+  EXPECT_EQ(moved.inserted + moved.already_signed, 0u);
+  store().ingest(random_records(3, 1));
+  ReadCursor cursor;
+  EXPECT_TRUE(store().read_unsigned(everything(), cursor, 0).empty());
+  EXPECT_EQ(store().count(), counts(3, 0));
+}
+
+TEST_P(StoreContract, IngestAcceptsNewRecordsAndCountsDuplicates) {
+  const auto records = random_records(3, 2);
+  IngestResult r = store().ingest(records);
+  EXPECT_EQ(r.accepted, 3u);
+  EXPECT_EQ(r.duplicates, 0u);
+
+  // An id already unsigned, a new id, and that new id again within the same call.
+  const UnsignedRecord again{records[0].id, "a different message"};
+  const UnsignedRecord fresh{id_in_shard(7, 7), "fresh"};
+  r = store().ingest(std::vector<UnsignedRecord>{again, fresh, fresh});
+  EXPECT_EQ(r.accepted, 1u);
+  EXPECT_EQ(r.duplicates, 2u);
+  EXPECT_EQ(store().count(), counts(4, 0));
+
+  // The first message stays.
+  for (const UnsignedRecord& u : read_all(everything(), 100)) {
+    if (u.id == records[0].id) {
+      EXPECT_EQ(u.msg, records[0].msg);
+    }
+  }
+}
+
+TEST_P(StoreContract, IngestTreatsAnAlreadySignedIdAsDuplicate) {
+  const auto records = random_records(2, 3);
+  store().ingest(records);
+  store().move_to_signed(signed_versions({records[0]}));
+
+  const IngestResult r = store().ingest(records);
+  EXPECT_EQ(r.accepted, 0u);
+  EXPECT_EQ(r.duplicates, 2u);  // one signed, one still unsigned
+  EXPECT_EQ(store().count(), counts(1, 1));
+  EXPECT_EQ(ids_of(read_all(everything(), 10)), std::vector<std::string>{records[1].id});
+}
+
+TEST_P(StoreContract, ChunkedReadReturnsEachRecordOfTheRangeOnceInShardIdOrder) {
+  const ShardRange range = records::shard_range_for_batch(1, 4);  // [0x40000000, 0x80000000)
+  ASSERT_EQ(range.begin, 0x40000000u);
+  ASSERT_EQ(range.end, 0x80000000u);
+  auto records = random_records(300, 4);
+  // Edges: the first and last shard of the range and its neighbours outside, and several ids
+  // in one shard so that pages end in the middle of a shard.
+  for (std::uint64_t i = 0; i < 5; ++i) {
+    for (std::uint32_t shard : {0x3fffffffu, 0x40000000u, 0x40000001u, 0x7fffffffu, 0x80000000u}) {
+      const std::string id = id_in_shard(shard, 1000 + i);
+      records.push_back({id, "edge " + id});
+    }
+  }
+  // Ids that are not hex get their shard from Keccak; they follow the same rules.
+  for (int i = 0; i < 20; ++i) {
+    const std::string id = "record-" + std::to_string(i);
+    records.push_back({id, "named " + id});
+  }
+  ASSERT_EQ(store().ingest(records).accepted, records.size());
+
+  const std::vector<std::string> expected = expected_order(records, range);
+  ASSERT_GT(expected.size(), 60u);
+  for (std::size_t limit : {std::size_t{3}, std::size_t{7}, std::size_t{1000}}) {
+    SCOPED_TRACE("limit " + std::to_string(limit));
+    const std::vector<UnsignedRecord> read = read_all(range, limit);
+    // Same sequence: nothing twice, nothing missing, nothing outside, (shard, id) order.
+    EXPECT_EQ(ids_of(read), expected);
+    for (const UnsignedRecord& r : read) EXPECT_EQ(r.msg.substr(r.msg.size() - r.id.size()), r.id);
+  }
+
+  // The four batches of 4 partition everything.
+  std::size_t total = 0;
+  for (std::uint64_t b = 0; b < 4; ++b) {
+    const auto part = read_all(records::shard_range_for_batch(b, 4), 50);
+    EXPECT_EQ(ids_of(part), expected_order(records, records::shard_range_for_batch(b, 4)));
+    total += part.size();
+  }
+  EXPECT_EQ(total, records.size());
+}
+
+TEST_P(StoreContract, ChunkedReadCoversTheWholeShardSpace) {
+  auto records = random_records(100, 5);
+  records.push_back({id_in_shard(0, 1), "first shard"});
+  records.push_back({id_in_shard(0xffffffffu, 1), "last shard"});
+  store().ingest(records);
+  EXPECT_EQ(ids_of(read_all(everything(), 9)), expected_order(records, everything()));
+}
+
+TEST_P(StoreContract, CursorIsNotDisturbedByMovesBehindIt) {
+  // The batch worker reads the next chunk before the previous one is moved, and moves chunks
+  // while its cursor is open.
+  const auto records = random_records(60, 6);
+  store().ingest(records);
+  ReadCursor cursor;
+  std::vector<std::string> seen;
+  for (;;) {
+    const auto page = store().read_unsigned(everything(), cursor, 8);
+    if (page.empty()) break;
+    std::vector<SignedRecord> moved;
+    for (const UnsignedRecord& r : page) {
+      seen.push_back(r.id);
+      moved.push_back(signed_version(r));
+    }
+    EXPECT_EQ(store().move_to_signed(moved).inserted, page.size());
+  }
+  EXPECT_EQ(seen, expected_order(records, everything()));
+  EXPECT_EQ(store().count(), counts(0, 60));
+}
+
+TEST_P(StoreContract, MoveTakesRecordsOutOfRecordsAndIntoSignedRecords) {
+  const auto records = random_records(10, 7);
+  store().ingest(records);
+  const MoveResult moved = store().move_to_signed(signed_versions(records));
+  EXPECT_EQ(moved.inserted, 10u);
+  EXPECT_EQ(moved.already_signed, 0u);
+  EXPECT_EQ(store().count(), counts(0, 10));
+  EXPECT_TRUE(read_all(everything(), 100).empty());
+  for (const UnsignedRecord& r : records) {
+    const auto found = store().find_signed(r.id);
+    ASSERT_TRUE(found.has_value()) << r.id;
+    const SignedRecord want = signed_version(r);
+    EXPECT_EQ(found->id, want.id);
+    EXPECT_EQ(found->msg, want.msg);
+    EXPECT_EQ(found->salt, want.salt);
+    EXPECT_EQ(found->sign, want.sign);
+    EXPECT_EQ(found->key, want.key);
+  }
+}
+
+TEST_P(StoreContract, MovingTheSameRecordsAgainCountsThemAlreadySigned) {
+  const auto records = random_records(10, 8);
+  store().ingest(records);
+  ASSERT_EQ(store().move_to_signed(signed_versions(records, "first")).inserted, 10u);
+
+  const MoveResult again = store().move_to_signed(signed_versions(records, "second"));
+  EXPECT_EQ(again.inserted, 0u);
+  EXPECT_EQ(again.already_signed, 10u);
+  EXPECT_EQ(store().count(), counts(0, 10));
+  // Signed once: the first signature stays.
+  EXPECT_EQ(store().find_signed(records[3].id)->sign, signed_version(records[3], "first").sign);
+
+  // A mix: one already signed, one new.
+  const UnsignedRecord fresh{id_in_shard(9, 9), "fresh"};
+  store().ingest(std::vector<UnsignedRecord>{fresh});
+  const MoveResult mixed = store().move_to_signed(
+      std::vector<SignedRecord>{signed_version(records[0]), signed_version(fresh)});
+  EXPECT_EQ(mixed.inserted, 1u);
+  EXPECT_EQ(mixed.already_signed, 1u);
+  EXPECT_EQ(store().count(), counts(0, 11));
+}
+
+TEST_P(StoreContract, MoveFinishesARecordLeftInBothCollectionsByACrash) {
+  const auto records = random_records(3, 9);
+  store().ingest(records);
+  // records[0] was inserted into signedrecords, then the process died before the delete.
+  backend().insert_raw_signed(signed_version(records[0], "before-crash"));
+  ASSERT_EQ(store().count(), counts(3, 1));
+
+  const MoveResult moved = store().move_to_signed(signed_versions(records, "rerun"));
+  EXPECT_EQ(moved.already_signed, 1u);
+  EXPECT_EQ(moved.inserted, 2u);
+  EXPECT_EQ(store().count(), counts(0, 3));
+  EXPECT_TRUE(read_all(everything(), 10).empty());
+  EXPECT_EQ(store().find_signed(records[0].id)->sign,
+            signed_version(records[0], "before-crash").sign);
+}
+
+TEST_P(StoreContract, ConcurrentMovesOfTheSameRecordsSignEachExactlyOnce) {
+  const auto records = random_records(200, 10);
+  store().ingest(records);
+  constexpr int kThreads = 4;
+  std::vector<MoveResult> results(kThreads);
+  {
+    std::vector<std::jthread> threads;
+    for (int t = 0; t < kThreads; ++t) {
+      threads.emplace_back([&, t] {
+        const auto all = signed_versions(records, "thread" + std::to_string(t));
+        for (std::size_t begin = 0; begin < all.size(); begin += 25) {
+          const MoveResult r = store().move_to_signed(
+              std::span(all).subspan(begin, std::min<std::size_t>(25, all.size() - begin)));
+          results[static_cast<std::size_t>(t)].inserted += r.inserted;
+          results[static_cast<std::size_t>(t)].already_signed += r.already_signed;
+        }
+      });
+    }
+  }
+  std::uint64_t inserted = 0;
+  std::uint64_t already = 0;
+  for (const MoveResult& r : results) {
+    inserted += r.inserted;
+    already += r.already_signed;
+  }
+  EXPECT_EQ(inserted, 200u);
+  EXPECT_EQ(already, 200u * (kThreads - 1));
+  EXPECT_EQ(store().count(), counts(0, 200));
+}
+
+TEST_P(StoreContract, BackfillGivesForeignRecordsTheirShard) {
+  const auto foreign = random_records(40, 11);
+  const auto foreign_null = random_records(10, 12);
+  const auto ours = random_records(5, 13);
+  backend().insert_foreign_unsigned(foreign);
+  backend().insert_foreign_unsigned(foreign_null, {RawShard::kNull});
+  store().ingest(ours);
+  EXPECT_EQ(store().count(), counts(55, 0));
+  // Without a shard they belong to no range yet.
+  EXPECT_EQ(read_all(everything(), 100).size(), 5u);
+
+  EXPECT_EQ(store().backfill_shards(), 50u);
+  EXPECT_EQ(store().backfill_shards(), 0u);
+
+  std::vector<UnsignedRecord> all = foreign;
+  all.insert(all.end(), foreign_null.begin(), foreign_null.end());
+  all.insert(all.end(), ours.begin(), ours.end());
+  EXPECT_EQ(ids_of(read_all(everything(), 7)), expected_order(all, everything()));
+  EXPECT_EQ(ids_of(read_all(records::shard_range_for_batch(2, 3), 7)),
+            expected_order(all, records::shard_range_for_batch(2, 3)));
+}
+
+TEST_P(StoreContract, BackfillWorksThroughMoreThanOnePage) {
+  const auto foreign = random_records(10050, 14);
+  backend().insert_foreign_unsigned(foreign);
+  EXPECT_EQ(store().backfill_shards(), 10050u);
+  EXPECT_EQ(store().backfill_shards(), 0u);
+  EXPECT_EQ(read_all(everything(), 5000).size(), 10050u);
+}
+
+TEST_P(StoreContract, ShardWrittenAsAnotherNumberTypeIsRead) {
+  const UnsignedRecord r{id_in_shard(0x12345678u, 1), "written by another tool"};
+  backend().insert_foreign_unsigned({r}, {RawShard::kDouble, double{0x12345678u}});
+  EXPECT_EQ(ids_of(read_all(everything(), 10)), std::vector<std::string>{r.id});
+  EXPECT_EQ(store().backfill_shards(), 0u);
+}
+
+TEST_P(StoreContract, RecordsOfTheOriginalGeneratorAreSignedLikeAnyOther) {
+  const auto generated = random_records(20, 15);
+  backend().insert_foreign_unsigned(generated);
+  store().backfill_shards();
+  const auto read = read_all(everything(), 6);
+  ASSERT_EQ(read.size(), 20u);
+  std::vector<SignedRecord> signed_records;
+  for (const UnsignedRecord& r : read) {
+    EXPECT_EQ(r.msg, "msg-" + r.id);
+    signed_records.push_back(signed_version(r));
+  }
+  EXPECT_EQ(store().move_to_signed(signed_records).inserted, 20u);
+  EXPECT_EQ(store().count(), counts(0, 20));
+  EXPECT_EQ(store().find_signed(generated[5].id)->msg, generated[5].msg);
+}
+
+TEST_P(StoreContract, FindSignedReturnsTheRecordOrNothing) {
+  const auto records = random_records(2, 16);
+  store().ingest(records);
+  EXPECT_EQ(store().find_signed(records[0].id), std::nullopt);  // unsigned is not signed
+  store().move_to_signed(signed_versions({records[0]}));
+  const auto found = store().find_signed(records[0].id);
+  ASSERT_TRUE(found.has_value());
+  EXPECT_EQ(found->salt, signed_version(records[0]).salt);
+  EXPECT_EQ(store().find_signed(records[1].id), std::nullopt);
+  EXPECT_EQ(store().find_signed(""), std::nullopt);
+}
+
+TEST_P(StoreContract, ForEachSignedVisitsEverySignedRecordInIdOrder) {
+  const auto records = random_records(250, 17);
+  store().ingest(records);
+  const auto all = signed_versions(records);
+  for (std::size_t begin = 0; begin < all.size(); begin += 60) {
+    store().move_to_signed(
+        std::span(all).subspan(begin, std::min<std::size_t>(60, all.size() - begin)));
+  }
+  std::vector<SignedRecord> visited;
+  store().for_each_signed([&](const SignedRecord& r) { visited.push_back(r); });
+
+  std::vector<std::string> want;
+  for (const UnsignedRecord& r : records) want.push_back(r.id);
+  std::sort(want.begin(), want.end());
+  std::vector<std::string> got;
+  for (const SignedRecord& r : visited) {
+    got.push_back(r.id);
+    const auto it = std::find_if(records.begin(), records.end(),
+                                 [&](const UnsignedRecord& u) { return u.id == r.id; });
+    ASSERT_NE(it, records.end());
+    EXPECT_EQ(r.sign, signed_version(*it).sign);
+  }
+  EXPECT_EQ(got, want);
+}
+
+TEST_P(StoreContract, ForEachSignedStopsWhenTheSinkThrows) {
+  const auto records = random_records(30, 18);
+  store().ingest(records);
+  store().move_to_signed(signed_versions(records));
+  int calls = 0;
+  EXPECT_THROW(store().for_each_signed([&](const SignedRecord&) {
+    if (++calls == 5) throw std::runtime_error("sink gave up");
+  }),
+               std::runtime_error);
+  EXPECT_EQ(calls, 5);
+  // The store is still usable (its connection or pooled client was given back).
+  EXPECT_EQ(store().count(), counts(0, 30));
+}
+
+INSTANTIATE_TEST_SUITE_P(Stores, StoreContract, ::testing::ValuesIn(backends_under_test()),
+                         [](const ::testing::TestParamInfo<std::string>& param_info) {
+                           return param_info.param;
+                         });
+
+// ---- MongoDB-only behaviour
+// ------------------------------------------------------------------------
+
+TEST(MongoTestServer, IsConfiguredWhenRequired) {
+  if (!mongo_url().empty()) return;
+  if (mongo_required()) FAIL() << kMongoMissing;
+  GTEST_SKIP() << "SIGNER_TEST_MONGO_URL is not set: MongoDB contract tests left out";
+}
+
+TEST(MongoStoreConfig, UnreachableServerFailsWithinTheTimeoutAndHidesThePassword) {
+  const auto start = std::chrono::steady_clock::now();
+  try {
+    MongoStore store({"mongodb://signer:UrlPassw0rd!@127.0.0.1:1/?directConnection=true", "envuser",
+                      "EnvPassw0rd!", 300});
+    FAIL() << "connected to port 1";
+  } catch (const StoreError& e) {
+    const std::string message = e.what();
+    EXPECT_EQ(e.kind(), ErrorKind::kUnavailable) << message;
+    EXPECT_EQ(message.find("UrlPassw0rd"), std::string::npos) << message;
+    EXPECT_EQ(message.find("EnvPassw0rd"), std::string::npos) << message;
+    EXPECT_NE(message.find("127.0.0.1:1"), std::string::npos) << message;
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(3));
+}
+
+TEST(MongoStoreConfig, UnparsableUrlIsInvalidAndHidesThePassword) {
+  for (const std::string url :
+       {"mongodb://signer:UrlPassw0rd!@", "mongodb://signer:UrlPassw0rd!@h:notaport",
+        "http://signer:UrlPassw0rd!@host/"}) {
+    SCOPED_TRACE(url);
+    try {
+      MongoStore store({url, "", "", 300});
+      FAIL() << "accepted " << url;
+    } catch (const StoreError& e) {
+      EXPECT_EQ(e.kind(), ErrorKind::kInvalid) << e.what();
+      EXPECT_EQ(std::string(e.what()).find("UrlPassw0rd"), std::string::npos) << e.what();
+    }
+  }
+}
+
+TEST(MongoStoreConfig, NonPositiveTimeoutIsInvalid) {
+  try {
+    MongoStore store({"mongodb://127.0.0.1:1/", "", "", 0});
+    FAIL();
+  } catch (const StoreError& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kInvalid) << e.what();
+  }
+}
+
+// Tests that need the server but are about MongoDB itself, not the Store contract.
+class MongoServer : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (mongo_url().empty()) {
+      if (mongo_required()) FAIL() << kMongoMissing;
+      GTEST_SKIP() << "SIGNER_TEST_MONGO_URL is not set";
+    }
+    backend_ = std::make_unique<MongoBackend>(mongo_url());
+  }
+  std::unique_ptr<MongoBackend> backend_;
+};
+
+TEST_F(MongoServer, CreatesTheContractIndexes) {
+  auto records = backend_->raw().indexes("records");
+  auto signed_records = backend_->raw().indexes("signedrecords");
+  ASSERT_TRUE(records.contains("id_1"));
+  EXPECT_EQ(records["id_1"], std::make_pair(std::vector<std::string>{"id"}, true));
+  ASSERT_TRUE(records.contains("shard_1_id_1"));
+  EXPECT_EQ(records["shard_1_id_1"],
+            std::make_pair(std::vector<std::string>{"shard", "id"}, false));
+  ASSERT_TRUE(signed_records.contains("id_1"));
+  EXPECT_EQ(signed_records["id_1"], std::make_pair(std::vector<std::string>{"id"}, true));
+}
+
+TEST_F(MongoServer, OpeningAgainKeepsDataAndIndexes) {
+  backend_->store().ingest(random_records(5, 19));
+  auto again = open_store({mongo_url(), "", "", 5000});
+  EXPECT_EQ(again->count(), counts(5, 0));
+}
+
+TEST_F(MongoServer, SignedDocumentsCarryTheContractFieldsOnly) {
+  const auto records = random_records(1, 20);
+  backend_->store().ingest(records);
+  backend_->store().move_to_signed(signed_versions(records));
+  const auto docs = backend_->raw().documents("signedrecords");
+  ASSERT_EQ(docs.size(), 1u);
+  std::set<std::string> keys;
+  for (const auto& [key, value] : docs[0]) keys.insert(key);
+  EXPECT_EQ(keys, (std::set<std::string>{"_id", "id", "msg", "salt", "sign", "key"}));
+  const SignedRecord want = signed_version(records[0]);
+  EXPECT_EQ(docs[0].at("id"), want.id);
+  EXPECT_EQ(docs[0].at("msg"), want.msg);
+  EXPECT_EQ(docs[0].at("salt"), want.salt);
+  EXPECT_EQ(docs[0].at("sign"), want.sign);
+  EXPECT_EQ(docs[0].at("key"), want.key);
+}
+
+TEST_F(MongoServer, IngestedRecordsCarryAnInt64Shard) {
+  const UnsignedRecord r{id_in_shard(0xfedcba98u, 3), "m"};
+  backend_->store().ingest(std::vector<UnsignedRecord>{r});
+  const auto docs = backend_->raw().documents("records");
+  ASSERT_EQ(docs.size(), 1u);
+  EXPECT_EQ(docs[0].at("shard"), "int64:" + std::to_string(0xfedcba98u));
+}
+
+TEST_F(MongoServer, BackfillKeepsEveryFieldOfAGeneratorDocumentAndAddsTheShard) {
+  const auto generated = random_records(3, 21);
+  backend_->insert_foreign_unsigned(generated);
+  const auto before = backend_->raw().documents("records");
+  ASSERT_EQ(backend_->store().backfill_shards(), 3u);
+  auto after = backend_->raw().documents("records");
+  ASSERT_EQ(after.size(), 3u);
+  for (auto& doc : after) {
+    const auto original = std::find_if(before.begin(), before.end(),
+                                       [&](const auto& b) { return b.at("id") == doc.at("id"); });
+    ASSERT_NE(original, before.end());
+    EXPECT_EQ(doc.at("shard"), "int64:" + std::to_string(records::shard_of(doc.at("id"))));
+    doc.erase("shard");
+    EXPECT_EQ(doc, *original);  // same _id, id, msg, sign "", key ""
+  }
+  EXPECT_TRUE(backend_->raw().documents("records_backfill").empty());
+}
+
+// The three states a backfill that crashed mid-page can leave a staged copy in.
+TEST_F(MongoServer, BackfillSettlesCopiesStagedByACrashedRun) {
+  const auto records = random_records(4, 22);
+  auto stage = [&](const UnsignedRecord& r) {
+    backend_->raw().insert(
+        "records_backfill", std::vector<UnsignedRecord>{r}, [](Doc& doc, const UnsignedRecord& u) {
+          doc.utf8("id", u.id).utf8("msg", u.msg).utf8("sign", "").utf8("key", "");
+          bson_append_int64(doc.get(), "shard", -1, records::shard_of(u.id));
+        });
+  };
+  // [0]: staged, then its original deleted; the crash came before the re-insert.
+  stage(records[0]);
+  // [1]: staged, original still in records without a shard.
+  stage(records[1]);
+  backend_->insert_foreign_unsigned({records[1]});
+  // [2]: staged, re-inserted and then signed; the crash came before clearing the stage.
+  stage(records[2]);
+  backend_->store().ingest(std::vector<UnsignedRecord>{records[2]});
+  backend_->store().move_to_signed(signed_versions({records[2]}));
+  // [3]: staged, re-inserted, still unsigned.
+  stage(records[3]);
+  backend_->store().ingest(std::vector<UnsignedRecord>{records[3]});
+
+  EXPECT_EQ(backend_->store().backfill_shards(), 2u);  // [0] restored, [1] backfilled
+  EXPECT_TRUE(backend_->raw().documents("records_backfill").empty());
+  EXPECT_EQ(backend_->store().count(), counts(3, 1));
+  std::vector<UnsignedRecord> unsigned_records{records[0], records[1], records[3]};
+  ReadCursor cursor;
+  std::vector<std::string> read;
+  for (const UnsignedRecord& r :
+       backend_->store().read_unsigned(records::shard_range_for_batch(0, 1), cursor, 100)) {
+    read.push_back(r.id);
+  }
+  EXPECT_EQ(read, expected_order(unsigned_records, records::shard_range_for_batch(0, 1)));
+}
+
+TEST_F(MongoServer, BackfillDropsAShardlessCopyOfASignedRecord) {
+  const auto records = random_records(2, 23);
+  backend_->store().ingest(records);
+  backend_->store().move_to_signed(signed_versions(records));
+  // The original's generator writes an id that is signed already.
+  backend_->insert_foreign_unsigned({records[0]});
+  EXPECT_EQ(backend_->store().count(), counts(1, 2));
+  EXPECT_EQ(backend_->store().backfill_shards(), 0u);
+  EXPECT_EQ(backend_->store().count(), counts(0, 2));
+}
+
+}  // namespace
+}  // namespace signer::store
