@@ -7,7 +7,8 @@ REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BUILD="${1:-$REPO/build/release}"
 "$REPO/scripts/build.sh" release sign_path_bench >/dev/null
 out="$(mktemp)"
-"$BUILD/sign_path_bench" --benchmark_repetitions=5 --benchmark_report_aggregates_only=true \
+"$BUILD/sign_path_bench" --benchmark_repetitions=12 --benchmark_report_aggregates_only=true \
+  --benchmark_enable_random_interleaving=true --benchmark_min_time=0.3 \
   --benchmark_format=json --benchmark_out="$out" --benchmark_out_format=json >/dev/null
 python3 - "$out" <<'PY'
 import json, sys
@@ -25,3 +26,18 @@ bare2 = rate.get("BareSignRecoverable/real_time/threads:2")
 if bare2:
     print(f"raw libsecp256k1 signatures/s on 2 threads: {bare2:,.0f}")
 PY
+
+# Instruction counts (callgrind): the same ratio, free of the machine's noise. Setup (key
+# generation, context) is the same in both runs, so it cancels in the difference of two N.
+if command -v valgrind >/dev/null; then
+  "$REPO/scripts/build.sh" release sign_path_count >/dev/null
+  count() {  # mode n -> total instructions
+    local f; f="$(mktemp)"
+    valgrind --tool=callgrind --callgrind-out-file="$f" "$BUILD/sign_path_count" "$1" "$2" \
+      >/dev/null 2>&1
+    awk '/^summary:/ {print $2}' "$f"
+  }
+  bare=$(( $(count bare 3000) - $(count bare 1000) ))
+  path=$(( $(count path 3000) - $(count path 1000) ))
+  python3 -c "b=$bare/2000; p=$path/2000; print(f'instructions per op: bare {b:,.0f}, sign path {p:,.0f}; sign path / bare throughput (instruction count) {b/p:.3f}  (target >= 0.9)')"
+fi

@@ -33,9 +33,9 @@ void BareSignRecoverable(benchmark::State& state) {
   const auto hash = signer::crypto::keccak256_concat("b001ebc1-f2f7-44de-b5ff-1da0b16af05b", kMsg);
   secp256k1_ecdsa_recoverable_signature sig;
   for (auto _ : state) {
-    benchmark::DoNotOptimize(secp256k1_ecdsa_sign_recoverable(
-        signer.context().get(), &sig, hash.data(), ring().at(0).private_key.data(), nullptr,
-        nullptr));
+    benchmark::DoNotOptimize(
+        secp256k1_ecdsa_sign_recoverable(signer.context().get(), &sig, hash.data(),
+                                         ring().at(0).private_key.data(), nullptr, nullptr));
     benchmark::ClobberMemory();
   }
   state.SetItemsProcessed(state.iterations());
