@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <stdexcept>
 #include <string_view>
 #include <thread>
 
@@ -28,7 +29,8 @@ int env_int(const char* name, int fallback) {
 
 Config config_from_environment() {
   Config c;
-  if (const std::string url = env("BS_MONGO_URL"); !url.empty()) c.store = url;
+  c.mongo_env_url = env("BS_MONGO_URL");
+  if (!c.mongo_env_url.empty()) c.store = c.mongo_env_url;
   if (const std::string store = env("BS_STORE"); !store.empty()) c.store = store;
   c.mongo_user = env("BS_MONGO_USER");
   c.mongo_password = env("BS_MONGO_PWD");
@@ -44,6 +46,14 @@ Config config_from_environment() {
 }
 
 void finish_config(Config& c) {
+  const auto is_mongo = [](const std::string& url) {
+    return url.rfind("mongodb://", 0) == 0 || url.rfind("mongodb+srv://", 0) == 0;
+  };
+  if (!c.mongo_env_url.empty() && c.store == c.mongo_env_url && !is_mongo(c.store)) {
+    throw std::invalid_argument(
+        "BS_MONGO_URL must be a MongoDB URL (mongodb://HOST:PORT/ or mongodb+srv://HOST/); "
+        "use --store sqlite:PATH for the embedded store");
+  }
   if (c.threads == 0) c.threads = std::max(1u, std::thread::hardware_concurrency());
   if (c.concurrency == 0) c.concurrency = c.peer_url.empty() ? 2 : 8;
   if (c.keys_file.empty()) c.keys_file = "keys.csv";

@@ -9,6 +9,7 @@ namespace signer::cli {
 
 struct Config {
   std::string store = "sqlite:signer.db";  // sqlite:PATH or mongodb://…
+  std::string mongo_env_url;               // BS_MONGO_URL as given (validated in finish_config)
   std::string mongo_user;                  // BS_MONGO_USER
   std::string mongo_password;              // BS_MONGO_PWD (never logged)
   std::string keys_file;                   // --keys, or $BS_KEYS_DIR/keys.csv, or ./keys.csv
@@ -20,7 +21,7 @@ struct Config {
   std::size_t threads = 0;     // 0: one per core
   std::size_t chunk_size = 2000;
   std::size_t concurrency = 0;  // 0: 2 in-process, 8 in cluster mode
-  std::size_t max_concurrent_batches = 4;
+  std::size_t max_concurrent_batches = 16;
   std::size_t max_body_bytes = 64u << 20;
   int batch_attempts = 4;
   int batch_timeout_seconds = 600;
@@ -33,6 +34,8 @@ struct Config {
 Config config_from_environment();
 
 // Resolves derived defaults (threads, concurrency, keys path) after flags are parsed.
+// Throws std::invalid_argument when BS_MONGO_URL is set, chosen, and not a MongoDB URL: the
+// original service reads it as one, so it must never silently become a SQLite file name.
 void finish_config(Config& config);
 
 }  // namespace signer::cli

@@ -48,6 +48,7 @@ signing::BatchResult PeerDispatcher::dispatch(const signing::BatchSpec& spec, st
     throw signing::BatchError(options_.base_url + ": " + httplib::to_string(res.error()), true);
   }
   const int status = res->status;
+  const bool busy = status == 503 && res->has_header("Retry-After");
   std::string body = res->body;
   release(std::move(client));
 
@@ -67,7 +68,8 @@ signing::BatchResult PeerDispatcher::dispatch(const signing::BatchSpec& spec, st
     message = body.substr(0, 200);
   }
   const bool retryable = status >= 500 || status == 429 || status == 408;
-  throw signing::BatchError("peer answered " + std::to_string(status) + ": " + message, retryable);
+  throw signing::BatchError("peer answered " + std::to_string(status) + ": " + message, retryable,
+                            busy);
 }
 
 }  // namespace signer::http

@@ -15,12 +15,16 @@ namespace signer::signing {
 // the peer rejected the request as invalid).
 class BatchError : public std::runtime_error {
  public:
-  BatchError(const std::string& message, bool retryable)
-      : std::runtime_error(message), retryable_(retryable) {}
+  BatchError(const std::string& message, bool retryable, bool busy = false)
+      : std::runtime_error(message), retryable_(retryable), busy_(busy) {}
   bool retryable() const { return retryable_; }
+  // The worker refused for load (503 with Retry-After): try again later without counting it as
+  // a failed attempt, since nothing failed.
+  bool busy() const { return busy_; }
 
  private:
   bool retryable_;
+  bool busy_;
 };
 
 class BatchDispatcher {

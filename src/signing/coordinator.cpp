@@ -125,6 +125,7 @@ void Coordinator::run_batch(std::stop_token stop, Job& job, std::uint64_t batch)
   auto backoff = options_.initial_backoff;
   std::string last_error;
   int attempt = 1;
+  int busy_waits = 0;
   for (;; ++attempt) {
     try {
       const BatchResult r = dispatcher_.dispatch(spec, stop);
@@ -139,6 +140,17 @@ void Coordinator::run_batch(std::stop_token stop, Job& job, std::uint64_t batch)
       if (stop.stop_requested()) break;
     } catch (const BatchError& e) {
       last_error = e.what();
+      if (e.busy() && ++busy_waits <= options_.max_busy_waits && !stop.stop_requested()) {
+        // Not a failure: the pod that answered is at its limit. Wait briefly and ask again
+        // (likely another pod, through the Service) without using up an attempt.
+        --attempt;
+        std::mutex m;
+        std::condition_variable_any cv;
+        std::unique_lock lock(m);
+        cv.wait_for(lock, stop, std::chrono::milliseconds(100 + 50 * std::min(busy_waits, 18)),
+                    [] { return false; });
+        continue;
+      }
       spdlog::warn("job {} batch {}/{} attempt {} failed: {}", job.id, batch, job.batches, attempt,
                    last_error);
       if (!e.retryable()) break;

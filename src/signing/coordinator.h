@@ -27,6 +27,7 @@ struct CoordinatorOptions {
   int max_attempts = 4;         // per batch, first try included
   std::chrono::milliseconds initial_backoff{200};
   std::chrono::milliseconds max_backoff{5000};
+  int max_busy_waits = 600;  // per batch: "busy" answers tolerated, each waited out, not counted
 };
 
 enum class JobState { kRunning, kSucceeded, kFailed, kInterrupted };

@@ -180,12 +180,14 @@ TEST_F(SigningTest, CoordinatorBackfillsRecordsWithoutShard) {
 // A dispatcher that fails chosen attempts, to pin the retry policy.
 class FlakyDispatcher final : public BatchDispatcher {
  public:
-  FlakyDispatcher(BatchDispatcher& inner, int failures, bool retryable)
-      : inner_(inner), failures_(failures), retryable_(retryable) {}
+  FlakyDispatcher(BatchDispatcher& inner, int failures, bool retryable, bool busy = false)
+      : inner_(inner), failures_(failures), retryable_(retryable), busy_(busy) {}
   BatchResult dispatch(const BatchSpec& spec, std::stop_token stop) override {
     {
       std::lock_guard lock(m_);
-      if (attempts_[spec.batch]++ < failures_) throw BatchError("injected failure", retryable_);
+      if (attempts_[spec.batch]++ < failures_) {
+        throw BatchError("injected failure", retryable_, busy_);
+      }
     }
     return inner_.dispatch(spec, stop);
   }
@@ -195,6 +197,7 @@ class FlakyDispatcher final : public BatchDispatcher {
   BatchDispatcher& inner_;
   int failures_;
   bool retryable_;
+  bool busy_;
   std::mutex m_;
   std::map<std::uint64_t, int> attempts_;
 };
@@ -225,6 +228,18 @@ TEST_F(SigningTest, CoordinatorReportsBatchesThatExhaustTheirAttempts) {
   ASSERT_EQ(done->failed.size(), 2u);
   EXPECT_EQ(done->failed[0].attempts, 3);
   EXPECT_EQ(store_->count().unsigned_records, 1000u);  // nothing lost, nothing half-moved
+}
+
+TEST_F(SigningTest, BusyAnswersAreWaitedOutWithoutUsingAttempts) {
+  store_->ingest(random_records(600));
+  BatchWorker worker(*store_, keys_, pool_, metrics_, {300, "pod"});
+  InProcessDispatcher inner(worker);
+  FlakyDispatcher busy(inner, 5, true, /*busy=*/true);
+  Coordinator coordinator(*store_, keys_, busy, metrics_, {2, 2, {}, {}});
+  const auto done = coordinator.wait(coordinator.start(300).id);
+  EXPECT_EQ(done->state, JobState::kSucceeded);  // 5 busy answers > 2 attempts, still fine
+  EXPECT_EQ(done->retries, 0u);
+  EXPECT_EQ(done->records_signed, 600u);
 }
 
 TEST_F(SigningTest, NonRetryableFailureIsNotRetried) {
