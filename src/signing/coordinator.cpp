@@ -8,6 +8,18 @@
 
 namespace signer::signing {
 
+namespace {
+
+// Sleeps for `duration`, waking early when `stop` is requested.
+void interruptible_sleep(std::stop_token stop, std::chrono::milliseconds duration) {
+  std::mutex m;
+  std::condition_variable_any cv;
+  std::unique_lock lock(m);
+  cv.wait_for(lock, stop, duration, [] { return false; });
+}
+
+}  // namespace
+
 std::string_view to_string(JobState state) {
   switch (state) {
     case JobState::kRunning: return "running";
@@ -144,11 +156,7 @@ void Coordinator::run_batch(std::stop_token stop, Job& job, std::uint64_t batch)
         // Not a failure: the pod that answered is at its limit. Wait briefly and ask again
         // (likely another pod, through the Service) without using up an attempt.
         --attempt;
-        std::mutex m;
-        std::condition_variable_any cv;
-        std::unique_lock lock(m);
-        cv.wait_for(lock, stop, std::chrono::milliseconds(100 + 50 * std::min(busy_waits, 18)),
-                    [] { return false; });
+        interruptible_sleep(stop, std::chrono::milliseconds(100 + 50 * std::min(busy_waits, 18)));
         continue;
       }
       spdlog::warn("job {} batch {}/{} attempt {} failed: {}", job.id, batch, job.batches, attempt,
@@ -158,11 +166,7 @@ void Coordinator::run_batch(std::stop_token stop, Job& job, std::uint64_t batch)
     if (attempt >= options_.max_attempts || stop.stop_requested()) break;
     ++job.retries;
     metrics_.increment(metrics::kJobBatchRetries);
-    // Sleep for the backoff, waking early on stop.
-    std::mutex m;
-    std::condition_variable_any cv;
-    std::unique_lock lock(m);
-    cv.wait_for(lock, stop, backoff, [] { return false; });
+    interruptible_sleep(stop, backoff);
     backoff = std::min(backoff * 2, options_.max_backoff);
   }
   ++job.batches_failed;
