@@ -19,7 +19,7 @@ import pymongo
 import requests
 
 from instance import SignerCli, read_ndjson, signer_binary, tail  # tests/e2e/instance.py
-from helpers import assert_exactly_once, metric_values, parse_prometheus  # tests/e2e/helpers.py
+from helpers import assert_exactly_once, metric_values, parse_prometheus, wait_for_job_end  # tests/e2e/helpers.py
 
 REPO = Path(__file__).resolve().parents[2]
 CLUSTER_SH = REPO / "scripts" / "cluster.sh"
@@ -136,13 +136,7 @@ class Pod:
                             timeout=timeout, headers={"Connection": "close"})
 
     def wait_job_done(self, timeout: float = JOB_TIMEOUT_S) -> dict:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            job = self.stats()["job"]
-            if job is not None and job["state"] != "running":
-                return job
-            time.sleep(0.1)
-        raise AssertionError(f"{self.name}: job still running after {timeout}s")
+        return wait_for_job_end(self.stats, timeout, interval=0.1, who=self.name)
 
     def kill9(self) -> int:
         """kill -9: the pod vanishes mid-request, like a node losing power."""

@@ -79,6 +79,18 @@ def wait_until(predicate: Callable[[], object], timeout: float, interval: float 
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
+def wait_for_job_end(stats: Callable[[], dict], timeout: float, interval: float = 0.05,
+                     who: str = "server") -> dict:
+    """Polls stats() (a /stats body) until its job has left the running state; returns the job."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = stats()["job"]
+        if job is not None and job["state"] != "running":
+            return job
+        time.sleep(interval)
+    raise AssertionError(f"{who}: job still running after {timeout}s")
+
+
 def parse_prometheus(text: str) -> list[tuple[str, dict, float]]:
     """(name, labels, value) for each sample line of Prometheus text format."""
     samples = []

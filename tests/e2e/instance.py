@@ -18,6 +18,8 @@ from typing import Iterable, Optional
 
 import requests
 
+from helpers import wait_for_job_end
+
 DEFAULT_BIN = str(Path(__file__).resolve().parents[2] / "build" / "release" / "signer")
 KEY_COUNT = 3
 READY_TIMEOUT_S = 20.0
@@ -199,13 +201,7 @@ class SignerInstance:
 
     def wait_job_done(self, timeout: float = JOB_TIMEOUT_S) -> dict:
         """Polls /stats until the current job has left the running state."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            job = self.stats()["job"]
-            if job is not None and job["state"] != "running":
-                return job
-            time.sleep(0.05)
-        raise AssertionError(f"job still running after {timeout}s")
+        return wait_for_job_end(self.stats, timeout)
 
     def ingest(self, records: Iterable[dict], as_array: bool = False) -> requests.Response:
         return self.post("/records", data=encode_records(records, as_array),
