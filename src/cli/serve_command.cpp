@@ -11,6 +11,7 @@
 #include "cli/commands.h"
 #include "cli/service_graph.h"
 #include "http/api_server.h"
+#include "signing/interruptible_sleep.h"
 #include "store/store_factory.h"
 
 namespace signer::cli {
@@ -55,16 +56,11 @@ int serve(Config& config) {
       spdlog::info("received {}, shutting down (grace {}s)", sig == SIGTERM ? "SIGTERM" : "SIGINT",
                    config.shutdown_grace_seconds);
       deadline = std::jthread([grace = config.shutdown_grace_seconds](std::stop_token done) {
-        std::mutex m;
-        std::condition_variable_any cv;
-        std::unique_lock lock(m);
-        if (!cv.wait_for(lock, done, std::chrono::seconds(grace), [] { return false; })) {
-          if (!done.stop_requested()) {
-            spdlog::error("graceful shutdown exceeded {}s; exiting now (no record is half-moved)",
-                          grace);
-            spdlog::default_logger()->flush();
-            std::_Exit(1);
-          }
+        if (!signing::interruptible_sleep(done, std::chrono::seconds(grace))) {
+          spdlog::error("graceful shutdown exceeded {}s; exiting now (no record is half-moved)",
+                        grace);
+          spdlog::default_logger()->flush();
+          std::_Exit(1);
         }
       });
       server.stop();

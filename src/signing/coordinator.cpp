@@ -5,20 +5,9 @@
 #include <algorithm>
 
 #include "metrics/signer_metrics.h"
+#include "signing/interruptible_sleep.h"
 
 namespace signer::signing {
-
-namespace {
-
-// Sleeps for `duration`, waking early when `stop` is requested.
-void interruptible_sleep(std::stop_token stop, std::chrono::milliseconds duration) {
-  std::mutex m;
-  std::condition_variable_any cv;
-  std::unique_lock lock(m);
-  cv.wait_for(lock, stop, duration, [] { return false; });
-}
-
-}  // namespace
 
 std::string_view to_string(JobState state) {
   switch (state) {

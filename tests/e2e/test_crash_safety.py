@@ -129,3 +129,33 @@ def test_sigterm_with_an_idle_keepalive_client_still_exits_promptly(signer_facto
         assert code == 0
     finally:
         client.close()
+
+
+def test_a_stalled_client_cannot_hold_shutdown_past_the_grace_period(signer_factory, cli):
+    import socket
+
+    cli.load_random(200)
+    signer = signer_factory.start(env={"BS_SHUTDOWN_GRACE_SECONDS": "1"})
+    # Announces a 1 MB body and sends one byte of it: the request's thread blocks in read for up
+    # to the 30 s read timeout, which would hold a graceful stop that long.
+    stalled = socket.create_connection(("127.0.0.1", signer.port), timeout=5)
+    try:
+        stalled.sendall(b"POST /records HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                        b"Content-Type: application/x-ndjson\r\nContent-Length: 1000000\r\n\r\n{")
+        time.sleep(0.5)  # let the server's thread start reading the body
+        started = time.monotonic()
+        signer.send_signal(signal.SIGTERM)
+        try:
+            code = signer.wait_exit(timeout=20)
+        except subprocess.TimeoutExpired:
+            signer.kill()
+            pytest.fail("signer serve still running 20 s after SIGTERM with a 1 s grace period")
+        waited = time.monotonic() - started
+    finally:
+        stalled.close()
+    assert code == 1, f"exit {code} after {waited:.1f}s"
+    assert 0.9 <= waited < 15, waited
+    assert "graceful shutdown exceeded 1s" in signer.log_path.read_text()
+    # Nothing was lost by the forced exit: the stalled upload never started, the records wait.
+    stats = cli.stats()
+    assert (stats["unsigned_records"], stats["signed_records"]) == (200, 0), stats

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include <atomic>
+#include <chrono>
 #include <map>
 #include <set>
 #include <thread>
@@ -13,6 +14,7 @@
 #include "metrics/signer_metrics.h"
 #include "signing/batch_dispatcher.h"
 #include "signing/coordinator.h"
+#include "signing/interruptible_sleep.h"
 #include "signing/worker_pool.h"
 #include "store/sqlite/sqlite_store.h"
 #include "test_support.h"
@@ -49,6 +51,25 @@ class SigningTest : public ::testing::Test {
   crypto::KeyRing keys_ = crypto::KeyRing::generate(3);
   WorkerPool pool_{2};
 };
+
+TEST(InterruptibleSleep, SleepsTheWholeDurationWhenNotStopped) {
+  std::stop_source never;
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_FALSE(interruptible_sleep(never.get_token(), std::chrono::milliseconds(50)));
+  EXPECT_GE(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(50));
+}
+
+TEST(InterruptibleSleep, WakesAsSoonAsStopIsRequested) {
+  std::stop_source source;
+  std::jthread stopper([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    source.request_stop();
+  });
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_TRUE(interruptible_sleep(source.get_token(), std::chrono::hours(1)));
+  // Generous bound: only "not the hour" matters.
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(60));
+}
 
 TEST(WorkerPool, RunsEveryIndexExactlyOnceAcrossWorkers) {
   WorkerPool pool(3);
