@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import time
 import uuid
@@ -18,7 +17,7 @@ from typing import Optional
 import pymongo
 import requests
 
-from instance import SignerCli, read_ndjson, signer_binary, tail  # tests/e2e/instance.py
+from instance import SignerCli, free_port, read_ndjson, signer_binary, tail  # tests/e2e/instance.py
 from helpers import assert_exactly_once, metric_values, parse_prometheus, wait_for_job_end  # tests/e2e/helpers.py
 
 REPO = Path(__file__).resolve().parents[2]
@@ -42,29 +41,7 @@ def ceil_div(a: int, b: int) -> int:
     return -(-a // b)
 
 
-# ---- ports -------------------------------------------------------------------------------------
-def _port_free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        try:
-            s.bind(("127.0.0.1", port))
-            return True
-        except OSError:
-            return False
-
-
-def free_port_block(count: int, taken: set[int]) -> int:
-    """The first of `count` consecutive ports free on 127.0.0.1 a moment ago."""
-    for _ in range(200):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-            s.bind(("127.0.0.1", 0))
-            base = s.getsockname()[1]
-        block = range(base, base + count)
-        if base + count < 65000 and not taken.intersection(block) and all(
-                _port_free(p) for p in block):
-            return base
-    raise RuntimeError(f"no block of {count} free ports found")
-
-
+# ---- processes ---------------------------------------------------------------------------------
 def pid_alive(pid: int) -> bool:
     """True while `pid` runs (a zombie counts as gone)."""
     try:
@@ -154,11 +131,11 @@ class LocalCluster:
         self.dir = workdir / "cluster"
         self.n = pods
         taken: set[int] = set()
-        self.base_port = free_port_block(pods, taken)
+        self.base_port = free_port(pods, taken)
         taken.update(range(self.base_port, self.base_port + pods))
-        self.lb_port = free_port_block(1, taken)
+        self.lb_port = free_port(1, taken)
         taken.add(self.lb_port)
-        self.mongo_port = free_port_block(1, taken)
+        self.mongo_port = free_port(1, taken)
         self.binary = signer_binary()
         # Settings of the caller's own cluster (or MongoDB) must not leak into the test's.
         inherited = {k: v for k, v in os.environ.items()

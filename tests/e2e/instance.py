@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -34,11 +35,36 @@ def signer_binary() -> Path:
     return Path(os.environ.get("SIGNER_BIN", DEFAULT_BIN))
 
 
-def free_port() -> int:
-    """A port that was free on 127.0.0.1 a moment ago (the server retries if it is taken)."""
+def _ephemeral_low() -> int:
+    """The lowest port the kernel hands out as the source port of outgoing connections."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+def _port_free(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        try:
+            s.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
+
+
+def free_port(count: int = 1, taken: Iterable[int] = ()) -> int:
+    """The first of `count` consecutive ports that were free on 127.0.0.1 a moment ago, none of
+    them in `taken`. Picked below the ephemeral range: an outgoing connection of some process (a
+    pod's to FerretDB, nginx's to a pod) takes its source port from that range and could take a
+    port a server is about to listen on. Servers still retry if their port is taken."""
+    taken = set(taken)
+    high = _ephemeral_low() - count
+    for _ in range(200):
+        base = random.randrange(10000, high) if high > 10000 else random.randrange(1024, 65000)
+        block = range(base, base + count)
+        if base + count < 65000 and not taken.intersection(block) and all(map(_port_free, block)):
+            return base
+    raise RuntimeError(f"no block of {count} free ports found")
 
 
 def tail(path: Path, lines: int = 40) -> str:
