@@ -2,28 +2,11 @@
 private state dirs and ports, torn down after every test."""
 from __future__ import annotations
 
-import os
 
 import pytest
 
-from instance import signer_binary
+from fixtures import pytest_runtest_makereport, signer_bin  # noqa: F401 (registered here)
 from local_cluster import LocalCluster, pid_alive
-
-
-@pytest.hookimpl(hookwrapper=True, tryfirst=True)
-def pytest_runtest_makereport(item, call):
-    outcome = yield
-    report = outcome.get_result()
-    setattr(item, "rep_" + report.when, report)
-
-
-@pytest.fixture(scope="session")
-def signer_bin():
-    path = signer_binary()
-    if not path.is_file() or not os.access(path, os.X_OK):
-        pytest.fail(f"signer binary not found at {path}: build it with `scripts/build.sh release`,"
-                    f" or point SIGNER_BIN at it", pytrace=False)
-    return path
 
 
 @pytest.fixture

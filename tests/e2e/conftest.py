@@ -2,28 +2,11 @@
 and a factory of `signer serve` processes that are always stopped at teardown."""
 from __future__ import annotations
 
-import os
-from pathlib import Path
 
 import pytest
 
-from instance import KeyRing, SignerFactory, SignerCli, make_keyring, signer_binary, tail
-
-
-@pytest.hookimpl(hookwrapper=True, tryfirst=True)
-def pytest_runtest_makereport(item, call):
-    outcome = yield
-    report = outcome.get_result()
-    setattr(item, "rep_" + report.when, report)
-
-
-@pytest.fixture(scope="session")
-def signer_bin() -> Path:
-    path = signer_binary()
-    if not path.is_file() or not os.access(path, os.X_OK):
-        pytest.fail(f"signer binary not found or not executable at {path}: build it with "
-                    f"`ninja -C build/release signer`, or point SIGNER_BIN at it", pytrace=False)
-    return path
+from fixtures import pytest_runtest_makereport, signer_bin  # noqa: F401 (registered here)
+from instance import KeyRing, SignerFactory, SignerCli, make_keyring, tail
 
 
 @pytest.fixture
