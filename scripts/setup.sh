@@ -15,7 +15,8 @@ BUILD_PACKAGES=(
   libspdlog-dev libsqlite3-dev libmongoc-dev libbson-dev
   libgtest-dev libgmock-dev libbenchmark-dev
 )
-TEST_PACKAGES=(nginx-light clang-format clang libclang-rt-14-dev python3-pip curl procps)
+TEST_PACKAGES=(nginx-light libnginx-mod-stream clang-format clang libclang-rt-14-dev python3-pip curl procps
+  iproute2 openssl)
 
 deps_only=0
 [[ "${1:-}" == "--deps-only" ]] && deps_only=1

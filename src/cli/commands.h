@@ -32,6 +32,7 @@ int run_cli(int argc, char** argv);
 void add_serve_command(CLI::App& app, Config& config, int& exit_code);  // no extra args
 void add_job_commands(CLI::App& app, Config& config, CommandArgs& args, int& exit_code);
 void add_key_commands(CLI::App& app, Config& config, CommandArgs& args, int& exit_code);
+void add_client_commands(CLI::App& app, Config& config, int& exit_code);
 
 // Flags shared by several subcommands.
 void add_store_flags(CLI::App& command, Config& config);

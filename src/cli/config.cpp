@@ -25,6 +25,11 @@ int env_int(const char* name, int fallback) {
   }
 }
 
+bool env_flag(const char* name) {
+  const std::string v = env(name);
+  return v == "1" || v == "true" || v == "yes";
+}
+
 }  // namespace
 
 Config config_from_environment() {
@@ -42,6 +47,24 @@ Config config_from_environment() {
   if (c.pod_name.empty()) c.pod_name = env("HOSTNAME");
   c.shutdown_grace_seconds = env_int("BS_SHUTDOWN_GRACE_SECONDS", c.shutdown_grace_seconds);
   if (const std::string level = env("BS_LOG_LEVEL"); !level.empty()) c.log_level = level;
+  c.host = env("BS_SIGNER_HOST");
+  c.clients_file = env("BS_CLIENTS_FILE");
+  c.insecure_no_auth = env_flag("BS_INSECURE_NO_AUTH");
+  c.metrics_require_auth = env_flag("BS_METRICS_AUTH");
+  for (std::string_view rest = env("BS_ALLOWED_ORIGINS"); !rest.empty();) {
+    const std::size_t comma = rest.find(',');
+    std::string_view origin = rest.substr(0, comma);
+    while (!origin.empty() && origin.front() == ' ') origin.remove_prefix(1);
+    while (!origin.empty() && origin.back() == ' ') origin.remove_suffix(1);
+    if (!origin.empty()) c.allowed_origins.emplace_back(origin);
+    rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+  }
+  c.tls_cert = env("BS_TLS_CERT");
+  c.tls_key = env("BS_TLS_KEY");
+  c.tls_client_ca = env("BS_TLS_CLIENT_CA");
+  c.peer_ca = env("BS_PEER_CA");
+  c.peer_cert = env("BS_PEER_CERT");
+  c.peer_key = env("BS_PEER_KEY");
   return c;
 }
 
@@ -57,6 +80,18 @@ void finish_config(Config& c) {
   if (c.threads == 0) c.threads = std::max(1u, std::thread::hardware_concurrency());
   if (c.concurrency == 0) c.concurrency = c.peer_url.empty() ? 2 : 8;
   if (c.keys_file.empty()) c.keys_file = "keys.csv";
+  if (c.host.empty()) c.host = c.clients_file.empty() ? "127.0.0.1" : "0.0.0.0";
+  if (c.tls_cert.empty() != c.tls_key.empty()) {
+    throw std::invalid_argument(
+        "--tls-cert and --tls-key go together (env BS_TLS_CERT, BS_TLS_KEY)");
+  }
+  if (!c.tls_client_ca.empty() && c.tls_cert.empty()) {
+    throw std::invalid_argument("--tls-client-ca needs --tls-cert and --tls-key");
+  }
+  if (c.peer_cert.empty() != c.peer_key.empty()) {
+    throw std::invalid_argument(
+        "--peer-cert and --peer-key go together (env BS_PEER_CERT, BS_PEER_KEY)");
+  }
   if (c.pod_name.empty()) {
     char host[256] = {};
     if (gethostname(host, sizeof(host) - 1) == 0) c.pod_name = host;

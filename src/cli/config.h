@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <string>
+#include <vector>
 
 namespace signer::cli {
 
@@ -13,9 +14,9 @@ struct Config {
   std::string mongo_user;                  // BS_MONGO_USER
   std::string mongo_password;              // BS_MONGO_PWD (never logged)
   std::string keys_file;                   // --keys, or $BS_KEYS_DIR/keys.csv, or ./keys.csv
-  std::string host = "0.0.0.0";
-  int port = 8080;             // BS_SIGNER_PORT
-  std::string peer_url;        // BS_MSG_SIGNER_URL: cluster mode when set
+  std::string host;      // BS_SIGNER_HOST; default 0.0.0.0 with a clients file, else 127.0.0.1
+  int port = 8080;       // BS_SIGNER_PORT
+  std::string peer_url;  // BS_MSG_SIGNER_URL: cluster mode when set
   std::string internal_token;  // BS_INTERNAL_TOKEN
   std::string pod_name;        // BS_POD_NAME, else HOSTNAME
   std::size_t threads = 0;     // 0: one per core
@@ -28,6 +29,20 @@ struct Config {
   int shutdown_grace_seconds = 25;  // BS_SHUTDOWN_GRACE_SECONDS
   int store_timeout_ms = 5000;      // connect / server selection timeout for MongoDB
   std::string log_level = "info";
+
+  // Who may call (src/auth, http/request_gate.h).
+  std::string clients_file;                  // BS_CLIENTS_FILE
+  bool insecure_no_auth = false;             // BS_INSECURE_NO_AUTH=1
+  std::vector<std::string> allowed_origins;  // BS_ALLOWED_ORIGINS, comma-separated
+  bool metrics_require_auth = false;         // BS_METRICS_AUTH=1
+
+  // TLS for the listener (BS_TLS_*) and for calls to the peer URL (BS_PEER_*).
+  std::string tls_cert;
+  std::string tls_key;
+  std::string tls_client_ca;
+  std::string peer_ca;
+  std::string peer_cert;
+  std::string peer_key;
 };
 
 // Fills the defaults that come from the environment. Flags parsed afterwards override them.

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <memory>
 #include <sstream>
 #include <unordered_set>
 
@@ -213,12 +214,22 @@ int verify(Config& config, const std::string& input) {
   return invalid == 0 ? 0 : 1;
 }
 
-int healthcheck(const std::string& url) {
+// Checks `url`; for https, verifies the server against config.peer_ca (the pods' CA) and presents
+// config.peer_cert/peer_key when the server requires a client certificate (the chart's exec probes
+// under mTLS, where the kubelet has no certificate to offer).
+int healthcheck(const std::string& url, const Config& config) {
   const std::size_t scheme = url.find("://");
   const std::size_t path_start = url.find('/', scheme == std::string::npos ? 0 : scheme + 3);
   const std::string base = url.substr(0, path_start);
   const std::string path = path_start == std::string::npos ? "/healthz" : url.substr(path_start);
-  httplib::Client client(base);
+  auto owned = config.peer_cert.empty()
+                   ? std::make_unique<httplib::Client>(base)
+                   : std::make_unique<httplib::Client>(base, config.peer_cert, config.peer_key);
+  httplib::Client& client = *owned;
+  if (url.rfind("https://", 0) == 0) {
+    if (!config.peer_ca.empty()) client.set_ca_cert_path(config.peer_ca);
+    client.enable_server_certificate_verification(true);
+  }
   client.set_connection_timeout(2);
   client.set_read_timeout(3);
   auto res = client.Get(path);
@@ -278,7 +289,11 @@ void add_key_commands(CLI::App& app, Config& config, CommandArgs& args, int& exi
   {
     CLI::App* cmd = app.add_subcommand("healthcheck", "Exit 0 when URL answers HTTP 200");
     cmd->add_option("--url", args.url, "URL to check")->capture_default_str();
-    cmd->callback([&] { exit_code = healthcheck(args.url); });
+    cmd->add_option("--peer-ca", config.peer_ca, "PEM CA for an https URL (env BS_PEER_CA)");
+    cmd->add_option("--peer-cert", config.peer_cert,
+                    "Client certificate, when the server requires one (env BS_PEER_CERT)");
+    cmd->add_option("--peer-key", config.peer_key, "Key of --peer-cert (env BS_PEER_KEY)");
+    cmd->callback([&] { exit_code = healthcheck(args.url, config); });
   }
 }
 

@@ -6,45 +6,101 @@
 #include <chrono>
 #include <cstdlib>
 #include <ctime>
+#include <iostream>
+#include <memory>
+#include <optional>
 #include <thread>
 
+#include "auth/client_registry.h"
 #include "cli/commands.h"
 #include "cli/service_graph.h"
 #include "http/api_server.h"
+#include "http/request_gate.h"
+#include "http/tls_context.h"
+#include "metrics/signer_metrics.h"
 #include "signing/interruptible_sleep.h"
 #include "store/store_factory.h"
 
 namespace signer::cli {
 namespace {
 
-// Blocks SIGINT and SIGTERM in the calling thread and every thread it starts afterwards, so only
-// the signal watcher receives them (through sigtimedwait).
-sigset_t block_shutdown_signals() {
+// Blocks SIGINT, SIGTERM and SIGHUP in the calling thread and every thread it starts afterwards,
+// so only the signal watcher receives them (through sigtimedwait).
+sigset_t block_handled_signals() {
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   return set;
+}
+
+// Refuses a bind that would let anyone who can reach the port sign, unless the operator said so
+// out loud. Returns the reason to refuse, or an empty string.
+std::string unsafe_bind_reason(const Config& config, bool have_clients) {
+  if (have_clients || http::is_loopback_address(config.host)) return {};
+  if (config.insecure_no_auth) return {};
+  return "refusing to listen on " + config.host + ":" + std::to_string(config.port) +
+         " without authentication: anyone who can reach it could sign with these keys. Give "
+         "--clients FILE (env BS_CLIENTS_FILE; `signer client add` makes one), listen on "
+         "127.0.0.1, or pass --insecure-no-auth (env BS_INSECURE_NO_AUTH=1) to serve "
+         "unauthenticated anyway";
 }
 
 int serve(Config& config) {
   finish_config(config);
   configure_logging(config);
-  const sigset_t signals = block_shutdown_signals();
+  const sigset_t signals = block_handled_signals();
+
+  std::optional<auth::ClientRegistry> clients;
+  if (!config.clients_file.empty()) {
+    clients = auth::ClientRegistry::load_file(config.clients_file);
+  }
+  if (const std::string reason = unsafe_bind_reason(config, clients.has_value()); !reason.empty()) {
+    std::cerr << "error: " << reason << "\n";
+    return 2;
+  }
+  const bool insecure = !clients && !http::is_loopback_address(config.host);
+  if (insecure) {
+    spdlog::warn(
+        "INSECURE: --insecure-no-auth: serving on {} without authentication; anyone who "
+        "can reach this port can ingest, sign and read",
+        config.host);
+  }
+  std::unique_ptr<http::TlsContext> tls;
+  if (!config.tls_cert.empty()) {
+    tls = std::make_unique<http::TlsContext>(
+        http::TlsFiles{config.tls_cert, config.tls_key, config.tls_client_ca});
+  }
 
   ServiceGraph graph(config);
-  http::ApiServer server(
-      *graph.store, graph.keys, *graph.coordinator, graph.worker, graph.metrics,
-      {config.host, config.port, 16 + config.max_concurrent_batches, config.max_body_bytes,
-       config.max_concurrent_batches, 2, config.internal_token, config.pod_name});
+  http::ApiServerOptions options;
+  options.host = config.host;
+  options.port = config.port;
+  options.http_threads = 16 + config.max_concurrent_batches;
+  options.max_body_bytes = config.max_body_bytes;
+  options.max_concurrent_batches = config.max_concurrent_batches;
+  options.max_concurrent_ingests = 2;
+  options.internal_token = config.internal_token;
+  options.pod_name = config.pod_name;
+  options.clients = clients ? &*clients : nullptr;
+  options.insecure_no_auth = insecure;
+  options.allowed_origins = config.allowed_origins;
+  options.metrics_require_auth = config.metrics_require_auth;
+  options.tls = tls.get();
+  http::ApiServer server(*graph.store, graph.keys, *graph.coordinator, graph.worker, graph.metrics,
+                         std::move(options));
   if (!server.bind()) {
     spdlog::error("cannot listen on {}:{}", config.host, config.port);
     return 4;
   }
-  spdlog::info("listening on {}:{} as pod {} ({} mode{}{})", config.host, server.port(),
-               config.pod_name, config.peer_url.empty() ? "embedded" : "cluster",
-               config.peer_url.empty() ? "" : ", batches to ", config.peer_url);
+  spdlog::info("listening on {}://{}:{} as pod {} ({} mode{}{}; auth: {})", tls ? "https" : "http",
+               config.host, server.port(), config.pod_name,
+               config.peer_url.empty() ? "embedded" : "cluster",
+               config.peer_url.empty() ? "" : ", batches to ", config.peer_url,
+               clients ? std::to_string(clients->clients().size()) + " clients"
+                       : (insecure ? "NONE (insecure)" : "none (loopback only)"));
 
   // Outlives the watcher: once a signal arrives it bounds the rest of the shutdown.
   std::jthread deadline;
@@ -53,6 +109,21 @@ int serve(Config& config) {
     while (!stop.stop_requested()) {
       const int sig = sigtimedwait(&signals, nullptr, &tick);
       if (sig <= 0) continue;
+      if (sig == SIGHUP) {
+        if (!tls) {
+          spdlog::info("SIGHUP: no TLS certificate to reload");
+          continue;
+        }
+        const std::string error = tls->reload();
+        graph.metrics.increment(metrics::kTlsReloads,
+                                {{"outcome", error.empty() ? "ok" : "error"}});
+        if (error.empty()) {
+          spdlog::info("SIGHUP: reloaded the TLS certificate and key");
+        } else {
+          spdlog::error("SIGHUP: TLS reload failed, keeping the old certificate: {}", error);
+        }
+        continue;
+      }
       spdlog::info("received {}, shutting down (grace {}s)", sig == SIGTERM ? "SIGTERM" : "SIGINT",
                    config.shutdown_grace_seconds);
       deadline = std::jthread([grace = config.shutdown_grace_seconds](std::stop_token done) {
@@ -80,7 +151,29 @@ void add_serve_command(CLI::App& app, Config& config, int& exit_code) {
   add_store_flags(*cmd, config);
   add_keys_flag(*cmd, config);
   add_engine_flags(*cmd, config);
-  cmd->add_option("--host", config.host, "Listen address")->capture_default_str();
+  cmd->add_option(
+      "--host", config.host,
+      "Listen address (env BS_SIGNER_HOST; default 127.0.0.1, or 0.0.0.0 with --clients)");
+  cmd->add_option("--clients", config.clients_file,
+                  "Clients file: who may call, with which roles (env BS_CLIENTS_FILE)");
+  cmd->add_flag("--insecure-no-auth", config.insecure_no_auth,
+                "Allow a non-loopback listen address without a clients file (env "
+                "BS_INSECURE_NO_AUTH=1)");
+  cmd->add_option("--allow-origin", config.allowed_origins,
+                  "A browser Origin allowed to call (repeatable; env BS_ALLOWED_ORIGINS)");
+  cmd->add_flag("--metrics-auth", config.metrics_require_auth,
+                "/metrics requires the read role (env BS_METRICS_AUTH=1)");
+  cmd->add_option("--tls-cert", config.tls_cert,
+                  "PEM certificate chain: serve HTTPS (env BS_TLS_CERT)");
+  cmd->add_option("--tls-key", config.tls_key, "PEM private key of --tls-cert (env BS_TLS_KEY)");
+  cmd->add_option(
+      "--tls-client-ca", config.tls_client_ca,
+      "PEM CA: clients must present a certificate it signed (mTLS; env BS_TLS_CLIENT_CA)");
+  cmd->add_option("--peer-ca", config.peer_ca,
+                  "PEM CA that an https peer URL's certificate must chain to (env BS_PEER_CA)");
+  cmd->add_option("--peer-cert", config.peer_cert,
+                  "Client certificate for calls to the peer URL (env BS_PEER_CERT)");
+  cmd->add_option("--peer-key", config.peer_key, "Key of --peer-cert (env BS_PEER_KEY)");
   cmd->add_option("--port", config.port, "Listen port (env BS_SIGNER_PORT)")->capture_default_str();
   cmd->add_option("--peer-url", config.peer_url,
                   "Service URL for batches: cluster mode (env BS_MSG_SIGNER_URL)");

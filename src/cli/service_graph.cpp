@@ -44,7 +44,8 @@ ServiceGraph::ServiceGraph(const Config& config)
     dispatcher = std::make_unique<http::PeerDispatcher>(
         keys,
         http::PeerDispatcherOptions{config.peer_url, config.internal_token, std::chrono::seconds(5),
-                                    std::chrono::seconds(config.batch_timeout_seconds)});
+                                    std::chrono::seconds(config.batch_timeout_seconds),
+                                    config.peer_ca, config.peer_cert, config.peer_key});
   }
   coordinator = std::make_unique<signing::Coordinator>(
       *store, keys, *dispatcher, metrics,

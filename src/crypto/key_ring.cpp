@@ -175,12 +175,21 @@ std::optional<std::size_t> KeyRing::find(std::string_view selector) const {
     if (index < keys_.size()) return index;
     return std::nullopt;
   }
-  if (selector.size() != 2 + kPublicHexLength) return std::nullopt;
-  std::string lower(selector);
-  std::transform(lower.begin(), lower.end(), lower.begin(),
-                 [](char c) { return static_cast<char>((c >= 'A' && c <= 'Z') ? c + 32 : c); });
-  for (std::size_t i = 0; i < keys_.size(); ++i) {
-    if (keys_[i].public_key == lower) return i;
+  const auto lowercase = [](std::string_view text) {
+    std::string lower(text);
+    std::transform(lower.begin(), lower.end(), lower.begin(),
+                   [](char c) { return static_cast<char>((c >= 'A' && c <= 'Z') ? c + 32 : c); });
+    return lower;
+  };
+  const std::string lower = lowercase(selector);
+  if (selector.size() == 2 + kPublicHexLength) {
+    for (std::size_t i = 0; i < keys_.size(); ++i) {
+      if (keys_[i].public_key == lower) return i;
+    }
+  } else if (selector.size() == 42) {  // an address, "0x" + 40 hex, checksummed or not
+    for (std::size_t i = 0; i < keys_.size(); ++i) {
+      if (lowercase(keys_[i].address) == lower) return i;
+    }
   }
   return std::nullopt;
 }

@@ -57,7 +57,8 @@ class KeyRing {
   const SigningKey& at(std::size_t index) const { return keys_.at(index); }
   const std::vector<SigningKey>& keys() const { return keys_; }
 
-  // Resolves a key selector: a decimal index ("0".."K-1") or a public key ("0x04…", any case).
+  // Resolves a key selector: a decimal index ("0".."K-1"), a public key ("0x04…", any case) or an
+  // address ("0x" + 40 hex, any case).
   // Returns nullopt when it names no key of this ring.
   std::optional<std::size_t> find(std::string_view selector) const;
 

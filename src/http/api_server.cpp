@@ -3,7 +3,9 @@
 #include <httplib.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <sstream>
+#include <stdexcept>
 
 #include "http/json_views.h"
 #include "http/route_params.h"
@@ -46,20 +48,34 @@ std::string route_label(const std::string& path) {
   if (path == "/") return "/";
   const std::size_t end = path.find('/', 1);
   const std::string first = path.substr(0, end);
-  for (const char* known :
-       {"/sign", "/batch", "/stats", "/healthz", "/readyz", "/metrics", "/records", "/keys"}) {
+  for (const char* known : {"/sign", "/batch", "/stats", "/healthz", "/readyz", "/metrics",
+                            "/records", "/keys", "/jobs", "/audit"}) {
     if (first == known) return first;
   }
   return "other";
 }
 
-bool constant_time_equal(const std::string& a, const std::string& b) {
-  if (a.size() != b.size()) return false;
-  unsigned char diff = 0;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    diff = static_cast<unsigned char>(diff | (a[i] ^ b[i]));
+// Resolves every client's key list against the ring once, at startup.
+std::map<std::string, std::vector<std::size_t>> resolve_client_keys(
+    const auth::ClientRegistry* clients, const crypto::KeyRing& keys) {
+  std::map<std::string, std::vector<std::size_t>> resolved;
+  if (clients == nullptr) return resolved;
+  for (const auth::Client& client : clients->clients()) {
+    std::vector<std::size_t> indexes;
+    for (const std::string& selector : client.keys) {
+      const auto index = keys.find(selector);
+      if (!index) {
+        throw std::invalid_argument("clients file: client " + client.name + " names key " +
+                                    selector + ", which is not among the " +
+                                    std::to_string(keys.size()) + " loaded keys");
+      }
+      if (std::find(indexes.begin(), indexes.end(), *index) == indexes.end()) {
+        indexes.push_back(*index);
+      }
+    }
+    resolved.emplace(client.name, std::move(indexes));
   }
-  return diff == 0;
+  return resolved;
 }
 
 }  // namespace
@@ -73,15 +89,22 @@ ApiServer::ApiServer(store::Store& store, const crypto::KeyRing& keys,
       worker_(worker),
       metrics_(metrics),
       options_(std::move(options)),
-      server_(std::make_unique<httplib::Server>()) {
+      gate_({is_loopback_address(options_.host), options_.allowed_origins,
+             options_.metrics_require_auth, options_.internal_token},
+            options_.clients),
+      client_keys_(resolve_client_keys(options_.clients, keys)),
+      server_(std::make_unique<ConnectionServer>(options_.connections, options_.tls)) {
   const std::size_t threads = options_.http_threads;
   server_->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
   server_->set_payload_max_length(options_.max_body_bytes);
-  server_->set_read_timeout(30);
-  server_->set_write_timeout(30);
-  // Short keep-alive: an idle client connection holds a server thread, and shutdown waits for it.
-  server_->set_keep_alive_timeout(5);
+  metrics_.set(metrics::kInsecureNoAuth, {}, options_.insecure_no_auth ? 1 : 0);
   install_routes();
+}
+
+std::vector<std::size_t> ApiServer::keys_of(const Caller& caller) const {
+  if (caller.client == nullptr) return {};
+  const auto it = client_keys_.find(caller.name);
+  return it == client_keys_.end() ? std::vector<std::size_t>{} : it->second;
 }
 
 ApiServer::~ApiServer() = default;
@@ -105,16 +128,24 @@ void ApiServer::stop() {
 }
 
 void ApiServer::install_routes() {
-  httplib::Server& s = *server_;
+  ConnectionServer& s = *server_;
 
-  // Runs before the body is read. cpp-httplib enforces the body limit only on Content-Length
-  // bodies, so chunked uploads are refused here rather than read without bound.
-  s.set_pre_routing_handler([](const httplib::Request& req, httplib::Response& res) {
-    if (req.get_header_value("Transfer-Encoding").find("chunked") != std::string::npos) {
-      send_error(res, 411, "chunked request bodies are not accepted; send Content-Length");
-      return httplib::Server::HandlerResponse::Handled;
+  // Runs once the head is read, before the body is (request_gate.h has the order of the checks).
+  // cpp-httplib enforces the body limit only on Content-Length bodies, so chunked uploads are
+  // refused there rather than read without bound.
+  s.set_gate([this](const httplib::Request& req, httplib::Response& res) {
+    const auto refusal = gate_.check(req);
+    if (!refusal) return httplib::Server::HandlerResponse::Unhandled;
+    const std::string route = route_label(req.path);
+    metrics_.increment(metrics::kHttpRejected, {{"route", route}, {"reason", refusal->reason}});
+    if (refusal->status == 401 || refusal->status == 403) {
+      metrics_.increment(metrics::kAuthRefusals, {{"route", route}, {"reason", refusal->reason}});
+      spdlog::warn("refused {} {} from {}: {} {}", req.method, route, req.remote_addr,
+                   refusal->status, refusal->reason);
     }
-    return httplib::Server::HandlerResponse::Unhandled;
+    if (refusal->status == 401) res.set_header("WWW-Authenticate", "Bearer");
+    send_error(res, refusal->status, refusal->message);
+    return httplib::Server::HandlerResponse::Handled;
   });
 
   s.Get("/", [](const httplib::Request&, httplib::Response& res) {
@@ -135,7 +166,12 @@ void ApiServer::install_routes() {
       return send_error(res, 503, std::string("store unavailable: ") + e.what());
     }
     send_json(res, 200,
-              {{"status", "ready"}, {"keys", keys_.size()}, {"store", store_.describe()}});
+              {{"status", "ready"},
+               {"keys", keys_.size()},
+               {"store", store_.describe()},
+               {"auth", gate_.auth_enabled() ? "clients" : "none"},
+               {"insecure_no_auth", options_.insecure_no_auth},
+               {"tls", options_.tls != nullptr}});
   });
 
   s.Get(R"(/sign/([^/]*))", [this](const httplib::Request& req, httplib::Response& res) {
@@ -171,10 +207,6 @@ void ApiServer::install_routes() {
 
   s.Get(R"(/batch/([^/]*)/([^/]*)/([^/]*))", [this](const httplib::Request& req,
                                                     httplib::Response& res) {
-    if (!options_.internal_token.empty() &&
-        !constant_time_equal(req.get_header_value("X-Internal-Token"), options_.internal_token)) {
-      return send_error(res, 401, "missing or wrong X-Internal-Token");
-    }
     auto params = parse_batch_params(req.matches[1].str(), req.matches[2].str());
     if (auto* err = std::get_if<std::string>(&params)) return send_error(res, 400, *err);
     const auto key_index = keys_.find(req.matches[3].str());
@@ -186,7 +218,7 @@ void ApiServer::install_routes() {
     if (shutdown_.stop_requested()) return send_error(res, 503, "shutting down");
     InFlight slot(batches_in_flight_, options_.max_concurrent_batches);
     if (!slot.admitted()) {
-      metrics_.increment(metrics::kHttpRejected, {{"route", "/batch"}});
+      metrics_.increment(metrics::kHttpRejected, {{"route", "/batch"}, {"reason", "busy"}});
       res.set_header("Retry-After", "1");
       return send_error(res, 503, "too many batches in flight on this pod");
     }
@@ -210,7 +242,7 @@ void ApiServer::install_routes() {
   s.Post("/records", [this](const httplib::Request& req, httplib::Response& res) {
     InFlight slot(ingests_in_flight_, options_.max_concurrent_ingests);
     if (!slot.admitted()) {
-      metrics_.increment(metrics::kHttpRejected, {{"route", "/records"}});
+      metrics_.increment(metrics::kHttpRejected, {{"route", "/records"}, {"reason", "busy"}});
       res.set_header("Retry-After", "1");
       return send_error(res, 503, "too many ingests in flight");
     }
@@ -279,7 +311,7 @@ void ApiServer::install_routes() {
   });
 
   // Every status >= 400 passes here; fill in a JSON body only where a handler did not.
-  s.set_error_handler(
+  s.set_error_renderer(
       httplib::Server::HandlerWithResponse([](const httplib::Request& req, httplib::Response& res) {
         if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
         std::string message;
@@ -287,6 +319,7 @@ void ApiServer::install_routes() {
           case 404: message = "no route for " + req.method + " " + req.path; break;
           case 405: message = "method not allowed"; break;
           case 413: message = "request body too large"; break;
+          case 414: message = "request URI too long"; break;
           case 400: message = "bad request"; break;
           default: message = "error " + std::to_string(res.status); break;
         }
@@ -307,7 +340,7 @@ void ApiServer::install_routes() {
         send_error(res, 500, "internal error");
       });
 
-  s.set_logger([this](const httplib::Request& req, const httplib::Response& res) {
+  s.on_response([this](const httplib::Request& req, const httplib::Response& res) {
     metrics_.increment(metrics::kHttpRequests,
                        {{"route", route_label(req.path)}, {"code", std::to_string(res.status)}});
   });

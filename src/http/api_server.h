@@ -5,24 +5,26 @@
 
 #include <atomic>
 #include <cstddef>
+#include <map>
 #include <memory>
 #include <stop_token>
 #include <string>
+#include <vector>
 
+#include "auth/client_registry.h"
 #include "crypto/key_ring.h"
+#include "http/connection_server.h"
+#include "http/request_gate.h"
+#include "http/tls_context.h"
 #include "metrics/registry.h"
 #include "signing/batch_worker.h"
 #include "signing/coordinator.h"
 #include "store/store.h"
 
-namespace httplib {
-class Server;
-}
-
 namespace signer::http {
 
 struct ApiServerOptions {
-  std::string host = "0.0.0.0";
+  std::string host = "127.0.0.1";
   int port = 8080;
   std::size_t http_threads = 16;
   std::size_t max_body_bytes = 64u << 20;
@@ -30,10 +32,17 @@ struct ApiServerOptions {
   std::size_t max_concurrent_ingests = 2;  // POST /records at once; more get 503
   std::string internal_token;              // required on /batch when non-empty
   std::string pod_name;
+  const auth::ClientRegistry* clients = nullptr;  // null: no authentication (loopback or insecure)
+  bool insecure_no_auth = false;                  // shown by /readyz and /metrics
+  std::vector<std::string> allowed_origins;
+  bool metrics_require_auth = false;
+  const TlsContext* tls = nullptr;  // null: plain HTTP
+  ConnectionPolicy connections;
 };
 
 class ApiServer {
  public:
+  // Throws std::invalid_argument when a client's key list names a key the ring does not hold.
   ApiServer(store::Store& store, const crypto::KeyRing& keys, signing::Coordinator& coordinator,
             signing::BatchWorker& worker, metrics::Registry& metrics, ApiServerOptions options);
   ~ApiServer();
@@ -52,6 +61,8 @@ class ApiServer {
 
  private:
   void install_routes();
+  // The key indexes `caller` may sign with: its clients-file list, or empty for all keys.
+  std::vector<std::size_t> keys_of(const Caller& caller) const;
 
   store::Store& store_;
   const crypto::KeyRing& keys_;
@@ -59,7 +70,9 @@ class ApiServer {
   signing::BatchWorker& worker_;
   metrics::Registry& metrics_;
   ApiServerOptions options_;
-  std::unique_ptr<httplib::Server> server_;
+  RequestGate gate_;
+  std::map<std::string, std::vector<std::size_t>> client_keys_;  // by client name
+  std::unique_ptr<ConnectionServer> server_;
   std::stop_source shutdown_;
   std::atomic<std::size_t> batches_in_flight_{0};
   std::atomic<std::size_t> ingests_in_flight_{0};

@@ -20,7 +20,14 @@ std::unique_ptr<httplib::Client> PeerDispatcher::acquire() {
       return client;
     }
   }
-  auto client = std::make_unique<httplib::Client>(options_.base_url);
+  auto client = options_.client_cert_file.empty()
+                    ? std::make_unique<httplib::Client>(options_.base_url)
+                    : std::make_unique<httplib::Client>(
+                          options_.base_url, options_.client_cert_file, options_.client_key_file);
+  if (options_.base_url.rfind("https://", 0) == 0) {
+    if (!options_.ca_file.empty()) client->set_ca_cert_path(options_.ca_file);
+    client->enable_server_certificate_verification(true);
+  }
   client->set_keep_alive(true);
   client->set_connection_timeout(static_cast<time_t>(options_.connect_timeout.count()));
   client->set_read_timeout(static_cast<time_t>(options_.batch_timeout.count()));

@@ -24,6 +24,11 @@ struct PeerDispatcherOptions {
   std::string internal_token;  // sent as X-Internal-Token when non-empty
   std::chrono::seconds connect_timeout{5};
   std::chrono::seconds batch_timeout{600};
+  // For an https:// base_url: the CA that the pods' certificate must chain to (empty: the system's
+  // CAs), and this pod's client certificate for mTLS (empty: none).
+  std::string ca_file;
+  std::string client_cert_file;
+  std::string client_key_file;
 };
 
 class PeerDispatcher final : public signing::BatchDispatcher {

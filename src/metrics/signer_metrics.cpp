@@ -23,7 +23,14 @@ void declare_signer_metrics(Registry& r) {
   r.declare(kJobRecordsSigned, T::kGauge, "Records signed in the current or last job.");
   r.declare(kJobsTotal, T::kCounter, "Jobs coordinated by this process, by outcome.");
   r.declare(kHttpRequests, T::kCounter, "HTTP requests, by route and status code.");
-  r.declare(kHttpRejected, T::kCounter, "Requests refused by backpressure, by route.");
+  r.declare(kHttpRejected, T::kCounter,
+            "Requests refused before they ran (backpressure, auth, Host, Origin, body framing or "
+            "type), by route and reason.");
+  r.declare(kAuthRefusals, T::kCounter,
+            "Requests refused for a missing or unknown credential (401) or a missing role (403).");
+  r.declare(kInsecureNoAuth, T::kGauge,
+            "1 when serve runs with --insecure-no-auth on a non-loopback address.");
+  r.declare(kTlsReloads, T::kCounter, "TLS certificate reloads (SIGHUP), by outcome.");
 }
 
 }  // namespace signer::metrics

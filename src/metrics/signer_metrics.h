@@ -22,6 +22,9 @@ inline constexpr const char* kJobRecordsSigned = "signer_job_records_signed";
 inline constexpr const char* kJobsTotal = "signer_jobs_total";
 inline constexpr const char* kHttpRequests = "signer_http_requests_total";
 inline constexpr const char* kHttpRejected = "signer_http_rejected_total";
+inline constexpr const char* kAuthRefusals = "signer_auth_refusals_total";
+inline constexpr const char* kInsecureNoAuth = "signer_insecure_no_auth";
+inline constexpr const char* kTlsReloads = "signer_tls_reloads_total";
 
 // Declares all of the above in `registry`.
 void declare_signer_metrics(Registry& registry);

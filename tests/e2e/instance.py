@@ -88,6 +88,9 @@ class SignerInstance:
     log_path: Path
     args: list[str] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=dict)
+    token: Optional[str] = None  # sent as a bearer token on every request when set
+    scheme: str = "http"         # "https" with --tls-cert; set _session.verify/cert to match
+    host: str = "127.0.0.1"      # listen address; tests only ever talk to 127.0.0.1
     port: int = 0
     proc: Optional[subprocess.Popen] = None
     killed: bool = False
@@ -100,7 +103,7 @@ class SignerInstance:
         for _ in range(attempts):
             self.port = free_port()
             cmd = [str(self.binary), "serve", "--store", self.store, "--keys", str(self.keys),
-                   "--host", "127.0.0.1", "--port", str(self.port), *self.args]
+                   "--host", self.host, "--port", str(self.port), *self.args]
             with open(self.log_path, "ab") as log:
                 log.write(f"### {' '.join(cmd)}\n".encode())
                 log.flush()
@@ -193,18 +196,30 @@ class SignerInstance:
 
     # ---- HTTP ----------------------------------------------------------------------------------
     def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
+        return f"{self.scheme}://127.0.0.1:{self.port}{path}"
+
+    def _headers(self, method: str, path: str, kw: dict) -> dict:
+        """The caller's headers, plus this instance's bearer token and, for an upload to
+        /records that names no type, the NDJSON content type."""
+        headers = dict(kw.pop("headers", None) or {})
+        if self.token and "Authorization" not in headers:
+            headers["Authorization"] = f"Bearer {self.token}"
+        if method == "POST" and path == "/records" and "Content-Type" not in headers:
+            headers["Content-Type"] = "application/x-ndjson"
+        return headers
 
     def get(self, path: str, timeout: float = HTTP_TIMEOUT_S, **kw) -> requests.Response:
-        return self._session.get(self.url(path), timeout=timeout, **kw)
+        return self.request("GET", path, timeout=timeout, **kw)
 
     def post(self, path: str, data=None, timeout: float = HTTP_TIMEOUT_S,
              **kw) -> requests.Response:
-        return self._session.post(self.url(path), data=data, timeout=timeout, **kw)
+        return self.request("POST", path, timeout=timeout, data=data, **kw)
 
     def request(self, method: str, path: str, timeout: float = HTTP_TIMEOUT_S,
                 **kw) -> requests.Response:
-        return self._session.request(method, self.url(path), timeout=timeout, **kw)
+        headers = self._headers(method, path, kw)
+        return self._session.request(method, self.url(path), timeout=timeout, headers=headers,
+                                     **kw)
 
     def stats(self) -> dict:
         r = self.get("/stats")
@@ -216,7 +231,9 @@ class SignerInstance:
         path = f"/sign/{size}" + ("?wait=true" if wait else "")
         # Its own connection, closed after the answer: /sign?wait may run concurrently with other
         # calls on this instance, and must not leave an idle keep-alive connection behind.
-        return requests.get(self.url(path), timeout=timeout, headers={"Connection": "close"})
+        return requests.get(self.url(path), timeout=timeout, verify=self._session.verify,
+                            cert=self._session.cert,
+                            headers=self._headers("GET", path, {"headers": {"Connection": "close"}}))
 
     def sign_ok(self, size, timeout: float = JOB_TIMEOUT_S) -> dict:
         r = self.sign(size, wait=True, timeout=timeout)
@@ -249,12 +266,12 @@ class SignerFactory:
         self.instances: list[SignerInstance] = []
 
     def create(self, *args: str, store: Optional[str] = None, keys: Optional[Path] = None,
-               env: Optional[dict] = None) -> SignerInstance:
+               env: Optional[dict] = None, token: Optional[str] = None) -> SignerInstance:
         n = len(self.instances)
         inst = SignerInstance(binary=self.binary, store=store or self.default_store,
                               keys=keys or self.default_keys,
                               log_path=self.workdir / f"signer-serve-{n}.log", args=list(args),
-                              env=env or {})
+                              env=env or {}, token=token)
         self.instances.append(inst)
         return inst
 

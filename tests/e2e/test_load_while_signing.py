@@ -63,7 +63,8 @@ def test_job_survives_concurrent_readers_and_ingest(signer_factory, cli, tmp_pat
     def post_records(session):
         batch = random_records(100, prefix="load-")
         resp = session.post(server.url("/records"),
-                            data="\n".join(__import__("json").dumps(x) for x in batch), timeout=30)
+                            data="\n".join(__import__("json").dumps(x) for x in batch), timeout=30,
+                            headers={"Content-Type": "application/x-ndjson"})
         if resp.status_code == 200:
             assert resp.json()["accepted"] == 100, resp.text
             with lock:

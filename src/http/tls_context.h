@@ -1,0 +1,67 @@
+// The server's TLS settings as one reloadable OpenSSL context: certificate chain, private key and,
+// for mTLS, the CA that client certificates must chain to. cert-manager rotates the files in place;
+// reload() (on SIGHUP) builds a fresh context from them and swaps it in only when it loads, so a
+// bad rotation keeps the listener serving with the old certificate. Connections already open keep
+// the context they started with.
+#pragma once
+
+#include <openssl/ssl.h>
+
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace signer::http {
+
+struct TlsFiles {
+  std::string cert_file;       // PEM chain, leaf first
+  std::string key_file;        // PEM private key (unencrypted; mounted from a Secret)
+  std::string client_ca_file;  // PEM CA bundle; when set, clients must present a certificate
+};
+
+class TlsConfigError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+using SslCtxPtr = std::shared_ptr<SSL_CTX>;
+
+// What a verified client certificate says about its holder: the subject CN and the DNS, URI and
+// e-mail subject alternative names, any of which a clients file may name as an identity.
+struct PeerCertificate {
+  std::string common_name;
+  std::vector<std::string> alt_names;
+  // True when `name` is the CN or one of the alternative names.
+  bool names(const std::string& name) const;
+};
+
+// Reads the names of `ssl`'s peer certificate. Returns nullopt when the peer sent none or it did
+// not verify against the configured client CA.
+std::optional<PeerCertificate> verified_peer_certificate(const SSL* ssl);
+
+class TlsContext {
+ public:
+  // Loads the files. Throws TlsConfigError naming the file that failed and OpenSSL's reason.
+  explicit TlsContext(TlsFiles files);
+
+  // The context for a new connection.
+  SslCtxPtr current() const;
+
+  // Reloads the files into a new context and swaps it in. Returns an empty string on success, or
+  // the reason it failed (the old context stays in use).
+  std::string reload();
+
+  bool requires_client_certificate() const { return !files_.client_ca_file.empty(); }
+
+ private:
+  static SslCtxPtr build(const TlsFiles& files);
+
+  TlsFiles files_;
+  mutable std::mutex mutex_;
+  SslCtxPtr ctx_;
+};
+
+}  // namespace signer::http
