@@ -71,7 +71,13 @@ func (w *wiring) secretMount(name string, projected map[string]string) (*corev1.
 		}
 	}
 	if vol == nil {
-		t.Fatalf("no volume of Secret %q; volumes %+v", name, w.pod.Volumes)
+		var names []string
+		for _, v := range w.pod.Volumes {
+			if v.Secret != nil {
+				names = append(names, v.Secret.SecretName)
+			}
+		}
+		t.Fatalf("no volume of Secret %q; Secret volumes: %q", name, names)
 	}
 	s := vol.Secret
 	if s.Optional != nil && *s.Optional {
