@@ -58,6 +58,7 @@ func TestChartWiring(t *testing.T) {
 			w.checkCommandAndPort()
 			w.checkListenAndAuth()
 			w.checkTLS()
+			w.checkMountsNameVolumes()
 			w.checkProbes()
 			w.checkKeysVolume(c.keysSecret)
 			w.checkServiceTargetsContainerPort()

@@ -352,3 +352,25 @@ func (w *wiring) checkServiceMonitorSecurity() {
 			w.sec.bearerSecret, w.sec.bearerKey)
 	}
 }
+
+// checkMountsNameVolumes pins that every volumeMount names a volume of the pod, and every
+// volume is mounted: a mount guarded by one condition and its volume by another would
+// render a pod the API server rejects.
+func (w *wiring) checkMountsNameVolumes() {
+	t := w.t
+	volumes := map[string]bool{}
+	for _, v := range w.pod.Volumes {
+		volumes[v.Name] = false
+	}
+	for _, m := range w.container.VolumeMounts {
+		if _, ok := volumes[m.Name]; !ok {
+			t.Errorf("volumeMount %q at %s names no volume of the pod", m.Name, m.MountPath)
+		}
+		volumes[m.Name] = true
+	}
+	for name, mounted := range volumes {
+		if !mounted {
+			t.Errorf("volume %q is not mounted in the signer container", name)
+		}
+	}
+}
