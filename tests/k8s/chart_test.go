@@ -54,8 +54,11 @@ func TestChartWiring(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			w := newWiring(t, m)
+			w := newWiring(t, m, c.sec)
 			w.checkCommandAndPort()
+			w.checkListenAndAuth()
+			w.checkTLS()
+			w.checkMountsNameVolumes()
 			w.checkProbes()
 			w.checkKeysVolume(c.keysSecret)
 			w.checkServiceTargetsContainerPort()
@@ -70,6 +73,7 @@ func TestChartWiring(t *testing.T) {
 			w.checkServiceAccount()
 			w.checkHPA(c.hpa)
 			w.checkServiceMonitor(c.serviceMonitor)
+			w.checkServiceMonitorSecurity()
 		})
 	}
 }
@@ -85,9 +89,10 @@ type wiring struct {
 	podLabels  map[string]string
 	envByName  map[string]corev1.EnvVar
 	portByName map[string]corev1.ContainerPort
+	sec        securityCase
 }
 
-func newWiring(t *testing.T, m *Manifests) *wiring {
+func newWiring(t *testing.T, m *Manifests, sec securityCase) *wiring {
 	t.Helper()
 	if len(m.Deployments) != 1 {
 		t.Fatalf("want exactly 1 Deployment, got %d", len(m.Deployments))
@@ -105,6 +110,7 @@ func newWiring(t *testing.T, m *Manifests) *wiring {
 		podLabels:  d.Spec.Template.Labels,
 		envByName:  map[string]corev1.EnvVar{},
 		portByName: map[string]corev1.ContainerPort{},
+		sec:        sec,
 	}
 	for _, e := range w.container.Env {
 		if _, dup := w.envByName[e.Name]; dup {
@@ -187,9 +193,21 @@ func (w *wiring) checkProbes() {
 		{"liveness", w.container.LivenessProbe, livenessPath},
 		{"readiness", w.container.ReadinessProbe, readinessPath},
 	} {
+		if w.sec.mtls {
+			// The kubelet cannot present a client certificate: exec `signer healthcheck`.
+			w.checkHealthcheckProbe(p.kind, p.probe, p.path)
+			continue
+		}
 		if p.probe == nil || p.probe.HTTPGet == nil {
 			t.Errorf("%s probe must be an httpGet probe, got %+v", p.kind, p.probe)
 			continue
+		}
+		wantScheme := corev1.URISchemeHTTP
+		if w.sec.tls {
+			wantScheme = corev1.URISchemeHTTPS
+		}
+		if got := p.probe.HTTPGet.Scheme; got != wantScheme && !(got == "" && !w.sec.tls) {
+			t.Errorf("%s probe scheme = %q, want %q", p.kind, got, wantScheme)
 		}
 		if p.probe.HTTPGet.Path != p.path {
 			t.Errorf("%s probe path = %q, want %q", p.kind, p.probe.HTTPGet.Path, p.path)
@@ -201,9 +219,14 @@ func (w *wiring) checkProbes() {
 			t.Errorf("%s probe: %v", p.kind, err)
 		}
 	}
-	if sp := w.container.StartupProbe; sp != nil && sp.HTTPGet != nil {
+	if sp := w.container.StartupProbe; sp != nil && w.sec.mtls {
+		w.checkHealthcheckProbe("startup", sp, livenessPath)
+	} else if sp != nil && sp.HTTPGet != nil {
 		if _, err := w.resolvePort(sp.HTTPGet.Port); err != nil {
 			t.Errorf("startup probe: %v", err)
+		}
+		if w.sec.tls && sp.HTTPGet.Scheme != corev1.URISchemeHTTPS {
+			t.Errorf("startup probe scheme = %q, want HTTPS", sp.HTTPGet.Scheme)
 		}
 	}
 }
@@ -302,10 +325,14 @@ func (w *wiring) checkSignerURLNamesService() {
 	}
 	wantHost := fmt.Sprintf("%s.%s.svc.%s", w.service.Name, ns, clusterDomain)
 	wantPort := strconv.Itoa(int(w.service.Spec.Ports[0].Port))
-	if u.Scheme != "http" || u.Hostname() != wantHost || u.Port() != wantPort ||
+	wantScheme := "http"
+	if w.sec.tls {
+		wantScheme = "https"
+	}
+	if u.Scheme != wantScheme || u.Hostname() != wantHost || u.Port() != wantPort ||
 		(u.Path != "" && u.Path != "/") {
-		t.Errorf("BS_MSG_SIGNER_URL = %q, want http://%s:%s (the rendered Service)", raw, wantHost,
-			wantPort)
+		t.Errorf("BS_MSG_SIGNER_URL = %q, want %s://%s:%s (the rendered Service)", raw,
+			wantScheme, wantHost, wantPort)
 	}
 }
 

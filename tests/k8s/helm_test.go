@@ -31,6 +31,47 @@ type renderCase struct {
 	internalTokenSecret string // "" when the chart generates it
 	serviceMonitor      bool
 	hpa                 bool
+	sec                 securityCase
+}
+
+// securityCase is what a rendering must show of auth, TLS and metrics auth.
+type securityCase struct {
+	clientsSecret  string // "" with insecureNoAuth
+	clientsKey     string
+	insecure       bool
+	allowedOrigins []string
+	metricsAuth    bool
+	tls            bool
+	tlsSecret      string // the existing Secret; "" with cert-manager (read off the Certificate)
+	certManager    bool
+	issuer         string // issuerRef.name with cert-manager
+	mtls           bool
+	bearerSecret   string // serviceMonitor.bearerTokenSecret.name
+	bearerKey      string
+	promCertSecret string // serviceMonitor.clientCertSecret
+}
+
+func securityFromValues(v chartValues) securityCase {
+	s := securityCase{
+		clientsKey:     v.Auth.ClientsSecret.Key,
+		insecure:       v.Auth.InsecureNoAuth,
+		allowedOrigins: v.Auth.AllowedOrigins,
+		metricsAuth:    v.Metrics.RequireAuth,
+		tls:            v.TLS.Enabled,
+		certManager:    v.TLS.Enabled && v.TLS.CertManager.Enabled,
+		issuer:         v.TLS.CertManager.IssuerRef.Name,
+		mtls:           v.TLS.Enabled && v.TLS.RequireClientCert,
+		bearerSecret:   v.ServiceMonitor.BearerTokenSecret.Name,
+		bearerKey:      v.ServiceMonitor.BearerTokenSecret.Key,
+		promCertSecret: v.ServiceMonitor.ClientCertSecret,
+	}
+	if !s.insecure {
+		s.clientsSecret = v.Auth.ClientsSecret.Name
+	}
+	if s.tls && !s.certManager {
+		s.tlsSecret = v.TLS.ExistingSecret
+	}
+	return s
 }
 
 func renderCases(t *testing.T) []renderCase {
@@ -44,6 +85,7 @@ func renderCases(t *testing.T) []renderCase {
 			internalTokenSecret: defaults.InternalToken.ExistingSecret,
 			serviceMonitor:      defaults.ServiceMonitor.Enabled,
 			hpa:                 defaults.Autoscaling.Enabled,
+			sec:                 securityFromValues(defaults),
 		},
 		{
 			name:                "production",
@@ -52,6 +94,7 @@ func renderCases(t *testing.T) []renderCase {
 			internalTokenSecret: production.InternalToken.ExistingSecret,
 			serviceMonitor:      production.ServiceMonitor.Enabled,
 			hpa:                 production.Autoscaling.Enabled,
+			sec:                 securityFromValues(production),
 		},
 		{
 			// Every wired value moved away from its default, so a check that passes only
@@ -69,9 +112,55 @@ func renderCases(t *testing.T) []renderCase {
 				"mongodb.url=mongodb://mongo.db.svc.cluster.local:27017/?replicaSet=rs0",
 				"terminationGracePeriodSeconds=60",
 				"preStopSleepSeconds=10",
+				"auth.clientsSecret.name=team-clients",
+				"auth.clientsSecret.key=c.json",
+				"auth.clientsSecret.mountPath=/var/run/signer-clients",
+				"auth.allowedOrigins={https://console.example,http://localhost:3000}",
+				"metrics.requireAuth=true",
+				"tls.enabled=true",
+				"tls.existingSecret=signer-certs",
+				"tls.requireClientCert=true",
+				"tls.mountPath=/var/run/signer-tls",
+				"serviceMonitor.enabled=true",
+				"serviceMonitor.bearerTokenSecret.name=prom-token",
+				"serviceMonitor.bearerTokenSecret.key=tok",
+				"serviceMonitor.clientCertSecret=prom-client-cert",
 			},
 			keysSecret:          "rotated-keys-2",
 			internalTokenSecret: "shared-token",
+			serviceMonitor:      true,
+			sec: securityCase{
+				clientsSecret:  "team-clients",
+				clientsKey:     "c.json",
+				allowedOrigins: []string{"https://console.example", "http://localhost:3000"},
+				metricsAuth:    true,
+				tls:            true,
+				tlsSecret:      "signer-certs",
+				mtls:           true,
+				bearerSecret:   "prom-token",
+				bearerKey:      "tok",
+				promCertSecret: "prom-client-cert",
+			},
+		},
+		{
+			// No authentication, TLS from cert-manager without client certificates.
+			name: "insecure-certmanager",
+			set: []string{
+				"auth.insecureNoAuth=true",
+				"tls.enabled=true",
+				"tls.certManager.enabled=true",
+				"tls.certManager.issuerRef.name=lab-ca",
+				"tls.certManager.issuerRef.kind=ClusterIssuer",
+				"serviceMonitor.enabled=true",
+			},
+			keysSecret:     defaults.Keys.ExistingSecret,
+			serviceMonitor: true,
+			sec: securityCase{
+				insecure:    true,
+				tls:         true,
+				certManager: true,
+				issuer:      "lab-ca",
+			},
 		},
 	}
 }
@@ -85,11 +174,38 @@ type chartValues struct {
 		ExistingSecret string `json:"existingSecret"`
 	} `json:"internalToken"`
 	ServiceMonitor struct {
-		Enabled bool `json:"enabled"`
+		Enabled           bool `json:"enabled"`
+		BearerTokenSecret struct {
+			Name string `json:"name"`
+			Key  string `json:"key"`
+		} `json:"bearerTokenSecret"`
+		ClientCertSecret string `json:"clientCertSecret"`
 	} `json:"serviceMonitor"`
 	Autoscaling struct {
 		Enabled bool `json:"enabled"`
 	} `json:"autoscaling"`
+	Auth struct {
+		ClientsSecret struct {
+			Name string `json:"name"`
+			Key  string `json:"key"`
+		} `json:"clientsSecret"`
+		InsecureNoAuth bool     `json:"insecureNoAuth"`
+		AllowedOrigins []string `json:"allowedOrigins"`
+	} `json:"auth"`
+	Metrics struct {
+		RequireAuth bool `json:"requireAuth"`
+	} `json:"metrics"`
+	TLS struct {
+		Enabled        bool   `json:"enabled"`
+		ExistingSecret string `json:"existingSecret"`
+		CertManager    struct {
+			Enabled   bool `json:"enabled"`
+			IssuerRef struct {
+				Name string `json:"name"`
+			} `json:"issuerRef"`
+		} `json:"certManager"`
+		RequireClientCert bool `json:"requireClientCert"`
+	} `json:"tls"`
 }
 
 // readValues merges the given values files the way helm does for these scalar fields:

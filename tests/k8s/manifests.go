@@ -41,11 +41,69 @@ type ServiceMonitorSpec struct {
 
 // ServiceMonitorEndpoint is one scrape endpoint of a ServiceMonitor.
 type ServiceMonitorEndpoint struct {
-	Port          string `json:"port,omitempty"`
-	Path          string `json:"path,omitempty"`
-	Scheme        string `json:"scheme,omitempty"`
-	Interval      string `json:"interval,omitempty"`
-	ScrapeTimeout string `json:"scrapeTimeout,omitempty"`
+	Port          string             `json:"port,omitempty"`
+	Path          string             `json:"path,omitempty"`
+	Scheme        string             `json:"scheme,omitempty"`
+	Interval      string             `json:"interval,omitempty"`
+	ScrapeTimeout string             `json:"scrapeTimeout,omitempty"`
+	TLSConfig     *SafeTLSConfig     `json:"tlsConfig,omitempty"`
+	Authorization *SafeAuthorization `json:"authorization,omitempty"`
+}
+
+// SecretOrConfigMap names a key of a Secret or ConfigMap in the ServiceMonitor's namespace.
+type SecretOrConfigMap struct {
+	Secret    *corev1.SecretKeySelector    `json:"secret,omitempty"`
+	ConfigMap *corev1.ConfigMapKeySelector `json:"configMap,omitempty"`
+}
+
+// SafeTLSConfig is the subset of the Prometheus Operator's SafeTLSConfig the chart uses.
+type SafeTLSConfig struct {
+	CA                 *SecretOrConfigMap        `json:"ca,omitempty"`
+	Cert               *SecretOrConfigMap        `json:"cert,omitempty"`
+	KeySecret          *corev1.SecretKeySelector `json:"keySecret,omitempty"`
+	ServerName         string                    `json:"serverName,omitempty"`
+	InsecureSkipVerify *bool                     `json:"insecureSkipVerify,omitempty"`
+}
+
+// SafeAuthorization is a ServiceMonitor endpoint's Authorization header source.
+type SafeAuthorization struct {
+	Type        string                    `json:"type,omitempty"`
+	Credentials *corev1.SecretKeySelector `json:"credentials,omitempty"`
+}
+
+// Certificate is the subset of cert-manager's cert-manager.io/v1 Certificate that the chart
+// renders. Decoding is strict, as for ServiceMonitor: a field the chart adds must be added
+// here too. Durations decode through metav1.Duration, so a malformed one fails.
+type Certificate struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata"`
+	Spec              CertificateSpec `json:"spec"`
+}
+
+// CertificateSpec is the subset of Certificate.spec the chart uses.
+type CertificateSpec struct {
+	SecretName     string `json:"secretName"`
+	SecretTemplate *struct {
+		Annotations map[string]string `json:"annotations,omitempty"`
+		Labels      map[string]string `json:"labels,omitempty"`
+	} `json:"secretTemplate,omitempty"`
+	CommonName  string           `json:"commonName,omitempty"`
+	Duration    *metav1.Duration `json:"duration,omitempty"`
+	RenewBefore *metav1.Duration `json:"renewBefore,omitempty"`
+	PrivateKey  *struct {
+		Algorithm      string `json:"algorithm,omitempty"`
+		Size           int    `json:"size,omitempty"`
+		Encoding       string `json:"encoding,omitempty"`
+		RotationPolicy string `json:"rotationPolicy,omitempty"`
+	} `json:"privateKey,omitempty"`
+	Usages      []string `json:"usages,omitempty"`
+	DNSNames    []string `json:"dnsNames,omitempty"`
+	IPAddresses []string `json:"ipAddresses,omitempty"`
+	IssuerRef   struct {
+		Name  string `json:"name"`
+		Kind  string `json:"kind,omitempty"`
+		Group string `json:"group,omitempty"`
+	} `json:"issuerRef"`
 }
 
 // Manifests holds every object of one rendering, by kind, in rendering order.
@@ -58,12 +116,14 @@ type Manifests struct {
 	HPAs            []autoscalingv2.HorizontalPodAutoscaler
 	NetworkPolicies []networkingv1.NetworkPolicy
 	ServiceMonitors []ServiceMonitor
+	Certificates    []Certificate
 }
 
 // Count returns the number of objects decoded.
 func (m *Manifests) Count() int {
 	return len(m.Deployments) + len(m.Services) + len(m.Secrets) + len(m.ServiceAccounts) +
-		len(m.PDBs) + len(m.HPAs) + len(m.NetworkPolicies) + len(m.ServiceMonitors)
+		len(m.PDBs) + len(m.HPAs) + len(m.NetworkPolicies) + len(m.ServiceMonitors) +
+		len(m.Certificates)
 }
 
 var documentSeparator = regexp.MustCompile(`(?m)^---[ \t]*$`)
@@ -128,6 +188,8 @@ func decodeOne(m *Manifests, tm metav1.TypeMeta, doc []byte) error {
 		return decodeInto(doc, &m.NetworkPolicies)
 	case "monitoring.coreos.com/v1/ServiceMonitor":
 		return decodeInto(doc, &m.ServiceMonitors)
+	case "cert-manager.io/v1/Certificate":
+		return decodeInto(doc, &m.Certificates)
 	default:
 		return fmt.Errorf("unexpected kind: the chart should not render it, or this test " +
 			"must learn to decode it")

@@ -86,3 +86,65 @@ spec:
 		t.Fatal("want an unknown-field error for pathh")
 	}
 }
+
+const validCertificate = `apiVersion: cert-manager.io/v1
+kind: Certificate
+metadata:
+  name: c
+spec:
+  secretName: c-tls
+  duration: 2160h
+  dnsNames: [c.ns.svc]
+  issuerRef:
+    name: ca
+    kind: Issuer
+`
+
+func TestDecodeStrictDecodesCertificate(t *testing.T) {
+	m, err := DecodeStrict([]byte(validCertificate))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m.Certificates) != 1 || m.Certificates[0].Spec.SecretName != "c-tls" ||
+		m.Certificates[0].Spec.Duration.Hours() != 2160 {
+		t.Fatalf("decoded %+v", m.Certificates)
+	}
+}
+
+func TestDecodeStrictRejectsBadCertificateFields(t *testing.T) {
+	for _, c := range []struct{ name, old, new string }{
+		{"unknown field", "secretName: c-tls", "secretName: c-tls\n  secretNam: x"},
+		{"malformed duration", "duration: 2160h", "duration: 90 days"},
+		{"wrong issuerRef type", "    name: ca\n    kind: Issuer", "    - ca"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			doc := strings.Replace(validCertificate, c.old, c.new, 1)
+			if doc == validCertificate {
+				t.Fatalf("test did not change the document")
+			}
+			if _, err := DecodeStrict([]byte(doc)); err == nil {
+				t.Fatalf("want an error for\n%s", doc)
+			}
+		})
+	}
+}
+
+func TestDecodeStrictRejectsUnknownServiceMonitorTLSField(t *testing.T) {
+	doc := `apiVersion: monitoring.coreos.com/v1
+kind: ServiceMonitor
+metadata:
+  name: m
+spec:
+  selector:
+    matchLabels: {a: b}
+  endpoints:
+    - port: http
+      tlsConfig:
+        ca:
+          secret: {name: s, key: ca.crt}
+        serverNme: x
+`
+	if _, err := DecodeStrict([]byte(doc)); err == nil || !strings.Contains(err.Error(), "serverNme") {
+		t.Fatalf("want an unknown-field error naming serverNme, got %v", err)
+	}
+}

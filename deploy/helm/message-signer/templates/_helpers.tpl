@@ -58,7 +58,75 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{/* The in-cluster URL of this release's Service: the coordinator sends every batch
 here, and kube-proxy spreads them over the ready pods. */}}
 {{- define "message-signer.signerURL" -}}
-{{- printf "http://%s.%s.svc.%s:%d" (include "message-signer.fullname" .) .Release.Namespace .Values.clusterDomain (int .Values.service.port) }}
+{{- printf "%s://%s:%d" (ternary "https" "http" .Values.tls.enabled) (include "message-signer.serviceFQDN" .) (int .Values.service.port) }}
+{{- end }}
+
+{{/* The Service's fully qualified name: host of BS_MSG_SIGNER_URL, a DNS name of the
+Certificate and the serverName Prometheus verifies. */}}
+{{- define "message-signer.serviceFQDN" -}}
+{{- printf "%s.%s.svc.%s" (include "message-signer.fullname" .) .Release.Namespace .Values.clusterDomain }}
+{{- end }}
+
+{{/* Refuses auth, TLS and metrics values that would deploy a signer that cannot start or
+cannot be scraped. Included once, by the Deployment. */}}
+{{- define "message-signer.validateSecurity" -}}
+{{- $a := .Values.auth }}
+{{- if and (not $a.insecureNoAuth) (not $a.clientsSecret.name) }}
+{{- fail "auth.clientsSecret.name is required: the pods listen on 0.0.0.0 and the signer refuses that without a clients file. Create the Secret (signer client add --clients clients.json ...; kubectl create secret generic NAME --from-file=clients.json) and set auth.clientsSecret.name, or set auth.insecureNoAuth=true to serve without authentication" }}
+{{- end }}
+{{- if and $a.insecureNoAuth .Values.metrics.requireAuth }}
+{{- fail "metrics.requireAuth needs clients: it cannot be combined with auth.insecureNoAuth=true" }}
+{{- end }}
+{{- $t := .Values.tls }}
+{{- if $t.enabled }}
+{{- if and $t.certManager.enabled $t.existingSecret }}
+{{- fail "set either tls.certManager.enabled or tls.existingSecret, not both" }}
+{{- end }}
+{{- if not (or $t.certManager.enabled $t.existingSecret) }}
+{{- fail "tls.enabled needs a certificate: set tls.existingSecret (tls.crt, tls.key, ca.crt) or tls.certManager.enabled with tls.certManager.issuerRef.name" }}
+{{- end }}
+{{- if and $t.certManager.enabled (not $t.certManager.issuerRef.name) }}
+{{- fail "tls.certManager.issuerRef.name is required with tls.certManager.enabled" }}
+{{- end }}
+{{- else if $t.requireClientCert }}
+{{- fail "tls.requireClientCert needs tls.enabled=true" }}
+{{- end }}
+{{- $sm := .Values.serviceMonitor }}
+{{- if and $sm.enabled .Values.metrics.requireAuth (not $sm.bearerTokenSecret.name) }}
+{{- fail "serviceMonitor.bearerTokenSecret.name is required with metrics.requireAuth: a Secret holding the token of a client with the read role" }}
+{{- end }}
+{{- if and $sm.enabled $t.enabled $t.requireClientCert (not $sm.clientCertSecret) }}
+{{- fail "serviceMonitor.clientCertSecret is required with tls.requireClientCert: a kubernetes.io/tls Secret signed by the same CA for Prometheus to present" }}
+{{- end }}
+{{- end }}
+
+{{/* Name of the Secret holding tls.crt, tls.key and ca.crt. */}}
+{{- define "message-signer.tlsSecretName" -}}
+{{- if .Values.tls.existingSecret }}
+{{- .Values.tls.existingSecret }}
+{{- else }}
+{{- printf "%s-tls" (include "message-signer.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+
+{{/* A probe from values, adapted to TLS: httpGet gets scheme HTTPS; with mTLS the kubelet
+cannot present a certificate, so an httpGet probe becomes an exec probe that runs
+`signer healthcheck` against localhost with the pod's own certificate. */}}
+{{- define "message-signer.probe" -}}
+{{- $probe := deepCopy .probe }}
+{{- $v := .root.Values }}
+{{- if and $v.tls.enabled $probe.httpGet }}
+{{- if $v.tls.requireClientCert }}
+{{- $dir := $v.tls.mountPath }}
+{{- $url := printf "https://localhost:%d%s" (int $v.containerPort) ($probe.httpGet.path | default "/healthz") }}
+{{- $cmd := list "/usr/local/bin/signer" "healthcheck" "--url" $url "--peer-ca" (printf "%s/ca.crt" $dir) "--peer-cert" (printf "%s/tls.crt" $dir) "--peer-key" (printf "%s/tls.key" $dir) }}
+{{- $_ := unset $probe "httpGet" }}
+{{- $_ = set $probe "exec" (dict "command" $cmd) }}
+{{- else }}
+{{- $_ := set $probe "httpGet" (merge (dict "scheme" "HTTPS") (omit $probe.httpGet "scheme")) }}
+{{- end }}
+{{- end }}
+{{- toYaml $probe }}
 {{- end }}
 
 {{- define "message-signer.keysSecretName" -}}
