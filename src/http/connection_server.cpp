@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <array>
 #include <cstring>
+#include <string_view>
 
 namespace signer::http {
 namespace {
@@ -187,7 +188,49 @@ bool ConnectionServer::wait_for_request(ConnectionStream& stream) const {
                               [this] { return svr_sock_ == INVALID_SOCKET; });
 }
 
+bool ConnectionServer::admit_client(const std::string& address) {
+  if (policy_.max_connections_per_client == 0) return true;
+  std::lock_guard lock(clients_mutex_);
+  std::size_t& open = connections_by_client_[address];
+  if (open >= policy_.max_connections_per_client) return false;
+  ++open;
+  return true;
+}
+
+void ConnectionServer::release_client(const std::string& address) {
+  if (policy_.max_connections_per_client == 0) return;
+  std::lock_guard lock(clients_mutex_);
+  const auto it = connections_by_client_.find(address);
+  if (it != connections_by_client_.end() && --it->second == 0) connections_by_client_.erase(it);
+}
+
 bool ConnectionServer::process_and_close_socket(socket_t sock) {
+  std::string client;
+  {
+    sockaddr_storage addr{};
+    socklen_t len = sizeof(addr);
+    int port = 0;
+    if (::getpeername(sock, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
+      address_of(addr, client, port);
+    }
+  }
+  if (!admit_client(client)) {
+    // Plain text: under TLS the client cannot read it, but the close tells it enough.
+    static constexpr std::string_view kBusy =
+        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+        "Retry-After: 1\r\nConnection: close\r\nContent-Length: 50\r\n\r\n"
+        "{\"error\":\"too many connections from this address\"}";
+    if (tls_ == nullptr) ::send(sock, kBusy.data(), kBusy.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    ::shutdown(sock, SHUT_RDWR);
+    ::close(sock);
+    return false;
+  }
+  struct Release {
+    ConnectionServer& server;
+    const std::string& client;
+    ~Release() { server.release_client(client); }
+  } release{*this, client};
+
   ConnectionState state;
   CurrentConnection scope(state);
   // Backstops for blocking TLS calls; plain reads and writes wait with poll first.

@@ -7,6 +7,9 @@
 //     for a bounded time, so the client reads the refusal instead of a reset.
 //   - the read timeout is per read, so a client trickling its headers holds a thread forever. Here
 //     the whole request head (request line and headers) has one deadline.
+//   - nothing stops one client from taking every thread. Here a remote address may hold at most
+//     max_connections_per_client connections; past that it gets 503 at once, on a thread that
+//     is not kept.
 //   - TLS comes from a fixed context. Here it comes from a TlsContext that SIGHUP reloads, and the
 //     handlers see the TLS session (Request::ssl) to read the client certificate's identity.
 // Handlers run on the thread that serves their connection; ConnectionServer::current() is that
@@ -18,6 +21,9 @@
 #include <chrono>
 #include <cstddef>
 #include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
 
 #include "http/tls_context.h"
 
@@ -30,6 +36,7 @@ struct ConnectionPolicy {
   std::chrono::milliseconds keep_alive_timeout{5'000};  // idle wait for the next request
   std::size_t keep_alive_max_requests = 100;            // then the connection is closed
   std::chrono::milliseconds linger{2'000};              // after a refusal, see the file comment
+  std::size_t max_connections_per_client = 0;           // per remote address; 0: no limit
 };
 
 // The connection served by the calling thread.
@@ -71,8 +78,14 @@ class ConnectionServer final : public httplib::Server {
   // Waits until the next request's first byte is there. False on close, timeout or shutdown.
   bool wait_for_request(class ConnectionStream& stream) const;
 
+  // Counts the open connections of one remote address; false when it is at the cap.
+  bool admit_client(const std::string& address);
+  void release_client(const std::string& address);
+
   ConnectionPolicy policy_;
   const TlsContext* tls_;
+  std::mutex clients_mutex_;
+  std::unordered_map<std::string, std::size_t> connections_by_client_;
   HandlerWithResponse gate_;
   HandlerWithResponse render_error_;
   httplib::Logger on_response_;
