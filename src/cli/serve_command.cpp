@@ -35,7 +35,7 @@ int serve(Config& config) {
 
   ServiceGraph graph(config);
   http::ApiServer server(
-      *graph.store, graph.keys, *graph.coordinator, graph.worker, graph.metrics,
+      *graph.store, graph.keys, *graph.coordinator, graph.worker, graph.metrics, graph.audit,
       {config.host, config.port, 16 + config.max_concurrent_batches, config.max_body_bytes,
        config.max_concurrent_batches, 2, config.internal_token, config.pod_name});
   if (!server.bind()) {

@@ -5,6 +5,7 @@
 
 #include <sstream>
 
+#include "audit/job_id.h"
 #include "http/json_views.h"
 #include "http/route_params.h"
 #include "metrics/signer_metrics.h"
@@ -62,16 +63,24 @@ bool constant_time_equal(const std::string& a, const std::string& b) {
   return diff == 0;
 }
 
+// Who is calling, for job records and audit events. A placeholder until the auth layer gives the
+// authenticated client name; only this function changes then.
+std::string caller_name(const httplib::Request& req) {
+  std::string name = req.get_header_value("X-Signer-Client-Name-Placeholder");
+  return name.empty() ? "anonymous" : name;
+}
+
 }  // namespace
 
 ApiServer::ApiServer(store::Store& store, const crypto::KeyRing& keys,
                      signing::Coordinator& coordinator, signing::BatchWorker& worker,
-                     metrics::Registry& metrics, ApiServerOptions options)
+                     metrics::Registry& metrics, audit::AuditLog& audit, ApiServerOptions options)
     : store_(store),
       keys_(keys),
       coordinator_(coordinator),
       worker_(worker),
       metrics_(metrics),
+      audit_(audit),
       options_(std::move(options)),
       server_(std::make_unique<httplib::Server>()) {
   const std::size_t threads = options_.http_threads;
@@ -147,7 +156,8 @@ void ApiServer::install_routes() {
     }
     if (shutdown_.stop_requested()) return send_error(res, 503, "shutting down");
     try {
-      const signing::JobSnapshot plan = coordinator_.start(std::get<std::uint64_t>(size));
+      const signing::JobSnapshot plan = coordinator_.start(
+          {std::get<std::uint64_t>(size), caller_name(req), req.remote_addr, {}});
       if (wait == "true" || wait == "1") {
         const auto done = coordinator_.wait(plan.id);
         return send_json(res, 200, to_json(*done));
@@ -156,6 +166,8 @@ void ApiServer::install_routes() {
       send_json(res, 202, to_json(plan));
     } catch (const signing::JobAlreadyRunning& e) {
       send_error(res, 409, e.what());
+    } catch (const signing::JobRequestError& e) {
+      send_error(res, 400, e.what());
     } catch (const store::StoreError& e) {
       send_error(res, 503, std::string("store unavailable: ") + e.what());
     }
@@ -177,6 +189,11 @@ void ApiServer::install_routes() {
     }
     auto params = parse_batch_params(req.matches[1].str(), req.matches[2].str());
     if (auto* err = std::get_if<std::string>(&params)) return send_error(res, 400, *err);
+    // Without ?job= (the original layout) records are stamped with job_id "".
+    const std::string job_id = req.get_param_value("job");
+    if (req.has_param("job") && !audit::is_valid_job_id(job_id)) {
+      return send_error(res, 400, "job must be a job id like j-<12 hex>-<16 hex>");
+    }
     const auto key_index = keys_.find(req.matches[3].str());
     if (!key_index) {
       return send_error(res, 404,
@@ -192,8 +209,9 @@ void ApiServer::install_routes() {
     }
     const auto& p = std::get<BatchParams>(params);
     try {
-      const signing::BatchResult r =
-          worker_.run({p.batch, p.batch_count, *key_index}, shutdown_.get_token());
+      const signing::BatchResult r = worker_.run(
+          {p.batch, p.batch_count, *key_index, job_id, caller_name(req), req.remote_addr},
+          shutdown_.get_token());
       send_json(res, 200, to_json(r));
     } catch (const store::StoreError& e) {
       metrics_.increment(metrics::kBatchErrors,

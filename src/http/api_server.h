@@ -9,6 +9,7 @@
 #include <stop_token>
 #include <string>
 
+#include "audit/audit_log.h"
 #include "crypto/key_ring.h"
 #include "metrics/registry.h"
 #include "signing/batch_worker.h"
@@ -35,7 +36,8 @@ struct ApiServerOptions {
 class ApiServer {
  public:
   ApiServer(store::Store& store, const crypto::KeyRing& keys, signing::Coordinator& coordinator,
-            signing::BatchWorker& worker, metrics::Registry& metrics, ApiServerOptions options);
+            signing::BatchWorker& worker, metrics::Registry& metrics, audit::AuditLog& audit,
+            ApiServerOptions options);
   ~ApiServer();
   ApiServer(const ApiServer&) = delete;
   ApiServer& operator=(const ApiServer&) = delete;
@@ -58,6 +60,7 @@ class ApiServer {
   signing::Coordinator& coordinator_;
   signing::BatchWorker& worker_;
   metrics::Registry& metrics_;
+  audit::AuditLog& audit_;
   ApiServerOptions options_;
   std::unique_ptr<httplib::Server> server_;
   std::stop_source shutdown_;
