@@ -5,6 +5,7 @@
 
 #include <sstream>
 
+#include "audit/audit_json.h"
 #include "audit/job_id.h"
 #include "http/json_views.h"
 #include "http/route_params.h"
@@ -47,8 +48,8 @@ std::string route_label(const std::string& path) {
   if (path == "/") return "/";
   const std::size_t end = path.find('/', 1);
   const std::string first = path.substr(0, end);
-  for (const char* known :
-       {"/sign", "/batch", "/stats", "/healthz", "/readyz", "/metrics", "/records", "/keys"}) {
+  for (const char* known : {"/sign", "/batch", "/stats", "/healthz", "/readyz", "/metrics",
+                            "/records", "/keys", "/jobs", "/audit"}) {
     if (first == known) return first;
   }
   return "other";
@@ -68,6 +69,21 @@ bool constant_time_equal(const std::string& a, const std::string& b) {
 std::string caller_name(const httplib::Request& req) {
   std::string name = req.get_header_value("X-Signer-Client-Name-Placeholder");
   return name.empty() ? "anonymous" : name;
+}
+
+constexpr std::size_t kDefaultListLimit = 20;
+constexpr std::size_t kMaxListLimit = 200;
+
+// ?limit= for the history routes: default 20, 1..200.
+std::variant<std::size_t, std::string> parse_list_limit(const httplib::Request& req) {
+  if (!req.has_param("limit")) return kDefaultListLimit;
+  auto limit = parse_u64(req.get_param_value("limit"), "limit");
+  if (auto* err = std::get_if<std::string>(&limit)) return *err;
+  const std::uint64_t n = std::get<std::uint64_t>(limit);
+  if (n == 0 || n > kMaxListLimit) {
+    return "limit must be between 1 and " + std::to_string(kMaxListLimit);
+  }
+  return static_cast<std::size_t>(n);
 }
 
 }  // namespace
@@ -267,6 +283,13 @@ void ApiServer::install_routes() {
     } catch (const store::StoreError& e) {
       return send_error(res, 503, std::string("store unavailable: ") + e.what());
     }
+    audit_.record({.client = caller_name(req),
+                   .remote_addr = req.remote_addr,
+                   .route = "/records",
+                   .outcome = batch.empty() ? "rejected" : "ok",
+                   .count = stored.accepted,
+                   .detail = std::to_string(stored.duplicates) + " duplicates, " +
+                             std::to_string(rejected_count) + " rejected"});
     nlohmann::json body = {{"accepted", stored.accepted},
                            {"duplicates", stored.duplicates},
                            {"rejected", rejected_count},
@@ -282,6 +305,56 @@ void ApiServer::install_routes() {
       const auto record = store_.find_signed(id);
       if (!record) return send_error(res, 404, "no signed record with id " + id);
       send_json(res, 200, records::to_json(*record));
+    } catch (const store::StoreError& e) {
+      send_error(res, 503, std::string("store unavailable: ") + e.what());
+    }
+  });
+
+  s.Get("/jobs", [this](const httplib::Request& req, httplib::Response& res) {
+    auto limit = parse_list_limit(req);
+    if (auto* err = std::get_if<std::string>(&limit)) return send_error(res, 400, *err);
+    try {
+      nlohmann::json jobs = nlohmann::json::array();
+      for (const audit::JobRecord& job : store_.list_jobs(std::get<std::size_t>(limit))) {
+        jobs.push_back(audit::to_json(job));
+      }
+      send_json(res, 200, {{"jobs", jobs}});
+    } catch (const store::StoreError& e) {
+      send_error(res, 503, std::string("store unavailable: ") + e.what());
+    }
+  });
+
+  s.Get(R"(/jobs/([^/]*))", [this](const httplib::Request& req, httplib::Response& res) {
+    const std::string id = req.matches[1].str();
+    if (!audit::is_valid_job_id(id)) {
+      return send_error(res, 400, "not a job id: expected j-<12 hex>-<16 hex>");
+    }
+    try {
+      const auto job = store_.find_job(id);
+      if (!job) return send_error(res, 404, "no job with id " + id);
+      send_json(res, 200, audit::to_json(*job));
+    } catch (const store::StoreError& e) {
+      send_error(res, 503, std::string("store unavailable: ") + e.what());
+    }
+  });
+
+  // The audit trail, most recent first; ?job= narrows it to one job. Will need the `read` role.
+  s.Get("/audit", [this](const httplib::Request& req, httplib::Response& res) {
+    auto limit = parse_list_limit(req);
+    if (auto* err = std::get_if<std::string>(&limit)) return send_error(res, 400, *err);
+    std::optional<std::string> job_id;
+    if (req.has_param("job")) {
+      job_id = req.get_param_value("job");
+      if (!audit::is_valid_job_id(*job_id)) {
+        return send_error(res, 400, "job must be a job id like j-<12 hex>-<16 hex>");
+      }
+    }
+    try {
+      nlohmann::json events = nlohmann::json::array();
+      for (const audit::AuditEvent& e : store_.list_audit(job_id, std::get<std::size_t>(limit))) {
+        events.push_back(audit::to_json(e));
+      }
+      send_json(res, 200, {{"events", events}});
     } catch (const store::StoreError& e) {
       send_error(res, 503, std::string("store unavailable: ") + e.what());
     }
