@@ -55,6 +55,7 @@ int run_cli(int argc, char** argv) {
   add_serve_command(app, config, exit_code);
   add_job_commands(app, config, args, exit_code);
   add_key_commands(app, config, args, exit_code);
+  add_audit_commands(app, config, args, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

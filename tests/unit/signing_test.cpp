@@ -12,6 +12,7 @@
 
 #include "audit/audit_json.h"
 #include "audit/job_id.h"
+#include "audit/job_verifier.h"
 #include "crypto/signature_verifier.h"
 #include "metrics/signer_metrics.h"
 #include "signing/batch_dispatcher.h"
@@ -501,6 +502,53 @@ TEST_F(SigningTest, AFailedBatchIsRecordedWithItsErrorAndAttempts) {
   ASSERT_EQ(job->results.size(), 1u);
   EXPECT_EQ(job->results[0].attempts, 1);
   EXPECT_FALSE(job->results[0].error.empty());
+}
+
+TEST_F(SigningTest, JobVerifierAcceptsAnHonestJobAndNamesATamperedRecord) {
+  store_->ingest(random_records(300));
+  BatchWorker worker(*store_, keys_, pool_, metrics_, *audit_, {100, "pod"});
+  InProcessDispatcher dispatcher(worker);
+  Coordinator coordinator(*store_, keys_, dispatcher, metrics_, *audit_, {});
+  const std::string id = coordinator.wait(coordinator.start(request(100)).id)->id;
+  const auto job = store_->find_job(id);
+  ASSERT_TRUE(job);
+  std::vector<audit::Mismatch> found;
+  auto collect = [&](const audit::Mismatch& m) { found.push_back(m); };
+  audit::VerifyReport report = audit::verify_job(*store_, *job, collect);
+  EXPECT_TRUE(report.ok());
+  EXPECT_EQ(report.found, 300u);
+  EXPECT_EQ(report.expected, 300u);
+  EXPECT_EQ(report.valid, 300u);
+
+  // Tamper with one record's message behind the store's back.
+  const std::string victim = signed_records().begin()->first;
+  {
+    sqlite3* raw = nullptr;
+    ASSERT_EQ(sqlite3_open((dir_ / "signer.db").c_str(), &raw), SQLITE_OK);
+    const std::string sql = "UPDATE signedrecords SET msg = 'forged' WHERE id = '" + victim + "'";
+    EXPECT_EQ(sqlite3_exec(raw, sql.c_str(), nullptr, nullptr, nullptr), SQLITE_OK);
+    sqlite3_close(raw);
+  }
+  report = audit::verify_job(*store_, *job, collect);
+  EXPECT_FALSE(report.ok());
+  ASSERT_EQ(found.size(), 1u);
+  EXPECT_EQ(found[0].record_id, victim);
+
+  // A job that claims more than carries its id is a count mismatch.
+  found.clear();
+  audit::JobRecord inflated = *job;
+  inflated.results[0].signed_count += 1;
+  report = audit::verify_job(*store_, inflated, collect);
+  EXPECT_EQ(found.back().record_id, "");
+  EXPECT_NE(found.back().reason.find("recorded 301"), std::string::npos) << found.back().reason;
+
+  // A job whose key list lacks the key used: every such record is named.
+  found.clear();
+  audit::JobRecord narrowed = *job;
+  narrowed.keys.resize(1);
+  report = audit::verify_job(*store_, narrowed, collect);
+  EXPECT_FALSE(report.ok());
+  EXPECT_GT(found.size(), 1u);
 }
 
 }  // namespace

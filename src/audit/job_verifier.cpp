@@ -1,0 +1,42 @@
+#include "audit/job_verifier.h"
+
+#include <unordered_set>
+
+#include "crypto/message_signer.h"
+#include "crypto/signature_verifier.h"
+
+namespace signer::audit {
+
+VerifyReport verify_job(store::Store& store, const JobRecord& job,
+                        const std::function<void(const Mismatch&)>& on_mismatch) {
+  VerifyReport report;
+  for (const BatchOutcome& b : job.results) report.expected += b.signed_count;
+  std::unordered_set<std::string> allowed;
+  for (const KeyGrant& k : job.keys) allowed.insert(k.public_key);
+
+  auto mismatch = [&](std::string record_id, std::string reason) {
+    ++report.mismatches;
+    on_mismatch({std::move(record_id), std::move(reason)});
+  };
+  crypto::MessageSigner signer;  // its own randomized context; this thread only
+  store.for_each_signed_of_job(job.id, [&](const records::SignedRecord& r) {
+    ++report.found;
+    if (!allowed.contains(r.key)) {
+      mismatch(r.id, "signed with key " + r.key.substr(0, 18) + "…, not one the job could use");
+      return;
+    }
+    const crypto::Verdict verdict = crypto::verify_signature(signer, r.salt, r.msg, r.sign, r.key);
+    if (verdict != crypto::Verdict::kValid) {
+      mismatch(r.id, "signature " + std::string(crypto::describe(verdict)));
+      return;
+    }
+    ++report.valid;
+  });
+  if (report.found != report.expected) {
+    mismatch("", "the job recorded " + std::to_string(report.expected) + " signed records, " +
+                     std::to_string(report.found) + " carry its id");
+  }
+  return report;
+}
+
+}  // namespace signer::audit
