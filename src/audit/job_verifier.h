@@ -1,7 +1,8 @@
 // `signer audit verify`: checks a job's signed records against what its record says. The records
-// stamped with the job's id must be as many as the job recorded (the sum of its per-batch signed
-// counts), each signature must verify (crypto/signature_verifier.h), and each record's key must be
-// one the job was allowed to use. Reads the store only; never writes.
+// stamped with the job's id must be as many as the job accounts for (the sum of its per-batch
+// signed counts, plus what failed attempts moved before failing, from their "/batch" error audit
+// events), each signature must verify (crypto/signature_verifier.h), and each record's key must
+// be one the job was allowed to use. Reads the store only; never writes.
 #pragma once
 
 #include <cstdint>

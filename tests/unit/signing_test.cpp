@@ -540,7 +540,17 @@ TEST_F(SigningTest, JobVerifierAcceptsAnHonestJobAndNamesATamperedRecord) {
   inflated.results[0].signed_count += 1;
   report = audit::verify_job(*store_, inflated, collect);
   EXPECT_EQ(found.back().record_id, "");
-  EXPECT_NE(found.back().reason.find("recorded 301"), std::string::npos) << found.back().reason;
+  EXPECT_NE(found.back().reason.find("account for 301"), std::string::npos) << found.back().reason;
+
+  // Records moved by an attempt that then failed are accounted for by its "/batch" error event.
+  found.clear();
+  audit::JobRecord retried = *job;
+  retried.results[0].signed_count -= 5;
+  EXPECT_EQ(audit::verify_job(*store_, retried, collect).mismatches, 2u);  // tampered + count
+  store_->append_audit({.route = "/batch", .outcome = "error", .count = 5, .job_id = id});
+  found.clear();
+  EXPECT_EQ(audit::verify_job(*store_, retried, collect).mismatches, 1u);  // only the tampered one
+  EXPECT_EQ(found.at(0).record_id, victim);
 
   // A job whose key list lacks the key used: every such record is named.
   found.clear();
