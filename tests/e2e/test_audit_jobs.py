@@ -129,3 +129,33 @@ def test_audit_verify_exits_2_for_an_unknown_job(cli, store_url):
                 store_url, check=False)
     assert r.returncode == 2, str(r)
     assert "no job" in r.stderr
+
+
+def test_batches_sent_over_http_carry_the_job_id_to_the_pod_that_signs(signer_factory, cli,
+                                                                        store_url):
+    """Cluster mode in miniature: the coordinator sends every batch as GET /batch/…?job=ID to
+    another process on the same store, which stamps the records and audits the batches."""
+    worker = signer_factory.start("--pod-name", "worker-pod")
+    coordinator = signer_factory.start("--pod-name", "coordinator-pod",
+                                       "--peer-url", f"http://127.0.0.1:{worker.port}")
+    coordinator.ingest(random_records(900))
+    job = coordinator.sign_ok(200)
+    assert job["mode"] == "http"
+    record = worker.get(f"/jobs/{job['id']}").json()  # any process answers from the store
+    assert {r["pod"] for r in record["results"]} == {"worker-pod"}
+    assert len(signed_ids_of_job(store_url, job["id"])) == 900
+    batch_events = [e for e in worker.get(f"/audit?job={job['id']}").json()["events"]
+                    if e["route"] == "/batch"]
+    assert len(batch_events) == job["batches"]
+    assert all("worker-pod" in e["detail"] for e in batch_events), batch_events
+    assert cli.run("audit", "verify", "--job", job["id"], "--store", store_url,
+                   check=False).returncode == 0
+
+
+def test_a_batch_without_job_stamps_nothing_like_the_original(signer, store_url):
+    signer.ingest(random_records(30))
+    r = signer.get("/batch/0/1/0")
+    assert r.status_code == 200 and r.json()["signed"] == 30, r.text
+    assert len(signed_ids_of_job(store_url, "")) == 30
+    some = signed_ids_of_job(store_url, "")[0]
+    assert "job_id" not in signer.get(f"/records/{some}").json()
