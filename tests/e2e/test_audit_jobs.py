@@ -124,11 +124,18 @@ def test_job_routes_reject_malformed_ids_and_answer_404_for_unknown_ones(signer)
         assert "error" in r.json()
 
 
-def test_audit_verify_exits_2_for_an_unknown_job(cli, store_url):
+def test_audit_verify_exits_2_for_an_unknown_job_and_3_for_a_store_error(cli, store_url,
+                                                                         tmp_path):
     r = cli.run("audit", "verify", "--job", "j-000000000000-0000000000000000", "--store",
                 store_url, check=False)
     assert r.returncode == 2, str(r)
     assert "no job" in r.stderr
+    r = cli.run("audit", "verify", "--job", "not-a-job", "--store", store_url, check=False)
+    assert r.returncode == 2, str(r)
+    r = cli.run("audit", "verify", "--job", "j-000000000000-0000000000000000", "--store",
+                f"sqlite:{tmp_path / 'missing-dir' / 'x.db'}", check=False)
+    assert r.returncode == 3, str(r)
+    assert r.stdout == "" and "error" in r.stderr, str(r)
 
 
 def test_batches_sent_over_http_carry_the_job_id_to_the_pod_that_signs(signer_factory, cli,
