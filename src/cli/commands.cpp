@@ -56,6 +56,7 @@ int run_cli(int argc, char** argv) {
   add_job_commands(app, config, args, exit_code);
   add_key_commands(app, config, args, exit_code);
   add_client_commands(app, config, exit_code);
+  add_audit_commands(app, config, args, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

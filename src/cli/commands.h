@@ -23,6 +23,7 @@ struct CommandArgs {
   std::size_t key_index = 0;                          // sign-message
   std::string msg, salt, id;                          // sign-message
   std::string url = "http://127.0.0.1:8080/healthz";  // healthcheck
+  std::string job_id;                                 // audit verify
 };
 
 // Parses argv and runs the chosen subcommand. The one place exceptions become exit codes.
@@ -33,6 +34,7 @@ void add_serve_command(CLI::App& app, Config& config, int& exit_code);  // no ex
 void add_job_commands(CLI::App& app, Config& config, CommandArgs& args, int& exit_code);
 void add_key_commands(CLI::App& app, Config& config, CommandArgs& args, int& exit_code);
 void add_client_commands(CLI::App& app, Config& config, int& exit_code);
+void add_audit_commands(CLI::App& app, Config& config, CommandArgs& args, int& exit_code);
 
 // Flags shared by several subcommands.
 void add_store_flags(CLI::App& command, Config& config);

@@ -56,7 +56,8 @@ int sign(Config& config, std::uint64_t batch_size, const std::string& progress) 
   ServiceGraph graph(config);
   const bool tty = progress == "always" || (progress == "auto" && isatty(STDERR_FILENO));
   const bool quiet = progress == "never";
-  const signing::JobSnapshot plan = graph.coordinator->start(batch_size);
+  // No HTTP caller here: the operator at this machine's shell.
+  const signing::JobSnapshot plan = graph.coordinator->start({batch_size, "cli", "local", {}});
   const auto interval = tty ? std::chrono::milliseconds(250) : std::chrono::milliseconds(2000);
   auto next_report = std::chrono::steady_clock::now() + interval;
   while (graph.coordinator->snapshot()->state == signing::JobState::kRunning) {

@@ -90,7 +90,7 @@ int serve(Config& config) {
   options.metrics_require_auth = config.metrics_require_auth;
   options.tls = tls.get();
   http::ApiServer server(*graph.store, graph.keys, *graph.coordinator, graph.worker, graph.metrics,
-                         std::move(options));
+                         graph.audit, std::move(options));
   if (!server.bind()) {
     spdlog::error("cannot listen on {}:{}", config.host, config.port);
     return 4;

@@ -36,8 +36,9 @@ std::unique_ptr<store::Store> open_configured_store(const Config& config,
 ServiceGraph::ServiceGraph(const Config& config)
     : keys(load_keys(config)),
       store(open_configured_store(config, &declared(metrics))),
+      audit(*store),
       pool(config.threads),
-      worker(*store, keys, pool, metrics, {config.chunk_size, config.pod_name}) {
+      worker(*store, keys, pool, metrics, audit, {config.chunk_size, config.pod_name}) {
   if (config.peer_url.empty()) {
     dispatcher = std::make_unique<signing::InProcessDispatcher>(worker);
   } else {
@@ -48,7 +49,7 @@ ServiceGraph::ServiceGraph(const Config& config)
                                     config.peer_ca, config.peer_cert, config.peer_key});
   }
   coordinator = std::make_unique<signing::Coordinator>(
-      *store, keys, *dispatcher, metrics,
+      *store, keys, *dispatcher, metrics, audit,
       signing::CoordinatorOptions{config.concurrency, config.batch_attempts,
                                   std::chrono::milliseconds(200), std::chrono::milliseconds(5000)});
   spdlog::info("store {}, {} signing threads, chunk {}, dispatch {} x{}", store->describe(),

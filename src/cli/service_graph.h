@@ -1,10 +1,11 @@
-// The object graph shared by `serve` and `sign`: metrics, key ring, store, worker pool, batch
-// worker, dispatcher and coordinator, built once from the Config and owned here, in dependency
-// order, so destruction runs in reverse (coordinator before the pool it uses).
+// The object graph shared by `serve` and `sign`: metrics, key ring, store, audit log, worker pool,
+// batch worker, dispatcher and coordinator, built once from the Config and owned here, in
+// dependency order, so destruction runs in reverse (coordinator before the pool it uses).
 #pragma once
 
 #include <memory>
 
+#include "audit/audit_log.h"
 #include "cli/config.h"
 #include "crypto/key_ring.h"
 #include "metrics/registry.h"
@@ -30,6 +31,7 @@ struct ServiceGraph {
   metrics::Registry metrics;
   crypto::KeyRing keys;
   std::unique_ptr<store::Store> store;
+  audit::AuditLog audit;
   signing::WorkerPool pool;
   signing::BatchWorker worker;
   std::unique_ptr<signing::BatchDispatcher> dispatcher;

@@ -7,6 +7,8 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "audit/audit_json.h"
+#include "audit/job_id.h"
 #include "http/json_views.h"
 #include "http/route_params.h"
 #include "metrics/signer_metrics.h"
@@ -78,16 +80,32 @@ std::map<std::string, std::vector<std::size_t>> resolve_client_keys(
   return resolved;
 }
 
+constexpr std::size_t kDefaultListLimit = 20;
+constexpr std::size_t kMaxListLimit = 200;
+
+// ?limit= for the history routes: default 20, 1..200.
+std::variant<std::size_t, std::string> parse_list_limit(const httplib::Request& req) {
+  if (!req.has_param("limit")) return kDefaultListLimit;
+  auto limit = parse_u64(req.get_param_value("limit"), "limit");
+  if (auto* err = std::get_if<std::string>(&limit)) return *err;
+  const std::uint64_t n = std::get<std::uint64_t>(limit);
+  if (n == 0 || n > kMaxListLimit) {
+    return "limit must be between 1 and " + std::to_string(kMaxListLimit);
+  }
+  return static_cast<std::size_t>(n);
+}
+
 }  // namespace
 
 ApiServer::ApiServer(store::Store& store, const crypto::KeyRing& keys,
                      signing::Coordinator& coordinator, signing::BatchWorker& worker,
-                     metrics::Registry& metrics, ApiServerOptions options)
+                     metrics::Registry& metrics, audit::AuditLog& audit, ApiServerOptions options)
     : store_(store),
       keys_(keys),
       coordinator_(coordinator),
       worker_(worker),
       metrics_(metrics),
+      audit_(audit),
       options_(std::move(options)),
       gate_({is_loopback_address(options_.host), options_.allowed_origins,
              options_.metrics_require_auth, options_.internal_token},
@@ -140,8 +158,13 @@ void ApiServer::install_routes() {
     metrics_.increment(metrics::kHttpRejected, {{"route", route}, {"reason", refusal->reason}});
     if (refusal->status == 401 || refusal->status == 403) {
       metrics_.increment(metrics::kAuthRefusals, {{"route", route}, {"reason", refusal->reason}});
-      spdlog::warn("refused {} {} from {}: {} {}", req.method, route, req.remote_addr,
-                   refusal->status, refusal->reason);
+      // Refusals are audited like the requests they stopped. The message names the client or
+      // the header that failed, never the credential itself.
+      audit_.record({.client = gate_.identify(req).name,
+                     .remote_addr = req.remote_addr,
+                     .route = route,
+                     .outcome = "refused:" + std::to_string(refusal->status),
+                     .detail = req.method + " " + route + ": " + refusal->reason});
     }
     if (refusal->status == 401) res.set_header("WWW-Authenticate", "Bearer");
     send_error(res, refusal->status, refusal->message);
@@ -183,7 +206,9 @@ void ApiServer::install_routes() {
     }
     if (shutdown_.stop_requested()) return send_error(res, 503, "shutting down");
     try {
-      const signing::JobSnapshot plan = coordinator_.start(std::get<std::uint64_t>(size));
+      const Caller caller = gate_.identify(req);
+      const signing::JobSnapshot plan = coordinator_.start(
+          {std::get<std::uint64_t>(size), caller.name, req.remote_addr, keys_of(caller)});
       if (wait == "true" || wait == "1") {
         const auto done = coordinator_.wait(plan.id);
         return send_json(res, 200, to_json(*done));
@@ -192,6 +217,8 @@ void ApiServer::install_routes() {
       send_json(res, 202, to_json(plan));
     } catch (const signing::JobAlreadyRunning& e) {
       send_error(res, 409, e.what());
+    } catch (const signing::JobRequestError& e) {
+      send_error(res, 400, e.what());
     } catch (const store::StoreError& e) {
       send_error(res, 503, std::string("store unavailable: ") + e.what());
     }
@@ -209,6 +236,11 @@ void ApiServer::install_routes() {
                                                     httplib::Response& res) {
     auto params = parse_batch_params(req.matches[1].str(), req.matches[2].str());
     if (auto* err = std::get_if<std::string>(&params)) return send_error(res, 400, *err);
+    // Without ?job= (the original layout) records are stamped with job_id "".
+    const std::string job_id = req.get_param_value("job");
+    if (req.has_param("job") && !audit::is_valid_job_id(job_id)) {
+      return send_error(res, 400, "job must be a job id like j-<12 hex>-<16 hex>");
+    }
     const auto key_index = keys_.find(req.matches[3].str());
     if (!key_index) {
       return send_error(res, 404,
@@ -224,8 +256,9 @@ void ApiServer::install_routes() {
     }
     const auto& p = std::get<BatchParams>(params);
     try {
-      const signing::BatchResult r =
-          worker_.run({p.batch, p.batch_count, *key_index}, shutdown_.get_token());
+      const signing::BatchResult r = worker_.run(
+          {p.batch, p.batch_count, *key_index, job_id, gate_.identify(req).name, req.remote_addr},
+          shutdown_.get_token());
       send_json(res, 200, to_json(r));
     } catch (const store::StoreError& e) {
       metrics_.increment(metrics::kBatchErrors,
@@ -281,6 +314,13 @@ void ApiServer::install_routes() {
     } catch (const store::StoreError& e) {
       return send_error(res, 503, std::string("store unavailable: ") + e.what());
     }
+    audit_.record({.client = gate_.identify(req).name,
+                   .remote_addr = req.remote_addr,
+                   .route = "/records",
+                   .outcome = batch.empty() ? "rejected" : "ok",
+                   .count = stored.accepted,
+                   .detail = std::to_string(stored.duplicates) + " duplicates, " +
+                             std::to_string(rejected_count) + " rejected"});
     nlohmann::json body = {{"accepted", stored.accepted},
                            {"duplicates", stored.duplicates},
                            {"rejected", rejected_count},
@@ -296,6 +336,56 @@ void ApiServer::install_routes() {
       const auto record = store_.find_signed(id);
       if (!record) return send_error(res, 404, "no signed record with id " + id);
       send_json(res, 200, records::to_json(*record));
+    } catch (const store::StoreError& e) {
+      send_error(res, 503, std::string("store unavailable: ") + e.what());
+    }
+  });
+
+  s.Get("/jobs", [this](const httplib::Request& req, httplib::Response& res) {
+    auto limit = parse_list_limit(req);
+    if (auto* err = std::get_if<std::string>(&limit)) return send_error(res, 400, *err);
+    try {
+      nlohmann::json jobs = nlohmann::json::array();
+      for (const audit::JobRecord& job : store_.list_jobs(std::get<std::size_t>(limit))) {
+        jobs.push_back(audit::to_json(job));
+      }
+      send_json(res, 200, {{"jobs", jobs}});
+    } catch (const store::StoreError& e) {
+      send_error(res, 503, std::string("store unavailable: ") + e.what());
+    }
+  });
+
+  s.Get(R"(/jobs/([^/]*))", [this](const httplib::Request& req, httplib::Response& res) {
+    const std::string id = req.matches[1].str();
+    if (!audit::is_valid_job_id(id)) {
+      return send_error(res, 400, "not a job id: expected j-<12 hex>-<16 hex>");
+    }
+    try {
+      const auto job = store_.find_job(id);
+      if (!job) return send_error(res, 404, "no job with id " + id);
+      send_json(res, 200, audit::to_json(*job));
+    } catch (const store::StoreError& e) {
+      send_error(res, 503, std::string("store unavailable: ") + e.what());
+    }
+  });
+
+  // The audit trail, most recent first; ?job= narrows it to one job. Will need the `read` role.
+  s.Get("/audit", [this](const httplib::Request& req, httplib::Response& res) {
+    auto limit = parse_list_limit(req);
+    if (auto* err = std::get_if<std::string>(&limit)) return send_error(res, 400, *err);
+    std::optional<std::string> job_id;
+    if (req.has_param("job")) {
+      job_id = req.get_param_value("job");
+      if (!audit::is_valid_job_id(*job_id)) {
+        return send_error(res, 400, "job must be a job id like j-<12 hex>-<16 hex>");
+      }
+    }
+    try {
+      nlohmann::json events = nlohmann::json::array();
+      for (const audit::AuditEvent& e : store_.list_audit(job_id, std::get<std::size_t>(limit))) {
+        events.push_back(audit::to_json(e));
+      }
+      send_json(res, 200, {{"events", events}});
     } catch (const store::StoreError& e) {
       send_error(res, 503, std::string("store unavailable: ") + e.what());
     }

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "audit/audit_log.h"
 #include "auth/client_registry.h"
 #include "crypto/key_ring.h"
 #include "http/connection_server.h"
@@ -44,7 +45,8 @@ class ApiServer {
  public:
   // Throws std::invalid_argument when a client's key list names a key the ring does not hold.
   ApiServer(store::Store& store, const crypto::KeyRing& keys, signing::Coordinator& coordinator,
-            signing::BatchWorker& worker, metrics::Registry& metrics, ApiServerOptions options);
+            signing::BatchWorker& worker, metrics::Registry& metrics, audit::AuditLog& audit,
+            ApiServerOptions options);
   ~ApiServer();
   ApiServer(const ApiServer&) = delete;
   ApiServer& operator=(const ApiServer&) = delete;
@@ -69,6 +71,7 @@ class ApiServer {
   signing::Coordinator& coordinator_;
   signing::BatchWorker& worker_;
   metrics::Registry& metrics_;
+  audit::AuditLog& audit_;
   ApiServerOptions options_;
   RequestGate gate_;
   std::map<std::string, std::vector<std::size_t>> client_keys_;  // by client name

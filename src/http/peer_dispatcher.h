@@ -1,4 +1,4 @@
-// Cluster mode: sends each batch as GET /batch/:b/:B/:publicKey to the Service URL
+// Cluster mode: sends each batch as GET /batch/:b/:B/:publicKey?job=:jobId to the Service URL
 // (BS_MSG_SIGNER_URL), so Kubernetes picks the pod. Keeps a pool of keep-alive connections, one per
 // in-flight batch, never shared between threads. Names the key by its public key, so a pod with a
 // different key file refuses the batch instead of signing with the wrong key.

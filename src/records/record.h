@@ -19,6 +19,9 @@ struct SignedRecord {
   std::string salt;  // UUIDv4
   std::string sign;  // "0x" + 130 hex (R||S||V)
   std::string key;   // "0x04" + 128 hex
+  // Provenance: the job that signed it (audit/job_id.h); "" for records signed outside a job or
+  // by the original service. Not part of the original layout, which readers may ignore.
+  std::string job_id;
 };
 
 }  // namespace signer::records

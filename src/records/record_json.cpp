@@ -99,11 +99,17 @@ std::optional<std::string> signed_record_from_json(const nlohmann::json& object,
         std::pair{"sign", &out.sign}, std::pair{"key", &out.key}}) {
     if (auto err = read_string_field(object, name, *field)) return err;
   }
+  // Optional provenance; records of the original layout have none.
+  const auto job = object.find("job_id");
+  out.job_id = job != object.end() && job->is_string() ? job->get<std::string>() : std::string();
   return std::nullopt;
 }
 
 nlohmann::json to_json(const SignedRecord& r) {
-  return {{"id", r.id}, {"msg", r.msg}, {"salt", r.salt}, {"sign", r.sign}, {"key", r.key}};
+  nlohmann::json j = {
+      {"id", r.id}, {"msg", r.msg}, {"salt", r.salt}, {"sign", r.sign}, {"key", r.key}};
+  if (!r.job_id.empty()) j["job_id"] = r.job_id;
+  return j;
 }
 
 nlohmann::json to_json(const UnsignedRecord& r) { return {{"id", r.id}, {"msg", r.msg}}; }

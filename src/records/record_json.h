@@ -52,7 +52,7 @@ void for_each_json_object(std::istream& in,
 std::optional<std::string> unsigned_record_from_json(const nlohmann::json& object,
                                                      UnsignedRecord& out);
 
-// Reads a signed record; all five fields must be strings.
+// Reads a signed record; all five fields must be strings. A string `job_id` is read too (else "").
 std::optional<std::string> signed_record_from_json(const nlohmann::json& object, SignedRecord& out);
 
 // The record's id for an error report: its `id` when that is a string (cut to kMaxIdLength), else

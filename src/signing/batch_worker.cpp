@@ -21,8 +21,14 @@ struct Chunk {
 }  // namespace
 
 BatchWorker::BatchWorker(store::Store& store, const crypto::KeyRing& keys, WorkerPool& pool,
-                         metrics::Registry& metrics, BatchWorkerOptions options)
-    : store_(store), keys_(keys), pool_(pool), metrics_(metrics), options_(std::move(options)) {}
+                         metrics::Registry& metrics, audit::AuditLog& audit,
+                         BatchWorkerOptions options)
+    : store_(store),
+      keys_(keys),
+      pool_(pool),
+      metrics_(metrics),
+      audit_(audit),
+      options_(std::move(options)) {}
 
 BatchResult BatchWorker::run(const BatchSpec& spec, std::stop_token stop) {
   const auto start = std::chrono::steady_clock::now();
@@ -43,13 +49,14 @@ BatchResult BatchWorker::run(const BatchSpec& spec, std::stop_token stop) {
     chunk->output.resize(chunk->input.size());
     Chunk* c = chunk.get();
     chunk->task = std::make_unique<RangeTask>(
-        [c, &key](std::size_t begin, std::size_t end, WorkerContext& ctx) {
+        [c, &key, &spec](std::size_t begin, std::size_t end, WorkerContext& ctx) {
           for (std::size_t i = begin; i < end; ++i) {
             records::UnsignedRecord& in = c->input[i];
             records::SignedRecord& out = c->output[i];
             out.salt = ctx.salts.next();
             out.sign = ctx.signer.sign_salted(key.private_key, out.salt, in.msg);
             out.key = key.public_key;
+            out.job_id = spec.job_id;
             out.id = std::move(in.id);
             out.msg = std::move(in.msg);
           }
@@ -67,6 +74,13 @@ BatchResult BatchWorker::run(const BatchSpec& spec, std::stop_token stop) {
   // Chunks whose pool tasks may still run; both are waited for before they can be destroyed.
   std::unique_ptr<Chunk> in_flight;
   std::unique_ptr<Chunk> signing;
+  audit::AuditEvent event;
+  event.client = spec.client;
+  event.remote_addr = spec.remote_addr;
+  event.route = "/batch";
+  event.job_id = spec.job_id;
+  event.batch = spec.batch;
+  event.key_addresses = {key.address};
   try {
     std::vector<records::UnsignedRecord> next =
         store_.read_unsigned(range, cursor, options_.chunk_size);
@@ -94,7 +108,17 @@ BatchResult BatchWorker::run(const BatchSpec& spec, std::stop_token stop) {
       }
     }
     metrics_.increment(metrics::kBatchesRun, {{"pod", options_.pod_name}, {"outcome", "error"}});
-    throw;
+    event.outcome = "error";
+    event.count = result.signed_count;
+    event.detail = "pod " + options_.pod_name + " batch " + std::to_string(spec.batch) + "/" +
+                   std::to_string(spec.batch_count);
+    try {
+      throw;
+    } catch (const std::exception& e) {
+      event.detail += ": " + std::string(e.what());
+      audit_.record(event);
+      throw;
+    }
   }
 
   const std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - start;
@@ -110,6 +134,12 @@ BatchResult BatchWorker::run(const BatchSpec& spec, std::stop_token stop) {
       metrics::kBatchesRun,
       {{"pod", options_.pod_name}, {"outcome", result.interrupted ? "interrupted" : "ok"}});
   metrics_.observe(metrics::kBatchDuration, {}, elapsed.count());
+  event.outcome = result.interrupted ? "interrupted" : "ok";
+  event.count = result.signed_count;
+  event.detail = "pod " + options_.pod_name + " batch " + std::to_string(spec.batch) + "/" +
+                 std::to_string(spec.batch_count) + ", already signed " +
+                 std::to_string(result.already_signed);
+  audit_.record(event);
   return result;
 }
 

@@ -9,6 +9,7 @@
 #include <stop_token>
 #include <string>
 
+#include "audit/audit_log.h"
 #include "crypto/key_ring.h"
 #include "metrics/registry.h"
 #include "signing/worker_pool.h"
@@ -20,6 +21,9 @@ struct BatchSpec {
   std::uint64_t batch = 0;        // b
   std::uint64_t batch_count = 1;  // B, with b < B
   std::size_t key_index = 0;      // index into the key ring
+  std::string job_id;             // stamped on every record signed ("" outside a job)
+  std::string client;             // who asked, for the audit event ("" when unknown)
+  std::string remote_addr;        // from where, for the audit event
 };
 
 struct BatchResult {
@@ -43,9 +47,11 @@ struct BatchWorkerOptions {
 class BatchWorker {
  public:
   BatchWorker(store::Store& store, const crypto::KeyRing& keys, WorkerPool& pool,
-              metrics::Registry& metrics, BatchWorkerOptions options);
+              metrics::Registry& metrics, audit::AuditLog& audit, BatchWorkerOptions options);
 
-  // Signs every unsigned record of spec's shard range with key spec.key_index.
+  // Signs every unsigned record of spec's shard range with key spec.key_index, stamping each
+  // with spec.job_id, and records one audit event (route "/batch", outcome ok, interrupted or
+  // error) for the run.
   // Preconditions: spec.batch < spec.batch_count, spec.key_index < keys.size().
   // Throws store::StoreError when the store fails; chunks moved before that stay moved.
   // Returns early with interrupted = true once `stop` is requested (after the current chunk).
@@ -56,6 +62,7 @@ class BatchWorker {
   const crypto::KeyRing& keys_;
   WorkerPool& pool_;
   metrics::Registry& metrics_;
+  audit::AuditLog& audit_;
   BatchWorkerOptions options_;
 };
 

@@ -4,23 +4,17 @@
 
 #include <algorithm>
 
+#include "audit/job_id.h"
 #include "metrics/signer_metrics.h"
 #include "signing/interruptible_sleep.h"
 
 namespace signer::signing {
 
-std::string_view to_string(JobState state) {
-  switch (state) {
-    case JobState::kRunning: return "running";
-    case JobState::kSucceeded: return "succeeded";
-    case JobState::kFailed: return "failed";
-    case JobState::kInterrupted: return "interrupted";
-  }
-  return "unknown";
-}
-
 struct Coordinator::Job {
-  std::uint64_t id = 0;
+  std::string id;
+  std::string client;
+  std::string remote_addr;
+  std::vector<std::size_t> key_indexes;  // round robin: batch b uses key_indexes[b % size]
   std::string mode;
   std::uint64_t batch_size = 0;
   std::uint64_t unsigned_at_start = 0;
@@ -39,23 +33,43 @@ struct Coordinator::Job {
   // Guarded by Coordinator::mutex_.
   JobState state = JobState::kRunning;
   std::vector<FailedBatch> failed;
+  std::vector<audit::BatchOutcome> results;
   std::chrono::steady_clock::time_point finished;
+  std::int64_t ended_unix_ms = 0;
+  bool done = false;  // ended and its final record saved; wait() returns only then
 };
 
 Coordinator::Coordinator(store::Store& store, const crypto::KeyRing& keys,
                          BatchDispatcher& dispatcher, metrics::Registry& metrics,
-                         CoordinatorOptions options)
-    : store_(store), keys_(keys), dispatcher_(dispatcher), metrics_(metrics), options_(options) {
+                         audit::AuditLog& audit, CoordinatorOptions options)
+    : store_(store),
+      keys_(keys),
+      dispatcher_(dispatcher),
+      metrics_(metrics),
+      audit_(audit),
+      options_(options) {
   options_.concurrency = std::max<std::size_t>(options_.concurrency, 1);
   options_.max_attempts = std::max(options_.max_attempts, 1);
 }
 
 Coordinator::~Coordinator() { stop(); }
 
-JobSnapshot Coordinator::start(std::uint64_t batch_size) {
-  if (batch_size == 0) throw std::invalid_argument("batch size must be at least 1");
+JobSnapshot Coordinator::start(const JobRequest& request) {
+  const std::uint64_t batch_size = request.batch_size;
+  if (batch_size == 0) throw JobRequestError("batch size must be at least 1");
+  if (keys_.size() == 0) throw JobRequestError("no keys loaded");
+  std::vector<std::size_t> key_indexes = request.key_indexes;
+  for (const std::size_t index : key_indexes) {
+    if (index >= keys_.size()) {
+      throw JobRequestError("key index " + std::to_string(index) + " is out of range: " +
+                            std::to_string(keys_.size()) + " keys are loaded");
+    }
+  }
+  if (key_indexes.empty()) {
+    for (std::size_t i = 0; i < keys_.size(); ++i) key_indexes.push_back(i);
+  }
   std::unique_lock lock(mutex_);
-  if (job_ && job_->state == JobState::kRunning) throw JobAlreadyRunning(job_->id);
+  if (job_ && !job_->done) throw JobAlreadyRunning(job_->id);
   if (runner_.joinable()) runner_.join();  // the previous job has ended; reap its thread
 
   // Planning reads the store while holding the lock, so two /sign calls cannot both plan.
@@ -63,16 +77,33 @@ JobSnapshot Coordinator::start(std::uint64_t batch_size) {
   const store::Counts counts = store_.count();
 
   auto job = std::make_shared<Job>();
-  job->id = next_job_id_++;
+  job->started = std::chrono::steady_clock::now();
+  job->started_unix_ms = audit::unix_ms_now();
+  job->id = audit::new_job_id(job->started_unix_ms);
+  job->client = request.client;
+  job->remote_addr = request.remote_addr;
+  job->key_indexes = std::move(key_indexes);
   job->mode = dispatcher_.mode();
   job->batch_size = batch_size;
   job->unsigned_at_start = counts.unsigned_records;
   job->batches = counts.unsigned_records / batch_size + (counts.unsigned_records % batch_size != 0);
-  job->keys = keys_.size();
-  job->started = std::chrono::steady_clock::now();
-  job->started_unix_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                             std::chrono::system_clock::now().time_since_epoch())
-                             .count();
+  job->keys = job->key_indexes.size();
+
+  // The record is saved before the job runs: a job that cannot be recorded does not start.
+  const audit::JobRecord record = record_of(*job);
+  store_.save_job(record);
+  std::vector<std::string> addresses;
+  for (const audit::KeyGrant& k : record.keys) addresses.push_back(k.address);
+  audit_.record({.time_unix_ms = record.started_unix_ms,
+                 .client = job->client,
+                 .remote_addr = job->remote_addr,
+                 .route = "/sign",
+                 .outcome = "started",
+                 .count = job->unsigned_at_start,
+                 .job_id = job->id,
+                 .key_addresses = std::move(addresses),
+                 .detail = "batch size " + std::to_string(batch_size) + ", " +
+                           std::to_string(job->batches) + " batches, " + job->mode});
   job_ = job;
   spdlog::info(
       "job {} planned: {} unsigned records, batch size {}, {} batches, {} keys, {} ({} "
@@ -103,38 +134,70 @@ void Coordinator::run_job(std::stop_token stop, std::shared_ptr<Job> job) {
     }
   }  // joins the dispatchers
 
-  std::lock_guard lock(mutex_);
-  job->finished = std::chrono::steady_clock::now();
-  const bool all_done = job->batches_done.load() == job->batches;
-  job->state = all_done                ? JobState::kSucceeded
-               : stop.stop_requested() ? JobState::kInterrupted
-                                       : JobState::kFailed;
+  JobSnapshot s;
+  {
+    std::lock_guard lock(mutex_);
+    job->finished = std::chrono::steady_clock::now();
+    job->ended_unix_ms = audit::unix_ms_now();
+    const bool all_done = job->batches_done.load() == job->batches;
+    job->state = all_done                ? JobState::kSucceeded
+                 : stop.stop_requested() ? JobState::kInterrupted
+                                         : JobState::kFailed;
+    s = snapshot_of(*job);
+  }
   metrics_.set(metrics::kJobRunning, {}, 0);
-  metrics_.increment(metrics::kJobsTotal, {{"outcome", std::string(to_string(job->state))}});
+  metrics_.increment(metrics::kJobsTotal, {{"outcome", std::string(to_string(s.state))}});
   publish_progress(*job);
-  const JobSnapshot s = snapshot_of(*job);
+  persist(*job);
+  audit_.record({.time_unix_ms = job->ended_unix_ms,
+                 .client = job->client,
+                 .remote_addr = job->remote_addr,
+                 .route = "/sign",
+                 .outcome = std::string(to_string(s.state)),
+                 .count = s.records_signed,
+                 .job_id = s.id,
+                 .detail = std::to_string(s.batches_done) + "/" + std::to_string(s.batches) +
+                           " batches done, " + std::to_string(s.batches_failed) + " failed"});
   spdlog::info(
       "job {} {}: {} signed ({} already signed), {}/{} batches done, {} failed, {} "
       "retries, {:.1f}s, {:.0f} records/s",
       s.id, to_string(s.state), s.records_signed, s.already_signed, s.batches_done, s.batches,
       s.batches_failed, s.retries, s.elapsed_seconds, s.records_per_second);
+  {
+    std::lock_guard lock(mutex_);
+    job->done = true;
+  }
   finished_.notify_all();
 }
 
 void Coordinator::run_batch(std::stop_token stop, Job& job, std::uint64_t batch) {
-  const BatchSpec spec{batch, job.batches, static_cast<std::size_t>(batch % job.keys)};
+  const std::size_t key_index = job.key_indexes[batch % job.key_indexes.size()];
+  const BatchSpec spec{batch, job.batches, key_index, job.id, job.client, job.remote_addr};
+  audit::BatchOutcome outcome{batch, "", key_index, keys_.at(key_index).address, 0, 0, 0, ""};
+  auto end_batch = [&] {
+    {
+      std::lock_guard lock(mutex_);
+      job.results.push_back(outcome);
+    }
+    persist(job);
+  };
   auto backoff = options_.initial_backoff;
   std::string last_error;
   int attempt = 1;
   int busy_waits = 0;
   for (;; ++attempt) {
     try {
+      outcome.attempts = attempt;
       const BatchResult r = dispatcher_.dispatch(spec, stop);
       job.records_signed += r.signed_count;
       job.already_signed += r.already_signed;
+      outcome.signed_count += r.signed_count;
+      outcome.already_signed += r.already_signed;
+      outcome.pod = r.pod;
       if (!r.interrupted) {
         ++job.batches_done;
         publish_progress(job);
+        end_batch();
         return;
       }
       last_error = "batch interrupted by shutdown" + (r.pod.empty() ? "" : " on " + r.pod);
@@ -166,6 +229,42 @@ void Coordinator::run_batch(std::stop_token stop, Job& job, std::uint64_t batch)
   spdlog::error("job {} batch {}/{} failed after {} attempts: {}", job.id, batch, job.batches,
                 attempt, last_error);
   publish_progress(job);
+  outcome.attempts = attempt;
+  outcome.error = last_error;
+  end_batch();
+}
+
+audit::JobRecord Coordinator::record_of(const Job& job) const {
+  audit::JobRecord r;
+  r.id = job.id;
+  r.started_by = job.client;
+  r.remote_addr = job.remote_addr;
+  r.batch_size = job.batch_size;
+  for (const std::size_t index : job.key_indexes) {
+    r.keys.push_back({index, keys_.at(index).address, keys_.at(index).public_key});
+  }
+  r.state = job.state;
+  r.unsigned_at_start = job.unsigned_at_start;
+  r.batches = job.batches;
+  r.results = job.results;
+  r.records_signed = job.records_signed.load();
+  r.started_unix_ms = job.started_unix_ms;
+  r.ended_unix_ms = job.ended_unix_ms;
+  return r;
+}
+
+void Coordinator::persist(const Job& job) {
+  std::lock_guard persist_lock(persist_mutex_);
+  audit::JobRecord record;
+  {
+    std::lock_guard lock(mutex_);
+    record = record_of(job);
+  }
+  try {
+    store_.save_job(record);
+  } catch (const std::exception& e) {
+    spdlog::error("job {}: saving its record failed: {}", job.id, e.what());
+  }
 }
 
 void Coordinator::publish_progress(const Job& job) {
@@ -198,12 +297,10 @@ JobSnapshot Coordinator::snapshot_of(const Job& job) const {
   return s;
 }
 
-std::optional<JobSnapshot> Coordinator::wait(std::uint64_t job_id) {
+std::optional<JobSnapshot> Coordinator::wait(const std::string& job_id) {
   std::unique_lock lock(mutex_);
   if (!job_) return std::nullopt;
-  finished_.wait(lock, [&] {
-    return job_->state != JobState::kRunning || (job_id != 0 && job_->id != job_id);
-  });
+  finished_.wait(lock, [&] { return job_->done || (!job_id.empty() && job_->id != job_id); });
   return snapshot_of(*job_);
 }
 

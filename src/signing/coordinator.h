@@ -1,6 +1,9 @@
 // The job model: /sign/:size becomes a job of B = ceil(unsigned / size) batches, dispatched with
 // bounded concurrency, each failed batch retried with exponential backoff up to a bounded number
 // of attempts. One job at a time per process. Progress is readable at any time as a JobSnapshot.
+// Every job has an id unique across pods (audit/job_id.h) and is persisted in the store as an
+// audit::JobRecord at its start, after each batch and at its end, so any pod can answer for it
+// after a restart; its start and end are audit events.
 #pragma once
 
 #include <atomic>
@@ -15,6 +18,8 @@
 #include <thread>
 #include <vector>
 
+#include "audit/audit_log.h"
+#include "audit/job_record.h"
 #include "crypto/key_ring.h"
 #include "metrics/registry.h"
 #include "signing/batch_dispatcher.h"
@@ -30,8 +35,25 @@ struct CoordinatorOptions {
   int max_busy_waits = 600;  // per batch: "busy" answers tolerated, each waited out, not counted
 };
 
-enum class JobState { kRunning, kSucceeded, kFailed, kInterrupted };
-std::string_view to_string(JobState state);
+using audit::JobState;
+using audit::to_string;
+
+// What a caller asks for when it starts a job.
+struct JobRequest {
+  std::uint64_t batch_size = 0;  // >= 1
+  std::string client;            // who asks ("anonymous" without auth); recorded, never a token
+  std::string remote_addr;       // from where
+  // Key indexes the job may use, in round-robin order: batch b signs with
+  // key_indexes[b % key_indexes.size()]. Empty means every key of the ring, in ring order.
+  std::vector<std::size_t> key_indexes;
+};
+
+// A JobRequest that cannot be planned: batch size 0, a key index out of range, no keys.
+// Retrying the same request cannot help (HTTP 400).
+class JobRequestError : public std::invalid_argument {
+ public:
+  using std::invalid_argument::invalid_argument;
+};
 
 struct FailedBatch {
   std::uint64_t batch = 0;
@@ -41,7 +63,7 @@ struct FailedBatch {
 };
 
 struct JobSnapshot {
-  std::uint64_t id = 0;
+  std::string id;
   JobState state = JobState::kRunning;
   std::string mode;  // dispatcher mode
   std::uint64_t batch_size = 0;
@@ -61,32 +83,35 @@ struct JobSnapshot {
 
 class JobAlreadyRunning : public std::runtime_error {
  public:
-  explicit JobAlreadyRunning(std::uint64_t id)
-      : std::runtime_error("job " + std::to_string(id) + " is already running"), id_(id) {}
-  std::uint64_t id() const { return id_; }
+  explicit JobAlreadyRunning(const std::string& id)
+      : std::runtime_error("job " + id + " is already running"), id_(id) {}
+  const std::string& id() const { return id_; }
 
  private:
-  std::uint64_t id_;
+  std::string id_;
 };
 
 class Coordinator {
  public:
   Coordinator(store::Store& store, const crypto::KeyRing& keys, BatchDispatcher& dispatcher,
-              metrics::Registry& metrics, CoordinatorOptions options);
+              metrics::Registry& metrics, audit::AuditLog& audit, CoordinatorOptions options);
   // Interrupts a running job (after its in-flight batches) and joins it.
   ~Coordinator();
   Coordinator(const Coordinator&) = delete;
   Coordinator& operator=(const Coordinator&) = delete;
 
-  // Plans and starts a job signing every unsigned record in batches of about `batch_size`.
-  // Backfills missing shards first. Returns the plan as the job's first snapshot.
-  // Preconditions: batch_size >= 1. Throws JobAlreadyRunning while another job runs, and
-  // store::StoreError when the store cannot be counted.
-  JobSnapshot start(std::uint64_t batch_size);
+  // Plans and starts a job signing every unsigned record in batches of about
+  // request.batch_size, with the keys request.key_indexes allows. Backfills missing shards
+  // first, saves the job record and records the "/sign" audit event before returning the plan
+  // as the job's first snapshot.
+  // Throws JobRequestError for batch_size 0, a key index >= keys.size() or an empty key ring;
+  // JobAlreadyRunning while another job runs; store::StoreError when the store cannot be
+  // counted or the job record cannot be saved (the job then does not start).
+  JobSnapshot start(const JobRequest& request);
 
-  // Blocks until the job `job_id` (or the current job, when 0) is no longer running; returns the
-  // last job's snapshot. Returns nullopt when no job ever ran.
-  std::optional<JobSnapshot> wait(std::uint64_t job_id = 0);
+  // Blocks until the job `job_id` (or the current job, when empty) has ended and its final
+  // record is saved; returns the last job's snapshot. Returns nullopt when no job ever ran.
+  std::optional<JobSnapshot> wait(const std::string& job_id = {});
 
   // The running or last job's progress; nullopt when no job ever ran.
   std::optional<JobSnapshot> snapshot() const;
@@ -100,17 +125,24 @@ class Coordinator {
   void run_batch(std::stop_token stop, Job& job, std::uint64_t batch);
   JobSnapshot snapshot_of(const Job& job) const;
   void publish_progress(const Job& job);
+  // Saves the job's current record. Logs, never throws, when the store fails: a lost progress
+  // save must not fail the signing; the next save carries everything.
+  void persist(const Job& job);
+  audit::JobRecord record_of(const Job& job) const;  // caller holds mutex_
 
   store::Store& store_;
   const crypto::KeyRing& keys_;
   BatchDispatcher& dispatcher_;
   metrics::Registry& metrics_;
+  audit::AuditLog& audit_;
   CoordinatorOptions options_;
 
+  // Taken before mutex_ (never after), so that saves of one job reach the store in the order
+  // their records were built: the last save is of the newest state.
+  std::mutex persist_mutex_;
   mutable std::mutex mutex_;
   std::condition_variable finished_;
   std::shared_ptr<Job> job_;
-  std::uint64_t next_job_id_ = 1;
   std::jthread runner_;
 };
 

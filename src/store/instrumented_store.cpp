@@ -58,4 +58,25 @@ void InstrumentedStore::for_each_signed(
   timed("export", [&] { inner_->for_each_signed(sink); });
 }
 
+void InstrumentedStore::for_each_signed_of_job(
+    std::string_view job_id, const std::function<void(const records::SignedRecord&)>& sink) {
+  timed("export_job", [&] { inner_->for_each_signed_of_job(job_id, sink); });
+}
+void InstrumentedStore::save_job(const audit::JobRecord& job) {
+  timed("save_job", [&] { inner_->save_job(job); });
+}
+std::optional<audit::JobRecord> InstrumentedStore::find_job(std::string_view id) {
+  return timed("find_job", [&] { return inner_->find_job(id); });
+}
+std::vector<audit::JobRecord> InstrumentedStore::list_jobs(std::size_t limit) {
+  return timed("list_jobs", [&] { return inner_->list_jobs(limit); });
+}
+void InstrumentedStore::append_audit(const audit::AuditEvent& event) {
+  timed("append_audit", [&] { inner_->append_audit(event); });
+}
+std::vector<audit::AuditEvent> InstrumentedStore::list_audit(
+    const std::optional<std::string>& job_id, std::size_t limit) {
+  return timed("list_audit", [&] { return inner_->list_audit(job_id, limit); });
+}
+
 }  // namespace signer::store

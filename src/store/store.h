@@ -14,6 +14,8 @@
 #include <string_view>
 #include <vector>
 
+#include "audit/audit_event.h"
+#include "audit/job_record.h"
 #include "records/record.h"
 #include "records/shard.h"
 
@@ -97,6 +99,30 @@ class Store {
 
   // Calls `sink` for every signed record, in id order, streaming (not all in memory at once).
   virtual void for_each_signed(const std::function<void(const records::SignedRecord&)>& sink) = 0;
+
+  // ---- provenance, jobs and the audit trail (shared by every pod through the store) ----
+
+  // Calls `sink` for every signed record whose job_id is `job_id`, in id order, streaming.
+  // Uses an index on job_id. An empty `job_id` visits the records signed outside any job.
+  virtual void for_each_signed_of_job(
+      std::string_view job_id, const std::function<void(const records::SignedRecord&)>& sink) = 0;
+
+  // Inserts `job`, or replaces the stored job with the same id (an upsert). The coordinator
+  // calls it at the start, after each batch and at the end; the last write wins.
+  virtual void save_job(const audit::JobRecord& job) = 0;
+
+  // Returns the job with `id`, or nullopt when there is none.
+  virtual std::optional<audit::JobRecord> find_job(std::string_view id) = 0;
+
+  // Returns up to `limit` jobs, the most recently started first (ties by id, descending).
+  virtual std::vector<audit::JobRecord> list_jobs(std::size_t limit) = 0;
+
+  // Appends one event to the audit trail. Events are never updated or deleted by the service.
+  virtual void append_audit(const audit::AuditEvent& event) = 0;
+
+  // Returns up to `limit` events, the most recent first; only those of `job_id` when it is set.
+  virtual std::vector<audit::AuditEvent> list_audit(const std::optional<std::string>& job_id,
+                                                    std::size_t limit) = 0;
 };
 
 }  // namespace signer::store

@@ -27,6 +27,7 @@ PROTECTED = [
     ("GET", "/keys", "read"),
     ("GET", "/records/someid", "read"),
     ("GET", "/jobs", "read"),
+    ("GET", "/audit", "read"),
     ("GET", "/sign/100", "sign"),
     ("POST", "/records", "ingest"),
     ("GET", "/batch/0/1/0", "sign"),
@@ -108,12 +109,45 @@ def test_each_role_reaches_its_routes(env):
     assert r.status_code == 200 and r.json()["state"] == "succeeded", r.text
 
 
-def test_probes_stay_open_and_metrics_count_refusals(env):
+def test_probes_stay_open_and_refusals_are_counted_and_audited(env):
     for path in ("/", "/healthz", "/readyz", "/metrics"):
         assert call(env.server, "GET", path).status_code == 200, path
     call(env.server, "GET", "/stats")
+    call(env.server, "GET", "/sign/5", env.tokens["reader"])
     metrics = call(env.server, "GET", "/metrics").text
     assert 'signer_auth_refusals_total{route="/stats",reason="unauthenticated"}' in metrics
+    events = call(env.server, "GET", "/audit?limit=200", env.tokens["reader"]).json()["events"]
+    refusals = [e for e in events if e["outcome"].startswith("refused:")]
+    assert any(e["outcome"] == "refused:401" and e["route"] == "/stats" for e in refusals), events
+    assert any(e["outcome"] == "refused:403" and e["client"] == "reader" and e["route"] == "/sign"
+               for e in refusals), refusals
+    assert all(e["remote_addr"] == "127.0.0.1" for e in refusals)
+
+
+def test_jobs_and_audit_record_the_authenticated_client(env):
+    r = call(env.server, "GET", "/sign/1000?wait=true", env.tokens["signer"])
+    assert r.status_code == 200, r.text
+    job_id = r.json()["id"]
+    job = call(env.server, "GET", f"/jobs/{job_id}", env.tokens["reader"]).json()
+    assert job["started_by"] == "signer", job
+    events = call(env.server, "GET", f"/audit?job={job_id}", env.tokens["reader"]).json()["events"]
+    assert any(e["route"] == "/sign" and e["client"] == "signer" for e in events), events
+
+
+def test_a_client_limited_to_key_1_signs_only_with_key_1(env):
+    records = random_records(300, prefix="k1-")
+    r = env.server.ingest(records)
+    assert r.status_code == 200 and r.json()["accepted"] == 300, r.text
+    r = call(env.server, "GET", "/sign/50?wait=true", env.tokens["key1-only"])
+    assert r.status_code == 200, r.text
+    job = r.json()
+    assert job["state"] == "succeeded" and job["batches"] >= 6, job
+    used = set()
+    for rec in records:
+        got = call(env.server, "GET", f"/records/{rec['id']}", env.tokens["reader"])
+        assert got.status_code == 200, got.text
+        used.add(got.json()["key"])
+    assert used == {env.keys.public_keys[1]}
 
 
 def test_foreign_origin_is_refused(env):

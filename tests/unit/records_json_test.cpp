@@ -79,7 +79,7 @@ TEST(RecordJson, OversizedMessageIsRejected) {
 }
 
 TEST(RecordJson, SignedRecordRoundTrip) {
-  const SignedRecord r{"id1", "héllo \"q\"", "salt", "0xsig", "0x04key"};
+  const SignedRecord r{"id1", "héllo \"q\"", "salt", "0xsig", "0x04key", ""};
   std::string line;
   append_json_line(line, r);
   ASSERT_EQ(line.back(), '\n');
@@ -87,6 +87,17 @@ TEST(RecordJson, SignedRecordRoundTrip) {
   EXPECT_FALSE(signed_record_from_json(nlohmann::json::parse(line), back));
   EXPECT_EQ(back.msg, r.msg);
   EXPECT_EQ(back.key, r.key);
+}
+
+TEST(RecordJson, SignedRecordShowsItsJobIdOnlyWhenItHasOne) {
+  SignedRecord r{"id1", "m", "salt", "0xsig", "0x04key", ""};
+  EXPECT_FALSE(to_json(r).contains("job_id"));  // the original layout, field for field
+  r.job_id = "j-0123456789ab-0123456789abcdef";
+  const nlohmann::json j = to_json(r);
+  EXPECT_EQ(j.at("job_id"), r.job_id);
+  SignedRecord back;
+  EXPECT_FALSE(signed_record_from_json(j, back));
+  EXPECT_EQ(back.job_id, r.job_id);
 }
 
 }  // namespace

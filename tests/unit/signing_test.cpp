@@ -10,6 +10,9 @@
 #include <set>
 #include <thread>
 
+#include "audit/audit_json.h"
+#include "audit/job_id.h"
+#include "audit/job_verifier.h"
 #include "crypto/signature_verifier.h"
 #include "metrics/signer_metrics.h"
 #include "signing/batch_dispatcher.h"
@@ -33,11 +36,19 @@ std::vector<records::UnsignedRecord> random_records(std::size_t n) {
   return out;
 }
 
+constexpr const char* kJob = "j-0123456789ab-0123456789abcdef";
+
+// A job request as the HTTP layer makes one, every key allowed.
+JobRequest request(std::uint64_t batch_size, std::vector<std::size_t> key_indexes = {}) {
+  return {batch_size, "tester", "127.0.0.1", std::move(key_indexes)};
+}
+
 class SigningTest : public ::testing::Test {
  protected:
   void SetUp() override {
     metrics::declare_signer_metrics(metrics_);
     store_ = std::make_unique<store::SqliteStore>(dir_ / "signer.db");
+    audit_ = std::make_unique<audit::AuditLog>(*store_);
   }
   std::map<std::string, records::SignedRecord> signed_records() {
     std::map<std::string, records::SignedRecord> out;
@@ -48,6 +59,7 @@ class SigningTest : public ::testing::Test {
   testing::TempDir dir_;
   metrics::Registry metrics_;
   std::unique_ptr<store::SqliteStore> store_;
+  std::unique_ptr<audit::AuditLog> audit_;
   crypto::KeyRing keys_ = crypto::KeyRing::generate(3);
   WorkerPool pool_{2};
 };
@@ -109,8 +121,8 @@ TEST(WorkerPool, RethrowsTheFirstTaskException) {
 TEST_F(SigningTest, BatchWorkerSignsItsRangeOnlyAndIsIdempotent) {
   const auto input = random_records(3000);
   store_->ingest(input);
-  BatchWorker worker(*store_, keys_, pool_, metrics_, {257, "pod-a"});
-  const BatchResult r = worker.run({1, 4, 2});
+  BatchWorker worker(*store_, keys_, pool_, metrics_, *audit_, {257, "pod-a"});
+  const BatchResult r = worker.run({1, 4, 2, kJob, "tester", "127.0.0.1"});
   const records::ShardRange range = records::shard_range_for_batch(1, 4);
   std::size_t in_range = 0;
   for (const auto& rec : input) in_range += range.contains(records::shard_of(rec.id));
@@ -125,8 +137,17 @@ TEST_F(SigningTest, BatchWorkerSignsItsRangeOnlyAndIsIdempotent) {
     ASSERT_EQ(crypto::verify_signature(verifier, rec.salt, rec.msg, rec.sign, rec.key),
               crypto::Verdict::kValid);
     ASSERT_EQ(rec.key, keys_.at(2).public_key);
+    ASSERT_EQ(rec.job_id, kJob);  // provenance
   }
-  EXPECT_EQ(worker.run({1, 4, 2}).signed_count, 0u);  // idempotent
+  const auto events = store_->list_audit(std::string(kJob), 10);
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].route, "/batch");
+  EXPECT_EQ(events[0].outcome, "ok");
+  EXPECT_EQ(events[0].client, "tester");
+  EXPECT_EQ(events[0].batch, std::optional<std::uint64_t>(1));
+  EXPECT_EQ(events[0].count, in_range);
+  EXPECT_EQ(events[0].key_addresses, std::vector<std::string>{keys_.at(2).address});
+  EXPECT_EQ(worker.run({1, 4, 2, kJob, "tester", "127.0.0.1"}).signed_count, 0u);  // idempotent
   EXPECT_EQ(store_->count().unsigned_records, input.size() - in_range);
   EXPECT_EQ(metrics_.value(metrics::kRecordsSigned,
                            {{"key_index", "2"}, {"address", keys_.at(2).address}}),
@@ -135,10 +156,10 @@ TEST_F(SigningTest, BatchWorkerSignsItsRangeOnlyAndIsIdempotent) {
 
 TEST_F(SigningTest, BatchWorkerStopsAfterTheCurrentChunkWhenAsked) {
   store_->ingest(random_records(2000));
-  BatchWorker worker(*store_, keys_, pool_, metrics_, {100, "pod"});
+  BatchWorker worker(*store_, keys_, pool_, metrics_, *audit_, {100, "pod"});
   std::stop_source stop;
   stop.request_stop();
-  const BatchResult r = worker.run({0, 1, 0}, stop.get_token());
+  const BatchResult r = worker.run({0, 1, 0, kJob, "tester", "127.0.0.1"}, stop.get_token());
   EXPECT_TRUE(r.interrupted);
   EXPECT_EQ(r.signed_count, 100u);  // exactly one chunk, fully moved
   EXPECT_EQ(store_->count().signed_records, 100u);
@@ -147,10 +168,10 @@ TEST_F(SigningTest, BatchWorkerStopsAfterTheCurrentChunkWhenAsked) {
 TEST_F(SigningTest, CoordinatorSignsEverythingWithRoundRobinKeys) {
   const auto input = random_records(5000);
   store_->ingest(input);
-  BatchWorker worker(*store_, keys_, pool_, metrics_, {300, "pod"});
+  BatchWorker worker(*store_, keys_, pool_, metrics_, *audit_, {300, "pod"});
   InProcessDispatcher dispatcher(worker);
-  Coordinator coordinator(*store_, keys_, dispatcher, metrics_, {3, 2, {}, {}});
-  const JobSnapshot plan = coordinator.start(700);
+  Coordinator coordinator(*store_, keys_, dispatcher, metrics_, *audit_, {3, 2, {}, {}});
+  const JobSnapshot plan = coordinator.start(request(700));
   EXPECT_EQ(plan.batches, 8u);  // ceil(5000 / 700)
   EXPECT_EQ(plan.unsigned_at_start, 5000u);
   const auto done = coordinator.wait(plan.id);
@@ -168,10 +189,10 @@ TEST_F(SigningTest, CoordinatorSignsEverythingWithRoundRobinKeys) {
 }
 
 TEST_F(SigningTest, CoordinatorWithNothingToSignSucceedsAtOnce) {
-  BatchWorker worker(*store_, keys_, pool_, metrics_, {300, "pod"});
+  BatchWorker worker(*store_, keys_, pool_, metrics_, *audit_, {300, "pod"});
   InProcessDispatcher dispatcher(worker);
-  Coordinator coordinator(*store_, keys_, dispatcher, metrics_, {});
-  const JobSnapshot plan = coordinator.start(10);
+  Coordinator coordinator(*store_, keys_, dispatcher, metrics_, *audit_, {});
+  const JobSnapshot plan = coordinator.start(request(10));
   EXPECT_EQ(plan.batches, 0u);
   EXPECT_EQ(coordinator.wait(plan.id)->state, JobState::kSucceeded);
 }
@@ -189,10 +210,10 @@ TEST_F(SigningTest, CoordinatorBackfillsRecordsWithoutShard) {
               SQLITE_OK);
     sqlite3_close(db);
   }
-  BatchWorker worker(*store_, keys_, pool_, metrics_, {4, "pod"});
+  BatchWorker worker(*store_, keys_, pool_, metrics_, *audit_, {4, "pod"});
   InProcessDispatcher dispatcher(worker);
-  Coordinator coordinator(*store_, keys_, dispatcher, metrics_, {});
-  const auto done = coordinator.wait(coordinator.start(3).id);
+  Coordinator coordinator(*store_, keys_, dispatcher, metrics_, *audit_, {});
+  const auto done = coordinator.wait(coordinator.start(request(3)).id);
   EXPECT_EQ(done->records_signed, 13u);
   EXPECT_EQ(store_->count().unsigned_records, 0u);
   EXPECT_TRUE(store_->find_signed("ABCDEF12XYZ"));
@@ -225,12 +246,12 @@ class FlakyDispatcher final : public BatchDispatcher {
 
 TEST_F(SigningTest, CoordinatorRetriesFailedBatchesWithBackoff) {
   store_->ingest(random_records(1000));
-  BatchWorker worker(*store_, keys_, pool_, metrics_, {300, "pod"});
+  BatchWorker worker(*store_, keys_, pool_, metrics_, *audit_, {300, "pod"});
   InProcessDispatcher inner(worker);
   FlakyDispatcher flaky(inner, 2, true);
-  Coordinator coordinator(*store_, keys_, flaky, metrics_,
+  Coordinator coordinator(*store_, keys_, flaky, metrics_, *audit_,
                           {2, 3, std::chrono::milliseconds(1), std::chrono::milliseconds(4)});
-  const auto done = coordinator.wait(coordinator.start(250).id);
+  const auto done = coordinator.wait(coordinator.start(request(250)).id);
   EXPECT_EQ(done->state, JobState::kSucceeded);
   EXPECT_EQ(done->retries, 8u);  // 4 batches x 2 failures
   EXPECT_EQ(done->records_signed, 1000u);
@@ -238,12 +259,12 @@ TEST_F(SigningTest, CoordinatorRetriesFailedBatchesWithBackoff) {
 
 TEST_F(SigningTest, CoordinatorReportsBatchesThatExhaustTheirAttempts) {
   store_->ingest(random_records(1000));
-  BatchWorker worker(*store_, keys_, pool_, metrics_, {300, "pod"});
+  BatchWorker worker(*store_, keys_, pool_, metrics_, *audit_, {300, "pod"});
   InProcessDispatcher inner(worker);
   FlakyDispatcher flaky(inner, 5, true);
-  Coordinator coordinator(*store_, keys_, flaky, metrics_,
+  Coordinator coordinator(*store_, keys_, flaky, metrics_, *audit_,
                           {2, 3, std::chrono::milliseconds(1), std::chrono::milliseconds(2)});
-  const auto done = coordinator.wait(coordinator.start(500).id);
+  const auto done = coordinator.wait(coordinator.start(request(500)).id);
   EXPECT_EQ(done->state, JobState::kFailed);
   EXPECT_EQ(done->batches_failed, 2u);
   ASSERT_EQ(done->failed.size(), 2u);
@@ -253,11 +274,11 @@ TEST_F(SigningTest, CoordinatorReportsBatchesThatExhaustTheirAttempts) {
 
 TEST_F(SigningTest, BusyAnswersAreWaitedOutWithoutUsingAttempts) {
   store_->ingest(random_records(600));
-  BatchWorker worker(*store_, keys_, pool_, metrics_, {300, "pod"});
+  BatchWorker worker(*store_, keys_, pool_, metrics_, *audit_, {300, "pod"});
   InProcessDispatcher inner(worker);
   FlakyDispatcher busy(inner, 5, true, /*busy=*/true);
-  Coordinator coordinator(*store_, keys_, busy, metrics_, {2, 2, {}, {}});
-  const auto done = coordinator.wait(coordinator.start(300).id);
+  Coordinator coordinator(*store_, keys_, busy, metrics_, *audit_, {2, 2, {}, {}});
+  const auto done = coordinator.wait(coordinator.start(request(300)).id);
   EXPECT_EQ(done->state, JobState::kSucceeded);  // 5 busy answers > 2 attempts, still fine
   EXPECT_EQ(done->retries, 0u);
   EXPECT_EQ(done->records_signed, 600u);
@@ -265,11 +286,11 @@ TEST_F(SigningTest, BusyAnswersAreWaitedOutWithoutUsingAttempts) {
 
 TEST_F(SigningTest, NonRetryableFailureIsNotRetried) {
   store_->ingest(random_records(100));
-  BatchWorker worker(*store_, keys_, pool_, metrics_, {300, "pod"});
+  BatchWorker worker(*store_, keys_, pool_, metrics_, *audit_, {300, "pod"});
   InProcessDispatcher inner(worker);
   FlakyDispatcher flaky(inner, 1, false);
-  Coordinator coordinator(*store_, keys_, flaky, metrics_, {1, 4, {}, {}});
-  const auto done = coordinator.wait(coordinator.start(100).id);
+  Coordinator coordinator(*store_, keys_, flaky, metrics_, *audit_, {1, 4, {}, {}});
+  const auto done = coordinator.wait(coordinator.start(request(100)).id);
   EXPECT_EQ(done->retries, 0u);
   EXPECT_EQ(done->batches_failed, 1u);
 }
@@ -300,23 +321,244 @@ class GateDispatcher final : public BatchDispatcher {
 TEST_F(SigningTest, SecondJobWhileOneRunsIsRefused) {
   store_->ingest(random_records(10));
   GateDispatcher gate;
-  Coordinator coordinator(*store_, keys_, gate, metrics_, {});
-  const auto first = coordinator.start(5);
-  EXPECT_THROW(coordinator.start(5), JobAlreadyRunning);
+  Coordinator coordinator(*store_, keys_, gate, metrics_, *audit_, {});
+  const auto first = coordinator.start(request(5));
+  EXPECT_THROW(coordinator.start(request(5)), JobAlreadyRunning);
   EXPECT_EQ(coordinator.snapshot()->state, JobState::kRunning);
   gate.open();
   EXPECT_EQ(coordinator.wait(first.id)->state, JobState::kSucceeded);
-  EXPECT_NO_THROW(coordinator.wait(coordinator.start(5).id));  // a new job may start now
+  EXPECT_NO_THROW(coordinator.wait(coordinator.start(request(5)).id));  // a new job may start now
 }
 
 TEST_F(SigningTest, StopInterruptsARunningJob) {
   store_->ingest(random_records(10));
   GateDispatcher gate;
-  Coordinator coordinator(*store_, keys_, gate, metrics_, {});
-  const auto job = coordinator.start(1);
+  Coordinator coordinator(*store_, keys_, gate, metrics_, *audit_, {});
+  const auto job = coordinator.start(request(1));
   coordinator.stop();
   EXPECT_EQ(coordinator.snapshot()->state, JobState::kInterrupted);
   EXPECT_EQ(coordinator.snapshot()->id, job.id);
+}
+
+// ---- job ids, job records, audit events --------------------------------------------------------
+
+TEST(JobId, NewIdsHaveTheDocumentedShapeSortByTimeAndDiffer) {
+  const std::string a = audit::new_job_id(0x0123456789ab);
+  const std::string b = audit::new_job_id(0x0123456789ab);
+  EXPECT_EQ(a.substr(0, 15), "j-0123456789ab-");
+  EXPECT_EQ(a.size(), audit::kJobIdLength);
+  EXPECT_TRUE(audit::is_valid_job_id(a)) << a;
+  EXPECT_NE(a, b);  // same millisecond, 64 random bits apart
+  EXPECT_LT(audit::new_job_id(1000), audit::new_job_id(2000));
+}
+
+TEST(JobId, RejectsEverythingElse) {
+  for (const char* bad : {"", "1", "j-0123456789ab-0123456789abcdef0",
+                          "j-0123456789ab-0123456789abcde", "J-0123456789ab-0123456789abcdef",
+                          "j-0123456789AB-0123456789abcdef", "j_0123456789ab-0123456789abcdef",
+                          "j-0123456789ab_0123456789abcdef", "j-0123456789ab-0123456789abcdeg",
+                          "j-0123456789ab-0123456789abcde/", "j-0123456789ab-0123456789abcd%20"}) {
+    EXPECT_FALSE(audit::is_valid_job_id(bad)) << bad;
+  }
+  EXPECT_TRUE(audit::is_valid_job_id("j-0123456789ab-0123456789abcdef"));
+}
+
+TEST_F(SigningTest, CoordinatorPersistsTheJobWithEveryBatchResultAndStampsItsRecords) {
+  store_->ingest(random_records(1000));
+  BatchWorker worker(*store_, keys_, pool_, metrics_, *audit_, {100, "pod-a"});
+  InProcessDispatcher dispatcher(worker);
+  Coordinator coordinator(*store_, keys_, dispatcher, metrics_, *audit_, {2, 2, {}, {}});
+  const JobSnapshot plan = coordinator.start(request(300));
+  EXPECT_TRUE(audit::is_valid_job_id(plan.id)) << plan.id;
+  const auto done = coordinator.wait(plan.id);
+  ASSERT_EQ(done->state, JobState::kSucceeded);
+
+  const auto job = store_->find_job(plan.id);
+  ASSERT_TRUE(job);
+  EXPECT_EQ(job->state, audit::JobState::kSucceeded);
+  EXPECT_EQ(job->started_by, "tester");
+  EXPECT_EQ(job->remote_addr, "127.0.0.1");
+  EXPECT_EQ(job->batch_size, 300u);
+  EXPECT_EQ(job->unsigned_at_start, 1000u);
+  EXPECT_EQ(job->batches, 4u);
+  EXPECT_EQ(job->records_signed, 1000u);
+  EXPECT_GT(job->ended_unix_ms, 0);
+  EXPECT_GE(job->ended_unix_ms, job->started_unix_ms);
+  ASSERT_EQ(job->keys.size(), 3u);
+  for (std::size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(job->keys[i].index, i);
+    EXPECT_EQ(job->keys[i].address, keys_.at(i).address);
+    EXPECT_EQ(job->keys[i].public_key, keys_.at(i).public_key);
+  }
+  ASSERT_EQ(job->results.size(), 4u);
+  std::set<std::uint64_t> batches;
+  std::uint64_t signed_sum = 0;
+  for (const audit::BatchOutcome& b : job->results) {
+    batches.insert(b.batch);
+    signed_sum += b.signed_count;
+    EXPECT_EQ(b.pod, "pod-a");
+    EXPECT_EQ(b.key_index, b.batch % 3);
+    EXPECT_EQ(b.key_address, keys_.at(b.batch % 3).address);
+    EXPECT_EQ(b.attempts, 1);
+    EXPECT_EQ(b.error, "");
+  }
+  EXPECT_EQ(batches, (std::set<std::uint64_t>{0, 1, 2, 3}));
+  EXPECT_EQ(signed_sum, 1000u);
+  std::size_t stamped = 0;
+  store_->for_each_signed_of_job(plan.id, [&](const records::SignedRecord&) { ++stamped; });
+  EXPECT_EQ(stamped, 1000u);
+}
+
+TEST_F(SigningTest, CoordinatorSignsOnlyWithTheRequestedKeysInTheirOrder) {
+  store_->ingest(random_records(2000));
+  BatchWorker worker(*store_, keys_, pool_, metrics_, *audit_, {300, "pod"});
+  InProcessDispatcher dispatcher(worker);
+  Coordinator coordinator(*store_, keys_, dispatcher, metrics_, *audit_, {2, 2, {}, {}});
+  const auto done = coordinator.wait(coordinator.start(request(400, {2, 0})).id);
+  ASSERT_EQ(done->state, JobState::kSucceeded);
+  EXPECT_EQ(done->keys, 2u);
+  const std::vector<std::size_t> order{2, 0};
+  for (const auto& [id, rec] : signed_records()) {
+    const std::uint64_t batch = (static_cast<std::uint64_t>(records::shard_of(id)) * 5) >> 32;
+    ASSERT_EQ(rec.key, keys_.at(order[batch % 2]).public_key) << id;
+  }
+  const auto job = store_->find_job(done->id);
+  ASSERT_TRUE(job);
+  ASSERT_EQ(job->keys.size(), 2u);
+  EXPECT_EQ(job->keys[0].index, 2u);
+  EXPECT_EQ(job->keys[1].index, 0u);
+}
+
+TEST_F(SigningTest, CoordinatorRejectsAKeyIndexOutOfRangeWithoutStartingAJob) {
+  store_->ingest(random_records(10));
+  GateDispatcher gate;
+  Coordinator coordinator(*store_, keys_, gate, metrics_, *audit_, {});
+  EXPECT_THROW(coordinator.start(request(5, {0, 3})), JobRequestError);
+  EXPECT_THROW(coordinator.start(request(0)), JobRequestError);
+  EXPECT_FALSE(coordinator.snapshot());
+  EXPECT_TRUE(store_->list_jobs(10).empty());
+}
+
+TEST_F(SigningTest, TwoJobsGetDifferentIdsAndBothAreListed) {
+  store_->ingest(random_records(10));
+  BatchWorker worker(*store_, keys_, pool_, metrics_, *audit_, {300, "pod"});
+  InProcessDispatcher dispatcher(worker);
+  Coordinator coordinator(*store_, keys_, dispatcher, metrics_, *audit_, {});
+  const std::string first = coordinator.wait(coordinator.start(request(5)).id)->id;
+  std::this_thread::sleep_for(std::chrono::milliseconds(3));  // list order is by start time
+  const std::string second = coordinator.wait(coordinator.start(request(5)).id)->id;
+  EXPECT_NE(first, second);
+  const auto jobs = store_->list_jobs(10);
+  ASSERT_EQ(jobs.size(), 2u);
+  EXPECT_EQ(jobs[0].id, second);
+  EXPECT_EQ(jobs[1].id, first);
+}
+
+TEST_F(SigningTest, JobStartEveryBatchAndJobEndAreAuditEvents) {
+  store_->ingest(random_records(600));
+  BatchWorker worker(*store_, keys_, pool_, metrics_, *audit_, {100, "pod-a"});
+  InProcessDispatcher dispatcher(worker);
+  Coordinator coordinator(*store_, keys_, dispatcher, metrics_, *audit_, {});
+  const std::string id = coordinator.wait(coordinator.start(request(200)).id)->id;
+  auto events = store_->list_audit(id, 100);
+  std::reverse(events.begin(), events.end());  // oldest first
+  ASSERT_EQ(events.size(), 5u);                // start, 3 batches, end
+  EXPECT_EQ(events.front().route, "/sign");
+  EXPECT_EQ(events.front().outcome, "started");
+  EXPECT_EQ(events.front().client, "tester");
+  EXPECT_EQ(events.front().remote_addr, "127.0.0.1");
+  EXPECT_EQ(events.front().count, 600u);
+  EXPECT_EQ(events.front().key_addresses.size(), 3u);
+  std::uint64_t batch_signed = 0;
+  std::set<std::uint64_t> batches;
+  for (std::size_t i = 1; i < 4; ++i) {
+    EXPECT_EQ(events[i].route, "/batch");
+    EXPECT_EQ(events[i].outcome, "ok");
+    ASSERT_TRUE(events[i].batch);
+    batches.insert(*events[i].batch);
+    ASSERT_EQ(events[i].key_addresses.size(), 1u);
+    EXPECT_EQ(events[i].key_addresses[0], keys_.at(*events[i].batch % 3).address);
+    EXPECT_NE(events[i].detail.find("pod-a"), std::string::npos) << events[i].detail;
+    batch_signed += events[i].count;
+  }
+  EXPECT_EQ(batches, (std::set<std::uint64_t>{0, 1, 2}));
+  EXPECT_EQ(batch_signed, 600u);
+  EXPECT_EQ(events.back().route, "/sign");
+  EXPECT_EQ(events.back().outcome, "succeeded");
+  EXPECT_EQ(events.back().count, 600u);
+}
+
+TEST_F(SigningTest, AFailedBatchIsRecordedWithItsErrorAndAttempts) {
+  store_->ingest(random_records(100));
+  BatchWorker worker(*store_, keys_, pool_, metrics_, *audit_, {300, "pod"});
+  InProcessDispatcher inner(worker);
+  FlakyDispatcher flaky(inner, 1, false);
+  Coordinator coordinator(*store_, keys_, flaky, metrics_, *audit_, {1, 4, {}, {}});
+  const auto done = coordinator.wait(coordinator.start(request(100)).id);
+  ASSERT_EQ(done->state, JobState::kFailed);
+  const auto job = store_->find_job(done->id);
+  ASSERT_TRUE(job);
+  EXPECT_EQ(job->state, audit::JobState::kFailed);
+  ASSERT_EQ(job->results.size(), 1u);
+  EXPECT_EQ(job->results[0].attempts, 1);
+  EXPECT_FALSE(job->results[0].error.empty());
+}
+
+TEST_F(SigningTest, JobVerifierAcceptsAnHonestJobAndNamesATamperedRecord) {
+  store_->ingest(random_records(300));
+  BatchWorker worker(*store_, keys_, pool_, metrics_, *audit_, {100, "pod"});
+  InProcessDispatcher dispatcher(worker);
+  Coordinator coordinator(*store_, keys_, dispatcher, metrics_, *audit_, {});
+  const std::string id = coordinator.wait(coordinator.start(request(100)).id)->id;
+  const auto job = store_->find_job(id);
+  ASSERT_TRUE(job);
+  std::vector<audit::Mismatch> found;
+  auto collect = [&](const audit::Mismatch& m) { found.push_back(m); };
+  audit::VerifyReport report = audit::verify_job(*store_, *job, collect);
+  EXPECT_TRUE(report.ok());
+  EXPECT_EQ(report.found, 300u);
+  EXPECT_EQ(report.expected, 300u);
+  EXPECT_EQ(report.valid, 300u);
+
+  // Tamper with one record's message behind the store's back.
+  const std::string victim = signed_records().begin()->first;
+  {
+    sqlite3* raw = nullptr;
+    ASSERT_EQ(sqlite3_open((dir_ / "signer.db").c_str(), &raw), SQLITE_OK);
+    const std::string sql = "UPDATE signedrecords SET msg = 'forged' WHERE id = '" + victim + "'";
+    EXPECT_EQ(sqlite3_exec(raw, sql.c_str(), nullptr, nullptr, nullptr), SQLITE_OK);
+    sqlite3_close(raw);
+  }
+  report = audit::verify_job(*store_, *job, collect);
+  EXPECT_FALSE(report.ok());
+  ASSERT_EQ(found.size(), 1u);
+  EXPECT_EQ(found[0].record_id, victim);
+
+  // A job that claims more than carries its id is a count mismatch.
+  found.clear();
+  audit::JobRecord inflated = *job;
+  inflated.results[0].signed_count += 1;
+  report = audit::verify_job(*store_, inflated, collect);
+  EXPECT_EQ(found.back().record_id, "");
+  EXPECT_NE(found.back().reason.find("account for 301"), std::string::npos) << found.back().reason;
+
+  // Records moved by an attempt that then failed are accounted for by its "/batch" error event.
+  found.clear();
+  audit::JobRecord retried = *job;
+  retried.results[0].signed_count -= 5;
+  EXPECT_EQ(audit::verify_job(*store_, retried, collect).mismatches, 2u);  // tampered + count
+  store_->append_audit({.route = "/batch", .outcome = "error", .count = 5, .job_id = id});
+  found.clear();
+  EXPECT_EQ(audit::verify_job(*store_, retried, collect).mismatches, 1u);  // only the tampered one
+  EXPECT_EQ(found.at(0).record_id, victim);
+
+  // A job whose key list lacks the key used: every such record is named.
+  found.clear();
+  audit::JobRecord narrowed = *job;
+  narrowed.keys.resize(1);
+  report = audit::verify_job(*store_, narrowed, collect);
+  EXPECT_FALSE(report.ok());
+  EXPECT_GT(found.size(), 1u);
 }
 
 }  // namespace

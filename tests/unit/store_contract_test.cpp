@@ -27,6 +27,7 @@
 #include <utility>
 #include <vector>
 
+#include "audit/audit_json.h"
 #include "records/shard.h"
 #include "store/mongo/mongo_store.h"
 #include "store/sqlite/sqlite_store.h"
@@ -79,7 +80,8 @@ std::vector<UnsignedRecord> random_records(std::size_t n, std::uint32_t seed) {
 }
 
 SignedRecord signed_version(const UnsignedRecord& r, const std::string& tag = "a") {
-  return {r.id, r.msg, "salt-" + tag + "-" + r.id, "0xsign-" + tag + "-" + r.id, "0x04key-" + tag};
+  return {r.id, r.msg, "salt-" + tag + "-" + r.id, "0xsign-" + tag + "-" + r.id, "0x04key-" + tag,
+          ""};
 }
 
 std::vector<SignedRecord> signed_versions(const std::vector<UnsignedRecord>& records,
@@ -739,10 +741,163 @@ TEST_P(StoreContract, ForEachSignedStopsWhenTheSinkThrows) {
   EXPECT_EQ(store().count(), counts(0, 30));
 }
 
+// ---- jobs, audit events and provenance ---------------------------------------------------------
+
+audit::JobRecord job_record(const std::string& id, std::int64_t started_unix_ms) {
+  audit::JobRecord job;
+  job.id = id;
+  job.started_by = "alice";
+  job.remote_addr = "10.0.0.7";
+  job.batch_size = 100;
+  job.keys = {{2, "0xAbC0000000000000000000000000000000000002", "0x04key-2"},
+              {0, "0xAbC0000000000000000000000000000000000000", "0x04key-0"}};
+  job.unsigned_at_start = 250;
+  job.batches = 3;
+  job.started_unix_ms = started_unix_ms;
+  return job;
+}
+
+TEST_P(StoreContract, SavedJobIsFoundAndSavingAgainReplacesIt) {
+  audit::JobRecord job = job_record("j-000000000001-00000000000000aa", 1000);
+  store().save_job(job);
+  auto found = store().find_job(job.id);
+  ASSERT_TRUE(found);
+  EXPECT_EQ(audit::to_json(*found), audit::to_json(job));
+
+  job.state = audit::JobState::kSucceeded;
+  job.results = {{0, "pod-a", 2, job.keys[0].address, 90, 1, 1, ""},
+                 {1, "pod-b", 0, job.keys[1].address, 0, 0, 4, "store unavailable: busy"}};
+  job.records_signed = 90;
+  job.ended_unix_ms = 2000;
+  store().save_job(job);
+  found = store().find_job(job.id);
+  ASSERT_TRUE(found);
+  EXPECT_EQ(audit::to_json(*found), audit::to_json(job));
+  EXPECT_EQ(found->results.at(1).error, "store unavailable: busy");
+  EXPECT_EQ(store().list_jobs(10).size(), 1u);
+}
+
+TEST_P(StoreContract, FindJobOfAnUnknownIdIsNothing) {
+  store().save_job(job_record("j-000000000001-00000000000000aa", 1000));
+  EXPECT_FALSE(store().find_job("j-000000000001-00000000000000ab"));
+}
+
+TEST_P(StoreContract, ListJobsReturnsTheMostRecentFirstUpToTheLimit) {
+  store().save_job(job_record("j-000000000002-0000000000000002", 2000));
+  store().save_job(job_record("j-000000000003-0000000000000003", 3000));
+  store().save_job(job_record("j-000000000001-0000000000000001", 1000));
+  std::vector<std::string> ids;
+  for (const auto& job : store().list_jobs(2)) ids.push_back(job.id);
+  EXPECT_EQ(ids, (std::vector<std::string>{"j-000000000003-0000000000000003",
+                                           "j-000000000002-0000000000000002"}));
+  EXPECT_EQ(store().list_jobs(200).size(), 3u);
+}
+
+TEST_P(StoreContract, AuditEventsAreKeptMostRecentFirstAndFilteredByJob) {
+  const std::string job = "j-000000000001-00000000000000aa";
+  store().append_audit({100,
+                        "alice",
+                        "10.0.0.7",
+                        "/sign",
+                        "started",
+                        250,
+                        job,
+                        std::nullopt,
+                        {"0xA", "0xB"},
+                        "batch size 100"});
+  store().append_audit(
+      {101, "anonymous", "10.0.0.8", "/records", "ok", 5, "", std::nullopt, {}, "0 duplicates"});
+  store().append_audit({102, "alice", "10.0.0.7", "/batch", "ok", 90, job, 0, {"0xA"}, "pod a"});
+  const auto all = store().list_audit(std::nullopt, 10);
+  ASSERT_EQ(all.size(), 3u);
+  EXPECT_EQ(all[0].route, "/batch");
+  EXPECT_EQ(all[0].batch, std::optional<std::uint64_t>(0));
+  EXPECT_EQ(all[0].key_addresses, std::vector<std::string>{"0xA"});
+  EXPECT_EQ(all[1].route, "/records");
+  EXPECT_EQ(all[1].batch, std::nullopt);
+  EXPECT_EQ(all[2].route, "/sign");
+  EXPECT_EQ(audit::to_json(all[2]), audit::to_json(audit::AuditEvent{100,
+                                                                     "alice",
+                                                                     "10.0.0.7",
+                                                                     "/sign",
+                                                                     "started",
+                                                                     250,
+                                                                     job,
+                                                                     std::nullopt,
+                                                                     {"0xA", "0xB"},
+                                                                     "batch size 100"}));
+  const auto of_job = store().list_audit(job, 10);
+  ASSERT_EQ(of_job.size(), 2u);
+  EXPECT_EQ(of_job[0].route, "/batch");
+  EXPECT_EQ(of_job[1].route, "/sign");
+  EXPECT_EQ(store().list_audit(std::nullopt, 1).size(), 1u);
+}
+
+TEST_P(StoreContract, SignedRecordsCarryTheirJobIdAndAreFoundByIt) {
+  const auto records = random_records(6, 31);
+  store().ingest(records);
+  const std::string job_a = "j-000000000001-00000000000000aa";
+  const std::string job_b = "j-000000000002-00000000000000bb";
+  std::vector<SignedRecord> signed_records = signed_versions(records);
+  for (std::size_t i = 0; i < signed_records.size(); ++i) {
+    signed_records[i].job_id = i < 4 ? job_a : (i == 4 ? job_b : "");
+  }
+  store().move_to_signed(signed_records);
+  EXPECT_EQ(store().find_signed(records[0].id)->job_id, job_a);
+  EXPECT_EQ(store().find_signed(records[5].id)->job_id, "");
+
+  auto ids_of_job = [&](const std::string& job) {
+    std::vector<std::string> ids;
+    store().for_each_signed_of_job(job, [&](const SignedRecord& r) {
+      EXPECT_EQ(r.job_id, job);
+      ids.push_back(r.id);
+    });
+    return ids;
+  };
+  std::vector<std::string> want_a;
+  for (std::size_t i = 0; i < 4; ++i) want_a.push_back(records[i].id);
+  std::sort(want_a.begin(), want_a.end());
+  EXPECT_EQ(ids_of_job(job_a), want_a);
+  EXPECT_EQ(ids_of_job(job_b), std::vector<std::string>{records[4].id});
+  EXPECT_EQ(ids_of_job(""), std::vector<std::string>{records[5].id});
+  EXPECT_TRUE(ids_of_job("j-000000000003-00000000000000cc").empty());
+  std::size_t stamped = 0;
+  store().for_each_signed([&](const SignedRecord& r) { stamped += !r.job_id.empty(); });
+  EXPECT_EQ(stamped, 5u);
+}
+
 INSTANTIATE_TEST_SUITE_P(Stores, StoreContract, ::testing::ValuesIn(backends_under_test()),
                          [](const ::testing::TestParamInfo<std::string>& param_info) {
                            return param_info.param;
                          });
+
+// ---- SQLite-only behaviour
+// -----------------------------------------------------------------------
+
+// A database written before provenance existed: signedrecords without job_id.
+TEST(SqliteStoreSchema, AddsTheJobIdColumnToAnOlderDatabaseOnceAndKeepsItsRows) {
+  testing::TempDir dir;
+  const auto path = dir / "old.db";
+  {
+    sqlite3* raw = nullptr;
+    ASSERT_EQ(sqlite3_open(path.c_str(), &raw), SQLITE_OK);
+    std::unique_ptr<sqlite3, SqliteCloser> db(raw);
+    ASSERT_EQ(sqlite3_exec(db.get(),
+                           "CREATE TABLE signedrecords (id TEXT PRIMARY KEY NOT NULL, msg TEXT "
+                           "NOT NULL, salt TEXT NOT NULL, sign TEXT NOT NULL, key TEXT NOT NULL) "
+                           "WITHOUT ROWID;"
+                           "INSERT INTO signedrecords VALUES ('old1', 'm', 's', '0xs', '0x04k');",
+                           nullptr, nullptr, nullptr),
+              SQLITE_OK);
+  }
+  for (int open = 0; open < 2; ++open) {  // the second open must not try to add it again
+    SqliteStore store(path);
+    const auto old = store.find_signed("old1");
+    ASSERT_TRUE(old);
+    EXPECT_EQ(old->msg, "m");
+    EXPECT_EQ(old->job_id, "");
+  }
+}
 
 // ---- MongoDB-only behaviour
 // ------------------------------------------------------------------------
@@ -839,6 +994,31 @@ TEST_F(MongoServer, SignedDocumentsCarryTheContractFieldsOnly) {
   EXPECT_EQ(docs[0].at("salt"), want.salt);
   EXPECT_EQ(docs[0].at("sign"), want.sign);
   EXPECT_EQ(docs[0].at("key"), want.key);
+}
+
+TEST_F(MongoServer, SignedDocumentsOfAJobAddOnlyJobId) {
+  const auto records = random_records(1, 24);
+  backend_->store().ingest(records);
+  auto signed_records = signed_versions(records);
+  signed_records[0].job_id = "j-000000000001-00000000000000aa";
+  backend_->store().move_to_signed(signed_records);
+  const auto docs = backend_->raw().documents("signedrecords");
+  ASSERT_EQ(docs.size(), 1u);
+  std::set<std::string> keys;
+  for (const auto& [key, value] : docs[0]) keys.insert(key);
+  EXPECT_EQ(keys, (std::set<std::string>{"_id", "id", "msg", "salt", "sign", "key", "job_id"}));
+  EXPECT_EQ(docs[0].at("job_id"), "j-000000000001-00000000000000aa");
+}
+
+TEST_F(MongoServer, CreatesTheJobAndAuditIndexes) {
+  auto jobs = backend_->raw().indexes("jobs");
+  ASSERT_TRUE(jobs.contains("id_1"));
+  EXPECT_EQ(jobs["id_1"], std::make_pair(std::vector<std::string>{"id"}, true));
+  auto signed_records = backend_->raw().indexes("signedrecords");
+  ASSERT_TRUE(signed_records.contains("job_id_1_id_1"));
+  EXPECT_EQ(signed_records["job_id_1_id_1"],
+            std::make_pair(std::vector<std::string>{"job_id", "id"}, false));
+  EXPECT_TRUE(backend_->raw().indexes("audit").contains("job_id_1_time_1"));
 }
 
 TEST_F(MongoServer, IngestedRecordsCarryAnInt64Shard) {

@@ -13,6 +13,7 @@
 #include <unordered_set>
 #include <utility>
 
+#include "audit/audit_json.h"
 #include "records/shard.h"
 
 namespace signer::store {
@@ -21,6 +22,8 @@ namespace {
 constexpr const char* kDatabase = "msg-signer";
 constexpr const char* kRecords = "records";
 constexpr const char* kSignedRecords = "signedrecords";
+constexpr const char* kJobs = "jobs";
+constexpr const char* kAudit = "audit";
 // Copies of records whose shard backfill_shards() is adding; empty except during a backfill.
 constexpr const char* kBackfillStaging = "records_backfill";
 constexpr const char* kAppName = "message-signer";
@@ -204,16 +207,54 @@ std::optional<std::int64_t> number_field(const bson_t* doc, const char* key) {
 }
 
 records::SignedRecord signed_record_from(const bson_t* doc) {
-  return {utf8_field(doc, "id").value_or(""), utf8_field(doc, "msg").value_or(""),
+  return {utf8_field(doc, "id").value_or(""),   utf8_field(doc, "msg").value_or(""),
           utf8_field(doc, "salt").value_or(""), utf8_field(doc, "sign").value_or(""),
-          utf8_field(doc, "key").value_or("")};
+          utf8_field(doc, "key").value_or(""),  utf8_field(doc, "job_id").value_or("")};
 }
 
 void signed_projection(Bson& opts) {
   Bson projection;
   projection.int32("_id", 0).int32("id", 1).int32("msg", 1).int32("salt", 1).int32("sign", 1).int32(
       "key", 1);
+  projection.int32("job_id", 1);
   opts.document("projection", projection);
+}
+
+// Job records and audit events are nested documents whose shape audit/audit_json.h owns; they
+// cross into BSON through JSON (integers stay int32/int64, strings stay UTF-8).
+std::unique_ptr<Bson> bson_from_json(const nlohmann::json& json) {
+  const std::string text = audit::dump_line(json);
+  auto doc = std::make_unique<Bson>();
+  bson_error_t error;
+  // The Bson holds an empty initialized document (no heap memory), so re-initializing is safe.
+  if (!bson_init_from_json(doc->get(), text.data(), static_cast<ssize_t>(text.size()), &error)) {
+    throw StoreError(ErrorKind::kInvalid, std::string("mongodb: cannot encode: ") + error.message);
+  }
+  return doc;
+}
+
+struct BsonTextDeleter {
+  void operator()(char* text) const { bson_free(text); }
+};
+
+nlohmann::json json_from_bson(const bson_t* doc) {
+  std::unique_ptr<char, BsonTextDeleter> text(bson_as_relaxed_extended_json(doc, nullptr));
+  if (!text) throw StoreError(ErrorKind::kInvalid, "mongodb: document is not valid BSON");
+  nlohmann::json json = nlohmann::json::parse(text.get(), nullptr, false);
+  if (json.is_discarded()) throw StoreError(ErrorKind::kInvalid, "mongodb: unreadable document");
+  return json;
+}
+
+template <typename Parse>
+auto parse_document(const bson_t* doc, const char* collection, Parse parse) {
+  try {
+    return parse(json_from_bson(doc));
+  } catch (const StoreError&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw StoreError(ErrorKind::kInvalid, std::string("mongodb: unreadable document in ") +
+                                              collection + ": " + e.what());
+  }
 }
 
 // ---- errors ------------------------------------------------------------------------------------
@@ -593,6 +634,10 @@ void create_indexes(const MongoConnection& connection) {
   create(kRecords, "id_1", true, {"id"});
   create(kRecords, "shard_1_id_1", false, {"shard", "id"});
   create(kSignedRecords, "id_1", true, {"id"});
+  create(kSignedRecords, "job_id_1_id_1", false, {"job_id", "id"});
+  create(kJobs, "id_1", true, {"id"});
+  create(kJobs, "started_unix_ms_1", false, {"started_unix_ms"});
+  create(kAudit, "job_id_1_time_1", false, {"job_id", "time"});
 }
 
 // A copy of `doc` (every field, _id included) with shard = shard_of(`id`).
@@ -890,6 +935,8 @@ MoveResult MongoStore::move_to_signed(std::span<const records::SignedRecord> sig
         .utf8("salt", r.salt)
         .utf8("sign", r.sign)
         .utf8("key", r.key);
+    // Only when set: a record signed outside a job keeps exactly the original's fields.
+    if (!r.job_id.empty()) doc->utf8("job_id", r.job_id);
     docs.push_back(std::move(doc));
   }
   const InsertOutcome outcome =
@@ -970,6 +1017,121 @@ void MongoStore::for_each_signed(const std::function<void(const records::SignedR
                                                          opts.get(), nullptr));
   connection_->drain(found.get(), "read signed",
                      [&](const bson_t* doc) { sink(signed_record_from(doc)); });
+}
+
+void MongoStore::for_each_signed_of_job(
+    std::string_view job_id, const std::function<void(const records::SignedRecord&)>& sink) {
+  Bson filter;
+  if (job_id.empty()) {
+    // Records signed outside a job have no job_id field (or, from other tools, an empty one).
+    Bson either;
+    Bson missing;
+    Bson exists;
+    exists.boolean("$exists", false);
+    missing.document("job_id", exists);
+    Bson empty;
+    empty.utf8("job_id", "");
+    either.document("0", missing).document("1", empty);
+    filter.array("$or", either);
+  } else {
+    filter.utf8("job_id", job_id);
+  }
+  Bson opts;
+  signed_projection(opts);
+  Bson sort;
+  sort.int32("id", 1);
+  opts.document("sort", sort);
+
+  const PooledClient client = connection_->client();
+  const CollectionPtr signed_collection = client.collection(kSignedRecords);
+  const CursorPtr found(
+      mongoc_collection_find_with_opts(signed_collection.get(), filter.get(), opts.get(), nullptr));
+  connection_->drain(found.get(), "read signed of job",
+                     [&](const bson_t* doc) { sink(signed_record_from(doc)); });
+}
+
+void MongoStore::save_job(const audit::JobRecord& job) {
+  const auto doc = bson_from_json(audit::to_json(job));
+  Bson selector;
+  selector.utf8("id", job.id);
+  Bson opts;
+  opts.boolean("upsert", true);
+  const PooledClient client = connection_->client();
+  const CollectionPtr jobs = client.collection(kJobs);
+  Bson reply;
+  bson_error_t error;
+  if (!mongoc_collection_replace_one(jobs.get(), selector.get(), doc->get(), opts.get(),
+                                     reply.get(), &error)) {
+    connection_->fail(error, "save job");
+  }
+}
+
+std::optional<audit::JobRecord> MongoStore::find_job(std::string_view id) {
+  Bson filter;
+  filter.utf8("id", id);
+  Bson opts;
+  opts.int64("limit", 1);
+  const PooledClient client = connection_->client();
+  const CollectionPtr jobs = client.collection(kJobs);
+  const CursorPtr found(
+      mongoc_collection_find_with_opts(jobs.get(), filter.get(), opts.get(), nullptr));
+  std::optional<audit::JobRecord> job;
+  connection_->drain(found.get(), "find job", [&](const bson_t* doc) {
+    if (!job) job = parse_document(doc, kJobs, audit::job_record_from_json);
+  });
+  return job;
+}
+
+std::vector<audit::JobRecord> MongoStore::list_jobs(std::size_t limit) {
+  std::vector<audit::JobRecord> out;
+  if (limit == 0) return out;  // a MongoDB limit of 0 would mean "no limit"
+  const Bson everything;
+  Bson opts;
+  Bson sort;
+  sort.int32("started_unix_ms", -1).int32("id", -1);
+  opts.document("sort", sort).int64("limit", static_cast<std::int64_t>(limit));
+  const PooledClient client = connection_->client();
+  const CollectionPtr jobs = client.collection(kJobs);
+  const CursorPtr found(
+      mongoc_collection_find_with_opts(jobs.get(), everything.get(), opts.get(), nullptr));
+  connection_->drain(found.get(), "list jobs", [&](const bson_t* doc) {
+    out.push_back(parse_document(doc, kJobs, audit::job_record_from_json));
+  });
+  return out;
+}
+
+void MongoStore::append_audit(const audit::AuditEvent& event) {
+  const auto doc = bson_from_json(audit::to_json(event));
+  const PooledClient client = connection_->client();
+  const CollectionPtr audit_collection = client.collection(kAudit);
+  Bson reply;
+  bson_error_t error;
+  if (!mongoc_collection_insert_one(audit_collection.get(), doc->get(), nullptr, reply.get(),
+                                    &error)) {
+    connection_->fail(error, "append audit");
+  }
+}
+
+std::vector<audit::AuditEvent> MongoStore::list_audit(const std::optional<std::string>& job_id,
+                                                      std::size_t limit) {
+  std::vector<audit::AuditEvent> out;
+  if (limit == 0) return out;
+  Bson filter;
+  if (job_id) filter.utf8("job_id", *job_id);
+  Bson opts;
+  Bson sort;
+  // _id (an ObjectId the driver makes: seconds, then a per-process counter) orders events of
+  // the same millisecond.
+  sort.int32("time", -1).int32("_id", -1);
+  opts.document("sort", sort).int64("limit", static_cast<std::int64_t>(limit));
+  const PooledClient client = connection_->client();
+  const CollectionPtr audit_collection = client.collection(kAudit);
+  const CursorPtr found(
+      mongoc_collection_find_with_opts(audit_collection.get(), filter.get(), opts.get(), nullptr));
+  connection_->drain(found.get(), "list audit", [&](const bson_t* doc) {
+    out.push_back(parse_document(doc, kAudit, audit::audit_event_from_json));
+  });
+  return out;
 }
 
 }  // namespace signer::store

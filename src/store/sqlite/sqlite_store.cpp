@@ -5,6 +5,7 @@
 #include <string>
 #include <unordered_map>
 
+#include "audit/audit_json.h"
 #include "records/shard.h"
 
 namespace signer::store {
@@ -167,7 +168,46 @@ CREATE TABLE IF NOT EXISTS signedrecords (
   sign TEXT NOT NULL,
   key  TEXT NOT NULL
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS jobs (
+  id              TEXT PRIMARY KEY NOT NULL,
+  started_unix_ms INTEGER NOT NULL,
+  state           TEXT NOT NULL,
+  body            TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS jobs_started ON jobs (started_unix_ms, id);
+CREATE TABLE IF NOT EXISTS audit (
+  seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+  time_unix_ms INTEGER NOT NULL,
+  job_id       TEXT NOT NULL,
+  route        TEXT NOT NULL,
+  body         TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS audit_job ON audit (job_id, seq);
 )sql";
+
+// Provenance column, added to databases made before it existed (and by the original layout).
+// Runs after kSchema in the same write transaction, so two processes opening one file at once
+// cannot both try to add it.
+constexpr const char* kJobIdColumn =
+    "ALTER TABLE signedrecords ADD COLUMN job_id TEXT NOT NULL DEFAULT ''";
+constexpr const char* kJobIdIndex =
+    "CREATE INDEX IF NOT EXISTS signedrecords_job_id ON signedrecords (job_id, id)";
+
+records::SignedRecord signed_from_row(sqlite3_stmt* stmt) {
+  return records::SignedRecord{column_text(stmt, 0), column_text(stmt, 1), column_text(stmt, 2),
+                               column_text(stmt, 3), column_text(stmt, 4), column_text(stmt, 5)};
+}
+
+// Stored rows are ours; a body that no longer parses means the file was edited by hand.
+template <typename T, typename Parse>
+T parse_body(const std::string& body, const char* table, Parse parse) {
+  try {
+    return parse(nlohmann::json::parse(body));
+  } catch (const std::exception& e) {
+    throw StoreError(ErrorKind::kInvalid,
+                     std::string("sqlite: unreadable row in ") + table + ": " + e.what());
+  }
+}
 
 }  // namespace
 
@@ -175,7 +215,17 @@ SqliteStore::SqliteStore(const std::filesystem::path& path)
     : path_(path),
       writer_(std::make_unique<SqliteConnection>(path)),
       reader_(std::make_unique<SqliteConnection>(path)) {
+  Transaction tx(*writer_);
   writer_->exec(kSchema);
+  bool has_job_id = false;
+  {
+    StatementUse use(writer_->statement(
+        "SELECT 1 FROM pragma_table_info('signedrecords') WHERE name = 'job_id'"));
+    has_job_id = writer_->step(use.get());
+  }
+  if (!has_job_id) writer_->exec(kJobIdColumn);
+  writer_->exec(kJobIdIndex);
+  tx.commit();
 }
 
 SqliteStore::~SqliteStore() = default;
@@ -268,7 +318,8 @@ MoveResult SqliteStore::move_to_signed(std::span<const records::SignedRecord> si
   MoveResult result;
   Transaction tx(*writer_);
   sqlite3_stmt* insert = writer_->statement(
-      "INSERT OR IGNORE INTO signedrecords (id, msg, salt, sign, key) VALUES (?1, ?2, ?3, ?4, ?5)");
+      "INSERT OR IGNORE INTO signedrecords (id, msg, salt, sign, key, job_id) "
+      "VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
   sqlite3_stmt* remove = writer_->statement("DELETE FROM records WHERE id = ?1");
   for (const records::SignedRecord& r : signed_records) {
     {
@@ -278,6 +329,7 @@ MoveResult SqliteStore::move_to_signed(std::span<const records::SignedRecord> si
       writer_->bind_text(insert, 3, r.salt);
       writer_->bind_text(insert, 4, r.sign);
       writer_->bind_text(insert, 5, r.key);
+      writer_->bind_text(insert, 6, r.job_id);
       writer_->step(insert);
       if (sqlite3_changes(writer_->get()) == 1) {
         ++result.inserted;
@@ -318,29 +370,109 @@ IngestResult SqliteStore::ingest(std::span<const records::UnsignedRecord> unsign
 
 std::optional<records::SignedRecord> SqliteStore::find_signed(std::string_view id) {
   std::lock_guard lock(read_mutex_);
-  sqlite3_stmt* stmt =
-      reader_->statement("SELECT id, msg, salt, sign, key FROM signedrecords WHERE id = ?1");
+  sqlite3_stmt* stmt = reader_->statement(
+      "SELECT id, msg, salt, sign, key, job_id FROM signedrecords WHERE id = ?1");
   StatementUse use(stmt);
   reader_->bind_text(stmt, 1, id);
   if (!reader_->step(stmt)) return std::nullopt;
-  return records::SignedRecord{column_text(stmt, 0), column_text(stmt, 1), column_text(stmt, 2),
-                               column_text(stmt, 3), column_text(stmt, 4)};
+  return signed_from_row(stmt);
 }
 
 void SqliteStore::for_each_signed(const std::function<void(const records::SignedRecord&)>& sink) {
   std::lock_guard lock(read_mutex_);
   sqlite3_stmt* stmt =
-      reader_->statement("SELECT id, msg, salt, sign, key FROM signedrecords ORDER BY id");
+      reader_->statement("SELECT id, msg, salt, sign, key, job_id FROM signedrecords ORDER BY id");
   StatementUse use(stmt);
-  records::SignedRecord record;
-  while (reader_->step(stmt)) {
-    record.id = column_text(stmt, 0);
-    record.msg = column_text(stmt, 1);
-    record.salt = column_text(stmt, 2);
-    record.sign = column_text(stmt, 3);
-    record.key = column_text(stmt, 4);
-    sink(record);
+  while (reader_->step(stmt)) sink(signed_from_row(stmt));
+}
+
+void SqliteStore::for_each_signed_of_job(
+    std::string_view job_id, const std::function<void(const records::SignedRecord&)>& sink) {
+  std::lock_guard lock(read_mutex_);
+  sqlite3_stmt* stmt = reader_->statement(
+      "SELECT id, msg, salt, sign, key, job_id FROM signedrecords WHERE job_id = ?1 ORDER BY id");
+  StatementUse use(stmt);
+  reader_->bind_text(stmt, 1, job_id);
+  while (reader_->step(stmt)) sink(signed_from_row(stmt));
+}
+
+void SqliteStore::save_job(const audit::JobRecord& job) {
+  const std::string body = audit::dump_line(audit::to_json(job));
+  std::lock_guard lock(write_mutex_);
+  sqlite3_stmt* stmt = writer_->statement(
+      "INSERT INTO jobs (id, started_unix_ms, state, body) VALUES (?1, ?2, ?3, ?4) "
+      "ON CONFLICT (id) DO UPDATE SET started_unix_ms = excluded.started_unix_ms, "
+      "state = excluded.state, body = excluded.body");
+  StatementUse use(stmt);
+  writer_->bind_text(stmt, 1, job.id);
+  writer_->bind_int(stmt, 2, job.started_unix_ms);
+  writer_->bind_text(stmt, 3, audit::to_string(job.state));
+  writer_->bind_text(stmt, 4, body);
+  writer_->step(stmt);
+}
+
+std::optional<audit::JobRecord> SqliteStore::find_job(std::string_view id) {
+  std::string body;
+  {
+    std::lock_guard lock(read_mutex_);
+    sqlite3_stmt* stmt = reader_->statement("SELECT body FROM jobs WHERE id = ?1");
+    StatementUse use(stmt);
+    reader_->bind_text(stmt, 1, id);
+    if (!reader_->step(stmt)) return std::nullopt;
+    body = column_text(stmt, 0);
   }
+  return parse_body<audit::JobRecord>(body, "jobs", audit::job_record_from_json);
+}
+
+std::vector<audit::JobRecord> SqliteStore::list_jobs(std::size_t limit) {
+  std::vector<std::string> bodies;
+  {
+    std::lock_guard lock(read_mutex_);
+    sqlite3_stmt* stmt =
+        reader_->statement("SELECT body FROM jobs ORDER BY started_unix_ms DESC, id DESC LIMIT ?1");
+    StatementUse use(stmt);
+    reader_->bind_int(stmt, 1, static_cast<std::int64_t>(limit));
+    while (reader_->step(stmt)) bodies.push_back(column_text(stmt, 0));
+  }
+  std::vector<audit::JobRecord> jobs;
+  for (const std::string& body : bodies) {
+    jobs.push_back(parse_body<audit::JobRecord>(body, "jobs", audit::job_record_from_json));
+  }
+  return jobs;
+}
+
+void SqliteStore::append_audit(const audit::AuditEvent& event) {
+  const std::string body = audit::dump_line(audit::to_json(event));
+  std::lock_guard lock(write_mutex_);
+  sqlite3_stmt* stmt = writer_->statement(
+      "INSERT INTO audit (time_unix_ms, job_id, route, body) VALUES (?1, ?2, ?3, ?4)");
+  StatementUse use(stmt);
+  writer_->bind_int(stmt, 1, event.time_unix_ms);
+  writer_->bind_text(stmt, 2, event.job_id);
+  writer_->bind_text(stmt, 3, event.route);
+  writer_->bind_text(stmt, 4, body);
+  writer_->step(stmt);
+}
+
+std::vector<audit::AuditEvent> SqliteStore::list_audit(const std::optional<std::string>& job_id,
+                                                       std::size_t limit) {
+  std::vector<std::string> bodies;
+  {
+    std::lock_guard lock(read_mutex_);
+    sqlite3_stmt* stmt =
+        job_id ? reader_->statement(
+                     "SELECT body FROM audit WHERE job_id = ?2 ORDER BY seq DESC LIMIT ?1")
+               : reader_->statement("SELECT body FROM audit ORDER BY seq DESC LIMIT ?1");
+    StatementUse use(stmt);
+    reader_->bind_int(stmt, 1, static_cast<std::int64_t>(limit));
+    if (job_id) reader_->bind_text(stmt, 2, *job_id);
+    while (reader_->step(stmt)) bodies.push_back(column_text(stmt, 0));
+  }
+  std::vector<audit::AuditEvent> events;
+  for (const std::string& body : bodies) {
+    events.push_back(parse_body<audit::AuditEvent>(body, "audit", audit::audit_event_from_json));
+  }
+  return events;
 }
 
 }  // namespace signer::store

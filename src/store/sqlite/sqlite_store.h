@@ -36,6 +36,15 @@ class SqliteStore final : public Store {
   IngestResult ingest(std::span<const records::UnsignedRecord> unsigned_records) override;
   std::optional<records::SignedRecord> find_signed(std::string_view id) override;
   void for_each_signed(const std::function<void(const records::SignedRecord&)>& sink) override;
+  void for_each_signed_of_job(
+      std::string_view job_id,
+      const std::function<void(const records::SignedRecord&)>& sink) override;
+  void save_job(const audit::JobRecord& job) override;
+  std::optional<audit::JobRecord> find_job(std::string_view id) override;
+  std::vector<audit::JobRecord> list_jobs(std::size_t limit) override;
+  void append_audit(const audit::AuditEvent& event) override;
+  std::vector<audit::AuditEvent> list_audit(const std::optional<std::string>& job_id,
+                                            std::size_t limit) override;
 
  private:
   std::filesystem::path path_;

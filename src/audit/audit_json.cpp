@@ -1,0 +1,97 @@
+#include "audit/audit_json.h"
+
+#include <stdexcept>
+
+namespace signer::audit {
+
+nlohmann::json to_json(const JobRecord& job) {
+  nlohmann::json keys = nlohmann::json::array();
+  for (const KeyGrant& k : job.keys) {
+    keys.push_back({{"index", k.index}, {"address", k.address}, {"public_key", k.public_key}});
+  }
+  nlohmann::json results = nlohmann::json::array();
+  for (const BatchOutcome& b : job.results) {
+    results.push_back({{"batch", b.batch},
+                       {"pod", b.pod},
+                       {"key_index", b.key_index},
+                       {"key_address", b.key_address},
+                       {"signed", b.signed_count},
+                       {"already_signed", b.already_signed},
+                       {"attempts", b.attempts},
+                       {"error", b.error}});
+  }
+  return {{"id", job.id},
+          {"started_by", job.started_by},
+          {"remote_addr", job.remote_addr},
+          {"parameters", {{"batch_size", job.batch_size}, {"keys", keys}}},
+          {"state", std::string(to_string(job.state))},
+          {"unsigned_at_start", job.unsigned_at_start},
+          {"batches", job.batches},
+          {"results", results},
+          {"records_signed", job.records_signed},
+          {"started_unix_ms", job.started_unix_ms},
+          {"ended_unix_ms", job.ended_unix_ms}};
+}
+
+JobRecord job_record_from_json(const nlohmann::json& j) {
+  JobRecord job;
+  job.id = j.at("id").get<std::string>();
+  job.started_by = j.at("started_by").get<std::string>();
+  job.remote_addr = j.at("remote_addr").get<std::string>();
+  const nlohmann::json& parameters = j.at("parameters");
+  job.batch_size = parameters.at("batch_size").get<std::uint64_t>();
+  for (const nlohmann::json& k : parameters.at("keys")) {
+    job.keys.push_back({k.at("index").get<std::size_t>(), k.at("address").get<std::string>(),
+                        k.at("public_key").get<std::string>()});
+  }
+  const auto state = job_state_from_string(j.at("state").get<std::string>());
+  if (!state) throw std::invalid_argument("unknown job state " + j.at("state").dump());
+  job.state = *state;
+  job.unsigned_at_start = j.at("unsigned_at_start").get<std::uint64_t>();
+  job.batches = j.at("batches").get<std::uint64_t>();
+  for (const nlohmann::json& b : j.at("results")) {
+    job.results.push_back(
+        {b.at("batch").get<std::uint64_t>(), b.at("pod").get<std::string>(),
+         b.at("key_index").get<std::size_t>(), b.at("key_address").get<std::string>(),
+         b.at("signed").get<std::uint64_t>(), b.at("already_signed").get<std::uint64_t>(),
+         b.at("attempts").get<int>(), b.at("error").get<std::string>()});
+  }
+  job.records_signed = j.at("records_signed").get<std::uint64_t>();
+  job.started_unix_ms = j.at("started_unix_ms").get<std::int64_t>();
+  job.ended_unix_ms = j.at("ended_unix_ms").get<std::int64_t>();
+  return job;
+}
+
+nlohmann::json to_json(const AuditEvent& e) {
+  return {{"time", e.time_unix_ms},
+          {"client", e.client},
+          {"remote_addr", e.remote_addr},
+          {"route", e.route},
+          {"outcome", e.outcome},
+          {"count", e.count},
+          {"job_id", e.job_id},
+          {"batch", e.batch ? nlohmann::json(*e.batch) : nlohmann::json(nullptr)},
+          {"key_addresses", e.key_addresses},
+          {"detail", e.detail}};
+}
+
+AuditEvent audit_event_from_json(const nlohmann::json& j) {
+  AuditEvent e;
+  e.time_unix_ms = j.at("time").get<std::int64_t>();
+  e.client = j.at("client").get<std::string>();
+  e.remote_addr = j.at("remote_addr").get<std::string>();
+  e.route = j.at("route").get<std::string>();
+  e.outcome = j.at("outcome").get<std::string>();
+  e.count = j.at("count").get<std::uint64_t>();
+  e.job_id = j.at("job_id").get<std::string>();
+  if (j.contains("batch") && !j.at("batch").is_null()) e.batch = j.at("batch").get<std::uint64_t>();
+  e.key_addresses = j.at("key_addresses").get<std::vector<std::string>>();
+  e.detail = j.at("detail").get<std::string>();
+  return e;
+}
+
+std::string dump_line(const nlohmann::json& json) {
+  return json.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+}  // namespace signer::audit

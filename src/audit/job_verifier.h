@@ -1,0 +1,36 @@
+// `signer audit verify`: checks a job's signed records against what its record says. The records
+// stamped with the job's id must be as many as the job accounts for (the sum of its per-batch
+// signed counts, plus what failed attempts moved before failing, from their "/batch" error audit
+// events), each signature must verify (crypto/signature_verifier.h), and each record's key must
+// be one the job was allowed to use. Reads the store only; never writes.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "audit/job_record.h"
+#include "store/store.h"
+
+namespace signer::audit {
+
+// One disagreement: the record's id ("" for a job-level problem such as a count) and why.
+struct Mismatch {
+  std::string record_id;
+  std::string reason;
+};
+
+struct VerifyReport {
+  std::uint64_t expected = 0;    // sum of the job's per-batch signed counts
+  std::uint64_t found = 0;       // signed records stamped with the job's id
+  std::uint64_t valid = 0;       // of those, signature valid and key allowed
+  std::uint64_t mismatches = 0;  // everything on_mismatch was called for
+  bool ok() const { return mismatches == 0; }
+};
+
+// Streams the signed records of `job` from `store`, calls `on_mismatch` for each disagreement as
+// it is found, and returns the totals. Throws store::StoreError when the store fails.
+VerifyReport verify_job(store::Store& store, const JobRecord& job,
+                        const std::function<void(const Mismatch&)>& on_mismatch);
+
+}  // namespace signer::audit
