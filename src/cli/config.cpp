@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <stdexcept>
 #include <string_view>
@@ -48,6 +49,9 @@ Config config_from_environment() {
   c.shutdown_grace_seconds = env_int("BS_SHUTDOWN_GRACE_SECONDS", c.shutdown_grace_seconds);
   if (const std::string level = env("BS_LOG_LEVEL"); !level.empty()) c.log_level = level;
   c.host = env("BS_SIGNER_HOST");
+  c.internal_port = env_int("BS_INTERNAL_PORT", c.internal_port);
+  c.max_connections_per_client =
+      static_cast<std::size_t>(std::max(0, env_int("BS_MAX_CONNECTIONS_PER_CLIENT", 0)));
   c.clients_file = env("BS_CLIENTS_FILE");
   c.insecure_no_auth = env_flag("BS_INSECURE_NO_AUTH");
   c.metrics_require_auth = env_flag("BS_METRICS_AUTH");

@@ -30,6 +30,11 @@ struct Config {
   int store_timeout_ms = 5000;      // connect / server selection timeout for MongoDB
   std::string log_level = "info";
 
+  // Connections (http/connection_server.h).
+  int internal_port = -1;                      // BS_INTERNAL_PORT: probes, /metrics, /batch
+  std::size_t max_connections_per_client = 0;  // BS_MAX_CONNECTIONS_PER_CLIENT; 0: no cap
+  int header_timeout_ms = 10000;               // the whole request head
+
   // Who may call (src/auth, http/request_gate.h).
   std::string clients_file;                  // BS_CLIENTS_FILE
   bool insecure_no_auth = false;             // BS_INSECURE_NO_AUTH=1

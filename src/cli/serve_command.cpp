@@ -89,11 +89,18 @@ int serve(Config& config) {
   options.allowed_origins = config.allowed_origins;
   options.metrics_require_auth = config.metrics_require_auth;
   options.tls = tls.get();
+  options.internal_port = config.internal_port;
+  options.connections.max_connections_per_client = config.max_connections_per_client;
+  options.connections.head_deadline = std::chrono::milliseconds(config.header_timeout_ms);
   http::ApiServer server(*graph.store, graph.keys, *graph.coordinator, graph.worker, graph.metrics,
                          graph.audit, std::move(options));
   if (!server.bind()) {
     spdlog::error("cannot listen on {}:{}", config.host, config.port);
     return 4;
+  }
+  if (server.internal_port() >= 0) {
+    spdlog::info("internal listener (probes, /metrics, /batch) on {}:{}", config.host,
+                 server.internal_port());
   }
   spdlog::info("listening on {}://{}:{} as pod {} ({} mode{}{}; auth: {})", tls ? "https" : "http",
                config.host, server.port(), config.pod_name,
@@ -154,6 +161,17 @@ void add_serve_command(CLI::App& app, Config& config, int& exit_code) {
   cmd->add_option(
       "--host", config.host,
       "Listen address (env BS_SIGNER_HOST; default 127.0.0.1, or 0.0.0.0 with --clients)");
+  cmd->add_option("--internal-port", config.internal_port,
+                  "Second port for /healthz, /readyz, /metrics and /batch, with its own threads "
+                  "(env BS_INTERNAL_PORT; 0: any free port; default none)");
+  cmd->add_option("--max-connections-per-client", config.max_connections_per_client,
+                  "Open connections one address may hold on the public port; 0: no cap (env "
+                  "BS_MAX_CONNECTIONS_PER_CLIENT)")
+      ->capture_default_str();
+  cmd->add_option("--header-timeout-ms", config.header_timeout_ms,
+                  "Deadline for a whole request head (request line and headers)")
+      ->check(CLI::Range(100, 600000))
+      ->capture_default_str();
   cmd->add_option("--clients", config.clients_file,
                   "Clients file: who may call, with which roles (env BS_CLIENTS_FILE)");
   cmd->add_flag("--insecure-no-auth", config.insecure_no_auth,

@@ -57,6 +57,11 @@ std::string route_label(const std::string& path) {
   return "other";
 }
 
+bool is_internal_route(const std::string& path) {
+  return path == "/healthz" || path == "/readyz" || path == "/metrics" ||
+         path.rfind("/batch/", 0) == 0;
+}
+
 // Resolves every client's key list against the ring once, at startup.
 std::map<std::string, std::vector<std::size_t>> resolve_client_keys(
     const auth::ClientRegistry* clients, const crypto::KeyRing& keys) {
@@ -115,8 +120,22 @@ ApiServer::ApiServer(store::Store& store, const crypto::KeyRing& keys,
   const std::size_t threads = options_.http_threads;
   server_->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
   server_->set_payload_max_length(options_.max_body_bytes);
+  install_routes(*server_, Listener::kPublic);
+  if (options_.internal_port >= 0) {
+    // Probes and pods only: no per-address cap (all batches may come from one proxy), and its
+    // own threads, one per batch slot plus a few for probes and scrapes.
+    ConnectionPolicy internal = options_.connections;
+    internal.max_connections_per_client = 0;
+    internal_server_ = std::make_unique<ConnectionServer>(internal, options_.tls);
+    const std::size_t internal_threads =
+        options_.internal_threads + options_.max_concurrent_batches;
+    internal_server_->new_task_queue = [internal_threads] {
+      return new httplib::ThreadPool(internal_threads);
+    };
+    internal_server_->set_payload_max_length(1 << 16);
+    install_routes(*internal_server_, Listener::kInternal);
+  }
   metrics_.set(metrics::kInsecureNoAuth, {}, options_.insecure_no_auth ? 1 : 0);
-  install_routes();
 }
 
 std::vector<std::size_t> ApiServer::keys_of(const Caller& caller) const {
@@ -127,31 +146,58 @@ std::vector<std::size_t> ApiServer::keys_of(const Caller& caller) const {
 
 ApiServer::~ApiServer() = default;
 
-bool ApiServer::bind() {
-  if (options_.port == 0) {
-    port_ = server_->bind_to_any_port(options_.host);
-    return port_ > 0;
+namespace {
+
+// Binds `server` to host:port (any free port when 0). Returns the port, or -1.
+int bind_listener(ConnectionServer& server, const std::string& host, int port) {
+  if (port == 0) {
+    const int bound = server.bind_to_any_port(host);
+    return bound > 0 ? bound : -1;
   }
-  if (!server_->bind_to_port(options_.host, options_.port)) return false;
-  port_ = options_.port;
+  return server.bind_to_port(host, port) ? port : -1;
+}
+
+}  // namespace
+
+bool ApiServer::bind() {
+  port_ = bind_listener(*server_, options_.host, options_.port);
+  if (port_ < 0) return false;
+  if (internal_server_) {
+    internal_port_ = bind_listener(*internal_server_, options_.host, options_.internal_port);
+    if (internal_port_ < 0) return false;
+  }
   return true;
 }
 
-bool ApiServer::serve() { return server_->listen_after_bind(); }
+bool ApiServer::serve() {
+  bool internal_ok = true;
+  std::jthread internal;
+  if (internal_server_) {
+    internal = std::jthread([&] { internal_ok = internal_server_->listen_after_bind(); });
+  }
+  const bool ok = server_->listen_after_bind();
+  if (internal_server_) internal_server_->stop();
+  if (internal.joinable()) internal.join();
+  return ok && internal_ok;
+}
 
 void ApiServer::stop() {
   shutdown_.request_stop();
   coordinator_.stop();
   server_->stop();
+  if (internal_server_) internal_server_->stop();
 }
 
-void ApiServer::install_routes() {
-  ConnectionServer& s = *server_;
-
+void ApiServer::install_routes(ConnectionServer& s, Listener listener) {
   // Runs once the head is read, before the body is (request_gate.h has the order of the checks).
   // cpp-httplib enforces the body limit only on Content-Length bodies, so chunked uploads are
-  // refused there rather than read without bound.
-  s.set_gate([this](const httplib::Request& req, httplib::Response& res) {
+  // refused there rather than read without bound. The internal listener serves only the probes,
+  // /metrics and /batch.
+  s.set_gate([this, listener](const httplib::Request& req, httplib::Response& res) {
+    if (listener == Listener::kInternal && !is_internal_route(req.path)) {
+      send_error(res, 404, "the internal port serves /healthz, /readyz, /metrics and /batch only");
+      return httplib::Server::HandlerResponse::Handled;
+    }
     const auto refusal = gate_.check(req);
     if (!refusal) return httplib::Server::HandlerResponse::Unhandled;
     const std::string route = route_label(req.path);

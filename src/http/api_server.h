@@ -39,6 +39,11 @@ struct ApiServerOptions {
   bool metrics_require_auth = false;
   const TlsContext* tls = nullptr;  // null: plain HTTP
   ConnectionPolicy connections;
+  // A second listener for /healthz, /readyz, /metrics and /batch only, with threads of its own,
+  // so that clients flooding or stalling the public port cannot starve the probes or the pods'
+  // batches. -1: none; 0: any free port.
+  int internal_port = -1;
+  std::size_t internal_threads = 4;
 };
 
 class ApiServer {
@@ -53,16 +58,19 @@ class ApiServer {
 
   // Binds the listening socket. Returns false when the address is taken or invalid.
   bool bind();
-  // The bound port (useful when options.port was 0).
+  // The bound ports (useful when options.port was 0); internal_port() is -1 without one.
   int port() const { return port_; }
-  // Serves until stop(). Returns false when the server failed.
+  int internal_port() const { return internal_port_; }
+  // Serves until stop(), the internal listener on a thread of its own. Returns false when a
+  // listener failed.
   bool serve();
   // Graceful shutdown: readiness turns 503, running /batch requests stop after their current
   // chunk, the running job stops dispatching, then the listener closes after in-flight requests.
   void stop();
 
  private:
-  void install_routes();
+  enum class Listener { kPublic, kInternal };
+  void install_routes(ConnectionServer& server, Listener listener);
   // The key indexes `caller` may sign with: its clients-file list, or empty for all keys.
   std::vector<std::size_t> keys_of(const Caller& caller) const;
 
@@ -76,10 +84,12 @@ class ApiServer {
   RequestGate gate_;
   std::map<std::string, std::vector<std::size_t>> client_keys_;  // by client name
   std::unique_ptr<ConnectionServer> server_;
+  std::unique_ptr<ConnectionServer> internal_server_;  // null without options.internal_port
   std::stop_source shutdown_;
   std::atomic<std::size_t> batches_in_flight_{0};
   std::atomic<std::size_t> ingests_in_flight_{0};
   int port_ = 0;
+  int internal_port_ = -1;
 };
 
 }  // namespace signer::http
