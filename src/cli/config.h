@@ -24,6 +24,7 @@ struct Config {
   std::size_t concurrency = 0;  // 0: 2 in-process, 8 in cluster mode
   std::size_t max_concurrent_batches = 16;
   std::size_t max_body_bytes = 64u << 20;
+  std::size_t max_ingest_records = 1'000'000;
   int batch_attempts = 4;
   int batch_timeout_seconds = 600;
   int shutdown_grace_seconds = 25;  // BS_SHUTDOWN_GRACE_SECONDS

@@ -82,6 +82,7 @@ int serve(Config& config) {
   options.max_body_bytes = config.max_body_bytes;
   options.max_concurrent_batches = config.max_concurrent_batches;
   options.max_concurrent_ingests = 2;
+  options.max_ingest_records = config.max_ingest_records;
   options.internal_token = config.internal_token;
   options.pod_name = config.pod_name;
   options.clients = clients ? &*clients : nullptr;
@@ -199,7 +200,12 @@ void add_serve_command(CLI::App& app, Config& config, int& exit_code) {
   cmd->add_option("--max-concurrent-batches", config.max_concurrent_batches,
                   "Concurrent /batch requests before 503")
       ->capture_default_str();
-  cmd->add_option("--max-body-bytes", config.max_body_bytes, "Largest request body")
+  cmd->add_option("--max-body-bytes", config.max_body_bytes,
+                  "Largest request body, counted as it is read (chunked or not)")
+      ->capture_default_str();
+  cmd->add_option("--max-ingest-records", config.max_ingest_records,
+                  "Most records one POST /records may carry")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{100'000'000}))
       ->capture_default_str();
   cmd->callback([&] { exit_code = serve(config); });
 }

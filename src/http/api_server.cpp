@@ -4,13 +4,13 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <sstream>
 #include <stdexcept>
 
 #include "audit/audit_json.h"
 #include "audit/job_id.h"
 #include "http/json_views.h"
 #include "http/route_params.h"
+#include "ingest/ingest_session.h"
 #include "metrics/signer_metrics.h"
 #include "records/record_json.h"
 
@@ -18,7 +18,6 @@ namespace signer::http {
 namespace {
 
 constexpr const char* kJson = "application/json";
-constexpr std::size_t kMaxReportedRejections = 100;
 
 void send_json(httplib::Response& res, int status, const nlohmann::json& body) {
   res.status = status;
@@ -318,61 +317,43 @@ void ApiServer::install_routes(ConnectionServer& s, Listener listener) {
     res.set_content(metrics_.render(), "text/plain; version=0.0.4");
   });
 
-  s.Post("/records", [this](const httplib::Request& req, httplib::Response& res) {
+  // The body is read here, after admission, and parsed and stored as it arrives (see
+  // ingest/ingest_session.h), so neither a large nor a hostile upload is ever held whole.
+  s.Post("/records", [this](const httplib::Request& req, httplib::Response& res,
+                            const httplib::ContentReader& content_reader) {
     InFlight slot(ingests_in_flight_, options_.max_concurrent_ingests);
     if (!slot.admitted()) {
       metrics_.increment(metrics::kHttpRejected, {{"route", "/records"}, {"reason", "busy"}});
       res.set_header("Retry-After", "1");
       return send_error(res, 503, "too many ingests in flight");
     }
-    std::vector<records::UnsignedRecord> batch;
-    nlohmann::json rejected = nlohmann::json::array();
-    std::size_t rejected_count = 0;
-    auto reject = [&](records::Rejection r) {
-      if (rejected.size() < kMaxReportedRejections) {
-        rejected.push_back({{"index", r.index}, {"id", r.id}, {"reason", r.reason}});
-      }
-      ++rejected_count;
-    };
-    std::istringstream in(req.body);
-    try {
-      records::for_each_json_object(
-          in,
-          [&](std::size_t index, const nlohmann::json& object) {
-            records::UnsignedRecord record;
-            if (auto reason = records::unsigned_record_from_json(object, record)) {
-              reject({index, records::reported_id(object), *reason});
-            } else {
-              batch.push_back(std::move(record));
-            }
-          },
-          reject);
-    } catch (const records::MalformedInput& e) {
-      return send_error(res, 400, e.what());
+    ingest::IngestSession session(store_, {.max_body_bytes = options_.max_body_bytes,
+                                           .max_records = options_.max_ingest_records});
+    const bool read = content_reader([&](const char* data, std::size_t length) {
+      return session.feed(std::string_view(data, length));
+    });
+    if (read) {
+      session.finish();
+    } else if (session.report().status == 200) {
+      // cpp-httplib stopped reading: a Content-Length over the limit, or a broken connection.
+      session.fail(res.status == 413 ? 413 : 400, res.status == 413
+                                                      ? "request body too large (--max-body-bytes)"
+                                                      : "the request body could not be read");
     }
-    if (batch.empty() && rejected_count == 0) {
-      return send_error(res, 400,
-                        "body holds no records: send NDJSON or a JSON array of {id, msg}");
+    const ingest::IngestReport& report = session.report();
+    if (report.status == 413) {
+      metrics_.increment(metrics::kHttpRejected, {{"route", "/records"}, {"reason", "too-large"}});
     }
-    store::IngestResult stored;
-    try {
-      if (!batch.empty()) stored = store_.ingest(batch);
-    } catch (const store::StoreError& e) {
-      return send_error(res, 503, std::string("store unavailable: ") + e.what());
-    }
-    audit_.record({.client = gate_.identify(req).name,
-                   .remote_addr = req.remote_addr,
-                   .route = "/records",
-                   .outcome = batch.empty() ? "rejected" : "ok",
-                   .count = stored.accepted,
-                   .detail = std::to_string(stored.duplicates) + " duplicates, " +
-                             std::to_string(rejected_count) + " rejected"});
-    nlohmann::json body = {{"accepted", stored.accepted},
-                           {"duplicates", stored.duplicates},
-                           {"rejected", rejected_count},
-                           {"errors", rejected}};
-    if (batch.empty()) body["error"] = "no record was valid";
-    send_json(res, batch.empty() ? 400 : 200, body);
+    audit_.record(
+        {.client = gate_.identify(req).name,
+         .remote_addr = req.remote_addr,
+         .route = "/records",
+         .outcome = report.status == 200 ? "ok" : "rejected:" + std::to_string(report.status),
+         .count = report.accepted,
+         .detail = std::to_string(report.duplicates) + " duplicates, " +
+                   std::to_string(report.rejected) + " rejected" +
+                   (report.error.empty() ? "" : "; " + report.error)});
+    send_json(res, report.status, report.to_json());
   });
 
   s.Get(R"(/records/(.*))", [this](const httplib::Request& req, httplib::Response& res) {

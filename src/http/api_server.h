@@ -29,9 +29,10 @@ struct ApiServerOptions {
   int port = 8080;
   std::size_t http_threads = 16;
   std::size_t max_body_bytes = 64u << 20;
-  std::size_t max_concurrent_batches = 4;  // /batch requests running at once; more get 503
-  std::size_t max_concurrent_ingests = 2;  // POST /records at once; more get 503
-  std::string internal_token;              // required on /batch when non-empty
+  std::size_t max_concurrent_batches = 4;      // /batch requests running at once; more get 503
+  std::size_t max_concurrent_ingests = 2;      // POST /records at once; more get 503
+  std::size_t max_ingest_records = 1'000'000;  // records in one POST /records; more get 413
+  std::string internal_token;                  // required on /batch when non-empty
   std::string pod_name;
   const auth::ClientRegistry* clients = nullptr;  // null: no authentication (loopback or insecure)
   bool insecure_no_auth = false;                  // shown by /readyz and /metrics

@@ -151,10 +151,18 @@ std::optional<Refusal> RequestGate::check(const httplib::Request& req) const {
     }
   }
 
-  if (lowercase(req.get_header_value("Transfer-Encoding")).find("chunked") != std::string::npos) {
-    return Refusal{411, "chunked", "chunked request bodies are not accepted; send Content-Length"};
+  const bool upload = req.method == "POST" && req.path == "/records";
+  if (req.has_header("Transfer-Encoding")) {
+    // Only an upload may be chunked: its reader counts the bytes as they arrive. Anything but
+    // plain "chunked" (in any letter case) is refused rather than half understood.
+    const std::string encoding = lowercase(req.get_header_value("Transfer-Encoding"));
+    if (!upload || encoding != "chunked") {
+      return Refusal{411, "chunked",
+                     "Transfer-Encoding \"" + encoding.substr(0, 50) +
+                         "\" is not accepted here; send Content-Length"};
+    }
   }
-  if (req.method == "POST" && req.path == "/records") {
+  if (upload) {
     const std::string type = media_type(req.get_header_value("Content-Type"));
     if (type != "application/x-ndjson" && type != "application/json") {
       return Refusal{415, "content-type",

@@ -10,8 +10,9 @@
 //      internal token. 401 when there is no known
 //      credential, 403 when the known client lacks the role. Without a clients file every caller is
 //      "anonymous" with every role, which serve allows only on loopback or with --insecure-no-auth.
-//   4. Body framing and type: chunked bodies are refused (411), and POST /records takes only
-//      application/x-ndjson or application/json (415).
+//   4. Body framing and type: only POST /records may send a chunked body (its reader bounds it
+//      as it reads); any other Transfer-Encoding, or one on another route, is refused (411). POST
+//      /records takes only application/x-ndjson or application/json (415).
 // Authentication is per request, never per record.
 #pragma once
 

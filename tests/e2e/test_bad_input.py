@@ -128,12 +128,26 @@ def test_body_over_the_limit_is_413(env):
     check_rejected(env.server, "POST", "/records", 413, data=oversized_body("big"))
 
 
-def test_chunked_body_is_refused_before_it_is_read(env):
-    # cpp-httplib 0.11 enforces the body limit only on Content-Length bodies, so the server
-    # refuses chunked uploads outright (411) instead of reading them without bound.
+def test_chunked_body_over_the_limit_is_413(env):
+    # cpp-httplib 0.11 does not bound chunked bodies; the upload's own reader counts the bytes
+    # as they arrive and stops at --max-body-bytes.
     body = oversized_body("chunked")
     chunks = (body[i:i + 256] for i in range(0, len(body), 256))  # requests sends it chunked
-    check_rejected(env.server, "POST", "/records", 411, data=chunks)
+    check_rejected(env.server, "POST", "/records", 413, data=chunks)
+
+
+def test_chunked_body_within_the_limit_is_read(env):
+    body = b'{"id":"chunked-ok-1","msg":"m"}\n'
+    before = env.server.stats()["unsigned_records"]
+    r = env.server.post("/records", data=(body[i:i + 7] for i in range(0, len(body), 7)))
+    assert r.status_code == 200 and r.json()["accepted"] == 1, r.text
+    assert env.server.stats()["unsigned_records"] == before + 1
+
+
+@pytest.mark.parametrize("encoding", ["gzip, chunked", "identity", "chunked, chunked"])
+def test_other_transfer_encodings_are_411(env, encoding):
+    check_rejected(env.server, "POST", "/records", 411, data=b'{"id":"te-1","msg":"m"}\n',
+                   headers={"Transfer-Encoding": encoding, "Content-Type": "application/x-ndjson"})
 
 
 def test_unknown_signed_record_is_404_naming_the_id(env):

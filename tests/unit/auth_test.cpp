@@ -192,8 +192,12 @@ TEST_F(RequestGateTest, RecordsUploadNeedsJsonTypeAndNoChunking) {
   EXPECT_EQ(post("text/plain"), 415);
   EXPECT_EQ(post(""), 415);
   EXPECT_EQ(post("application/x-www-form-urlencoded"), 415);
-  EXPECT_EQ(post("application/x-ndjson", "Chunked"), 411);
+  EXPECT_EQ(post("application/x-ndjson", "Chunked"), 0);  // bounded by the upload's reader
   EXPECT_EQ(post("application/x-ndjson", "gzip, chunked"), 411);
+  EXPECT_EQ(post("application/x-ndjson", "identity"), 411);
+  httplib::Request get = request(
+      "GET", "/stats", {{"Authorization", "Bearer tok-read"}, {"Transfer-Encoding", "CHUNKED"}});
+  EXPECT_EQ(status_of(gate, get), 411);
 }
 
 TEST(RequestGate, WithoutClientsEveryoneIsAnonymousButTheInternalTokenStillHolds) {

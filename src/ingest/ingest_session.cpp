@@ -1,0 +1,103 @@
+#include "ingest/ingest_session.h"
+
+namespace signer::ingest {
+
+nlohmann::json IngestReport::to_json() const {
+  nlohmann::json body = {{"accepted", accepted},
+                         {"duplicates", duplicates},
+                         {"rejected", rejected},
+                         {"errors", errors}};
+  if (status != 200) body["error"] = error;
+  return body;
+}
+
+IngestSession::IngestSession(store::Store& store, IngestLimits limits)
+    : store_(store),
+      limits_(limits),
+      stream_([this](std::size_t index, const nlohmann::json& o) { on_object(index, o); },
+              [this](records::Rejection r) { on_reject(std::move(r)); }) {}
+
+bool IngestSession::feed(std::string_view bytes) {
+  if (stopped_) return false;
+  report_.bytes += bytes.size();
+  if (report_.bytes > limits_.max_body_bytes) {
+    stop(413, "request body too large: more than " + std::to_string(limits_.max_body_bytes) +
+                  " bytes (--max-body-bytes)");
+    return false;
+  }
+  try {
+    stream_.feed(bytes);
+  } catch (const records::MalformedInput& e) {
+    stop(400, e.what());
+  }
+  return !stopped_;
+}
+
+void IngestSession::finish() {
+  if (stopped_) return;
+  try {
+    stream_.finish();
+  } catch (const records::MalformedInput& e) {
+    stop(400, e.what());
+    return;
+  }
+  if (!flush()) return;
+  if (stream_.records() == 0) {
+    stop(400, "body holds no records: send NDJSON or a JSON array of {id, msg}");
+  } else if (report_.accepted + report_.duplicates == 0) {
+    stop(400, "no record was valid");
+  }
+}
+
+void IngestSession::fail(int status, std::string error) {
+  if (!stopped_) stop(status, std::move(error));
+}
+
+void IngestSession::on_object(std::size_t index, const nlohmann::json& object) {
+  if (stopped_) return;
+  if (index >= limits_.max_records) {
+    stop(413, "more than " + std::to_string(limits_.max_records) +
+                  " records in one request; send them in several");
+    return;
+  }
+  records::UnsignedRecord record;
+  if (auto reason = records::unsigned_record_from_json(object, record)) {
+    on_reject({index, records::reported_id(object), *reason});
+    return;
+  }
+  chunk_bytes_ += record.id.size() + record.msg.size();
+  chunk_.push_back(std::move(record));
+  if (chunk_.size() >= limits_.flush_records || chunk_bytes_ >= limits_.flush_bytes) flush();
+}
+
+void IngestSession::on_reject(records::Rejection rejection) {
+  if (report_.errors.size() < limits_.max_reported_errors) {
+    report_.errors.push_back(
+        {{"index", rejection.index}, {"id", rejection.id}, {"reason", rejection.reason}});
+  }
+  ++report_.rejected;
+}
+
+bool IngestSession::flush() {
+  if (chunk_.empty()) return true;
+  try {
+    const store::IngestResult stored = store_.ingest(chunk_);
+    report_.accepted += stored.accepted;
+    report_.duplicates += stored.duplicates;
+  } catch (const store::StoreError& e) {
+    stop(503, std::string("store unavailable: ") + e.what());
+    return false;
+  }
+  chunk_.clear();
+  chunk_bytes_ = 0;
+  return true;
+}
+
+void IngestSession::stop(int status, std::string error) {
+  stopped_ = true;
+  chunk_.clear();  // a chunk not yet written is dropped with the rest of the body
+  report_.status = status;
+  report_.error = std::move(error);
+}
+
+}  // namespace signer::ingest
