@@ -35,7 +35,7 @@ def test_up_status_down(cluster_factory, tmp_path):
     assert requests.get(c.lb_url + "/readyz", timeout=10).status_code == 200
     for pod in c.pods:
         assert pod.get("/readyz").status_code == 200
-        assert f"as pod {pod.name} (cluster mode, batches to {c.lb_url})" in \
+        assert f"as pod {pod.name} (cluster mode, batches to {c.lb_url};" in \
             pod.log_path.read_text()
 
     # `up` again: already up, nothing started; with another size: refused.
