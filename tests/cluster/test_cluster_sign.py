@@ -56,6 +56,21 @@ def test_three_pods_sign_50k_original_documents(cluster):
     records = cluster.export_and_verify(expected)
     assert len(records) == n
 
+    # The job and its trail live in the store: any pod shows the same record, every signed
+    # document names the job, and `signer audit verify` agrees with the store.
+    assert {r.get("job_id") for r in records} == {job["id"]}
+    views = [pod.get(f"/jobs/{job['id']}").json() for pod in cluster.pods]
+    assert all(v == views[0] for v in views), views
+    assert views[0]["records_signed"] == n and views[0]["state"] == "succeeded"
+    ran = {b["pod"] for b in views[0]["results"]}
+    assert ran == {pod.name for pod in cluster.pods}, ran
+    events = cluster.pods[1].get(f"/audit?job={job['id']}&limit=200").json()["events"]
+    batch_counts = sum(e["count"] for e in events if e["route"] == "/batch" and e["outcome"] == "ok")
+    assert batch_counts == n if job["retries"] == 0 else batch_counts <= n, (batch_counts, n)
+    audited = cluster.cli().run("audit", "verify", "--job", job["id"], "--store",
+                                cluster.mongo_url, check=False)
+    assert audited.returncode == 0, str(audited)
+
 
 def test_concurrent_jobs_on_two_pods_sign_each_record_once(cluster):
     """Two coordinators (pods 0 and 1) run jobs over the same records at the same time; the
