@@ -3,11 +3,13 @@ package k8s
 import (
 	"fmt"
 	"net/url"
+	"slices"
 	"strconv"
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 )
 
@@ -669,9 +671,16 @@ func (w *wiring) checkServiceMonitor(want bool) {
 		t.Errorf("ServiceMonitor port %q targets container port %d (%v), want the internal "+
 			"listener %d", p.Name, got, err, w.portByName[internalPortName].ContainerPort)
 	}
-	// The NetworkPolicy must let the scraper (networkPolicy.metricsFrom) in on that port.
+	// The NetworkPolicy must let the scraper (networkPolicy.metricsFrom) in on that port:
+	// admitting only the release's own pods there would block every scrape.
 	if len(w.m.NetworkPolicies) == 1 {
 		admitted := w.peersByPort()[got]
+		if !slices.ContainsFunc(admitted, func(p networkingv1.NetworkPolicyPeer) bool {
+			return !w.isReleasePods(p)
+		}) {
+			t.Errorf("NetworkPolicy admits only the release's pods on the ServiceMonitor's port "+
+				"%d: Prometheus cannot scrape (networkPolicy.metricsFrom)", got)
+		}
 		for _, peer := range w.ports.metricsFrom {
 			if !containsPeer(admitted, peer) {
 				t.Errorf("NetworkPolicy does not admit the scraper %+v on the ServiceMonitor's "+

@@ -202,6 +202,7 @@ func renderCases(t *testing.T) []renderCase {
 				"tls.certManager.issuerRef.name=lab-ca",
 				"tls.certManager.issuerRef.kind=ClusterIssuer",
 				"serviceMonitor.enabled=true",
+				"networkPolicy.metricsFrom[0].ipBlock.cidr=10.8.0.0/16",
 			},
 			keysSecret:     defaults.Keys.ExistingSecret,
 			serviceMonitor: true,
@@ -211,9 +212,13 @@ func renderCases(t *testing.T) []renderCase {
 				certManager: true,
 				issuer:      "lab-ca",
 			},
-			// Defaults, with the ServiceMonitor but no metricsFrom: port internal stays
-			// closed to everything but the release's pods.
-			ports: portsFromValues(defaults),
+			// Defaults, with a scraper admitted by IP block.
+			ports: func() portsCase {
+				p := portsFromValues(defaults)
+				p.metricsFrom = []networkingv1.NetworkPolicyPeer{{
+					IPBlock: &networkingv1.IPBlock{CIDR: "10.8.0.0/16"}}}
+				return p
+			}(),
 		},
 	}
 }
