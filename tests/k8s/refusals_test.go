@@ -45,6 +45,11 @@ func TestChartRefusesValuesThatCannotWork(t *testing.T) {
 			"maxConnectionsPerClient"},
 		{"head deadline below the signer's range", []string{"headerTimeoutMs=50"},
 			"headerTimeoutMs"},
+		// What `helm upgrade --reuse-values` from an older chart would render: no new defaults.
+		{"head deadline missing", []string{"headerTimeoutMs=null"}, "headerTimeoutMs"},
+		{"per-client cap missing", []string{"maxConnectionsPerClient=null"},
+			"maxConnectionsPerClient"},
+		{"service internal port missing", []string{"service.internalPort=null"}, "internalPort"},
 		{"misspelt metricsFrom", []string{"networkPolicy.metricsFrm[0].podSelector.matchLabels.a=b"},
 			"metricsFrm"},
 		{"mTLS probe on an unknown port name", []string{"tls.enabled=true", "tls.existingSecret=c",
