@@ -3,25 +3,28 @@ package k8s
 import (
 	"fmt"
 	"net/url"
+	"slices"
 	"strconv"
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 )
 
 const (
-	clusterDomain   = "cluster.local"
-	signerBinary    = "/usr/local/bin/signer"
-	keysFileName    = "keys.csv"
-	keysFileMode    = int32(0o400)
-	nonRootUID      = int64(10001)
-	httpPortName    = "http"
-	livenessPath    = "/healthz"
-	readinessPath   = "/readyz"
-	metricsPath     = "/metrics"
-	hostnameTopoKey = "kubernetes.io/hostname"
+	clusterDomain    = "cluster.local"
+	signerBinary     = "/usr/local/bin/signer"
+	keysFileName     = "keys.csv"
+	keysFileMode     = int32(0o400)
+	nonRootUID       = int64(10001)
+	httpPortName     = "http"
+	internalPortName = "internal"
+	livenessPath     = "/healthz"
+	readinessPath    = "/readyz"
+	metricsPath      = "/metrics"
+	hostnameTopoKey  = "kubernetes.io/hostname"
 )
 
 func TestChartLintsStrictly(t *testing.T) {
@@ -54,8 +57,10 @@ func TestChartWiring(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			w := newWiring(t, m, c.sec)
+			w := newWiring(t, m, c.sec, c.ports)
 			w.checkCommandAndPort()
+			w.checkInternalListener()
+			w.checkConnectionLimits()
 			w.checkListenAndAuth()
 			w.checkTLS()
 			w.checkMountsNameVolumes()
@@ -70,6 +75,7 @@ func TestChartWiring(t *testing.T) {
 			w.checkAntiAffinity()
 			w.checkPDB()
 			w.checkNetworkPolicy()
+			w.checkNetworkPolicyPorts()
 			w.checkServiceAccount()
 			w.checkHPA(c.hpa)
 			w.checkServiceMonitor(c.serviceMonitor)
@@ -90,9 +96,10 @@ type wiring struct {
 	envByName  map[string]corev1.EnvVar
 	portByName map[string]corev1.ContainerPort
 	sec        securityCase
+	ports      portsCase
 }
 
-func newWiring(t *testing.T, m *Manifests, sec securityCase) *wiring {
+func newWiring(t *testing.T, m *Manifests, sec securityCase, ports portsCase) *wiring {
 	t.Helper()
 	if len(m.Deployments) != 1 {
 		t.Fatalf("want exactly 1 Deployment, got %d", len(m.Deployments))
@@ -111,6 +118,7 @@ func newWiring(t *testing.T, m *Manifests, sec securityCase) *wiring {
 		envByName:  map[string]corev1.EnvVar{},
 		portByName: map[string]corev1.ContainerPort{},
 		sec:        sec,
+		ports:      ports,
 	}
 	for _, e := range w.container.Env {
 		if _, dup := w.envByName[e.Name]; dup {
@@ -215,19 +223,37 @@ func (w *wiring) checkProbes() {
 		if p.probe.HTTPGet.Port.Type != intstr.String {
 			t.Errorf("%s probe should use the named port, got %v", p.kind, p.probe.HTTPGet.Port)
 		}
-		if _, err := w.resolvePort(p.probe.HTTPGet.Port); err != nil {
-			t.Errorf("%s probe: %v", p.kind, err)
-		}
+		w.checkProbeOnInternalPort(p.kind, p.probe.HTTPGet.Port)
 	}
-	if sp := w.container.StartupProbe; sp != nil && w.sec.mtls {
+	sp := w.container.StartupProbe
+	switch {
+	case sp == nil:
+		t.Errorf("startup probe missing")
+	case w.sec.mtls:
 		w.checkHealthcheckProbe("startup", sp, livenessPath)
-	} else if sp != nil && sp.HTTPGet != nil {
-		if _, err := w.resolvePort(sp.HTTPGet.Port); err != nil {
-			t.Errorf("startup probe: %v", err)
-		}
+	case sp.HTTPGet == nil:
+		t.Errorf("startup probe must be an httpGet probe, got %+v", sp)
+	default:
+		w.checkProbeOnInternalPort("startup", sp.HTTPGet.Port)
 		if w.sec.tls && sp.HTTPGet.Scheme != corev1.URISchemeHTTPS {
 			t.Errorf("startup probe scheme = %q, want HTTPS", sp.HTTPGet.Scheme)
 		}
+	}
+}
+
+// checkProbeOnInternalPort pins a probe to the internal listener: a flood on port http must
+// not make the kubelet restart or unready the pods.
+func (w *wiring) checkProbeOnInternalPort(kind string, port intstr.IntOrString) {
+	t := w.t
+	t.Helper()
+	got, err := w.resolvePort(port)
+	if err != nil {
+		t.Errorf("%s probe: %v", kind, err)
+		return
+	}
+	if want := w.portByName[internalPortName].ContainerPort; got != want || want == 0 {
+		t.Errorf("%s probe port %v resolves to %d, want the container port named %q (%d)",
+			kind, port.String(), got, internalPortName, want)
 	}
 }
 
@@ -295,21 +321,52 @@ func (w *wiring) checkServiceTargetsContainerPort() {
 		t.Errorf("Service selector %v does not select the pod labels %v", svc.Spec.Selector,
 			w.podLabels)
 	}
-	if len(svc.Spec.Ports) != 1 {
-		t.Fatalf("want 1 Service port, got %+v", svc.Spec.Ports)
+	if len(svc.Spec.Ports) != 2 {
+		t.Fatalf("want 2 Service ports (http, internal), got %+v", svc.Spec.Ports)
 	}
-	p := svc.Spec.Ports[0]
-	target := p.TargetPort
-	if target.Type == intstr.Int && target.IntVal == 0 {
-		target = intstr.FromInt32(p.Port) // targetPort defaults to port
+	// Each Service port targets the container port of the same name.
+	for _, name := range []string{httpPortName, internalPortName} {
+		p := w.servicePort(name)
+		if p == nil {
+			continue
+		}
+		if p.Protocol != "" && p.Protocol != corev1.ProtocolTCP {
+			t.Errorf("Service port %s protocol = %q, want TCP", name, p.Protocol)
+		}
+		got, err := w.resolvePort(w.serviceTarget(*p))
+		if err != nil {
+			t.Errorf("Service port %s targetPort: %v", name, err)
+			continue
+		}
+		if want := w.portByName[name].ContainerPort; got != want {
+			t.Errorf("Service port %s targetPort resolves to %d, want the %s container port %d",
+				name, got, name, want)
+		}
 	}
-	got, err := w.resolvePort(target)
-	if err != nil {
-		t.Fatalf("Service targetPort: %v", err)
+	if p := w.servicePort(internalPortName); p != nil && p.Port != w.ports.serviceInternalPort {
+		t.Errorf("Service port internal = %d, want service.internalPort %d", p.Port,
+			w.ports.serviceInternalPort)
 	}
-	if want := w.portByName[httpPortName].ContainerPort; got != want {
-		t.Errorf("Service targetPort resolves to %d, want the http container port %d", got, want)
+}
+
+// servicePort returns the Service port of that name, failing the test when it is missing.
+func (w *wiring) servicePort(name string) *corev1.ServicePort {
+	w.t.Helper()
+	for i := range w.service.Spec.Ports {
+		if w.service.Spec.Ports[i].Name == name {
+			return &w.service.Spec.Ports[i]
+		}
 	}
+	w.t.Errorf("Service has no port named %q: %+v", name, w.service.Spec.Ports)
+	return nil
+}
+
+// serviceTarget is a Service port's targetPort, which defaults to its port.
+func (w *wiring) serviceTarget(p corev1.ServicePort) intstr.IntOrString {
+	if p.TargetPort.Type == intstr.Int && p.TargetPort.IntVal == 0 {
+		return intstr.FromInt32(p.Port)
+	}
+	return p.TargetPort
 }
 
 func (w *wiring) checkSignerURLNamesService() {
@@ -324,14 +381,19 @@ func (w *wiring) checkSignerURLNamesService() {
 		ns = releaseNamespace
 	}
 	wantHost := fmt.Sprintf("%s.%s.svc.%s", w.service.Name, ns, clusterDomain)
-	wantPort := strconv.Itoa(int(w.service.Spec.Ports[0].Port))
+	// The peer URL is the Service's internal port: batches never queue behind public clients.
+	internal := w.servicePort(internalPortName)
+	if internal == nil {
+		return
+	}
+	wantPort := strconv.Itoa(int(internal.Port))
 	wantScheme := "http"
 	if w.sec.tls {
 		wantScheme = "https"
 	}
 	if u.Scheme != wantScheme || u.Hostname() != wantHost || u.Port() != wantPort ||
 		(u.Path != "" && u.Path != "/") {
-		t.Errorf("BS_MSG_SIGNER_URL = %q, want %s://%s:%s (the rendered Service)", raw,
+		t.Errorf("BS_MSG_SIGNER_URL = %q, want %s://%s:%s (the rendered Service's internal port)", raw,
 			wantScheme, wantHost, wantPort)
 	}
 }
@@ -594,10 +656,37 @@ func (w *wiring) checkServiceMonitor(want bool) {
 		t.Errorf("ServiceMonitor selector %v does not select the Service's labels %v",
 			sm.Spec.Selector.MatchLabels, w.service.Labels)
 	}
-	if len(sm.Spec.Endpoints) != 1 || sm.Spec.Endpoints[0].Port != w.service.Spec.Ports[0].Name ||
+	// Scrapes go to the internal listener, so a flood on port http cannot starve them.
+	if len(sm.Spec.Endpoints) != 1 || sm.Spec.Endpoints[0].Port != internalPortName ||
 		sm.Spec.Endpoints[0].Path != metricsPath {
-		t.Errorf("ServiceMonitor endpoints %+v, want port %q path %s", sm.Spec.Endpoints,
-			w.service.Spec.Ports[0].Name, metricsPath)
+		t.Fatalf("ServiceMonitor endpoints %+v, want port %q path %s", sm.Spec.Endpoints,
+			internalPortName, metricsPath)
+	}
+	p := w.servicePort(sm.Spec.Endpoints[0].Port)
+	if p == nil {
+		return
+	}
+	got, err := w.resolvePort(w.serviceTarget(*p))
+	if err != nil || got != w.portByName[internalPortName].ContainerPort {
+		t.Errorf("ServiceMonitor port %q targets container port %d (%v), want the internal "+
+			"listener %d", p.Name, got, err, w.portByName[internalPortName].ContainerPort)
+	}
+	// The NetworkPolicy must let the scraper (networkPolicy.metricsFrom) in on that port:
+	// admitting only the release's own pods there would block every scrape.
+	if len(w.m.NetworkPolicies) == 1 {
+		admitted := w.peersByPort()[got]
+		if !slices.ContainsFunc(admitted, func(p networkingv1.NetworkPolicyPeer) bool {
+			return !w.isReleasePods(p)
+		}) {
+			t.Errorf("NetworkPolicy admits only the release's pods on the ServiceMonitor's port "+
+				"%d: Prometheus cannot scrape (networkPolicy.metricsFrom)", got)
+		}
+		for _, peer := range w.ports.metricsFrom {
+			if !containsPeer(admitted, peer) {
+				t.Errorf("NetworkPolicy does not admit the scraper %+v on the ServiceMonitor's "+
+					"port %d", peer, got)
+			}
+		}
 	}
 }
 

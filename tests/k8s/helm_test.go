@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	networkingv1 "k8s.io/api/networking/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
 )
 
@@ -32,6 +34,29 @@ type renderCase struct {
 	serviceMonitor      bool
 	hpa                 bool
 	sec                 securityCase
+	ports               portsCase
+}
+
+// portsCase is what a rendering must show of the two listeners, the per-client cap and
+// the head deadline, and who the NetworkPolicy lets in on which port.
+type portsCase struct {
+	internalPort        int32                            // internalPort: container port "internal", --internal-port
+	serviceInternalPort int32                            // service.internalPort: the peer URL's and ServiceMonitor's port
+	maxConnsPerClient   int                              // maxConnectionsPerClient (0: no cap)
+	headerTimeoutMs     int                              // headerTimeoutMs
+	allowFrom           []networkingv1.NetworkPolicyPeer // networkPolicy.allowFrom: port http
+	metricsFrom         []networkingv1.NetworkPolicyPeer // networkPolicy.metricsFrom: port internal
+}
+
+func portsFromValues(v chartValues) portsCase {
+	return portsCase{
+		internalPort:        v.InternalPort,
+		serviceInternalPort: v.Service.InternalPort,
+		maxConnsPerClient:   v.MaxConnectionsPerClient,
+		headerTimeoutMs:     v.HeaderTimeoutMs,
+		allowFrom:           v.NetworkPolicy.AllowFrom,
+		metricsFrom:         v.NetworkPolicy.MetricsFrom,
+	}
 }
 
 // securityCase is what a rendering must show of auth, TLS and metrics auth.
@@ -86,6 +111,7 @@ func renderCases(t *testing.T) []renderCase {
 			serviceMonitor:      defaults.ServiceMonitor.Enabled,
 			hpa:                 defaults.Autoscaling.Enabled,
 			sec:                 securityFromValues(defaults),
+			ports:               portsFromValues(defaults),
 		},
 		{
 			name:                "production",
@@ -95,6 +121,7 @@ func renderCases(t *testing.T) []renderCase {
 			serviceMonitor:      production.ServiceMonitor.Enabled,
 			hpa:                 production.Autoscaling.Enabled,
 			sec:                 securityFromValues(production),
+			ports:               portsFromValues(production),
 		},
 		{
 			// Every wired value moved away from its default, so a check that passes only
@@ -104,7 +131,14 @@ func renderCases(t *testing.T) []renderCase {
 				"keys.existingSecret=rotated-keys-2",
 				"keys.mountPath=/var/run/signer-keys",
 				"containerPort=9000",
+				"internalPort=9100",
 				"service.port=9090",
+				"service.internalPort=9191",
+				"maxConnectionsPerClient=0",
+				"headerTimeoutMs=2500",
+				"networkPolicy.allowFrom[0].namespaceSelector.matchLabels.team=edge",
+				"networkPolicy.metricsFrom[0].namespaceSelector.matchLabels.team=obs",
+				"networkPolicy.metricsFrom[0].podSelector.matchLabels.app=vmagent",
 				"fullnameOverride=ms",
 				"internalToken.existingSecret=shared-token",
 				"internalToken.key=tok",
@@ -141,6 +175,22 @@ func renderCases(t *testing.T) []renderCase {
 				bearerKey:      "tok",
 				promCertSecret: "prom-client-cert",
 			},
+			ports: portsCase{
+				internalPort:        9100,
+				serviceInternalPort: 9191,
+				maxConnsPerClient:   0,
+				headerTimeoutMs:     2500,
+				allowFrom: []networkingv1.NetworkPolicyPeer{{
+					NamespaceSelector: &metav1.LabelSelector{
+						MatchLabels: map[string]string{"team": "edge"}},
+				}},
+				metricsFrom: []networkingv1.NetworkPolicyPeer{{
+					NamespaceSelector: &metav1.LabelSelector{
+						MatchLabels: map[string]string{"team": "obs"}},
+					PodSelector: &metav1.LabelSelector{
+						MatchLabels: map[string]string{"app": "vmagent"}},
+				}},
+			},
 		},
 		{
 			// No authentication, TLS from cert-manager without client certificates.
@@ -152,6 +202,7 @@ func renderCases(t *testing.T) []renderCase {
 				"tls.certManager.issuerRef.name=lab-ca",
 				"tls.certManager.issuerRef.kind=ClusterIssuer",
 				"serviceMonitor.enabled=true",
+				"networkPolicy.metricsFrom[0].ipBlock.cidr=10.8.0.0/16",
 			},
 			keysSecret:     defaults.Keys.ExistingSecret,
 			serviceMonitor: true,
@@ -161,12 +212,29 @@ func renderCases(t *testing.T) []renderCase {
 				certManager: true,
 				issuer:      "lab-ca",
 			},
+			// Defaults, with a scraper admitted by IP block.
+			ports: func() portsCase {
+				p := portsFromValues(defaults)
+				p.metricsFrom = []networkingv1.NetworkPolicyPeer{{
+					IPBlock: &networkingv1.IPBlock{CIDR: "10.8.0.0/16"}}}
+				return p
+			}(),
 		},
 	}
 }
 
 // chartValues is the part of values.yaml the assertions compare against.
 type chartValues struct {
+	InternalPort            int32 `json:"internalPort"`
+	MaxConnectionsPerClient int   `json:"maxConnectionsPerClient"`
+	HeaderTimeoutMs         int   `json:"headerTimeoutMs"`
+	Service                 struct {
+		InternalPort int32 `json:"internalPort"`
+	} `json:"service"`
+	NetworkPolicy struct {
+		AllowFrom   []networkingv1.NetworkPolicyPeer `json:"allowFrom"`
+		MetricsFrom []networkingv1.NetworkPolicyPeer `json:"metricsFrom"`
+	} `json:"networkPolicy"`
 	Keys struct {
 		ExistingSecret string `json:"existingSecret"`
 	} `json:"keys"`

@@ -37,6 +37,23 @@ func TestChartRefusesValuesThatCannotWork(t *testing.T) {
 		{"origin with a path", []string{"auth.allowedOrigins={https://a.example/x}"},
 			"allowedOrigins"},
 		{"misspelt tls value", []string{"tls.existingSecert=x"}, "existingSecert"},
+		{"internal port is the public port", []string{"internalPort=8080"},
+			"internalPort (8080) must differ from containerPort"},
+		{"service internal port is the public one", []string{"service.internalPort=8080"},
+			"service.internalPort (8080) must differ from service.port"},
+		{"negative per-client cap", []string{"maxConnectionsPerClient=-1"},
+			"maxConnectionsPerClient"},
+		{"head deadline below the signer's range", []string{"headerTimeoutMs=50"},
+			"headerTimeoutMs"},
+		// What `helm upgrade --reuse-values` from an older chart would render: no new defaults.
+		{"head deadline missing", []string{"headerTimeoutMs=null"}, "headerTimeoutMs"},
+		{"per-client cap missing", []string{"maxConnectionsPerClient=null"},
+			"maxConnectionsPerClient"},
+		{"service internal port missing", []string{"service.internalPort=null"}, "internalPort"},
+		{"misspelt metricsFrom", []string{"networkPolicy.metricsFrm[0].podSelector.matchLabels.a=b"},
+			"metricsFrm"},
+		{"mTLS probe on an unknown port name", []string{"tls.enabled=true", "tls.existingSecret=c",
+			"tls.requireClientCert=true", "livenessProbe.httpGet.port=metrics"}, "probe port"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			out, err := renderChartErr(t, c.set...)

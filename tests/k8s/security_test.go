@@ -278,7 +278,8 @@ func (w *wiring) checkCertificate() {
 }
 
 // checkHealthcheckProbe pins the mTLS probe: `signer healthcheck` against https://localhost
-// on the container port, verifying with the mounted CA and presenting the pod's certificate.
+// on the internal container port, verifying with the mounted CA and presenting the pod's
+// certificate.
 func (w *wiring) checkHealthcheckProbe(kind string, p *corev1.Probe, probePath string) {
 	t := w.t
 	t.Helper()
@@ -287,7 +288,10 @@ func (w *wiring) checkHealthcheckProbe(kind string, p *corev1.Probe, probePath s
 		return
 	}
 	dir := w.tlsDir()
-	port := w.portByName[httpPortName].ContainerPort
+	port := w.portByName[internalPortName].ContainerPort
+	if port == 0 {
+		t.Errorf("%s probe: no container port named %q", kind, internalPortName)
+	}
 	want := []string{signerBinary, "healthcheck",
 		"--url", fmt.Sprintf("https://localhost:%d%s", port, probePath),
 		"--peer-ca", path.Join(dir, "ca.crt"),

@@ -55,10 +55,16 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 {{- end }}
 
-{{/* The in-cluster URL of this release's Service: the coordinator sends every batch
-here, and kube-proxy spreads them over the ready pods. */}}
-{{- define "message-signer.signerURL" -}}
+{{/* The in-cluster URL of this release's Service, public port http: for clients. */}}
+{{- define "message-signer.serviceURL" -}}
 {{- printf "%s://%s:%d" (ternary "https" "http" .Values.tls.enabled) (include "message-signer.serviceFQDN" .) (int .Values.service.port) }}
+{{- end }}
+
+{{/* BS_MSG_SIGNER_URL: the same Service on its internal port. The coordinator sends every
+batch here, kube-proxy spreads them over the ready pods, and they never queue behind
+public clients on port http. */}}
+{{- define "message-signer.peerURL" -}}
+{{- printf "%s://%s:%d" (ternary "https" "http" .Values.tls.enabled) (include "message-signer.serviceFQDN" .) (int .Values.service.internalPort) }}
 {{- end }}
 
 {{/* The Service's fully qualified name: host of BS_MSG_SIGNER_URL, a DNS name of the
@@ -91,6 +97,12 @@ cannot be scraped. Included once, by the Deployment. */}}
 {{- else if $t.requireClientCert }}
 {{- fail "tls.requireClientCert needs tls.enabled=true" }}
 {{- end }}
+{{- if eq (int .Values.internalPort) (int .Values.containerPort) }}
+{{- fail (printf "internalPort (%d) must differ from containerPort: the signer opens a second listener on it" (int .Values.internalPort)) }}
+{{- end }}
+{{- if eq (int .Values.service.internalPort) (int .Values.service.port) }}
+{{- fail (printf "service.internalPort (%d) must differ from service.port" (int .Values.service.port)) }}
+{{- end }}
 {{- $sm := .Values.serviceMonitor }}
 {{- if and $sm.enabled .Values.metrics.requireAuth (not $sm.bearerTokenSecret.name) }}
 {{- fail "serviceMonitor.bearerTokenSecret.name is required with metrics.requireAuth: a Secret holding the token of a client with the read role" }}
@@ -111,14 +123,23 @@ cannot be scraped. Included once, by the Deployment. */}}
 
 {{/* A probe from values, adapted to TLS: httpGet gets scheme HTTPS; with mTLS the kubelet
 cannot present a certificate, so an httpGet probe becomes an exec probe that runs
-`signer healthcheck` against localhost with the pod's own certificate. */}}
+`signer healthcheck` against localhost with the pod's own certificate, on the port the
+httpGet named (internal by default; http; or a number). */}}
 {{- define "message-signer.probe" -}}
 {{- $probe := deepCopy .probe }}
 {{- $v := .root.Values }}
 {{- if and $v.tls.enabled $probe.httpGet }}
 {{- if $v.tls.requireClientCert }}
 {{- $dir := $v.tls.mountPath }}
-{{- $url := printf "https://localhost:%d%s" (int $v.containerPort) ($probe.httpGet.path | default "/healthz") }}
+{{- $port := $probe.httpGet.port | default "internal" }}
+{{- if eq (toString $port) "internal" }}
+{{- $port = $v.internalPort }}
+{{- else if eq (toString $port) "http" }}
+{{- $port = $v.containerPort }}
+{{- else if not (regexMatch "^[0-9]+$" (toString $port)) }}
+{{- fail (printf "probe port %q: use internal, http or a number" (toString $port)) }}
+{{- end }}
+{{- $url := printf "https://localhost:%d%s" (int $port) ($probe.httpGet.path | default "/healthz") }}
 {{- $cmd := list "/usr/local/bin/signer" "healthcheck" "--url" $url "--peer-ca" (printf "%s/ca.crt" $dir) "--peer-cert" (printf "%s/tls.crt" $dir) "--peer-key" (printf "%s/tls.key" $dir) }}
 {{- $_ := unset $probe "httpGet" }}
 {{- $_ = set $probe "exec" (dict "command" $cmd) }}
