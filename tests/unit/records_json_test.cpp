@@ -84,11 +84,12 @@ TEST(RecordJson, IdLengthIsOneTo512Bytes) {
 }
 
 TEST(RecordJson, IdsWithControlCharactersAreRejected) {
-  for (const std::string& id : {std::string("a\nb"), std::string("a\0b", 3), std::string("\t"),
-                               std::string("a\x1f"), std::string("a\x7f"), std::string("a\xc2\x80"),
-                               std::string("a\xc2\x85"
-                                           "b"),
-                               std::string("\xc2\x9f")}) {
+  for (const std::string& id :
+       {std::string("a\nb"), std::string("a\0b", 3), std::string("\t"), std::string("a\x1f"),
+        std::string("a\x7f"), std::string("a\xc2\x80"),
+        std::string("a\xc2\x85"
+                    "b"),
+        std::string("\xc2\x9f")}) {
     const auto reason = invalid_id_reason(id);
     ASSERT_TRUE(reason) << ::testing::PrintToString(id);
     EXPECT_NE(reason->find("control character"), std::string::npos) << *reason;

@@ -45,8 +45,9 @@ TEST(RouteParams, RecordIdIsTheDecodedPathTakenAsIs) {
 }
 
 TEST(RouteParams, RecordIdRefusesWhatIngestRefuses) {
-  for (const std::string& id : {std::string(), std::string(513, 'x'), std::string("a\nb"),
-                               std::string("\x7f"), std::string("\xff"), std::string("\xc2\x85")}) {
+  for (const std::string& id :
+       {std::string(), std::string(513, 'x'), std::string("a\nb"), std::string("\x7f"),
+        std::string("\xff"), std::string("\xc2\x85")}) {
     EXPECT_EQ(parse_record_id(id).index(), 1u) << ::testing::PrintToString(id);
   }
 }
