@@ -37,7 +37,9 @@ VerifyReport verify_job(store::Store& store, const JobRecord& job,
     }
     const crypto::Verdict verdict = crypto::verify_signature(signer, r.salt, r.msg, r.sign, r.key);
     if (verdict != crypto::Verdict::kValid) {
-      mismatch(r.id, "signature " + std::string(crypto::describe(verdict)));
+      // A bad salt is reported as such: the signature over those bytes may well recover the key.
+      const char* what = verdict == crypto::Verdict::kMalformedSalt ? "" : "signature ";
+      mismatch(r.id, what + std::string(crypto::describe(verdict)));
       return;
     }
     ++report.valid;

@@ -93,6 +93,10 @@ records::SignedRecord sign_one(const crypto::MessageSigner& signer, crypto::Salt
     throw std::invalid_argument("key index " + std::to_string(key_index) + " is not below " +
                                 std::to_string(ring.size()));
   }
+  if (salt && !crypto::is_uuid_v4(*salt)) {
+    // verify rejects any other salt (signature_verifier.h), so never produce one.
+    throw std::invalid_argument("salt must be a lowercase UUIDv4 with hyphens");
+  }
   const crypto::SigningKey& key = ring.at(key_index);
   records::SignedRecord r;
   r.id = std::move(id);

@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <array>
 #include <charconv>
-#include <fstream>
 #include <iterator>
 #include <sstream>
 #include <unordered_set>
@@ -45,7 +44,41 @@ SigningKey make_signing_key(const MessageSigner& signer, PrivateKey key) {
   return SigningKey{std::move(key), std::move(pub_hex), std::move(address)};
 }
 
+// Upper bound on the keys `csv` can hold: its non-blank lines.
+std::size_t count_candidate_lines(std::string_view csv) {
+  std::size_t count = 0;
+  while (!csv.empty()) {
+    const std::size_t nl = csv.find('\n');
+    if (!trim(csv.substr(0, nl)).empty()) ++count;
+    csv = nl == std::string_view::npos ? std::string_view{} : csv.substr(nl + 1);
+  }
+  return count;
+}
+
 }  // namespace
+
+KeyRing::KeyRing(std::size_t capacity)
+    : arena_(
+          std::make_unique<SecureArena>(std::max<std::size_t>(capacity, 1) * sizeof(SigningKey))),
+      keys_(SecureAllocator<SigningKey>(arena_.get())) {
+  keys_.reserve(capacity);
+}
+
+KeyRing& KeyRing::operator=(KeyRing&& other) noexcept {
+  std::swap(arena_, other.arena_);
+  keys_.swap(other.keys_);
+  return *this;
+}
+
+std::optional<std::string> key_file_mode_warning(const std::string& path, unsigned mode) {
+  constexpr unsigned kTooOpen = S_IWGRP | S_IXGRP | S_IRWXO;
+  if ((mode & kTooOpen) == 0) return std::nullopt;
+  std::ostringstream text;
+  text << std::oct << (mode & 0777);
+  return "keys file " + path + " has mode 0" + text.str() +
+         ": writable by group or others, or readable by others; chmod 600 it (0400, or 0440 on a "
+         "read-only Secret mount, are fine too)";
+}
 
 std::string ethereum_address(std::string_view public_xy_hex) {
   std::array<std::uint8_t, 64> xy{};
@@ -66,7 +99,7 @@ std::string ethereum_address(std::string_view public_xy_hex) {
 
 KeyRing KeyRing::parse(std::string_view csv) {
   const MessageSigner signer;
-  KeyRing ring;
+  KeyRing ring(count_candidate_lines(csv));
   std::unordered_set<std::string> seen;
   std::size_t line_no = 0;
   while (!csv.empty()) {
@@ -118,23 +151,29 @@ KeyRing KeyRing::parse(std::string_view csv) {
 }
 
 KeyRing KeyRing::load_file(const std::filesystem::path& path, std::vector<std::string>& warnings) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw KeyRingError("cannot read keys file " + path.string(), 0);
-  std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  struct Wipe {
-    std::string& s;
-    ~Wipe() { secure_zero(s.data(), s.size()); }
-  } wipe{content};
+  KeyFileBuffer buffer;
+  return load_file(path, warnings, buffer);
+}
 
-  struct stat st {};
-  if (::stat(path.c_str(), &st) == 0 && (st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
-    std::ostringstream mode;
-    mode << std::oct << (st.st_mode & 0777);
-    warnings.push_back("keys file " + path.string() + " has mode 0" + mode.str() +
-                       ": readable by group or others; chmod 600 it");
+KeyRing KeyRing::load_file(const std::filesystem::path& path, std::vector<std::string>& warnings,
+                           KeyFileBuffer& buffer) {
+  struct WipeOnExit {
+    KeyFileBuffer& buffer;
+    ~WipeOnExit() { buffer.wipe(); }
+  } wipe{buffer};
+  std::string error;
+  if (!buffer.read(path, error)) throw KeyRingError(error, 0);
+  if (auto warning = key_file_mode_warning(path.string(), buffer.mode())) {
+    warnings.push_back(std::move(*warning));
   }
   try {
-    return parse(content);
+    KeyRing ring = parse(buffer.text());
+    if (!ring.memory_locked()) {
+      warnings.push_back(
+          "could not lock the key pages in RAM (mlock; raise RLIMIT_MEMLOCK): keys may be "
+          "swapped out");
+    }
+    return ring;
   } catch (const KeyRingError& e) {
     throw KeyRingError(path.string() + ": " + e.what(), e.line());
   }
@@ -142,7 +181,7 @@ KeyRing KeyRing::load_file(const std::filesystem::path& path, std::vector<std::s
 
 KeyRing KeyRing::generate(std::size_t count) {
   const MessageSigner signer;
-  KeyRing ring;
+  KeyRing ring(count);
   while (ring.keys_.size() < count) {
     ScratchKey scratch;
     fill_random(std::as_writable_bytes(std::span(scratch.bytes)));

@@ -34,7 +34,7 @@ std::string SaltGenerator::next() {
   return out;
 }
 
-bool is_uuid_v4(const std::string& text) {
+bool is_uuid_v4(std::string_view text) {
   if (text.size() != SaltGenerator::kSaltLength) return false;
   for (std::size_t i = 0; i < text.size(); ++i) {
     const char c = text[i];

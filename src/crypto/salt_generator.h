@@ -6,6 +6,7 @@
 #include <array>
 #include <cstddef>
 #include <string>
+#include <string_view>
 
 namespace signer::crypto {
 
@@ -30,7 +31,9 @@ class SaltGenerator {
   std::size_t used_ = kBlock;
 };
 
-// True when `text` is a lowercase UUIDv4 with hyphens (version 4, RFC 4122 variant).
-bool is_uuid_v4(const std::string& text);
+// True when `text` is a salt exactly as SaltGenerator writes it: 36 characters, lowercase hex
+// with hyphens at 8, 13, 18 and 23, version nibble '4' and RFC 4122 variant '8'..'b'.
+// Anything else (uppercase, braces, no hyphens, another version, empty) is false.
+bool is_uuid_v4(std::string_view text);
 
 }  // namespace signer::crypto

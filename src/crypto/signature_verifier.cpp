@@ -6,12 +6,14 @@
 
 #include "crypto/hex.h"
 #include "crypto/keccak.h"
+#include "crypto/salt_generator.h"
 
 namespace signer::crypto {
 
 std::string_view describe(Verdict verdict) {
   switch (verdict) {
     case Verdict::kValid: return "valid";
+    case Verdict::kMalformedSalt: return "salt is not a lowercase UUIDv4";
     case Verdict::kMalformedSignature: return "malformed signature";
     case Verdict::kMalformedKey: return "malformed key";
     case Verdict::kBadRecoveryId: return "recovery id is not 0 or 1";
@@ -24,6 +26,7 @@ std::string_view describe(Verdict verdict) {
 
 Verdict verify_signature(const MessageSigner& signer, std::string_view salt, std::string_view msg,
                          std::string_view sign, std::string_view key) {
+  if (!is_uuid_v4(salt)) return Verdict::kMalformedSalt;
   Signature65 signature{};
   if (!strip_hex_prefix(sign) || !decode_hex(sign, signature)) return Verdict::kMalformedSignature;
   PublicKey65 expected{};

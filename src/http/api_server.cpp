@@ -356,9 +356,12 @@ void ApiServer::install_routes(ConnectionServer& s, Listener listener) {
     send_json(res, report.status, report.to_json());
   });
 
-  s.Get(R"(/records/(.*))", [this](const httplib::Request& req, httplib::Response& res) {
-    const std::string id = req.matches[1].str();
-    if (auto reason = records::invalid_id_reason(id)) return send_error(res, 400, *reason);
+  // [\s\S]*, not .*: a decoded id may hold '/' (order%2F42) or a refused '\n' that must reach
+  // the id rule (400) instead of falling through to 404.
+  s.Get(R"(/records/([\s\S]*))", [this](const httplib::Request& req, httplib::Response& res) {
+    auto parsed = parse_record_id(req.matches[1].str());
+    if (parsed.index() == 1) return send_error(res, 400, std::get<1>(parsed));
+    const std::string& id = std::get<0>(parsed);
     try {
       const auto record = store_.find_signed(id);
       if (!record) return send_error(res, 404, "no signed record with id " + id);

@@ -2,6 +2,8 @@
 
 #include <charconv>
 
+#include "records/record_json.h"
+
 namespace signer::http {
 
 std::variant<std::uint64_t, std::string> parse_u64(std::string_view text, std::string_view what) {
@@ -37,6 +39,13 @@ std::variant<BatchParams, std::string> parse_batch_params(std::string_view batch
   if (params.batch_count == 0) return std::string("batchCount must be at least 1");
   if (params.batch >= params.batch_count) return std::string("batchId must be below batchCount");
   return params;
+}
+
+std::variant<std::string, std::string> parse_record_id(std::string_view decoded) {
+  if (auto reason = records::invalid_id_reason(decoded)) {
+    return std::variant<std::string, std::string>(std::in_place_index<1>, std::move(*reason));
+  }
+  return std::variant<std::string, std::string>(std::in_place_index<0>, decoded);
 }
 
 }  // namespace signer::http

@@ -1,5 +1,6 @@
 // Validation of the values that arrive in URL paths: /sign/:size, /batch/:batchId/:batchCount/:key
 // and /records/:id. Each parser returns the value or a reason fit for a 400 response body.
+// std::variant<T, std::string>: index 0 the value, index 1 the reason.
 #pragma once
 
 #include <cstdint>
@@ -24,5 +25,11 @@ struct BatchParams {
 // /batch/:batchId/:batchCount: both u64, batchCount >= 1, batchId < batchCount.
 std::variant<BatchParams, std::string> parse_batch_params(std::string_view batch_id,
                                                           std::string_view batch_count);
+
+// /records/:id. `decoded` is the capture of the route regex on req.path, which cpp-httplib 0.11
+// has already percent-decoded exactly once (so "/records/order%2F42" arrives as "order/42");
+// this function must not decode again, or "%2541" would find the record "A" instead of "%41".
+// Returns the id, or the reason of records::invalid_id_reason (the one id rule of ingest).
+std::variant<std::string, std::string> parse_record_id(std::string_view decoded);
 
 }  // namespace signer::http

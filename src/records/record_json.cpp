@@ -5,10 +5,44 @@
 namespace signer::records {
 namespace {
 
-bool is_id_char(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
-         c == '_' || c == ':' || c == '-';
+// Length of the well-formed UTF-8 sequence at the start of `s` (Unicode table 3-7), and its code
+// point in `cp`; 0 when the bytes there are not well-formed UTF-8.
+std::size_t utf8_sequence(std::string_view s, char32_t& cp) {
+  const auto byte = [&](std::size_t i) { return static_cast<unsigned char>(s[i]); };
+  const unsigned char b0 = byte(0);
+  if (b0 < 0x80) {
+    cp = b0;
+    return 1;
+  }
+  std::size_t len = 0;
+  unsigned char lo = 0x80;
+  unsigned char hi = 0xbf;
+  if (b0 >= 0xc2 && b0 <= 0xdf) {
+    len = 2;
+    cp = b0 & 0x1fu;
+  } else if (b0 >= 0xe0 && b0 <= 0xef) {
+    len = 3;
+    cp = b0 & 0x0fu;
+    if (b0 == 0xe0) lo = 0xa0;  // overlong
+    if (b0 == 0xed) hi = 0x9f;  // surrogates
+  } else if (b0 >= 0xf0 && b0 <= 0xf4) {
+    len = 4;
+    cp = b0 & 0x07u;
+    if (b0 == 0xf0) lo = 0x90;  // overlong
+    if (b0 == 0xf4) hi = 0x8f;  // above U+10FFFF
+  } else {
+    return 0;  // a continuation byte, C0/C1 (overlong 2-byte) or F5..FF
+  }
+  if (s.size() < len) return 0;
+  for (std::size_t i = 1; i < len; ++i) {
+    const unsigned char b = byte(i);
+    if (b < (i == 1 ? lo : 0x80) || b > (i == 1 ? hi : 0xbf)) return 0;
+    cp = (cp << 6) | (b & 0x3fu);
+  }
+  return len;
 }
+
+bool is_control(char32_t cp) { return cp < 0x20 || (cp >= 0x7f && cp <= 0x9f); }
 
 std::optional<std::string> read_string_field(const nlohmann::json& object, const char* name,
                                              std::string& out) {
@@ -25,7 +59,12 @@ std::string reported_id(const nlohmann::json& object) {
   const auto it = object.find("id");
   if (it != object.end() && it->is_string()) {
     std::string id = it->get<std::string>();
-    if (id.size() > kMaxIdLength) id.resize(kMaxIdLength);
+    if (id.size() > kMaxIdLength) {
+      std::size_t cut = kMaxIdLength;
+      // Back off continuation bytes so the cut id stays valid UTF-8 for the JSON report.
+      while (cut > 0 && (static_cast<unsigned char>(id[cut]) & 0xc0) == 0x80) --cut;
+      id.resize(cut);
+    }
     return id;
   }
   return {};
@@ -34,10 +73,16 @@ std::string reported_id(const nlohmann::json& object) {
 std::optional<std::string> invalid_id_reason(std::string_view id) {
   if (id.empty()) return "id is empty";
   if (id.size() > kMaxIdLength) {
-    return "id is longer than " + std::to_string(kMaxIdLength) + " characters";
+    return "id is longer than " + std::to_string(kMaxIdLength) + " bytes";
   }
-  for (char c : id) {
-    if (!is_id_char(c)) return "id has a character outside [A-Za-z0-9._:-]";
+  for (std::size_t pos = 0; pos < id.size();) {
+    char32_t cp = 0;
+    const std::size_t len = utf8_sequence(id.substr(pos), cp);
+    if (len == 0) return "id is not valid UTF-8 (byte " + std::to_string(pos) + ")";
+    if (is_control(cp)) {
+      return "id has a control character (byte " + std::to_string(pos) + ")";
+    }
+    pos += len;
   }
   return std::nullopt;
 }

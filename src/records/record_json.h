@@ -18,12 +18,15 @@
 
 namespace signer::records {
 
-// Longest id and message ingest accepts.
-constexpr std::size_t kMaxIdLength = 128;
+// Longest id (in bytes of UTF-8) and message ingest accepts.
+constexpr std::size_t kMaxIdLength = 512;
 constexpr std::size_t kMaxMsgBytes = 64 * 1024;
 
-// Returns a reason when `id` is not acceptable: empty, longer than kMaxIdLength, or holding a
-// character outside [A-Za-z0-9._:-]. Returns nullopt for a good id.
+// The one id rule, for ingest and for GET /records/:id (after the path's single percent-decode):
+// an id is 1 to kMaxIdLength bytes of well-formed UTF-8 (no overlong forms, surrogates or code
+// points above U+10FFFF) holding no control character: C0 (U+0000–U+001F), DEL (U+007F) or C1
+// (U+0080–U+009F). Anything else is allowed, so emails, base64 with "+/=", "order/42", spaces and
+// "café-1" are ids. Returns a reason fit for a 400 body (it never quotes the id), or nullopt.
 std::optional<std::string> invalid_id_reason(std::string_view id);
 
 // One entry of a multi-record input that could not be used.
@@ -55,8 +58,8 @@ std::optional<std::string> unsigned_record_from_json(const nlohmann::json& objec
 // Reads a signed record; all five fields must be strings. A string `job_id` is read too (else "").
 std::optional<std::string> signed_record_from_json(const nlohmann::json& object, SignedRecord& out);
 
-// The record's id for an error report: its `id` when that is a string (cut to kMaxIdLength), else
-// "".
+// The record's id for an error report: its `id` when that is a string (cut to kMaxIdLength bytes,
+// on a UTF-8 character boundary), else "".
 std::string reported_id(const nlohmann::json& object);
 
 nlohmann::json to_json(const SignedRecord& record);

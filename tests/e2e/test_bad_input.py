@@ -96,10 +96,13 @@ def test_batch_refuses_a_private_key_as_the_key(env):
     pytest.param(b"hello\nworld\n", id="non-json-lines"),
     pytest.param(b'{"id":"a1"}\n', id="missing-msg"),
     pytest.param(b'{"msg":"x"}\n', id="missing-id"),
-    pytest.param(b'{"id":"a b","msg":"x"}\n', id="id-with-space"),
+    pytest.param(b'{"id":"a\\nb","msg":"x"}\n', id="id-with-newline"),
+    pytest.param(b'{"id":"a\\u007fb","msg":"x"}\n', id="id-with-del"),
+    pytest.param(b'{"id":"a\\u0085b","msg":"x"}\n', id="id-with-c1-control"),
+    pytest.param(b'{"id":"a\xffb","msg":"x"}\n', id="id-not-utf8"),
     pytest.param(b'{"id":"","msg":"x"}\n', id="empty-id"),
     pytest.param(b'{"id":5,"msg":"x"}\n', id="numeric-id"),
-    pytest.param(b'[{"id":"a/b","msg":"x"}]', id="id-with-slash-in-array"),
+    pytest.param(b'[{"id":"' + b"a" * 513 + b'","msg":"x"}]', id="id-of-513-bytes-in-array"),
     pytest.param(b"", id="empty-body"),
     pytest.param(b"[]", id="empty-array"),
 ])
@@ -109,11 +112,11 @@ def test_bad_records_body_is_400(env, body):
 
 def test_rejected_records_are_reported_by_index_and_reason(env):
     body = check_rejected(env.server, "POST", "/records", 400,
-                          data=b'{"id":"ok-but-no-msg"}\n{"id":"sp ace","msg":"m"}\nnot json\n')
+                          data=b'{"id":"ok-but-no-msg"}\n{"id":"t\\tab","msg":"m"}\nnot json\n')
     assert body["accepted"] == 0 and body["rejected"] == 3
     assert [e["index"] for e in body["errors"]] == [0, 1, 2]
     assert body["errors"][0]["id"] == "ok-but-no-msg" and "msg" in body["errors"][0]["reason"]
-    assert body["errors"][1]["id"] == "sp ace"
+    assert body["errors"][1]["id"] == "t\tab" and "control" in body["errors"][1]["reason"]
     assert all(e["reason"] for e in body["errors"])
 
 
@@ -155,9 +158,23 @@ def test_unknown_signed_record_is_404_naming_the_id(env):
     assert "nonexistent" in body["error"]
 
 
-@pytest.mark.parametrize("path", ["/records/a%20b", "/records/a%22b", "/records/"])
+@pytest.mark.parametrize("path", [
+    pytest.param("/records/", id="empty"),
+    pytest.param("/records/" + "a" * 513, id="513-bytes"),
+    pytest.param("/records/a%0Ab", id="newline"),
+    pytest.param("/records/a%00b", id="nul"),
+    pytest.param("/records/a%7Fb", id="del"),
+    pytest.param("/records/a%C2%85b", id="c1-control"),
+    pytest.param("/records/%FF", id="not-utf8"),
+    pytest.param("/records/%C0%AF", id="overlong-utf8"),
+])
 def test_invalid_record_id_is_400(env, path):
     check_rejected(env.server, "GET", path, 400)
+
+
+@pytest.mark.parametrize("path", ["/records/a%20b", "/records/a%22b", "/records/order%2F42"])
+def test_unusual_but_valid_record_id_is_404_not_400(env, path):
+    check_rejected(env.server, "GET", path, 404)
 
 
 @pytest.mark.parametrize("method,path", [

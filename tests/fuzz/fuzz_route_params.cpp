@@ -37,6 +37,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (const auto* p = std::get_if<signer::http::BatchParams>(&batch)) {
     if (p->batch_count == 0 || p->batch >= p->batch_count) std::abort();
   }
-  (void)signer::records::invalid_id_reason(input);
+  // The GET /records/:id parser applies the ingest rule and never rewrites (re-decodes) the id.
+  const auto id = signer::http::parse_record_id(input);
+  if ((id.index() == 0) != !signer::records::invalid_id_reason(input)) std::abort();
+  if (id.index() == 0 && std::get<0>(id) != input) std::abort();
   return 0;
 }

@@ -1,12 +1,13 @@
 // libFuzzer target: the signed-record verifier. Input lines are salt, msg, sign, key; the
 // verifier must classify anything without crashing, and must never call a high-S or V>1
-// signature valid.
+// signature valid, nor one whose salt is not a UUIDv4 as the signer writes it.
 #include <cstdint>
 #include <cstdlib>
 #include <string>
 #include <vector>
 
 #include "crypto/hex.h"
+#include "crypto/salt_generator.h"
 #include "crypto/signature_verifier.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -27,6 +28,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     signer::crypto::strip_hex_prefix(sign);
     std::array<std::uint8_t, 65> sig{};
     if (!signer::crypto::decode_hex(sign, sig) || sig[64] > 1) std::abort();
+    if (!signer::crypto::is_uuid_v4(f[0])) std::abort();  // the salt pins the salt/msg boundary
   }
   return 0;
 }

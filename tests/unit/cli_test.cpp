@@ -108,6 +108,40 @@ TEST_F(Cli, VerifyExitCodes) {
   EXPECT_EQ(run_signer("verify", dir_, "[{\"id\":").exit_code, 2);
 }
 
+TEST_F(Cli, VerifyRejectsAMovedSaltBoundaryNamingTheRecord) {
+  auto moved =
+      nlohmann::json::parse(read_file(shared_dir() / "vectors" / "seed_sample_record.json"));
+  const std::string salt = moved["salt"].get<std::string>();
+  moved["salt"] = salt.substr(0, salt.size() - 1);  // same hashed bytes, another record
+  moved["msg"] = salt.back() + moved["msg"].get<std::string>();
+  moved["id"] = "moved-boundary";
+  const auto r = run_signer("verify", dir_, moved.dump() + "\n");
+  EXPECT_EQ(r.exit_code, 1) << r.out;
+  EXPECT_NE(r.out.find("invalid moved-boundary: salt is not a lowercase UUIDv4"), std::string::npos)
+      << r.out;
+}
+
+// Documented limit (docs/SECURITY.md "What a signature binds"): the signature covers
+// Keccak-256(salt + msg) only, so `verify` cannot see a changed id. This pins that behaviour; the
+// store's unique index and `signer audit verify --job` are what bind ids.
+TEST_F(Cli, VerifyCannotDetectAChangedIdAsDocumented) {
+  auto record =
+      nlohmann::json::parse(read_file(shared_dir() / "vectors" / "seed_sample_record.json"));
+  record["id"] = "some-other-id";
+  const auto r = run_signer("verify", dir_, record.dump() + "\n");
+  EXPECT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_NE(r.out.find("valid 1 invalid 0"), std::string::npos) << r.out;
+}
+
+TEST_F(Cli, SignMessageRefusesASaltVerifyWouldReject) {
+  const auto r =
+      run_signer("sign-message --keys " + keys() +
+                     " --key-index 0 --id a --msg m --salt B001EBC1-F2F7-44DE-B5FF-1DA0B16AF05B",
+                 dir_);
+  EXPECT_NE(r.exit_code, 0) << r.out;
+  EXPECT_NE(r.err.find("UUIDv4"), std::string::npos) << r.err;
+}
+
 TEST_F(Cli, LoadStatsAndExportOnAFreshStore) {
   const std::string store = " --store sqlite:" + (dir_ / "s.db").string();
   auto r = run_signer("load --count 50" + store, dir_);

@@ -1,6 +1,12 @@
 // KeyRing: one test per rejection rule of keys.csv, plus order, selectors and file hygiene.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cstdint>
+#include <fstream>
+#include <sstream>
+
+#include "crypto/key_file_buffer.h"
 #include "crypto/key_ring.h"
 #include "test_support.h"
 
@@ -119,19 +125,134 @@ TEST(KeyRing, RejectsEmptyFile) {
   EXPECT_NE(std::string(parse_error("\n\n  \n").what()).find("no keys"), std::string::npos);
 }
 
-TEST(KeyRing, WarnsWhenFileIsGroupOrWorldReadable) {
+// The warnings about the file's mode, without the mlock one (which depends on the machine).
+std::vector<std::string> mode_warnings(const std::vector<std::string>& warnings) {
+  std::vector<std::string> out;
+  for (const auto& w : warnings) {
+    if (w.find("has mode") != std::string::npos) out.push_back(w);
+  }
+  return out;
+}
+
+TEST(KeyRing, ModeRuleIsQuietForOwnerOnlyAndTheReadOnlySecretMount) {
+  for (unsigned mode : {0600u, 0400u, 0440u, 0640u}) {
+    EXPECT_FALSE(key_file_mode_warning("keys.csv", mode)) << std::oct << mode;
+  }
+}
+
+TEST(KeyRing, ModeRuleWarnsForGroupOrOtherWriteAndOtherRead) {
+  for (unsigned mode : {0644u, 0664u, 0604u, 0620u, 0602u, 0666u, 0610u}) {
+    const auto warning = key_file_mode_warning("keys.csv", mode);
+    ASSERT_TRUE(warning) << std::oct << mode;
+    std::ostringstream octal;
+    octal << "mode 0" << std::oct << mode;
+    EXPECT_NE(warning->find(octal.str()), std::string::npos) << *warning;
+  }
+}
+
+TEST(KeyRing, LoadFileWarnsForA0644FileButNotA0440One) {
   testing::TempDir dir;
   const auto path = dir / "keys.csv";
   testing::write_file(path, vector_line() + "\n");
+  namespace fs = std::filesystem;
   std::vector<std::string> warnings;
+  fs::permissions(path, fs::perms::owner_read | fs::perms::group_read);
   (void)KeyRing::load_file(path, warnings);
-  EXPECT_TRUE(warnings.empty());
-  std::filesystem::permissions(
-      path, std::filesystem::perms::group_read | std::filesystem::perms::others_read,
-      std::filesystem::perm_options::add);
+  EXPECT_TRUE(mode_warnings(warnings).empty()) << warnings.front();
+  fs::permissions(path, fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read |
+                            fs::perms::others_read);
+  warnings.clear();
   (void)KeyRing::load_file(path, warnings);
-  ASSERT_EQ(warnings.size(), 1u);
+  ASSERT_EQ(mode_warnings(warnings).size(), 1u);
   EXPECT_NE(warnings[0].find("0644"), std::string::npos) << warnings[0];
+}
+
+// The VmFlags of the /proc/self/smaps mapping that holds `address`, or "" when none does.
+std::string vm_flags_of(const void* address) {
+  std::ifstream smaps("/proc/self/smaps");
+  const auto target = reinterpret_cast<std::uintptr_t>(address);
+  std::string line;
+  bool inside = false;
+  while (std::getline(smaps, line)) {
+    std::uintptr_t start = 0;
+    std::uintptr_t end = 0;
+    char dash = 0;
+    std::istringstream header(line);
+    if (header >> std::hex >> start >> dash >> end && dash == '-' &&
+        line.find(':') > line.find(' ')) {
+      inside = target >= start && target < end;
+    } else if (inside && line.rfind("VmFlags:", 0) == 0) {
+      return line.substr(8) + " ";
+    }
+  }
+  return "";
+}
+
+TEST(KeyRing, PrivateKeyPagesAreDontDumpAndLockedWhenMlockSucceeded) {
+  const KeyRing ring = KeyRing::parse(vector_line() + "\n" + vector_line(3) + "\n");
+  for (std::size_t i = 0; i < ring.size(); ++i) {
+    const std::string flags = vm_flags_of(ring.at(i).private_key.data());
+    ASSERT_FALSE(flags.empty()) << "no mapping holds key " << i;
+    EXPECT_NE(flags.find(" dd "), std::string::npos) << flags;
+    if (ring.memory_locked()) {
+      EXPECT_NE(flags.find(" lo "), std::string::npos) << flags;
+    }
+  }
+  // Keygen's keys too.
+  const KeyRing generated = KeyRing::generate(2);
+  EXPECT_NE(vm_flags_of(generated.at(1).private_key.data()).find(" dd "), std::string::npos);
+}
+
+TEST(KeyRing, LoadFileWipesTheReadBufferAfterParsing) {
+  testing::TempDir dir;
+  const auto path = dir / "keys.csv";
+  testing::write_file(path, vector_line() + "\n");
+  KeyFileBuffer buffer;
+  std::vector<std::string> warnings;
+  const KeyRing ring = KeyRing::load_file(path, warnings, buffer);
+  ASSERT_EQ(ring.size(), 1u);
+  ASSERT_FALSE(buffer.storage().empty());
+  EXPECT_TRUE(buffer.text().empty());
+  EXPECT_TRUE(std::all_of(buffer.storage().begin(), buffer.storage().end(),
+                          [](std::uint8_t b) { return b == 0; }));
+}
+
+TEST(KeyRing, LoadFileWipesTheReadBufferWhenTheFileIsRejected) {
+  testing::TempDir dir;
+  const auto path = dir / "keys.csv";
+  testing::write_file(path, vector_line() + "\n" + vector_line() + "\n");  // duplicate key
+  KeyFileBuffer buffer;
+  std::vector<std::string> warnings;
+  EXPECT_THROW((void)KeyRing::load_file(path, warnings, buffer), KeyRingError);
+  ASSERT_FALSE(buffer.storage().empty());
+  EXPECT_TRUE(std::all_of(buffer.storage().begin(), buffer.storage().end(),
+                          [](std::uint8_t b) { return b == 0; }));
+}
+
+TEST(KeyFileBuffer, ReadsTheWholeFileIntoDontDumpPagesAndWipesThem) {
+  testing::TempDir dir;
+  const auto path = dir / "keys.csv";
+  const std::string content = vector_line() + "\n";
+  testing::write_file(path, content);
+  KeyFileBuffer buffer;
+  std::string error;
+  ASSERT_TRUE(buffer.read(path, error)) << error;
+  EXPECT_EQ(buffer.text(), content);
+  EXPECT_NE(vm_flags_of(buffer.storage().data()).find(" dd "), std::string::npos);
+  buffer.wipe();
+  EXPECT_TRUE(buffer.text().empty());
+  EXPECT_TRUE(std::all_of(buffer.storage().begin(), buffer.storage().end(),
+                          [](std::uint8_t b) { return b == 0; }));
+  EXPECT_FALSE(buffer.read(dir / "missing.csv", error));
+  EXPECT_NE(error.find("missing.csv"), std::string::npos) << error;
+}
+
+TEST(KeyRing, MoveAssignmentKeepsTheKeysUsable) {
+  KeyRing ring = KeyRing::generate(1);
+  const std::string pub = KeyRing::parse(vector_line()).at(0).public_key;
+  ring = KeyRing::parse(vector_line());
+  EXPECT_EQ(ring.at(0).public_key, pub);
+  EXPECT_FALSE(ring.at(0).private_key.is_wiped());
 }
 
 TEST(KeyRing, MissingFileIsAClearError) {

@@ -48,27 +48,69 @@ TEST(RecordJson, RejectsBadRecordsOneByOneWithReasons) {
       "not json\n"
       "[1]\n"
       "{\"id\":\"ok\",\"msg\":\"m\"}\n"
-      "{\"id\":\"has space\",\"msg\":\"m\"}\n"
+      "{\"id\":\"has\\ttab\",\"msg\":\"m\"}\n"
       "{\"id\":\"x\"}\n"
       "{\"id\":7,\"msg\":\"m\"}\n");
   ASSERT_EQ(p.records.size(), 1u);
   ASSERT_EQ(p.rejected.size(), 5u);
   EXPECT_EQ(p.rejected[0].index, 0u);
-  EXPECT_EQ(p.rejected[2].id, "has space");
+  EXPECT_EQ(p.rejected[2].id, "has\ttab");
+  EXPECT_NE(p.rejected[2].reason.find("control character"), std::string::npos);
   EXPECT_NE(p.rejected[3].reason.find("msg"), std::string::npos);
   EXPECT_NE(p.rejected[4].reason.find("string"), std::string::npos);
 }
 
 TEST(RecordJson, MalformedArrayThrows) { EXPECT_THROW(parse("[{\"id\":"), MalformedInput); }
 
-TEST(RecordJson, IdRules) {
-  EXPECT_FALSE(invalid_id_reason("830f559b22b74bfcbb5631fae20462cb"));
-  EXPECT_FALSE(invalid_id_reason("Order_1.2:3-x"));
+TEST(RecordJson, IdsAsUsersHaveThemAreAccepted) {
+  for (const std::string id :
+       {"830f559b22b74bfcbb5631fae20462cb", "Order_1.2:3-x", "user@example.com", "order/42",
+        "caf\xc3\xa9-1", "q+/z9w==", "a b", "a\"b", "\xe2\x82\xac", "\xf0\x9f\x94\x91",
+        "\xef\xbf\xbf", "\xf4\x8f\xbf\xbf", "\xc2\xa0"}) {
+    EXPECT_FALSE(invalid_id_reason(id)) << id;
+  }
+}
+
+TEST(RecordJson, IdLengthIsOneTo512Bytes) {
+  EXPECT_EQ(kMaxIdLength, 512u);
   EXPECT_TRUE(invalid_id_reason(""));
-  EXPECT_TRUE(invalid_id_reason(std::string(kMaxIdLength + 1, 'a')));
-  EXPECT_FALSE(invalid_id_reason(std::string(kMaxIdLength, 'a')));
-  EXPECT_TRUE(invalid_id_reason("a/b"));
-  EXPECT_TRUE(invalid_id_reason("a\nb"));
+  EXPECT_FALSE(invalid_id_reason(std::string(512, 'a')));
+  EXPECT_TRUE(invalid_id_reason(std::string(513, 'a')));
+  // Bytes, not characters: 256 two-byte characters fit, one more byte does not.
+  std::string wide;
+  for (int i = 0; i < 256; ++i) wide += "\xc3\xa9";
+  EXPECT_FALSE(invalid_id_reason(wide));
+  EXPECT_TRUE(invalid_id_reason(wide + "a"));
+}
+
+TEST(RecordJson, IdsWithControlCharactersAreRejected) {
+  for (const std::string& id :
+       {std::string("a\nb"), std::string("a\0b", 3), std::string("\t"), std::string("a\x1f"),
+        std::string("a\x7f"), std::string("a\xc2\x80"),
+        std::string("a\xc2\x85"
+                    "b"),
+        std::string("\xc2\x9f")}) {
+    const auto reason = invalid_id_reason(id);
+    ASSERT_TRUE(reason) << ::testing::PrintToString(id);
+    EXPECT_NE(reason->find("control character"), std::string::npos) << *reason;
+  }
+}
+
+TEST(RecordJson, IdsThatAreNotWellFormedUtf8AreRejected) {
+  for (const std::string id :
+       {"\xff", "a\xfe", "\x80", "caf\xc3", "\xc3(", "\xc0\xaf", "\xc1\xbf", "\xe0\x80\xaf",
+        "\xed\xa0\x80", "\xf0\x80\x80\xaf", "\xf4\x90\x80\x80", "\xf5\x80\x80\x80", "\xe2\x82"}) {
+    const auto reason = invalid_id_reason(id);
+    ASSERT_TRUE(reason) << ::testing::PrintToString(id);
+    EXPECT_NE(reason->find("UTF-8"), std::string::npos) << *reason;
+  }
+}
+
+TEST(RecordJson, ReportedIdIsCutOnACharacterBoundary) {
+  std::string id(511, 'a');
+  id += "\xc3\xa9\xc3\xa9";  // the first \xc3\xa9 straddles byte 512
+  const auto reported = reported_id(nlohmann::json{{"id", id}});
+  EXPECT_EQ(reported, std::string(511, 'a'));
 }
 
 TEST(RecordJson, OversizedMessageIsRejected) {

@@ -1,4 +1,4 @@
-// Route parameter validation for /sign and /batch.
+// Route parameter validation for /sign, /batch and /records/:id.
 #include <gtest/gtest.h>
 
 #include "http/route_params.h"
@@ -30,6 +30,26 @@ TEST(RouteParams, BatchParamsRequireIdBelowCount) {
   EXPECT_TRUE(is_error(parse_batch_params("0", "0")));
   EXPECT_TRUE(is_error(parse_batch_params("x", "3")));
   EXPECT_TRUE(is_error(parse_batch_params("1", "")));
+}
+
+TEST(RouteParams, RecordIdIsTheDecodedPathTakenAsIs) {
+  for (const std::string& id :
+       {std::string("user@example.com"), std::string("order/42"), std::string("caf\xc3\xa9-1"),
+        std::string("q+/z9w=="), std::string(512, 'x')}) {
+    const auto parsed = parse_record_id(id);
+    ASSERT_EQ(parsed.index(), 0u) << std::get<1>(parsed);
+    EXPECT_EQ(std::get<0>(parsed), id);
+  }
+  // Decoded once by cpp-httplib; a second decode here would turn "%41" into "A".
+  EXPECT_EQ(std::get<0>(parse_record_id("%41")), "%41");
+}
+
+TEST(RouteParams, RecordIdRefusesWhatIngestRefuses) {
+  for (const std::string& id :
+       {std::string(), std::string(513, 'x'), std::string("a\nb"), std::string("\x7f"),
+        std::string("\xff"), std::string("\xc2\x85")}) {
+    EXPECT_EQ(parse_record_id(id).index(), 1u) << ::testing::PrintToString(id);
+  }
 }
 
 }  // namespace

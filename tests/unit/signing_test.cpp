@@ -561,5 +561,34 @@ TEST_F(SigningTest, JobVerifierAcceptsAnHonestJobAndNamesATamperedRecord) {
   EXPECT_GT(found.size(), 1u);
 }
 
+TEST_F(SigningTest, JobVerifierRejectsARecordWhoseSaltBoundaryWasMoved) {
+  store_->ingest(random_records(50));
+  BatchWorker worker(*store_, keys_, pool_, metrics_, *audit_, {100, "pod"});
+  InProcessDispatcher dispatcher(worker);
+  Coordinator coordinator(*store_, keys_, dispatcher, metrics_, *audit_, {});
+  const std::string id = coordinator.wait(coordinator.start(request(100)).id)->id;
+  const auto job = store_->find_job(id);
+  ASSERT_TRUE(job);
+  // The salt's last character moves to the front of msg: Keccak256(salt + msg) is unchanged.
+  const std::string victim = signed_records().begin()->first;
+  {
+    sqlite3* raw = nullptr;
+    ASSERT_EQ(sqlite3_open((dir_ / "signer.db").c_str(), &raw), SQLITE_OK);
+    const std::string sql =
+        "UPDATE signedrecords SET salt = substr(salt, 1, 35), msg = substr(salt, 36, 1) || msg "
+        "WHERE id = '" +
+        victim + "'";
+    EXPECT_EQ(sqlite3_exec(raw, sql.c_str(), nullptr, nullptr, nullptr), SQLITE_OK);
+    sqlite3_close(raw);
+  }
+  std::vector<audit::Mismatch> found;
+  const audit::VerifyReport report =
+      audit::verify_job(*store_, *job, [&](const audit::Mismatch& m) { found.push_back(m); });
+  EXPECT_EQ(report.valid, 49u);
+  ASSERT_EQ(found.size(), 1u);
+  EXPECT_EQ(found[0].record_id, victim);
+  EXPECT_EQ(found[0].reason, "salt is not a lowercase UUIDv4");
+}
+
 }  // namespace
 }  // namespace signer::signing
