@@ -1,5 +1,7 @@
 #include "records/record_json.h"
 
+#include "records/ingest_stream.h"
+
 #include <string>
 
 namespace signer::records {
@@ -90,40 +92,15 @@ std::optional<std::string> invalid_id_reason(std::string_view id) {
 void for_each_json_object(std::istream& in,
                           const std::function<void(std::size_t, const nlohmann::json&)>& on_object,
                           const std::function<void(Rejection)>& on_reject) {
-  in >> std::ws;
-  if (in.peek() == '[') {
-    nlohmann::json array;
-    try {
-      array = nlohmann::json::parse(in);
-    } catch (const nlohmann::json::parse_error& e) {
-      throw MalformedInput(std::string("malformed JSON array: ") + e.what());
-    }
-    std::size_t index = 0;
-    for (const auto& element : array) {
-      if (element.is_object()) {
-        on_object(index, element);
-      } else {
-        on_reject({index, "", "element is not a JSON object"});
-      }
-      ++index;
-    }
-    return;
-  }
-  std::string line;
-  std::size_t index = 0;
-  while (std::getline(in, line)) {
-    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    nlohmann::json object = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
-    if (object.is_discarded()) {
-      on_reject({index, "", "line is not valid JSON"});
-    } else if (!object.is_object()) {
-      on_reject({index, "", "line is not a JSON object"});
-    } else {
-      on_object(index, object);
-    }
-    ++index;
+  // One parser for files and uploads: read in blocks, parse record by record.
+  IngestStream stream(on_object, on_reject);
+  std::string block(1 << 16, '\0');
+  while (in) {
+    in.read(block.data(), static_cast<std::streamsize>(block.size()));
+    stream.feed(std::string_view(block.data(), static_cast<std::size_t>(in.gcount())));
   }
   if (in.bad()) throw MalformedInput("read error");
+  stream.finish();
 }
 
 std::optional<std::string> unsigned_record_from_json(const nlohmann::json& object,

@@ -44,8 +44,9 @@ class MalformedInput : public std::runtime_error {
 };
 
 // Calls `on_object(index, object)` for each JSON object in `in`, which holds either a JSON array
-// of objects or NDJSON (one object a line; blank lines skipped). A line or element that is not a
-// JSON object goes to `on_reject`. Throws MalformedInput when an array does not parse.
+// of objects or NDJSON (one object a line; blank lines skipped), reading it as a stream
+// (records::IngestStream). A line or element that is not a JSON object goes to `on_reject`.
+// Throws MalformedInput when an array does not parse.
 void for_each_json_object(std::istream& in,
                           const std::function<void(std::size_t, const nlohmann::json&)>& on_object,
                           const std::function<void(Rejection)>& on_reject);
