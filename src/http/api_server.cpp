@@ -280,6 +280,7 @@ void ApiServer::install_routes() {
       return send_error(res, 503, "too many ingests in flight");
     }
     std::vector<records::UnsignedRecord> batch;
+    std::vector<std::size_t> batch_index;  // batch[i] is record batch_index[i] of the request
     nlohmann::json rejected = nlohmann::json::array();
     std::size_t rejected_count = 0;
     auto reject = [&](records::Rejection r) {
@@ -298,6 +299,7 @@ void ApiServer::install_routes() {
               reject({index, records::reported_id(object), *reason});
             } else {
               batch.push_back(std::move(record));
+              batch_index.push_back(index);
             }
           },
           reject);
@@ -320,13 +322,34 @@ void ApiServer::install_routes() {
                    .outcome = batch.empty() ? "rejected" : "ok",
                    .count = stored.accepted,
                    .detail = std::to_string(stored.duplicates) + " duplicates, " +
+                             std::to_string(stored.conflicts) + " conflicts, " +
                              std::to_string(rejected_count) + " rejected"});
+    for (const store::IngestConflict& c : stored.conflict_list) {
+      if (rejected.size() >= kMaxReportedRejections) break;
+      rejected.push_back(
+          {{"index", batch_index[c.position]},
+           {"id", c.id},
+           {"reason", c.within_call ? "conflict: id appears earlier in this request with a "
+                                      "different msg"
+                                    : "conflict: id already stored with a different msg"}});
+    }
     nlohmann::json body = {{"accepted", stored.accepted},
                            {"duplicates", stored.duplicates},
+                           {"conflicts", stored.conflicts},
                            {"rejected", rejected_count},
                            {"errors", rejected}};
-    if (batch.empty()) body["error"] = "no record was valid";
-    send_json(res, batch.empty() ? 400 : 200, body);
+    // 200 when something was accepted or every valid record was already stored as sent; 409
+    // when nothing was accepted and some record conflicts with a stored one (retrying the same
+    // body cannot help).
+    int status = 200;
+    if (batch.empty()) {
+      body["error"] = "no record was valid";
+      status = 400;
+    } else if (stored.accepted == 0 && stored.conflicts > 0) {
+      body["error"] = "no record was accepted: ids already stored with a different msg";
+      status = 409;
+    }
+    send_json(res, status, body);
   });
 
   s.Get(R"(/records/(.*))", [this](const httplib::Request& req, httplib::Response& res) {
