@@ -34,6 +34,12 @@ void add_engine_flags(CLI::App& command, Config& config) {
   command.add_option("--chunk-size", config.chunk_size, "Records read, signed and moved at a time")
       ->check(CLI::Range(1, 100000))
       ->capture_default_str();
+  command
+      .add_option("--chunk-bytes", config.chunk_bytes,
+                  "A chunk also ends at this many bytes of ids and messages (one larger record "
+                  "is read alone); bounds a batch's memory")
+      ->check(CLI::Range(std::size_t{1} << 10, std::size_t{1} << 30))
+      ->capture_default_str();
   command.add_option("--concurrency", config.concurrency,
                      "Batches in flight per job (default 2 in-process, 8 in cluster mode)");
   command.add_option("--batch-attempts", config.batch_attempts, "Tries per batch before it fails")

@@ -46,6 +46,9 @@ Config config_from_environment() {
   c.internal_token = env("BS_INTERNAL_TOKEN");
   c.pod_name = env("BS_POD_NAME");
   if (c.pod_name.empty()) c.pod_name = env("HOSTNAME");
+  if (const std::string sync = env("BS_SQLITE_SYNCHRONOUS"); !sync.empty()) {
+    c.sqlite_synchronous = sync;
+  }
   c.shutdown_grace_seconds = env_int("BS_SHUTDOWN_GRACE_SECONDS", c.shutdown_grace_seconds);
   if (const std::string level = env("BS_LOG_LEVEL"); !level.empty()) c.log_level = level;
   c.host = env("BS_SIGNER_HOST");
@@ -80,6 +83,9 @@ void finish_config(Config& c) {
     throw std::invalid_argument(
         "BS_MONGO_URL must be a MongoDB URL (mongodb://HOST:PORT/ or mongodb+srv://HOST/); "
         "use --store sqlite:PATH for the embedded store");
+  }
+  if (c.sqlite_synchronous != "full" && c.sqlite_synchronous != "normal") {
+    throw std::invalid_argument("BS_SQLITE_SYNCHRONOUS must be full or normal");
   }
   if (c.threads == 0) c.threads = std::max(1u, std::thread::hardware_concurrency());
   if (c.concurrency == 0) c.concurrency = c.peer_url.empty() ? 2 : 8;

@@ -21,7 +21,8 @@ struct Config {
   std::string pod_name;        // BS_POD_NAME, else HOSTNAME
   std::size_t threads = 0;     // 0: one per core
   std::size_t chunk_size = 2000;
-  std::size_t concurrency = 0;  // 0: 2 in-process, 8 in cluster mode
+  std::size_t chunk_bytes = std::size_t{8} << 20;  // --chunk-bytes: a chunk's byte budget
+  std::size_t concurrency = 0;                     // 0: 2 in-process, 8 in cluster mode
   std::size_t max_concurrent_batches = 16;
   std::size_t max_body_bytes = 64u << 20;
   std::size_t max_ingest_records = 1'000'000;
@@ -29,6 +30,9 @@ struct Config {
   int batch_timeout_seconds = 600;
   int shutdown_grace_seconds = 25;  // BS_SHUTDOWN_GRACE_SECONDS
   int store_timeout_ms = 5000;      // connect / server selection timeout for MongoDB
+  // BS_SQLITE_SYNCHRONOUS: "full" (default, durable through an OS crash) or "normal" (faster;
+  // for measurement). Any other value is refused by finish_config.
+  std::string sqlite_synchronous = "full";
   std::string log_level = "info";
 
   // Connections (http/connection_server.h).

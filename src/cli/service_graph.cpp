@@ -27,8 +27,8 @@ crypto::KeyRing load_keys(const Config& config) {
 
 std::unique_ptr<store::Store> open_configured_store(const Config& config,
                                                     metrics::Registry* metrics) {
-  auto store = store::open_store(
-      {config.store, config.mongo_user, config.mongo_password, config.store_timeout_ms});
+  auto store = store::open_store({config.store, config.mongo_user, config.mongo_password,
+                                  config.store_timeout_ms, config.sqlite_synchronous == "full"});
   if (!metrics) return store;
   return std::make_unique<store::InstrumentedStore>(std::move(store), *metrics);
 }
@@ -38,7 +38,8 @@ ServiceGraph::ServiceGraph(const Config& config)
       store(open_configured_store(config, &declared(metrics))),
       audit(*store),
       pool(config.threads),
-      worker(*store, keys, pool, metrics, audit, {config.chunk_size, config.pod_name}) {
+      worker(*store, keys, pool, metrics, audit,
+             {config.chunk_size, config.pod_name, config.chunk_bytes}) {
   if (config.peer_url.empty()) {
     dispatcher = std::make_unique<signing::InProcessDispatcher>(worker);
   } else {

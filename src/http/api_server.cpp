@@ -351,6 +351,7 @@ void ApiServer::install_routes(ConnectionServer& s, Listener listener) {
          .outcome = report.status == 200 ? "ok" : "rejected:" + std::to_string(report.status),
          .count = report.accepted,
          .detail = std::to_string(report.duplicates) + " duplicates, " +
+                   std::to_string(report.conflicts) + " conflicts, " +
                    std::to_string(report.rejected) + " rejected" +
                    (report.error.empty() ? "" : "; " + report.error)});
     send_json(res, report.status, report.to_json());

@@ -5,6 +5,7 @@ namespace signer::ingest {
 nlohmann::json IngestReport::to_json() const {
   nlohmann::json body = {{"accepted", accepted},
                          {"duplicates", duplicates},
+                         {"conflicts", conflicts},
                          {"rejected", rejected},
                          {"errors", errors}};
   if (status != 200) body["error"] = error;
@@ -44,8 +45,11 @@ void IngestSession::finish() {
   if (!flush()) return;
   if (stream_.records() == 0) {
     stop(400, "body holds no records: send NDJSON or a JSON array of {id, msg}");
-  } else if (report_.accepted + report_.duplicates == 0) {
+  } else if (report_.accepted + report_.duplicates + report_.conflicts == 0) {
     stop(400, "no record was valid");
+  } else if (report_.accepted == 0 && report_.conflicts > 0) {
+    // Retrying the same body cannot help: the ids are taken by other messages.
+    stop(409, "no record was accepted: ids already stored with a different msg");
   }
 }
 
@@ -67,6 +71,7 @@ void IngestSession::on_object(std::size_t index, const nlohmann::json& object) {
   }
   chunk_bytes_ += record.id.size() + record.msg.size();
   chunk_.push_back(std::move(record));
+  chunk_index_.push_back(index);
   if (chunk_.size() >= limits_.flush_records || chunk_bytes_ >= limits_.flush_bytes) flush();
 }
 
@@ -84,11 +89,22 @@ bool IngestSession::flush() {
     const store::IngestResult stored = store_.ingest(chunk_);
     report_.accepted += stored.accepted;
     report_.duplicates += stored.duplicates;
+    report_.conflicts += stored.conflicts;
+    for (const store::IngestConflict& c : stored.conflict_list) {
+      if (report_.errors.size() >= limits_.max_reported_errors) break;
+      report_.errors.push_back(
+          {{"index", chunk_index_.at(c.position)},
+           {"id", c.id},
+           {"reason", c.within_call
+                          ? "conflict: id appears earlier in this request with a different msg"
+                          : "conflict: id already stored with a different msg"}});
+    }
   } catch (const store::StoreError& e) {
     stop(503, std::string("store unavailable: ") + e.what());
     return false;
   }
   chunk_.clear();
+  chunk_index_.clear();
   chunk_bytes_ = 0;
   return true;
 }
@@ -96,6 +112,7 @@ bool IngestSession::flush() {
 void IngestSession::stop(int status, std::string error) {
   stopped_ = true;
   chunk_.clear();  // a chunk not yet written is dropped with the rest of the body
+  chunk_index_.clear();
   report_.status = status;
   report_.error = std::move(error);
 }

@@ -31,9 +31,11 @@ struct IngestReport {
   int status = 200;   // the HTTP status the upload deserves
   std::string error;  // set for every status but 200
   std::uint64_t accepted = 0;
-  std::uint64_t duplicates = 0;
+  std::uint64_t duplicates = 0;  // same id, same msg: already stored, nothing to do
+  std::uint64_t conflicts = 0;   // same id, another msg: the stored (or first) record stays
   std::uint64_t rejected = 0;
-  nlohmann::json errors = nlohmann::json::array();  // the first max_reported_errors rejections
+  // The first max_reported_errors rejections and conflicts, each {index, id, reason}.
+  nlohmann::json errors = nlohmann::json::array();
   std::uint64_t bytes = 0;
 
   nlohmann::json to_json() const;
@@ -65,6 +67,7 @@ class IngestSession {
   IngestLimits limits_;
   records::IngestStream stream_;
   std::vector<records::UnsignedRecord> chunk_;
+  std::vector<std::size_t> chunk_index_;  // chunk_[i] is record chunk_index_[i] of the body
   std::size_t chunk_bytes_ = 0;
   bool stopped_ = false;
   IngestReport report_;

@@ -43,6 +43,24 @@ BatchResult BatchWorker::run(const BatchSpec& spec, std::stop_token stop) {
   result.pod = options_.pod_name;
 
   store::ReadCursor cursor;
+  std::vector<store::InvalidRecord> invalid;
+  std::vector<records::UnsignedRecord> next;
+  bool more = true;  // the range may hold records after `next`
+  auto read_next = [&] {
+    const std::string id_before = cursor.id;
+    const std::uint64_t shard_before = cursor.shard;
+    next = store_.read_unsigned(range, cursor, options_.chunk_size, options_.chunk_bytes);
+    for (store::InvalidRecord& r : cursor.invalid) invalid.push_back(std::move(r));
+    std::size_t bytes = 0;
+    for (const records::UnsignedRecord& r : next) bytes += r.id.size() + r.msg.size();
+    // A read that went through fewer records than its limit without filling its byte budget
+    // met the end of the range: skip the round trip that would only confirm it (a full
+    // collection scan on FerretDB). Records ingested into the range after that are signed by
+    // the next job. A read that returned nothing and could not move the cursor ends it too.
+    const bool moved = cursor.id != id_before || cursor.shard != shard_before;
+    more = (cursor.visited >= options_.chunk_size || bytes >= options_.chunk_bytes) &&
+           (!next.empty() || moved);
+  };
   auto start_signing = [&](std::vector<records::UnsignedRecord> input) {
     auto chunk = std::make_unique<Chunk>();
     chunk->input = std::move(input);
@@ -82,21 +100,19 @@ BatchResult BatchWorker::run(const BatchSpec& spec, std::stop_token stop) {
   event.batch = spec.batch;
   event.key_addresses = {key.address};
   try {
-    std::vector<records::UnsignedRecord> next =
-        store_.read_unsigned(range, cursor, options_.chunk_size);
-    while (!next.empty()) {
-      signing = start_signing(std::move(next));
-      if (in_flight) finish(*in_flight);  // overlaps with `signing` on the pool
-      in_flight = std::move(signing);
+    read_next();
+    for (;;) {
+      if (!next.empty()) {
+        signing = start_signing(std::move(next));
+        if (in_flight) finish(*in_flight);  // overlaps with `signing` on the pool
+        in_flight = std::move(signing);
+      }
       if (stop.stop_requested()) {
         result.interrupted = true;
         break;
       }
-      // A short read means the range held no more records when it was read: skip the round
-      // trip that would only confirm it (a full collection scan on FerretDB). Records ingested
-      // into the range after that are signed by the next job.
-      if (in_flight->input.size() < options_.chunk_size) break;
-      next = store_.read_unsigned(range, cursor, options_.chunk_size);
+      if (!more) break;
+      read_next();
     }
     if (in_flight) finish(*in_flight);
   } catch (...) {
@@ -119,6 +135,23 @@ BatchResult BatchWorker::run(const BatchSpec& spec, std::stop_token stop) {
       audit_.record(event);
       throw;
     }
+  }
+
+  result.failed = invalid.size();
+  if (!invalid.empty()) {
+    audit::AuditEvent skipped = event;
+    skipped.outcome = "invalid";
+    skipped.count = invalid.size();
+    skipped.detail = "pod " + options_.pod_name + " batch " + std::to_string(spec.batch) + "/" +
+                     std::to_string(spec.batch_count) + ": " + std::to_string(invalid.size()) +
+                     " records cannot be signed and stay unsigned:";
+    for (const store::InvalidRecord& r : invalid) {
+      if (result.failed_ids.size() < kMaxListedInvalid) {
+        result.failed_ids.push_back(r.id);
+        skipped.detail += " " + r.id + " (" + r.reason + ")";
+      }
+    }
+    audit_.record(skipped);
   }
 
   const std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - start;

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <stop_token>
 #include <string>
+#include <vector>
 
 #include "audit/audit_log.h"
 #include "crypto/key_ring.h"
@@ -33,15 +34,23 @@ struct BatchResult {
   std::string key;                   // public key used
   std::uint64_t signed_count = 0;    // records newly written to signedrecords
   std::uint64_t already_signed = 0;  // interrupted moves completed (already in signedrecords)
-  std::uint64_t failed = 0;          // records that could not be signed
+  std::uint64_t failed = 0;  // records skipped: they cannot be signed (store::InvalidRecord)
   std::uint64_t ms = 0;
-  bool interrupted = false;  // stopped early by shutdown; re-run to finish
-  std::string pod;           // which process ran it
+  bool interrupted = false;             // stopped early by shutdown; re-run to finish
+  std::string pod;                      // which process ran it
+  std::vector<std::string> failed_ids;  // ids of the first kMaxListedInvalid `failed` records
 };
+
+// BatchResult::failed_ids lists at most this many ids.
+inline constexpr std::size_t kMaxListedInvalid = 20;
 
 struct BatchWorkerOptions {
   std::size_t chunk_size = 2000;
   std::string pod_name;  // reported in results and metrics
+  // A chunk also ends once its records hold this many bytes of id and msg (a single larger
+  // record is read alone). Up to three chunks of a batch are in memory at once (read, signing,
+  // moving), so a batch holds about 3 x chunk_bytes of records plus their signed copies.
+  std::size_t chunk_bytes = std::size_t{8} << 20;
 };
 
 class BatchWorker {
@@ -51,7 +60,9 @@ class BatchWorker {
 
   // Signs every unsigned record of spec's shard range with key spec.key_index, stamping each
   // with spec.job_id, and records one audit event (route "/batch", outcome ok, interrupted or
-  // error) for the run.
+  // error) for the run. A record that cannot be signed (store::InvalidRecord) is skipped, counted
+  // in BatchResult::failed with its id in failed_ids, and recorded as an audit event of its own
+  // (outcome "invalid"); the rest of the batch is signed.
   // Preconditions: spec.batch < spec.batch_count, spec.key_index < keys.size().
   // Throws store::StoreError when the store fails; chunks moved before that stay moved.
   // Returns early with interrupted = true once `stop` is requested (after the current chunk).

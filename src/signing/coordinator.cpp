@@ -29,10 +29,15 @@ struct Coordinator::Job {
   std::atomic<std::uint64_t> retries{0};
   std::atomic<std::uint64_t> records_signed{0};
   std::atomic<std::uint64_t> already_signed{0};
+  std::atomic<std::uint64_t> records_invalid{0};
 
   // Guarded by Coordinator::mutex_.
   JobState state = JobState::kRunning;
-  std::vector<FailedBatch> failed;
+  std::vector<FailedBatch> failed;  // the first options_.max_listed_failures
+  std::uint64_t failed_omitted = 0;
+  std::vector<std::string> invalid_ids;  // the first options_.max_listed_failures
+  std::optional<std::uint64_t> unsigned_at_end;
+  std::string error;
   std::vector<audit::BatchOutcome> results;
   std::chrono::steady_clock::time_point finished;
   std::int64_t ended_unix_ms = 0;
@@ -134,15 +139,42 @@ void Coordinator::run_job(std::stop_token stop, std::shared_ptr<Job> job) {
     }
   }  // joins the dispatchers
 
+  // Every batch reporting done does not prove every record was signed: a record no batch can
+  // read (a shard the backfill could not repair, a concurrent writer) would stay behind unseen.
+  // Records present at start that were neither signed, found signed, nor reported invalid, and
+  // are still unsigned, fail the job. (Records ingested during the job are not counted against
+  // it: at most unsigned_at_start - accounted of the remaining ones can be from the start.)
+  const bool all_done = job->batches_done.load() == job->batches;
+  std::optional<std::uint64_t> unsigned_at_end;
+  std::string error;
+  if (all_done) {
+    try {
+      unsigned_at_end = store_.count().unsigned_records;
+      const std::uint64_t accounted =
+          job->records_signed.load() + job->already_signed.load() + job->records_invalid.load();
+      const std::uint64_t missed =
+          std::min(*unsigned_at_end,
+                   job->unsigned_at_start > accounted ? job->unsigned_at_start - accounted : 0);
+      if (missed > 0) {
+        error = std::to_string(missed) + " records present at the start remain unsigned (" +
+                std::to_string(*unsigned_at_end) +
+                " unsigned at the end) although every batch ended: no batch read them";
+      }
+    } catch (const std::exception& e) {
+      error = std::string("cannot count the unsigned records at the end: ") + e.what();
+    }
+  }
   JobSnapshot s;
   {
     std::lock_guard lock(mutex_);
     job->finished = std::chrono::steady_clock::now();
     job->ended_unix_ms = audit::unix_ms_now();
-    const bool all_done = job->batches_done.load() == job->batches;
-    job->state = all_done                ? JobState::kSucceeded
-                 : stop.stop_requested() ? JobState::kInterrupted
-                                         : JobState::kFailed;
+    job->unsigned_at_end = unsigned_at_end;
+    job->error = error;
+    job->state = all_done && error.empty() ? JobState::kSucceeded
+                 : all_done                ? JobState::kFailed
+                 : stop.stop_requested()   ? JobState::kInterrupted
+                                           : JobState::kFailed;
     s = snapshot_of(*job);
   }
   metrics_.set(metrics::kJobRunning, {}, 0);
@@ -157,12 +189,15 @@ void Coordinator::run_job(std::stop_token stop, std::shared_ptr<Job> job) {
                  .count = s.records_signed,
                  .job_id = s.id,
                  .detail = std::to_string(s.batches_done) + "/" + std::to_string(s.batches) +
-                           " batches done, " + std::to_string(s.batches_failed) + " failed"});
+                           " batches done, " + std::to_string(s.batches_failed) + " failed, " +
+                           std::to_string(s.records_invalid) + " invalid records" +
+                           (s.error.empty() ? "" : ": " + s.error)});
   spdlog::info(
-      "job {} {}: {} signed ({} already signed), {}/{} batches done, {} failed, {} "
-      "retries, {:.1f}s, {:.0f} records/s",
-      s.id, to_string(s.state), s.records_signed, s.already_signed, s.batches_done, s.batches,
-      s.batches_failed, s.retries, s.elapsed_seconds, s.records_per_second);
+      "job {} {}: {} signed ({} already signed, {} invalid), {}/{} batches done, {} failed, {} "
+      "retries, {:.1f}s, {:.0f} records/s{}{}",
+      s.id, to_string(s.state), s.records_signed, s.already_signed, s.records_invalid,
+      s.batches_done, s.batches, s.batches_failed, s.retries, s.elapsed_seconds,
+      s.records_per_second, s.error.empty() ? "" : ": ", s.error);
   {
     std::lock_guard lock(mutex_);
     job->done = true;
@@ -191,6 +226,14 @@ void Coordinator::run_batch(std::stop_token stop, Job& job, std::uint64_t batch)
       const BatchResult r = dispatcher_.dispatch(spec, stop);
       job.records_signed += r.signed_count;
       job.already_signed += r.already_signed;
+      job.records_invalid += r.failed;
+      if (!r.failed_ids.empty()) {
+        std::lock_guard lock(mutex_);
+        for (const std::string& id : r.failed_ids) {
+          if (job.invalid_ids.size() >= options_.max_listed_failures) break;
+          job.invalid_ids.push_back(id);
+        }
+      }
       outcome.signed_count += r.signed_count;
       outcome.already_signed += r.already_signed;
       outcome.pod = r.pod;
@@ -224,7 +267,11 @@ void Coordinator::run_batch(std::stop_token stop, Job& job, std::uint64_t batch)
   ++job.batches_failed;
   {
     std::lock_guard lock(mutex_);
-    job.failed.push_back({batch, spec.key_index, attempt, last_error});
+    if (job.failed.size() < options_.max_listed_failures) {
+      job.failed.push_back({batch, spec.key_index, attempt, last_error});
+    } else {
+      ++job.failed_omitted;
+    }
   }
   spdlog::error("job {} batch {}/{} failed after {} attempts: {}", job.id, batch, job.batches,
                 attempt, last_error);
@@ -294,6 +341,11 @@ JobSnapshot Coordinator::snapshot_of(const Job& job) const {
       s.elapsed_seconds > 0 ? static_cast<double>(s.records_signed) / s.elapsed_seconds : 0;
   s.started_unix_ms = job.started_unix_ms;
   s.failed = job.failed;
+  s.failed_omitted = job.failed_omitted;
+  s.records_invalid = job.records_invalid.load();
+  s.invalid_ids = job.invalid_ids;
+  s.unsigned_at_end = job.unsigned_at_end;
+  s.error = job.error;
   return s;
 }
 

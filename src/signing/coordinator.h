@@ -33,6 +33,9 @@ struct CoordinatorOptions {
   std::chrono::milliseconds initial_backoff{200};
   std::chrono::milliseconds max_backoff{5000};
   int max_busy_waits = 600;  // per batch: "busy" answers tolerated, each waited out, not counted
+  // JobSnapshot::failed lists at most this many failed batches (the first ones);
+  // batches_failed counts them all and failed_omitted the ones left out.
+  std::size_t max_listed_failures = 20;
 };
 
 using audit::JobState;
@@ -78,7 +81,16 @@ struct JobSnapshot {
   double elapsed_seconds = 0;
   double records_per_second = 0;
   std::int64_t started_unix_ms = 0;
-  std::vector<FailedBatch> failed;
+  std::vector<FailedBatch> failed;   // the first CoordinatorOptions::max_listed_failures
+  std::uint64_t failed_omitted = 0;  // failed batches not listed in `failed`
+  // Records the batches skipped because they cannot be signed (a msg or id that is not a string,
+  // written by another tool); the first ids of them, at most max_listed_failures.
+  std::uint64_t records_invalid = 0;
+  std::vector<std::string> invalid_ids;
+  // Set when the job has ended: unsigned records counted then, and why the job did not succeed
+  // ("" when it did).
+  std::optional<std::uint64_t> unsigned_at_end;
+  std::string error;
 };
 
 class JobAlreadyRunning : public std::runtime_error {

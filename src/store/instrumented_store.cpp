@@ -40,8 +40,10 @@ std::uint64_t InstrumentedStore::backfill_shards() {
   return timed("backfill", [&] { return inner_->backfill_shards(); });
 }
 std::vector<records::UnsignedRecord> InstrumentedStore::read_unsigned(
-    const records::ShardRange& range, ReadCursor& cursor, std::size_t limit) {
-  return timed("read_unsigned", [&] { return inner_->read_unsigned(range, cursor, limit); });
+    const records::ShardRange& range, ReadCursor& cursor, std::size_t limit,
+    std::size_t byte_limit) {
+  return timed("read_unsigned",
+               [&] { return inner_->read_unsigned(range, cursor, limit, byte_limit); });
 }
 MoveResult InstrumentedStore::move_to_signed(
     std::span<const records::SignedRecord> signed_records) {

@@ -20,8 +20,9 @@ class InstrumentedStore final : public Store {
   Counts count() override;
   std::uint64_t backfill_shards() override;
   std::vector<records::UnsignedRecord> read_unsigned(const records::ShardRange& range,
-                                                     ReadCursor& cursor,
-                                                     std::size_t limit) override;
+                                                     ReadCursor& cursor, std::size_t limit,
+                                                     std::size_t byte_limit) override;
+  using Store::read_unsigned;
   MoveResult move_to_signed(std::span<const records::SignedRecord> signed_records) override;
   IngestResult ingest(std::span<const records::UnsignedRecord> unsigned_records) override;
   std::optional<records::SignedRecord> find_signed(std::string_view id) override;

@@ -45,22 +45,55 @@ struct Counts {
   std::uint64_t signed_records = 0;
 };
 
+// An unsigned record that cannot be signed, written by another tool: its msg (or id) is not a
+// string. read_unsigned passes over it and reports it; it stays in records.
+struct InvalidRecord {
+  std::string id;  // "(not a string)" when the id itself is not one
+  std::string reason;
+};
+
 // Where a chunked read of a shard range goes on from: after (shard, id) in (shard, id) order.
 struct ReadCursor {
   std::uint64_t shard = 0;
   std::string id;
   bool started = false;
+  // Filled by each read_unsigned call (cleared at its start): the invalid records it passed over,
+  // and how many stored records it went through, valid or not (a read that went through fewer
+  // than its record limit reached the end of the range).
+  std::vector<InvalidRecord> invalid;
+  std::size_t visited = 0;
 };
+
+// No limit on the bytes read_unsigned returns.
+inline constexpr std::size_t kNoByteLimit = static_cast<std::size_t>(-1);
 
 struct MoveResult {
   std::uint64_t inserted = 0;        // newly written to signedrecords
   std::uint64_t already_signed = 0;  // id was in signedrecords already; unsigned copy deleted
 };
 
+// A record of an ingest whose id is taken by a record with a different msg.
+struct IngestConflict {
+  std::size_t position = 0;  // its index in the span given to ingest()
+  std::string id;
+  // true: the id was not stored before this call, and an earlier record of the same call (which
+  // won) has another msg; false: the stored record (unsigned or signed) has another msg.
+  bool within_call = false;
+};
+
+// ingest() lists at most this many conflicts; IngestResult::conflicts counts them all.
+inline constexpr std::size_t kMaxListedConflicts = 100;
+
 struct IngestResult {
   std::uint64_t accepted = 0;
-  std::uint64_t duplicates = 0;  // id already in records or signedrecords
+  std::uint64_t duplicates = 0;  // same id and same msg as a stored (or earlier) record
+  std::uint64_t conflicts = 0;   // same id, different msg: skipped, the stored record unchanged
+  std::vector<IngestConflict> conflict_list;  // the first kMaxListedConflicts, in call order
 };
+
+// Counts a conflict in `result` and lists it while fewer than kMaxListedConflicts are listed.
+void add_conflict(IngestResult& result, std::size_t position, std::string_view id,
+                  bool within_call);
 
 class Store {
  public:
@@ -75,14 +108,23 @@ class Store {
   // Counts both collections.
   virtual Counts count() = 0;
 
-  // Gives every unsigned record without a shard its shard_of(id). Returns how many it updated.
+  // Gives every unsigned record whose shard is missing, not a number, or outside [0, 2^32) its
+  // shard_of(id), so some batch reads it. Returns how many it updated.
   virtual std::uint64_t backfill_shards() = 0;
 
   // Returns up to `limit` unsigned records whose shard is in `range`, in (shard, id) order,
-  // strictly after `cursor`, and advances `cursor` past the last one returned.
+  // strictly after `cursor`, and advances `cursor` past the last one it went through. It also
+  // stops once the records returned hold `byte_limit` bytes of id and msg or more, so a chunk of
+  // large messages stays bounded in memory; a first record larger than `byte_limit` is still
+  // returned, alone. Records that cannot be signed are skipped and listed in cursor.invalid.
   virtual std::vector<records::UnsignedRecord> read_unsigned(const records::ShardRange& range,
-                                                             ReadCursor& cursor,
-                                                             std::size_t limit) = 0;
+                                                             ReadCursor& cursor, std::size_t limit,
+                                                             std::size_t byte_limit) = 0;
+  // read_unsigned without a byte limit.
+  std::vector<records::UnsignedRecord> read_unsigned(const records::ShardRange& range,
+                                                     ReadCursor& cursor, std::size_t limit) {
+    return read_unsigned(range, cursor, limit, kNoByteLimit);
+  }
 
   // Writes `signed_records` to signedrecords and deletes their ids from records. A record whose id
   // is already signed is not written again, only deleted from records. SQLite does this in one
@@ -90,7 +132,10 @@ class Store {
   // copies, which the next move of that id completes.
   virtual MoveResult move_to_signed(std::span<const records::SignedRecord> signed_records) = 0;
 
-  // Adds unsigned records. An id present in records or signedrecords is a duplicate and skipped.
+  // Adds unsigned records. A record whose id is already stored (in records or signedrecords) or
+  // appears earlier in the same call is skipped: a duplicate when its msg equals the msg of that
+  // stored (or, when none is stored, earlier) record, a conflict when it differs. The stored
+  // record is never changed, and within one call the first occurrence of an id wins.
   // Callers validate ids and messages first (records::unsigned_record_from_json).
   virtual IngestResult ingest(std::span<const records::UnsignedRecord> unsigned_records) = 0;
 

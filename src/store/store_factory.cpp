@@ -23,7 +23,7 @@ std::unique_ptr<Store> open_store(const StoreOptions& options) {
   std::string path = url;
   if (path.rfind("sqlite:", 0) == 0) path = path.substr(7);
   if (path.empty()) throw StoreError(ErrorKind::kInvalid, "sqlite store needs a path: sqlite:PATH");
-  return std::make_unique<SqliteStore>(path);
+  return std::make_unique<SqliteStore>(path, options.sqlite_synchronous_full);
 }
 
 }  // namespace signer::store

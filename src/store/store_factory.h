@@ -14,6 +14,9 @@ struct StoreOptions {
   std::string mongo_user;      // overrides the URL's user when set (BS_MONGO_USER)
   std::string mongo_password;  // BS_MONGO_PWD
   int timeout_ms = 5000;       // connect and server selection timeout
+  // SQLite only: fsync on every commit (FULL, the default) or only at WAL checkpoints (NORMAL,
+  // faster; an OS crash may then undo the last moves, whose records get signed again).
+  bool sqlite_synchronous_full = true;
 };
 
 // Opens the store. Throws StoreError(kInvalid) for a URL it cannot use and StoreError(kUnavailable)

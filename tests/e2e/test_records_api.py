@@ -15,12 +15,14 @@ def test_ingest_ndjson_and_array_then_look_up_signed_records(signer, cli, keyrin
 
     r = signer.ingest(first)  # NDJSON
     assert r.status_code == 200, r.text
-    assert r.json() == {"accepted": 1_500, "duplicates": 0, "rejected": 0, "errors": []}
+    assert r.json() == {"accepted": 1_500, "duplicates": 0, "conflicts": 0, "rejected": 0,
+                        "errors": []}
 
     # A JSON array with 200 records already stored and 50 repeated inside the body itself.
     r = signer.ingest(second + first[:200] + second[:50], as_array=True)
     assert r.status_code == 200, r.text
-    assert r.json() == {"accepted": 1_500, "duplicates": 250, "rejected": 0, "errors": []}
+    assert r.json() == {"accepted": 1_500, "duplicates": 250, "conflicts": 0, "rejected": 0,
+                        "errors": []}
 
     # Good records are kept even when others in the same body are rejected.
     extra = random_records(10)

@@ -16,7 +16,7 @@ def test_100k_records_signed_through_http_exactly_once_over_every_key(
     records = random_records(total)
     msg_of = {r["id"]: r["msg"] for r in records}
     loaded = cli.load_file(write_ndjson(tmp_path / "input.ndjson", records))
-    assert loaded == {"accepted": total, "duplicates": 0, "rejected": 0}
+    assert loaded == {"accepted": total, "duplicates": 0, "conflicts": 0, "rejected": 0}
 
     signer = signer_factory.start()
     before = signer.stats()

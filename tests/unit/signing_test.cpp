@@ -301,7 +301,8 @@ class GateDispatcher final : public BatchDispatcher {
   BatchResult dispatch(const BatchSpec& spec, std::stop_token stop) override {
     std::unique_lock lock(m_);
     const bool opened = cv_.wait(lock, stop, [&] { return open_; });
-    return BatchResult{spec.batch, spec.batch_count, spec.key_index, "", 0, 0, 0, 0, !opened, ""};
+    return BatchResult{spec.batch, spec.batch_count, spec.key_index, "", 0, 0, 0, 0, !opened, "",
+                       {}};
   }
   std::string mode() const override { return "gate"; }
   void open() {
@@ -326,7 +327,8 @@ TEST_F(SigningTest, SecondJobWhileOneRunsIsRefused) {
   EXPECT_THROW(coordinator.start(request(5)), JobAlreadyRunning);
   EXPECT_EQ(coordinator.snapshot()->state, JobState::kRunning);
   gate.open();
-  EXPECT_EQ(coordinator.wait(first.id)->state, JobState::kSucceeded);
+  // The gate signs nothing, so the job ends failed (its records remain unsigned); it has ended.
+  EXPECT_EQ(coordinator.wait(first.id)->state, JobState::kFailed);
   EXPECT_NO_THROW(coordinator.wait(coordinator.start(request(5)).id));  // a new job may start now
 }
 
@@ -588,6 +590,108 @@ TEST_F(SigningTest, JobVerifierRejectsARecordWhoseSaltBoundaryWasMoved) {
   ASSERT_EQ(found.size(), 1u);
   EXPECT_EQ(found[0].record_id, victim);
   EXPECT_EQ(found[0].reason, "salt is not a lowercase UUIDv4");
+}
+
+// ---- honest outcomes (issue 11) ----
+
+// Runs SQL on the test's database the way another tool would.
+void exec_raw(const std::filesystem::path& db_path, const char* sql) {
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(db_path.c_str(), &db), SQLITE_OK);
+  char* err = nullptr;
+  const int rc = sqlite3_exec(db, sql, nullptr, nullptr, &err);
+  EXPECT_EQ(rc, SQLITE_OK) << (err ? err : "");
+  sqlite3_free(err);
+  sqlite3_close(db);
+}
+
+TEST_F(SigningTest, CoordinatorRepairsShardsOutsideTheShardSpaceAndSignsThoseRecords) {
+  store_->ingest(random_records(10));
+  exec_raw(dir_ / "signer.db",
+           "INSERT INTO records (id, msg, shard) VALUES ('00000001aa', 'a', -1), "
+           "('00000002bb', 'b', 1099511627776), ('00000003cc', 'c', 'not a number')");
+  BatchWorker worker(*store_, keys_, pool_, metrics_, *audit_, {4, "pod"});
+  InProcessDispatcher dispatcher(worker);
+  Coordinator coordinator(*store_, keys_, dispatcher, metrics_, *audit_, {});
+  const auto done = coordinator.wait(coordinator.start(request(3)).id);
+  EXPECT_EQ(done->state, JobState::kSucceeded) << done->error;
+  EXPECT_EQ(done->records_signed, 13u);
+  EXPECT_EQ(store_->count().unsigned_records, 0u);
+  EXPECT_EQ(done->unsigned_at_end, 0u);
+}
+
+// Reports every batch done and signs nothing: what a store that cannot see some records does.
+class BlindDispatcher final : public BatchDispatcher {
+ public:
+  BatchResult dispatch(const BatchSpec& spec, std::stop_token) override {
+    BatchResult r;
+    r.batch = spec.batch;
+    r.batch_count = spec.batch_count;
+    return r;
+  }
+  std::string mode() const override { return "blind"; }
+};
+
+TEST_F(SigningTest, AJobThatLeavesRecordsOfItsStartUnsignedDoesNotSucceed) {
+  store_->ingest(random_records(7));
+  BlindDispatcher blind;
+  Coordinator coordinator(*store_, keys_, blind, metrics_, *audit_, {});
+  const auto done = coordinator.wait(coordinator.start(request(3)).id);
+  EXPECT_EQ(done->batches_done, done->batches);
+  EXPECT_EQ(done->state, JobState::kFailed);
+  EXPECT_EQ(done->unsigned_at_end, 7u);
+  EXPECT_NE(done->error.find("7 records present at the start remain unsigned"), std::string::npos)
+      << done->error;
+  EXPECT_EQ(store_->find_job(done->id)->state, JobState::kFailed);
+}
+
+TEST_F(SigningTest, ABatchSkipsARecordWhoseMsgIsNotTextAndSignsTheRest) {
+  store_->ingest(random_records(20));
+  exec_raw(dir_ / "signer.db",
+           "INSERT INTO records (id, msg, shard) VALUES ('7fffffffbad', x'00ff', 2147483647)");
+  BatchWorker worker(*store_, keys_, pool_, metrics_, *audit_, {4, "pod"});
+  InProcessDispatcher dispatcher(worker);
+  Coordinator coordinator(*store_, keys_, dispatcher, metrics_, *audit_, {});
+  const auto done = coordinator.wait(coordinator.start(request(100)).id);
+  EXPECT_EQ(done->records_signed, 20u);
+  EXPECT_EQ(done->records_invalid, 1u);
+  EXPECT_EQ(done->invalid_ids, std::vector<std::string>{"7fffffffbad"});
+  EXPECT_EQ(done->state, JobState::kSucceeded) << done->error;
+  EXPECT_EQ(store_->count().unsigned_records, 1u);  // it stays, unsigned
+  bool audited = false;
+  for (const audit::AuditEvent& e : store_->list_audit(done->id, 100)) {
+    if (e.outcome == "invalid" && e.detail.find("7fffffffbad") != std::string::npos) {
+      audited = true;
+    }
+  }
+  EXPECT_TRUE(audited);
+}
+
+TEST_F(SigningTest, CoordinatorListsTheFirstFailedBatchesAndCountsThemAll) {
+  store_->ingest(random_records(30));
+  BatchWorker worker(*store_, keys_, pool_, metrics_, *audit_, {300, "pod"});
+  InProcessDispatcher inner(worker);
+  FlakyDispatcher flaky(inner, 1, false);
+  CoordinatorOptions options{2, 1, std::chrono::milliseconds(1), std::chrono::milliseconds(1)};
+  options.max_listed_failures = 20;
+  Coordinator coordinator(*store_, keys_, flaky, metrics_, *audit_, options);
+  const auto done = coordinator.wait(coordinator.start(request(1)).id);
+  EXPECT_EQ(done->state, JobState::kFailed);
+  EXPECT_EQ(done->batches_failed, 30u);
+  EXPECT_EQ(done->failed.size(), 20u);
+  EXPECT_EQ(done->failed_omitted, 10u);
+}
+
+TEST_F(SigningTest, ABatchOfLargeMessagesIsReadInChunksBoundedByBytesAndSignsEveryRecord) {
+  auto records = random_records(50);
+  for (auto& r : records) r.msg.assign(10000, 'm');
+  store_->ingest(records);
+  // 2000 records a chunk, but 25 KB: about 3 records per chunk.
+  BatchWorkerOptions options{2000, "pod", 25000};
+  BatchWorker worker(*store_, keys_, pool_, metrics_, *audit_, options);
+  const BatchResult r = worker.run({0, 1, 0, kJob, "tester", "127.0.0.1"});
+  EXPECT_EQ(r.signed_count, 50u);
+  EXPECT_EQ(store_->count().unsigned_records, 0u);
 }
 
 }  // namespace

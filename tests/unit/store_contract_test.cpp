@@ -113,7 +113,7 @@ Counts counts(std::uint64_t unsigned_records, std::uint64_t signed_records) {
 // ------------------------------------------------------------------
 
 struct RawShard {
-  enum Kind { kMissing, kNull, kDouble } kind = kMissing;
+  enum Kind { kMissing, kNull, kDouble, kText } kind = kMissing;
   double value = 0;
 };
 
@@ -130,6 +130,9 @@ class Backend {
   // Writes a signed copy straight into signedrecords, leaving records untouched: the state a
   // MongoDB move leaves when it crashes between its insert and its delete.
   virtual void insert_raw_signed(const SignedRecord& record) = 0;
+  // Writes an unsigned record with shard `shard` whose msg is not a string (a BLOB in SQLite, an
+  // int32 in MongoDB), as another tool might.
+  virtual void insert_raw_non_string_msg(const std::string& id, std::uint32_t shard) = 0;
 
  protected:
   virtual void insert_raw_unsigned(const std::vector<UnsignedRecord>& records, RawShard shard) = 0;
@@ -153,10 +156,21 @@ class SqliteBackend final : public Backend {
     if (shard.kind == RawShard::kDouble) {
       execute_each("INSERT INTO records (id, msg, shard, sign, key) VALUES (?1, ?2, ?3, '', '')",
                    records, shard.value);
+    } else if (shard.kind == RawShard::kText) {
+      execute_each("INSERT INTO records (id, msg, shard, sign, key) VALUES (?1, ?2, 'x', '', '')",
+                   records, std::nullopt);
     } else {
       execute_each("INSERT INTO records (id, msg, sign, key) VALUES (?1, ?2, '', '')", records,
                    std::nullopt);
     }
+  }
+
+  void insert_raw_non_string_msg(const std::string& id, std::uint32_t shard) override {
+    auto db = open();
+    auto stmt = prepare(db.get(), "INSERT INTO records (id, msg, shard) VALUES (?1, x'00ff', ?2)");
+    sqlite3_bind_text(stmt.get(), 1, id.c_str(), -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(stmt.get(), 2, shard);
+    ASSERT_EQ(sqlite3_step(stmt.get()), SQLITE_DONE) << sqlite3_errmsg(db.get());
   }
 
   void insert_raw_signed(const SignedRecord& r) override {
@@ -357,6 +371,15 @@ class MongoBackend final : public Backend {
       doc.utf8("id", r.id).utf8("msg", r.msg).utf8("sign", "").utf8("key", "");
       if (shard.kind == RawShard::kNull) bson_append_null(doc.get(), "shard", -1);
       if (shard.kind == RawShard::kDouble) bson_append_double(doc.get(), "shard", -1, shard.value);
+      if (shard.kind == RawShard::kText) doc.utf8("shard", "x");
+    });
+  }
+
+  void insert_raw_non_string_msg(const std::string& id, std::uint32_t shard) override {
+    raw_.insert("records", std::vector<std::string>{id}, [&](Doc& doc, const std::string& i) {
+      doc.utf8("id", i);
+      bson_append_int32(doc.get(), "msg", -1, 42);
+      bson_append_int64(doc.get(), "shard", -1, shard);
     });
   }
 
@@ -457,7 +480,8 @@ TEST_P(StoreContract, IngestAcceptsNewRecordsAndCountsDuplicates) {
   const UnsignedRecord fresh{id_in_shard(7, 7), "fresh"};
   r = store().ingest(std::vector<UnsignedRecord>{again, fresh, fresh});
   EXPECT_EQ(r.accepted, 1u);
-  EXPECT_EQ(r.duplicates, 2u);
+  EXPECT_EQ(r.duplicates, 1u);  // `fresh` the second time
+  EXPECT_EQ(r.conflicts, 1u);   // `again`: same id, another msg
   EXPECT_EQ(store().count(), counts(4, 0));
 
   // The first message stays.
@@ -478,6 +502,72 @@ TEST_P(StoreContract, IngestTreatsAnAlreadySignedIdAsDuplicate) {
   EXPECT_EQ(r.duplicates, 2u);  // one signed, one still unsigned
   EXPECT_EQ(store().count(), counts(1, 1));
   EXPECT_EQ(ids_of(read_all(everything(), 10)), std::vector<std::string>{records[1].id});
+}
+
+std::map<std::string, std::string> msgs_by_id(const std::vector<UnsignedRecord>& records) {
+  std::map<std::string, std::string> out;
+  for (const UnsignedRecord& r : records) out[r.id] = r.msg;
+  return out;
+}
+
+TEST_P(StoreContract, IngestReportsASameIdWithAnotherMsgAsAConflictAndKeepsTheStoredRecord) {
+  const auto records = random_records(3, 31);
+  store().ingest(records);
+  store().move_to_signed(signed_versions({records[0]}));  // one signed, two unsigned
+
+  const std::vector<UnsignedRecord> input{
+      {records[0].id, "other msg for a signed id"},     // conflict with the signed record
+      {records[1].id, records[1].msg},                  // true duplicate
+      {records[2].id, "other msg for an unsigned id"},  // conflict with the unsigned record
+  };
+  const IngestResult r = store().ingest(input);
+  EXPECT_EQ(r.accepted, 0u);
+  EXPECT_EQ(r.duplicates, 1u);
+  EXPECT_EQ(r.conflicts, 2u);
+  ASSERT_EQ(r.conflict_list.size(), 2u);
+  EXPECT_EQ(r.conflict_list[0].position, 0u);
+  EXPECT_EQ(r.conflict_list[0].id, records[0].id);
+  EXPECT_FALSE(r.conflict_list[0].within_call);
+  EXPECT_EQ(r.conflict_list[1].position, 2u);
+  EXPECT_EQ(r.conflict_list[1].id, records[2].id);
+
+  EXPECT_EQ(store().count(), counts(2, 1));
+  EXPECT_EQ(store().find_signed(records[0].id)->msg, records[0].msg);
+  const auto unsigned_msgs = msgs_by_id(read_all(everything(), 10));
+  EXPECT_EQ(unsigned_msgs.at(records[1].id), records[1].msg);
+  EXPECT_EQ(unsigned_msgs.at(records[2].id), records[2].msg);
+}
+
+TEST_P(StoreContract, IngestKeepsTheFirstOccurrenceOfAnIdWithinOneCall) {
+  // Several ids, each sent three times: first, a conflicting msg, then the first msg again.
+  std::vector<UnsignedRecord> input;
+  const auto records = random_records(20, 32);
+  for (const UnsignedRecord& r : records) {
+    input.push_back(r);
+    input.push_back({r.id, "second msg of " + r.id});
+    input.push_back(r);
+  }
+  const IngestResult result = store().ingest(input);
+  EXPECT_EQ(result.accepted, 20u);
+  EXPECT_EQ(result.duplicates, 20u);
+  EXPECT_EQ(result.conflicts, 20u);
+  ASSERT_EQ(result.conflict_list.size(), 20u);
+  for (std::size_t i = 0; i < 20; ++i) {
+    EXPECT_EQ(result.conflict_list[i].position, 3 * i + 1);
+    EXPECT_TRUE(result.conflict_list[i].within_call);
+  }
+  EXPECT_EQ(msgs_by_id(read_all(everything(), 100)), msgs_by_id(records));
+}
+
+TEST_P(StoreContract, IngestListsAtMostAHundredConflictsAndCountsThemAll) {
+  const auto records = random_records(150, 33);
+  store().ingest(records);
+  std::vector<UnsignedRecord> changed;
+  for (const UnsignedRecord& r : records) changed.push_back({r.id, r.msg + "!"});
+  const IngestResult result = store().ingest(changed);
+  EXPECT_EQ(result.conflicts, 150u);
+  EXPECT_EQ(result.conflict_list.size(), kMaxListedConflicts);
+  EXPECT_EQ(result.conflict_list.back().position, kMaxListedConflicts - 1);
 }
 
 TEST_P(StoreContract, ChunkedReadReturnsEachRecordOfTheRangeOnceInShardIdOrder) {
@@ -665,6 +755,61 @@ TEST_P(StoreContract, BackfillWorksThroughMoreThanOnePage) {
   EXPECT_EQ(store().backfill_shards(), 10050u);
   EXPECT_EQ(store().backfill_shards(), 0u);
   EXPECT_EQ(read_all(everything(), 5000).size(), 10050u);
+}
+
+TEST_P(StoreContract, BackfillRepairsShardsOutsideTheShardSpaceOrOfAnotherType) {
+  const auto negative = random_records(3, 41);
+  const auto too_large = random_records(3, 42);
+  const auto text = random_records(3, 43);
+  backend().insert_foreign_unsigned(negative, {RawShard::kDouble, -1});
+  backend().insert_foreign_unsigned(too_large, {RawShard::kDouble, 1099511627776.0});  // 2^40
+  backend().insert_foreign_unsigned(text, {RawShard::kText});
+  EXPECT_TRUE(read_all(everything(), 100).empty());  // no batch reads them yet
+  EXPECT_EQ(store().backfill_shards(), 9u);
+  std::vector<UnsignedRecord> all = negative;
+  all.insert(all.end(), too_large.begin(), too_large.end());
+  all.insert(all.end(), text.begin(), text.end());
+  EXPECT_EQ(ids_of(read_all(everything(), 4)), expected_order(all, everything()));
+  EXPECT_EQ(store().backfill_shards(), 0u);
+}
+
+TEST_P(StoreContract, ReadSkipsARecordWhoseMsgIsNotAStringAndReportsIt) {
+  const std::vector<UnsignedRecord> good{{id_in_shard(10, 1), "a"}, {id_in_shard(10, 3), "c"}};
+  store().ingest(good);
+  const std::string bad = id_in_shard(10, 2);
+  backend().insert_raw_non_string_msg(bad, 10);
+  ReadCursor cursor;
+  const auto page = store().read_unsigned(everything(), cursor, 10);
+  EXPECT_EQ(ids_of(page), (std::vector<std::string>{good[0].id, good[1].id}));
+  ASSERT_EQ(cursor.invalid.size(), 1u);
+  EXPECT_EQ(cursor.invalid[0].id, bad);
+  EXPECT_EQ(cursor.visited, 3u);
+  EXPECT_EQ(store().count(), counts(3, 0));  // it stays
+}
+
+TEST_P(StoreContract, ChunkedReadStopsAtTheByteBudget) {
+  std::vector<UnsignedRecord> big;
+  for (std::uint64_t i = 0; i < 10; ++i) big.push_back({id_in_shard(5, i), std::string(1000, 'x')});
+  store().ingest(big);
+  const std::size_t each = big[0].id.size() + 1000;
+  ReadCursor cursor;
+  // The budget is met by the third record: the read stops there, far below its record limit.
+  auto page = store().read_unsigned(everything(), cursor, 100, 2 * each + 1);
+  EXPECT_EQ(page.size(), 3u);
+  // A record larger than the whole budget still comes, alone.
+  page = store().read_unsigned(everything(), cursor, 100, 10);
+  ASSERT_EQ(page.size(), 1u);
+  EXPECT_EQ(page[0].id, big[3].id);
+  // Read to the end with a budget, each record comes exactly once.
+  ReadCursor again;
+  std::vector<std::string> ids;
+  for (;;) {
+    auto chunk = store().read_unsigned(everything(), again, 100, 3 * each);
+    if (chunk.empty()) break;
+    EXPECT_LE(chunk.size(), 3u);
+    for (auto& r : chunk) ids.push_back(r.id);
+  }
+  EXPECT_EQ(ids, ids_of(big));
 }
 
 TEST_P(StoreContract, ShardWrittenAsAnotherNumberTypeIsRead) {
@@ -899,6 +1044,24 @@ TEST(SqliteStoreSchema, AddsTheJobIdColumnToAnOlderDatabaseOnceAndKeepsItsRows) 
   }
 }
 
+// An OS crash must not undo a committed move (its records would be signed again): FULL fsyncs
+// every commit in WAL mode; NORMAL (1) only at checkpoints.
+TEST(SqliteStoreDurability, CommitsWithSynchronousFull) {
+  testing::TempDir dir;
+  SqliteStore store(dir / "durable.db");
+  EXPECT_EQ(store.synchronous_level(), 2);  // FULL
+  auto opened = open_store({"sqlite:" + (dir / "factory.db").string(), "", "", 5000});
+  EXPECT_EQ(dynamic_cast<SqliteStore&>(*opened).synchronous_level(), 2);
+}
+
+TEST(SqliteStoreDurability, NormalIsOnlyTakenWhenAskedFor) {
+  testing::TempDir dir;
+  StoreOptions options{"sqlite:" + (dir / "fast.db").string(), "", "", 5000};
+  options.sqlite_synchronous_full = false;
+  auto opened = open_store(options);
+  EXPECT_EQ(dynamic_cast<SqliteStore&>(*opened).synchronous_level(), 1);  // NORMAL
+}
+
 // ---- MongoDB-only behaviour
 // ------------------------------------------------------------------------
 
@@ -971,6 +1134,25 @@ TEST_F(MongoServer, CreatesTheContractIndexes) {
             std::make_pair(std::vector<std::string>{"shard", "id"}, false));
   ASSERT_TRUE(signed_records.contains("id_1"));
   EXPECT_EQ(signed_records["id_1"], std::make_pair(std::vector<std::string>{"id"}, true));
+}
+
+// A move or ingest acknowledged by a primary alone can be rolled back by a failover; the record
+// would then be signed again. Every write must wait for a journaled majority.
+TEST_F(MongoServer, WritesWaitForAJournaledMajority) {
+  MongoStore store({mongo_url(), "", "", 5000});
+  const WriteConcernSettings concern = store.write_concern();
+  EXPECT_TRUE(concern.majority);
+  EXPECT_TRUE(concern.journal);
+  EXPECT_GT(concern.wtimeout_ms, 0);  // a lost majority fails the write (retried), never hangs it
+}
+
+TEST(DurableWriteConcern, AsksForAJournaledMajorityWithTheGivenTimeout) {
+  const DurableWriteConcern concern(60000);
+  const WriteConcernSettings settings = settings_of(concern.get());
+  EXPECT_TRUE(settings.majority);
+  EXPECT_TRUE(settings.journal);
+  EXPECT_EQ(settings.wtimeout_ms, 60000);
+  EXPECT_FALSE(settings_of(nullptr).majority);
 }
 
 TEST_F(MongoServer, OpeningAgainKeepsDataAndIndexes) {

@@ -15,6 +15,7 @@
 
 #include "audit/audit_json.h"
 #include "records/shard.h"
+#include "store/mongo/durable_write_concern.h"
 
 namespace signer::store {
 namespace {
@@ -111,6 +112,19 @@ class Bson {
   bson_t doc_;
 };
 
+// Appends {shard: {$not: {$gte: 0, $lt: 2^32}}}: a shard no batch's range holds, because it is
+// missing, null, not a number, negative or too large. These are what backfill_shards() repairs.
+void append_shard_needs_repair(Bson& filter) {
+  Bson in_range;
+  in_range.int64("$gte", 0).int64("$lt", std::int64_t{1} << 32);
+  Bson outside;
+  outside.document("$not", in_range);
+  filter.document("shard", outside);
+}
+
+// Whether `doc` has a shard some batch reads: a number in [0, 2^32).
+bool has_valid_shard(const bson_t* doc);
+
 // Array keys "0", "1", … as BSON arrays want them.
 class ArrayKey {
  public:
@@ -204,6 +218,11 @@ std::optional<std::int64_t> number_field(const bson_t* doc, const char* key) {
     case BSON_TYPE_DOUBLE: return bson_iter_as_int64(&iter);
     default: return std::nullopt;
   }
+}
+
+bool has_valid_shard(const bson_t* doc) {
+  const std::optional<std::int64_t> shard = number_field(doc, "shard");
+  return shard && *shard >= 0 && *shard < (std::int64_t{1} << 32);
 }
 
 records::SignedRecord signed_record_from(const bson_t* doc) {
@@ -381,8 +400,13 @@ class PooledClient {
 // What an executed bulk write reported.
 struct BulkReply {
   std::int64_t inserted = 0;
-  std::vector<std::pair<std::uint32_t, std::string>> write_errors;  // code, errmsg
-  std::string write_concern_error;                                  // empty when none
+  struct WriteError {
+    std::uint32_t code = 0;
+    std::string message;
+    std::size_t index = 0;  // of the operation in the bulk
+  };
+  std::vector<WriteError> write_errors;
+  std::string write_concern_error;  // empty when none
 };
 
 BulkReply parse_bulk_reply(const bson_t* reply) {
@@ -397,17 +421,18 @@ BulkReply parse_bulk_reply(const bson_t* reply) {
       if (bson_iter_type(&errors) != BSON_TYPE_DOCUMENT || !bson_iter_recurse(&errors, &field)) {
         continue;
       }
-      std::uint32_t code = 0;
-      std::string message;
+      BulkReply::WriteError error;
       while (bson_iter_next(&field)) {
         if (std::strcmp(bson_iter_key(&field), "code") == 0) {
-          code = static_cast<std::uint32_t>(bson_iter_as_int64(&field));
+          error.code = static_cast<std::uint32_t>(bson_iter_as_int64(&field));
+        } else if (std::strcmp(bson_iter_key(&field), "index") == 0) {
+          error.index = static_cast<std::size_t>(bson_iter_as_int64(&field));
         } else if (std::strcmp(bson_iter_key(&field), "errmsg") == 0 &&
                    bson_iter_type(&field) == BSON_TYPE_UTF8) {
-          message = bson_iter_utf8(&field, nullptr);
+          error.message = bson_iter_utf8(&field, nullptr);
         }
       }
-      parsed.write_errors.emplace_back(code, std::move(message));
+      parsed.write_errors.push_back(std::move(error));
     }
   }
   bson_iter_t concern;
@@ -422,6 +447,7 @@ BulkReply parse_bulk_reply(const bson_t* reply) {
 struct InsertOutcome {
   std::uint64_t inserted = 0;
   std::uint64_t duplicates = 0;
+  std::vector<std::size_t> duplicate_indexes;  // positions in the inserted docs
 };
 
 }  // namespace
@@ -464,6 +490,8 @@ class MongoConnection {
                                      static_cast<std::int32_t>(socket_timeout));
     }
     if (!mongoc_uri_get_appname(uri.get())) mongoc_uri_set_appname(uri.get(), kAppName);
+    // Every write (move, ingest, backfill, jobs, audit) inherits it from the pool's clients.
+    DurableWriteConcern(socket_timeout).apply_to(uri.get());
 
     pool_.reset(mongoc_client_pool_new_with_error(uri.get(), &error));
     if (!pool_) {
@@ -495,6 +523,17 @@ class MongoConnection {
     if (mongoc_cursor_error(cursor, &error)) fail(error, operation);
   }
 
+  // Like drain, but stops after the first document for which `visit` returns false.
+  template <typename Visit>
+  void drain_while(mongoc_cursor_t* cursor, std::string_view operation, Visit&& visit) const {
+    const bson_t* doc = nullptr;
+    while (mongoc_cursor_next(cursor, &doc)) {
+      if (!visit(doc)) return;
+    }
+    bson_error_t error;
+    if (mongoc_cursor_error(cursor, &error)) fail(error, operation);
+  }
+
   BulkPtr unordered_bulk(mongoc_collection_t* collection) const {
     Bson opts;
     opts.boolean("ordered", false);
@@ -510,16 +549,17 @@ class MongoConnection {
     bson_error_t error;
     const bool ok = mongoc_bulk_operation_execute(bulk, reply.get(), &error) != 0;
     const BulkReply parsed = parse_bulk_reply(reply.get());
-    InsertOutcome outcome{static_cast<std::uint64_t>(parsed.inserted), 0};
+    InsertOutcome outcome{static_cast<std::uint64_t>(parsed.inserted), 0, {}};
     if (ok) return outcome;
     if (!parsed.write_concern_error.empty()) {
       fail(ErrorKind::kUnavailable, operation, parsed.write_concern_error);
     }
     // No write errors: the bulk failed as a whole (network, server selection, command error).
     if (parsed.write_errors.empty()) fail(error, operation);
-    for (const auto& [code, message] : parsed.write_errors) {
-      if (code != kDuplicateKey) fail(kind_of_server_code(code), operation, message);
+    for (const BulkReply::WriteError& e : parsed.write_errors) {
+      if (e.code != kDuplicateKey) fail(kind_of_server_code(e.code), operation, e.message);
       ++outcome.duplicates;
+      outcome.duplicate_indexes.push_back(e.index);
     }
     // libmongoc reports the write errors even when a later batch of the bulk failed on the
     // network, so only a complete account of every insert means nothing else went wrong.
@@ -567,8 +607,32 @@ class MongoConnection {
     return found;
   }
 
-  // Deletes the documents whose id is in `sorted_ids` and, when `only_without_shard`, that have
-  // no shard (missing or null). Returns how many it deleted.
+  // id -> msg of the documents of `collection` whose id is in `sorted_ids` (nullopt: msg is not
+  // a string).
+  std::unordered_map<std::string, std::optional<std::string>> stored_msgs(
+      mongoc_collection_t* collection, std::span<const std::string_view> sorted_ids,
+      std::string_view operation) const {
+    std::unordered_map<std::string, std::optional<std::string>> found;
+    Bson opts;
+    Bson projection;
+    projection.int32("_id", 0).int32("id", 1).int32("msg", 1);
+    opts.document("projection", projection);
+    for_each_slice(sorted_ids, [&](std::span<const std::string_view> slice) {
+      Bson filter;
+      append_id_set(filter, slice);
+      const CursorPtr cursor(
+          mongoc_collection_find_with_opts(collection, filter.get(), opts.get(), nullptr));
+      drain(cursor.get(), operation, [&](const bson_t* doc) {
+        if (std::optional<std::string> id = utf8_field(doc, "id")) {
+          found.emplace(std::move(*id), utf8_field(doc, "msg"));
+        }
+      });
+    });
+    return found;
+  }
+
+  // Deletes the documents whose id is in `sorted_ids` and, when `only_without_shard`, whose
+  // shard needs repair (append_shard_needs_repair). Returns how many it deleted.
   std::uint64_t delete_ids(mongoc_collection_t* collection,
                            std::span<const std::string_view> sorted_ids, bool only_without_shard,
                            std::string_view operation) const {
@@ -576,7 +640,7 @@ class MongoConnection {
     for_each_slice(sorted_ids, [&](std::span<const std::string_view> slice) {
       Bson filter;
       append_id_set(filter, slice);
-      if (only_without_shard) filter.null("shard");  // matches a missing field too
+      if (only_without_shard) append_shard_needs_repair(filter);
       Bson reply;
       bson_error_t error;
       if (!mongoc_collection_delete_many(collection, filter.get(), nullptr, reply.get(), &error)) {
@@ -684,6 +748,13 @@ MongoStore::MongoStore(const StoreOptions& options)
 
 MongoStore::~MongoStore() = default;
 
+WriteConcernSettings MongoStore::write_concern() const {
+  const PooledClient client = connection_->client();
+  const CollectionPtr records = client.collection(kRecords);
+  const BulkPtr bulk = connection_->unordered_bulk(records.get());
+  return settings_of(mongoc_bulk_operation_get_write_concern(bulk.get()));
+}
+
 std::string MongoStore::describe() const { return description_; }
 
 void MongoStore::ping() {
@@ -766,7 +837,7 @@ std::uint64_t MongoStore::backfill_shards() {
             mongoc_collection_find_with_opts(records.get(), filter.get(), opts.get(), nullptr));
         db.drain(found.get(), "backfill (settle)", [&](const bson_t* doc) {
           if (std::optional<std::string> id = utf8_field(doc, "id")) {
-            in_records[*id] = number_field(doc, "shard").has_value();
+            in_records[*id] = has_valid_shard(doc);
           }
         });
       });
@@ -797,7 +868,8 @@ std::uint64_t MongoStore::backfill_shards() {
   {
     Bson string_type;
     string_type.utf8("$type", "string");
-    filter.null("shard").document("id", string_type);  // null matches a missing shard too
+    append_shard_needs_repair(filter);
+    filter.document("id", string_type);
   }
   Bson opts;
   {
@@ -845,12 +917,15 @@ std::uint64_t MongoStore::backfill_shards() {
 
 std::vector<records::UnsignedRecord> MongoStore::read_unsigned(const records::ShardRange& range,
                                                                ReadCursor& cursor,
-                                                               std::size_t limit) {
+                                                               std::size_t limit,
+                                                               std::size_t byte_limit) {
   if (!cursor.started) {
     cursor.shard = range.begin;
     cursor.id.clear();
     cursor.started = true;
   }
+  cursor.invalid.clear();
+  cursor.visited = 0;
   std::vector<records::UnsignedRecord> out;
   if (limit == 0) return out;  // a MongoDB limit of 0 would mean "no limit"
 
@@ -891,29 +966,38 @@ std::vector<records::UnsignedRecord> MongoStore::read_unsigned(const records::Sh
         .int32("batchSize", capped);
   }
 
-  out.reserve(std::min<std::size_t>(limit, 100000));
-  std::uint64_t last_shard = cursor.shard;
+  out.reserve(std::min<std::size_t>(limit, 4096));
+  std::size_t bytes = 0;
   {
     const PooledClient client = connection_->client();
     const CollectionPtr records = client.collection(kRecords);
     const CursorPtr found(
         mongoc_collection_find_with_opts(records.get(), filter.get(), opts.get(), nullptr));
-    connection_->drain(found.get(), "read unsigned", [&](const bson_t* doc) {
+    // Stops consuming at the byte budget; destroying the cursor then discards the rest of the
+    // server's batch (at most one 16 MiB reply held by the driver meanwhile).
+    connection_->drain_while(found.get(), "read unsigned", [&](const bson_t* doc) {
+      ++cursor.visited;
       std::optional<std::string> id = utf8_field(doc, "id");
       const std::optional<std::int64_t> shard = number_field(doc, "shard");
-      if (!id || !shard) return;  // not a record of ours: no string id, so it can never be signed
+      if (!id) {
+        // Another tool's document; it can never be signed (signedrecords wants a string id).
+        // The cursor cannot be placed after it, but (shard, id) order puts every non-string id
+        // of a shard before its strings, so the next read does not return it again unless it
+        // is the whole chunk (then the job's end count reports it).
+        cursor.invalid.push_back({"(not a string)", "id is not a string"});
+        return true;
+      }
+      if (shard) cursor.shard = static_cast<std::uint64_t>(*shard);
+      cursor.id = *id;
       std::optional<std::string> msg = utf8_field(doc, "msg");
       if (!msg) {
-        connection_->fail(ErrorKind::kInvalid, "read unsigned",
-                          "record " + *id + " has no string field msg");
+        cursor.invalid.push_back({std::move(*id), "msg is not a string"});
+        return true;
       }
-      last_shard = static_cast<std::uint64_t>(*shard);
+      bytes += id->size() + msg->size();
       out.push_back({std::move(*id), std::move(*msg)});
+      return bytes < byte_limit;
     });
-  }
-  if (!out.empty()) {
-    cursor.shard = last_shard;
-    cursor.id = out.back().id;
   }
   return out;
 }
@@ -954,6 +1038,12 @@ MoveResult MongoStore::move_to_signed(std::span<const records::SignedRecord> sig
   return result;
 }
 
+// Ingest classifies every record against what is stored or came first, like SQLite's one
+// transaction does: the first occurrence of an id in the call is the candidate; it is inserted
+// unless the id is signed already. A later occurrence, and a candidate that is stored already,
+// is a duplicate when its msg equals the stored msg (or, when the id was not stored, the
+// candidate's), a conflict otherwise. The unordered insert never sees two documents of one id,
+// so which one is kept no longer depends on the server.
 IngestResult MongoStore::ingest(std::span<const records::UnsignedRecord> unsigned_records) {
   IngestResult result;
   if (unsigned_records.empty()) return result;
@@ -961,27 +1051,67 @@ IngestResult MongoStore::ingest(std::span<const records::UnsignedRecord> unsigne
   const CollectionPtr signed_collection = client.collection(kSignedRecords);
   const CollectionPtr records = client.collection(kRecords);
 
-  // Ids already signed are duplicates: the unique index of `records` cannot see them.
-  const std::unordered_set<std::string> already_signed = connection_->existing_ids(
-      signed_collection.get(),
-      sorted_unique_ids(unsigned_records,
-                        [](const records::UnsignedRecord& r) { return std::string_view(r.id); }),
-      "ingest (find signed)");
+  std::unordered_map<std::string_view, std::size_t> first;  // id -> position of its candidate
+  for (std::size_t i = 0; i < unsigned_records.size(); ++i)
+    first.emplace(unsigned_records[i].id, i);
+  std::vector<std::string_view> ids;
+  ids.reserve(first.size());
+  for (const auto& [id, position] : first) ids.push_back(id);
+  std::sort(ids.begin(), ids.end());
+
+  // Ids already signed: the unique index of `records` cannot see them.
+  std::unordered_map<std::string, std::optional<std::string>> stored =
+      connection_->stored_msgs(signed_collection.get(), ids, "ingest (find signed)");
 
   std::vector<std::unique_ptr<Bson>> docs;
-  for (const records::UnsignedRecord& r : unsigned_records) {
-    if (already_signed.contains(r.id)) {
-      ++result.duplicates;
-      continue;
-    }
+  std::vector<std::size_t> doc_positions;
+  for (std::size_t i = 0; i < unsigned_records.size(); ++i) {
+    const records::UnsignedRecord& r = unsigned_records[i];
+    if (first.at(r.id) != i || stored.contains(r.id)) continue;
     auto doc = std::make_unique<Bson>();
     doc->utf8("id", r.id).utf8("msg", r.msg).int64("shard", records::shard_of(r.id));
     docs.push_back(std::move(doc));
+    doc_positions.push_back(i);
   }
-  // Ids already unsigned (or repeated within this call) fail on the unique index: duplicates.
   const InsertOutcome outcome = connection_->insert_all(records.get(), docs, "ingest");
   result.accepted = outcome.inserted;
-  result.duplicates += outcome.duplicates;
+  std::unordered_set<std::size_t> refused;  // candidates whose id was already unsigned
+  std::vector<std::string_view> refused_ids;
+  for (const std::size_t index : outcome.duplicate_indexes) {
+    if (index >= doc_positions.size()) continue;
+    refused.insert(doc_positions[index]);
+    refused_ids.push_back(unsigned_records[doc_positions[index]].id);
+  }
+  if (!refused_ids.empty()) {
+    std::sort(refused_ids.begin(), refused_ids.end());
+    for (auto& [id, msg] :
+         connection_->stored_msgs(records.get(), refused_ids, "ingest (find unsigned)")) {
+      stored.emplace(id, std::move(msg));
+    }
+  }
+
+  for (std::size_t i = 0; i < unsigned_records.size(); ++i) {
+    const records::UnsignedRecord& r = unsigned_records[i];
+    const std::size_t candidate = first.at(r.id);
+    const bool inserted = candidate == i && !stored.contains(r.id) && !refused.contains(i);
+    if (inserted) continue;
+    const auto it = stored.find(r.id);
+    if (it != stored.end()) {
+      // Stored before this call (or by a concurrent one). A msg that is not a string (another
+      // tool wrote it) differs from every msg.
+      if (it->second && *it->second == r.msg) {
+        ++result.duplicates;
+      } else {
+        add_conflict(result, i, r.id, false);
+      }
+      // A refused candidate whose stored copy vanished meanwhile (signed and moved) falls
+      // through to a duplicate: nothing was lost.
+    } else if (refused.contains(candidate) || unsigned_records[candidate].msg == r.msg) {
+      ++result.duplicates;
+    } else {
+      add_conflict(result, i, r.id, true);
+    }
+  }
   return result;
 }
 

@@ -16,6 +16,7 @@
 #include <memory>
 #include <string>
 
+#include "store/mongo/durable_write_concern.h"
 #include "store/store.h"
 #include "store/store_factory.h"
 
@@ -41,12 +42,18 @@ class MongoStore final : public Store {
   MongoStore& operator=(const MongoStore&) = delete;
 
   std::string describe() const override;
+
+  // The write concern its writes go out with, read back from a bulk write made the way the move
+  // and ingest make theirs: {w: "majority", j: true}, wtimeout = the socket timeout.
+  WriteConcernSettings write_concern() const;
+
   void ping() override;
   Counts count() override;
   std::uint64_t backfill_shards() override;
   std::vector<records::UnsignedRecord> read_unsigned(const records::ShardRange& range,
-                                                     ReadCursor& cursor,
-                                                     std::size_t limit) override;
+                                                     ReadCursor& cursor, std::size_t limit,
+                                                     std::size_t byte_limit) override;
+  using Store::read_unsigned;
   MoveResult move_to_signed(std::span<const records::SignedRecord> signed_records) override;
   IngestResult ingest(std::span<const records::UnsignedRecord> unsigned_records) override;
   std::optional<records::SignedRecord> find_signed(std::string_view id) override;

@@ -2,8 +2,10 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "audit/audit_json.h"
 #include "records/shard.h"
@@ -61,7 +63,7 @@ std::string column_text(sqlite3_stmt* stmt, int col) {
 // One sqlite3 handle with its prepared statements.
 class SqliteConnection {
  public:
-  explicit SqliteConnection(const std::filesystem::path& path) {
+  SqliteConnection(const std::filesystem::path& path, bool synchronous_full) {
     sqlite3* raw = nullptr;
     const int rc =
         sqlite3_open_v2(path.c_str(), &raw,
@@ -74,9 +76,10 @@ class SqliteConnection {
     }
     sqlite3_busy_timeout(db_.get(), kBusyTimeoutMs);
     exec("PRAGMA journal_mode=WAL");
-    // NORMAL in WAL mode: a commit survives a process crash; an OS crash may roll back the last
-    // commits, which leaves those records unsigned, never half-moved.
-    exec("PRAGMA synchronous=NORMAL");
+    // FULL in WAL mode: every commit is fsynced before it returns, so a move reported done
+    // survives an OS crash too. (NORMAL would survive only a process crash; an OS crash could roll
+    // back the last moves, and those records would be signed again.)
+    exec(synchronous_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
     exec("PRAGMA foreign_keys=OFF");
   }
 
@@ -211,10 +214,10 @@ T parse_body(const std::string& body, const char* table, Parse parse) {
 
 }  // namespace
 
-SqliteStore::SqliteStore(const std::filesystem::path& path)
+SqliteStore::SqliteStore(const std::filesystem::path& path, bool synchronous_full)
     : path_(path),
-      writer_(std::make_unique<SqliteConnection>(path)),
-      reader_(std::make_unique<SqliteConnection>(path)) {
+      writer_(std::make_unique<SqliteConnection>(path, synchronous_full)),
+      reader_(std::make_unique<SqliteConnection>(path, synchronous_full)) {
   Transaction tx(*writer_);
   writer_->exec(kSchema);
   bool has_job_id = false;
@@ -231,6 +234,13 @@ SqliteStore::SqliteStore(const std::filesystem::path& path)
 SqliteStore::~SqliteStore() = default;
 
 std::string SqliteStore::describe() const { return "sqlite:" + path_.string(); }
+
+int SqliteStore::synchronous_level() {
+  std::lock_guard lock(write_mutex_);
+  StatementUse use(writer_->statement("PRAGMA synchronous"));
+  writer_->step(use.get());
+  return sqlite3_column_int(use.get(), 0);
+}
 
 void SqliteStore::ping() {
   std::lock_guard lock(read_mutex_);
@@ -268,35 +278,45 @@ std::uint64_t SqliteStore::backfill_shards() {
   for (;;) {
     std::vector<std::string> ids;
     {
-      StatementUse use(
-          writer_->statement("SELECT id FROM records WHERE shard IS NULL LIMIT 10000"));
+      // Missing, below 0 or at/above 2^32 (text and blobs sort above every number): no batch's
+      // range holds these. Three ranges of the (shard, id) index, not a scan.
+      StatementUse use(writer_->statement(
+          "SELECT id FROM records WHERE shard IS NULL OR shard < 0 OR shard >= 4294967296 "
+          "LIMIT 10000"));
       while (writer_->step(use.get())) ids.push_back(column_text(use.get(), 0));
     }
     if (ids.empty()) return updated;
     Transaction tx(*writer_);
     sqlite3_stmt* update = writer_->statement("UPDATE records SET shard = ?1 WHERE id = ?2");
+    std::uint64_t page_updated = 0;
     for (const std::string& id : ids) {
       StatementUse use(update);
       writer_->bind_int(update, 1, records::shard_of(id));
       writer_->bind_text(update, 2, id);
       writer_->step(update);
+      page_updated += static_cast<std::uint64_t>(sqlite3_changes(writer_->get()));
     }
     tx.commit();
-    updated += ids.size();
+    updated += page_updated;
+    if (page_updated == 0) return updated;  // ids that match no text id (BLOB ids): give up
   }
 }
 
 std::vector<records::UnsignedRecord> SqliteStore::read_unsigned(const records::ShardRange& range,
                                                                 ReadCursor& cursor,
-                                                                std::size_t limit) {
+                                                                std::size_t limit,
+                                                                std::size_t byte_limit) {
   std::lock_guard lock(write_mutex_);
   if (!cursor.started) {
     cursor.shard = range.begin;
     cursor.id.clear();
     cursor.started = true;
   }
+  cursor.invalid.clear();
+  cursor.visited = 0;
   std::vector<records::UnsignedRecord> out;
-  out.reserve(limit);
+  out.reserve(std::min<std::size_t>(limit, 4096));
+  std::size_t bytes = 0;
   sqlite3_stmt* stmt = writer_->statement(
       "SELECT id, msg, shard FROM records WHERE (shard, id) > (?1, ?2) AND shard < ?3 "
       "ORDER BY shard, id LIMIT ?4");
@@ -305,11 +325,23 @@ std::vector<records::UnsignedRecord> SqliteStore::read_unsigned(const records::S
   writer_->bind_text(stmt, 2, cursor.id);
   writer_->bind_int(stmt, 3, static_cast<std::int64_t>(range.end));
   writer_->bind_int(stmt, 4, static_cast<std::int64_t>(limit));
-  while (writer_->step(stmt)) {
-    out.push_back({column_text(stmt, 0), column_text(stmt, 1)});
+  // Rows are stepped one at a time, so stopping at the byte budget reads no further.
+  while (bytes < byte_limit && writer_->step(stmt)) {
+    ++cursor.visited;
     cursor.shard = static_cast<std::uint64_t>(sqlite3_column_int64(stmt, 2));
+    cursor.id = column_text(stmt, 0);
+    // Another tool may have written a BLOB (or, with a NULL-less schema of its own, anything);
+    // signing its bytes as text would sign something other than what was stored.
+    if (sqlite3_column_type(stmt, 0) != SQLITE_TEXT ||
+        sqlite3_column_type(stmt, 1) != SQLITE_TEXT) {
+      cursor.invalid.push_back({cursor.id, sqlite3_column_type(stmt, 0) != SQLITE_TEXT
+                                               ? "id is not text"
+                                               : "msg is not text"});
+      continue;
+    }
+    out.push_back({cursor.id, column_text(stmt, 1)});
+    bytes += out.back().id.size() + out.back().msg.size();
   }
-  if (!out.empty()) cursor.id = out.back().id;
   return out;
 }
 
@@ -352,16 +384,34 @@ IngestResult SqliteStore::ingest(std::span<const records::UnsignedRecord> unsign
   sqlite3_stmt* insert = writer_->statement(
       "INSERT OR IGNORE INTO records (id, msg, shard) SELECT ?1, ?2, ?3 "
       "WHERE NOT EXISTS (SELECT 1 FROM signedrecords WHERE id = ?1)");
-  for (const records::UnsignedRecord& r : unsigned_records) {
-    StatementUse use(insert);
-    writer_->bind_text(insert, 1, r.id);
-    writer_->bind_text(insert, 2, r.msg);
-    writer_->bind_int(insert, 3, records::shard_of(r.id));
-    writer_->step(insert);
-    if (sqlite3_changes(writer_->get()) == 1) {
-      ++result.accepted;
-    } else {
+  // Records are inserted in call order inside one transaction, so an id repeated in the call
+  // finds its first occurrence already stored and is compared with it.
+  sqlite3_stmt* stored_msg = writer_->statement(
+      "SELECT msg, 1 FROM signedrecords WHERE id = ?1 "
+      "UNION ALL SELECT msg, 0 FROM records WHERE id = ?1 LIMIT 1");
+  std::unordered_set<std::string_view> not_stored_before;  // ids this call inserted
+  for (std::size_t i = 0; i < unsigned_records.size(); ++i) {
+    const records::UnsignedRecord& r = unsigned_records[i];
+    {
+      StatementUse use(insert);
+      writer_->bind_text(insert, 1, r.id);
+      writer_->bind_text(insert, 2, r.msg);
+      writer_->bind_int(insert, 3, records::shard_of(r.id));
+      writer_->step(insert);
+      if (sqlite3_changes(writer_->get()) == 1) {
+        ++result.accepted;
+        not_stored_before.insert(r.id);
+        continue;
+      }
+    }
+    StatementUse use(stored_msg);
+    writer_->bind_text(stored_msg, 1, r.id);
+    // A stored msg that is not text (written by another tool) reads as "" and so conflicts.
+    if (writer_->step(stored_msg) && sqlite3_column_type(stored_msg, 0) == SQLITE_TEXT &&
+        column_text(stored_msg, 0) == r.msg) {
       ++result.duplicates;
+    } else {
+      add_conflict(result, i, r.id, not_stored_before.contains(r.id));
     }
   }
   tx.commit();

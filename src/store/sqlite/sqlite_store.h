@@ -20,18 +20,28 @@ class SqliteConnection;
 
 class SqliteStore final : public Store {
  public:
-  // Opens (creating if needed) the database at `path` and its schema.
+  // Opens (creating if needed) the database at `path` and its schema. `synchronous_full` (the
+  // default) sets PRAGMA synchronous=FULL on both connections: in WAL mode each commit is then
+  // fsynced, so a committed move survives an OS crash or power loss too. false sets NORMAL
+  // (fsync only at checkpoints): a commit survives a process crash, but an OS crash may roll back
+  // the last commits, and their records are then signed again. NORMAL exists for measurement.
   // Throws StoreError(kUnavailable) when the file cannot be opened or the schema cannot be made.
-  explicit SqliteStore(const std::filesystem::path& path);
+  explicit SqliteStore(const std::filesystem::path& path, bool synchronous_full = true);
   ~SqliteStore() override;
 
   std::string describe() const override;
+
+  // The PRAGMA synchronous level of the connection moves and ingests commit through, as SQLite
+  // reports it: 1 NORMAL, 2 FULL.
+  int synchronous_level();
+
   void ping() override;
   Counts count() override;
   std::uint64_t backfill_shards() override;
   std::vector<records::UnsignedRecord> read_unsigned(const records::ShardRange& range,
-                                                     ReadCursor& cursor,
-                                                     std::size_t limit) override;
+                                                     ReadCursor& cursor, std::size_t limit,
+                                                     std::size_t byte_limit) override;
+  using Store::read_unsigned;
   MoveResult move_to_signed(std::span<const records::SignedRecord> signed_records) override;
   IngestResult ingest(std::span<const records::UnsignedRecord> unsigned_records) override;
   std::optional<records::SignedRecord> find_signed(std::string_view id) override;
