@@ -9,6 +9,7 @@
 #include <cstring>
 #include <limits>
 #include <mutex>
+#include <type_traits>
 #include <unordered_map>
 #include <unordered_set>
 #include <utility>
@@ -1212,22 +1213,33 @@ std::optional<audit::JobRecord> MongoStore::find_job(std::string_view id) {
   return job;
 }
 
-std::vector<audit::JobRecord> MongoStore::list_jobs(std::size_t limit) {
-  std::vector<audit::JobRecord> out;
-  if (limit == 0) return out;  // a MongoDB limit of 0 would mean "no limit"
-  const Bson everything;
+namespace {
+
+// Up to `limit` documents of `collection` that match `filter`, in `sort` order (newest first),
+// each parsed by `parse`. A MongoDB limit of 0 would mean "no limit", so 0 reads nothing.
+template <typename Parse>
+auto newest(MongoConnection& connection, const char* collection, const Bson& filter,
+            const Bson& sort, std::size_t limit, const char* what, Parse parse) {
+  std::vector<std::invoke_result_t<Parse, const nlohmann::json&>> out;
+  if (limit == 0) return out;
   Bson opts;
-  Bson sort;
-  sort.int32("started_unix_ms", -1).int32("id", -1);
   opts.document("sort", sort).int64("limit", static_cast<std::int64_t>(limit));
-  const PooledClient client = connection_->client();
-  const CollectionPtr jobs = client.collection(kJobs);
+  const PooledClient client = connection.client();
+  const CollectionPtr from = client.collection(collection);
   const CursorPtr found(
-      mongoc_collection_find_with_opts(jobs.get(), everything.get(), opts.get(), nullptr));
-  connection_->drain(found.get(), "list jobs", [&](const bson_t* doc) {
-    out.push_back(parse_document(doc, kJobs, audit::job_record_from_json));
+      mongoc_collection_find_with_opts(from.get(), filter.get(), opts.get(), nullptr));
+  connection.drain(found.get(), what, [&](const bson_t* doc) {
+    out.push_back(parse_document(doc, collection, parse));
   });
   return out;
+}
+
+}  // namespace
+
+std::vector<audit::JobRecord> MongoStore::list_jobs(std::size_t limit) {
+  Bson sort;
+  sort.int32("started_unix_ms", -1).int32("id", -1);
+  return newest(*connection_, kJobs, Bson(), sort, limit, "list jobs", audit::job_record_from_json);
 }
 
 void MongoStore::append_audit(const audit::AuditEvent& event) {
@@ -1244,24 +1256,14 @@ void MongoStore::append_audit(const audit::AuditEvent& event) {
 
 std::vector<audit::AuditEvent> MongoStore::list_audit(const std::optional<std::string>& job_id,
                                                       std::size_t limit) {
-  std::vector<audit::AuditEvent> out;
-  if (limit == 0) return out;
   Bson filter;
   if (job_id) filter.utf8("job_id", *job_id);
-  Bson opts;
   Bson sort;
   // _id (an ObjectId the driver makes: seconds, then a per-process counter) orders events of
   // the same millisecond.
   sort.int32("time", -1).int32("_id", -1);
-  opts.document("sort", sort).int64("limit", static_cast<std::int64_t>(limit));
-  const PooledClient client = connection_->client();
-  const CollectionPtr audit_collection = client.collection(kAudit);
-  const CursorPtr found(
-      mongoc_collection_find_with_opts(audit_collection.get(), filter.get(), opts.get(), nullptr));
-  connection_->drain(found.get(), "list audit", [&](const bson_t* doc) {
-    out.push_back(parse_document(doc, kAudit, audit::audit_event_from_json));
-  });
-  return out;
+  return newest(*connection_, kAudit, filter, sort, limit, "list audit",
+                audit::audit_event_from_json);
 }
 
 }  // namespace signer::store
