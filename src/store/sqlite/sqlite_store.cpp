@@ -321,8 +321,10 @@ std::vector<records::UnsignedRecord> SqliteStore::read_unsigned(const records::S
       "SELECT id, msg, shard FROM records WHERE (shard, id) > (?1, ?2) AND shard < ?3 "
       "ORDER BY shard, id LIMIT ?4");
   StatementUse use(stmt);
+  // Bound without a copy (SQLITE_STATIC), so it must outlive the stepping, which moves cursor.id.
+  const std::string after_id = cursor.id;
   writer_->bind_int(stmt, 1, static_cast<std::int64_t>(cursor.shard));
-  writer_->bind_text(stmt, 2, cursor.id);
+  writer_->bind_text(stmt, 2, after_id);
   writer_->bind_int(stmt, 3, static_cast<std::int64_t>(range.end));
   writer_->bind_int(stmt, 4, static_cast<std::int64_t>(limit));
   // Rows are stepped one at a time, so stopping at the byte budget reads no further.
