@@ -15,7 +15,7 @@ It prints both and the ratio end-to-end / raw.
   --build DIR      repeat to compare builds in one run (the before/after of a change).
 Usage:
   bench/embedded_job.py [--records 200000] [--batch-size 5000] [--via cli|http]
-                        [--synchronous full] [--build build/release]... [--skip-raw]
+                        [--synchronous full] [--build build/release]... [--repeat N] [--skip-raw]
 """
 import argparse
 import json
@@ -119,6 +119,8 @@ def main():
                     help="comma-separated SQLite synchronous levels to time, each on a fresh store")
     ap.add_argument("--skip-raw", action="store_true",
                     help="do not run sign_path_bench (no raw rate, no ratio to it)")
+    ap.add_argument("--repeat", type=int, default=1,
+                    help="runs of each configuration, taking turns; medians are reported")
     ap.add_argument("--build", action="append",
                     help="build dir (repeat to compare builds in one run; default build/release)")
     args = ap.parse_args()
@@ -129,7 +131,13 @@ def main():
             raise SystemExit(f"--synchronous: {level!r} is not normal or full")
 
     raw_before, threads = (None, 0) if args.skip_raw else raw_all_core_rate(builds[-1])
-    rates = {(build, level): sign_job(build, args, level) for build in builds for level in levels}
+    # Builds and levels take turns, `--repeat` times, so that drift in the machine's speed
+    # falls on all of them alike; each figure is the median of its runs.
+    runs = {(build, level): [] for build in builds for level in levels}
+    for _ in range(args.repeat):
+        for key in runs:
+            runs[key].append(sign_job(key[0], args, key[1]))
+    rates = {key: sorted(values)[len(values) // 2] for key, values in runs.items()}
     peak_rss_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     raw = None
     if not args.skip_raw:
@@ -144,7 +152,8 @@ def main():
               f"(before {raw_before:,.0f}, after {raw_after:,.0f})")
     for (build, level), (e2e, elapsed) in rates.items():
         print(f"[{build}] synchronous={level}")
-        print(f"  end-to-end records/s       {e2e:,.0f}  ({elapsed:.2f} s)")
+        spread = ", ".join(f"{r:,.0f}" for r, _ in runs[(build, level)])
+        print(f"  end-to-end records/s       {e2e:,.0f}  ({elapsed:.2f} s; runs: {spread})")
         if raw is not None:
             print(f"  ratio end-to-end / raw     {e2e / raw:.3f}  (target >= 0.5)")
     for build in builds:
