@@ -114,3 +114,25 @@ def test_the_session_after_a_refusal_gets_the_right_answers(env):
         assert r.status_code == 413, r.text
         stats = env.server.get("/stats")
         assert stats.status_code == 200, stats.text
+
+
+def test_a_busy_refusal_503_closes_the_connection_too(env):
+    """Two uploads hold both ingest slots (their handlers wait for bodies that never finish); a
+    third upload is refused with 503 before its body is read, and nothing behind it runs."""
+    auth = {"Authorization": f"Bearer {env.token}", "Content-Type": "application/x-ndjson"}
+    holders = []
+    try:
+        for _ in range(2):
+            s = socket.create_connection(("127.0.0.1", env.server.port), timeout=10)
+            s.sendall(head("POST", "/records", {**auth, "Content-Length": 1000}, b'{"id":'))
+            holders.append(s)
+        time.sleep(0.3)
+        payload = head("POST", "/records", {**auth, "Content-Length": len(SMUGGLED)}, SMUGGLED)
+        for attempt in range(REPEATS):
+            data = exchange(env.server.port, payload)
+            assert data.startswith(b"HTTP/1.1 503 "), (attempt, data[:300])
+            assert data.count(b"HTTP/1.1 ") == 1, f"attempt {attempt}: a second response: {data!r}"
+            assert b"connection: close" in data.split(b"\r\n\r\n", 1)[0].lower()
+    finally:
+        for s in holders:
+            s.close()
