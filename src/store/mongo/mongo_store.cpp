@@ -587,14 +587,17 @@ class MongoConnection {
     return execute_inserts(bulk.get(), docs.size(), operation);
   }
 
-  // The ones of `sorted_ids` that `collection` holds.
-  std::unordered_set<std::string> existing_ids(mongoc_collection_t* collection,
-                                               std::span<const std::string_view> sorted_ids,
-                                               std::string_view operation) const {
-    std::unordered_set<std::string> found;
+  // Calls `visit(id, doc)` for each document of `collection` whose string id is in
+  // `sorted_ids`, reading `id` and the `fields` only, in id-set slices of bounded size.
+  template <typename Visit>
+  void for_each_with_id(mongoc_collection_t* collection,
+                        std::span<const std::string_view> sorted_ids,
+                        std::initializer_list<const char*> fields, std::string_view operation,
+                        Visit&& visit) const {
     Bson opts;
     Bson projection;
     projection.int32("_id", 0).int32("id", 1);
+    for (const char* field : fields) projection.int32(field, 1);
     opts.document("projection", projection);
     for_each_slice(sorted_ids, [&](std::span<const std::string_view> slice) {
       Bson filter;
@@ -602,9 +605,18 @@ class MongoConnection {
       const CursorPtr cursor(
           mongoc_collection_find_with_opts(collection, filter.get(), opts.get(), nullptr));
       drain(cursor.get(), operation, [&](const bson_t* doc) {
-        if (std::optional<std::string> id = utf8_field(doc, "id")) found.insert(std::move(*id));
+        if (std::optional<std::string> id = utf8_field(doc, "id")) visit(std::move(*id), doc);
       });
     });
+  }
+
+  // The ones of `sorted_ids` that `collection` holds.
+  std::unordered_set<std::string> existing_ids(mongoc_collection_t* collection,
+                                               std::span<const std::string_view> sorted_ids,
+                                               std::string_view operation) const {
+    std::unordered_set<std::string> found;
+    for_each_with_id(collection, sorted_ids, {}, operation,
+                     [&](std::string id, const bson_t*) { found.insert(std::move(id)); });
     return found;
   }
 
@@ -614,21 +626,10 @@ class MongoConnection {
       mongoc_collection_t* collection, std::span<const std::string_view> sorted_ids,
       std::string_view operation) const {
     std::unordered_map<std::string, std::optional<std::string>> found;
-    Bson opts;
-    Bson projection;
-    projection.int32("_id", 0).int32("id", 1).int32("msg", 1);
-    opts.document("projection", projection);
-    for_each_slice(sorted_ids, [&](std::span<const std::string_view> slice) {
-      Bson filter;
-      append_id_set(filter, slice);
-      const CursorPtr cursor(
-          mongoc_collection_find_with_opts(collection, filter.get(), opts.get(), nullptr));
-      drain(cursor.get(), operation, [&](const bson_t* doc) {
-        if (std::optional<std::string> id = utf8_field(doc, "id")) {
-          found.emplace(std::move(*id), utf8_field(doc, "msg"));
-        }
-      });
-    });
+    for_each_with_id(collection, sorted_ids, {"msg"}, operation,
+                     [&](std::string id, const bson_t* doc) {
+                       found.emplace(std::move(id), utf8_field(doc, "msg"));
+                     });
     return found;
   }
 
@@ -826,23 +827,10 @@ std::uint64_t MongoStore::backfill_shards() {
     const std::vector<std::string_view> ids = staged.sorted_ids();
     const auto signed_ids = db.existing_ids(signed_collection.get(), ids, "backfill (settle)");
     std::unordered_map<std::string, bool> in_records;  // id -> has a shard
-    {
-      Bson opts;
-      Bson projection;
-      projection.int32("_id", 0).int32("id", 1).int32("shard", 1);
-      opts.document("projection", projection);
-      for_each_slice(ids, [&](std::span<const std::string_view> slice) {
-        Bson filter;
-        append_id_set(filter, slice);
-        const CursorPtr found(
-            mongoc_collection_find_with_opts(records.get(), filter.get(), opts.get(), nullptr));
-        db.drain(found.get(), "backfill (settle)", [&](const bson_t* doc) {
-          if (std::optional<std::string> id = utf8_field(doc, "id")) {
-            in_records[*id] = has_valid_shard(doc);
-          }
-        });
-      });
-    }
+    db.for_each_with_id(records.get(), ids, {"shard"}, "backfill (settle)",
+                        [&](std::string id, const bson_t* doc) {
+                          in_records[std::move(id)] = has_valid_shard(doc);
+                        });
     std::vector<std::unique_ptr<Bson>> lost;  // original deleted, copy not yet re-inserted
     std::vector<std::string> settled;
     for (std::size_t i = 0; i < staged.ids.size(); ++i) {
