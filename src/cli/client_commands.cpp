@@ -2,9 +2,6 @@
 // `add` makes a bearer token, prints it once on stdout, and writes only its SHA-256 to the file
 // (atomically: a temporary file renamed over the old one, mode 0600). Nothing else ever sees the
 // token, so a lost token is replaced by adding a new client, not recovered.
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <filesystem>
 #include <iostream>
@@ -38,19 +35,11 @@ std::vector<std::string> split_commas(const std::vector<std::string>& items) {
   return out;
 }
 
+// Replaces `path` as a whole: a 0600 temporary file renamed over it, so a reader never sees half
+// a clients file.
 void write_atomically(const std::filesystem::path& path, const std::string& content) {
   const std::filesystem::path tmp = path.string() + ".tmp";
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) throw std::runtime_error("cannot write " + tmp.string());
-  ::fchmod(fd, 0600);
-  const bool written =
-      ::write(fd, content.data(), content.size()) == static_cast<ssize_t>(content.size()) &&
-      ::fsync(fd) == 0;
-  ::close(fd);
-  if (!written) {
-    std::filesystem::remove(tmp);
-    throw std::runtime_error("cannot write " + tmp.string());
-  }
+  write_private_file(tmp, content, /*force=*/true);
   std::filesystem::rename(tmp, path);
 }
 

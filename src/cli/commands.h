@@ -4,6 +4,7 @@
 #include <CLI/CLI.hpp>
 
 #include <cstdint>
+#include <filesystem>
 #include <string>
 
 #include "cli/config.h"
@@ -35,6 +36,10 @@ void add_job_commands(CLI::App& app, Config& config, CommandArgs& args, int& exi
 void add_key_commands(CLI::App& app, Config& config, CommandArgs& args, int& exit_code);
 void add_client_commands(CLI::App& app, Config& config, int& exit_code);
 void add_audit_commands(CLI::App& app, Config& config, CommandArgs& args, int& exit_code);
+
+// Writes `content` to `path` with mode 0600 and fsyncs it, refusing to replace a file unless
+// `force`. Throws std::runtime_error naming the path.
+void write_private_file(const std::filesystem::path& path, const std::string& content, bool force);
 
 // Flags shared by several subcommands.
 void add_store_flags(CLI::App& command, Config& config);

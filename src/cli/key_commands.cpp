@@ -25,28 +25,6 @@
 namespace signer::cli {
 namespace {
 
-// Writes `content` to `path` with mode 0600, refusing to replace a file unless `force`.
-void write_private_file(const std::filesystem::path& path, const std::string& content, bool force) {
-  const int flags = O_WRONLY | O_CREAT | O_CLOEXEC | (force ? O_TRUNC : O_EXCL);
-  const int fd = ::open(path.c_str(), flags, 0600);
-  if (fd < 0) {
-    throw std::runtime_error("cannot create " + path.string() + ": " + std::strerror(errno) +
-                             (errno == EEXIST ? " (use --force to replace it)" : ""));
-  }
-  ::fchmod(fd, 0600);
-  std::size_t written = 0;
-  while (written < content.size()) {
-    const ssize_t n = ::write(fd, content.data() + written, content.size() - written);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      ::close(fd);
-      throw std::runtime_error("cannot write " + path.string() + ": " + std::strerror(errno));
-    }
-    written += static_cast<std::size_t>(n);
-  }
-  if (::close(fd) != 0) throw std::runtime_error("cannot write " + path.string());
-}
-
 std::string base64(const std::string& data) {
   std::string out;
   CryptoPP::StringSource source(data, true,
@@ -249,6 +227,28 @@ int healthcheck(const std::string& url, const Config& config) {
 }
 
 }  // namespace
+
+void write_private_file(const std::filesystem::path& path, const std::string& content, bool force) {
+  const int flags = O_WRONLY | O_CREAT | O_CLOEXEC | (force ? O_TRUNC : O_EXCL);
+  const int fd = ::open(path.c_str(), flags, 0600);
+  if (fd < 0) {
+    throw std::runtime_error("cannot create " + path.string() + ": " + std::strerror(errno) +
+                             (errno == EEXIST ? " (use --force to replace it)" : ""));
+  }
+  ::fchmod(fd, 0600);
+  std::size_t written = 0;
+  while (written < content.size()) {
+    const ssize_t n = ::write(fd, content.data() + written, content.size() - written);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      ::close(fd);
+      throw std::runtime_error("cannot write " + path.string() + ": " + std::strerror(errno));
+    }
+    written += static_cast<std::size_t>(n);
+  }
+  const bool synced = ::fsync(fd) == 0;
+  if (::close(fd) != 0 || !synced) throw std::runtime_error("cannot write " + path.string());
+}
 
 void add_key_commands(CLI::App& app, Config& config, CommandArgs& args, int& exit_code) {
   {

@@ -54,7 +54,13 @@ void set_socket_timeout(int fd, int option, std::chrono::milliseconds timeout) {
   ::setsockopt(fd, SOL_SOCKET, option, &tv, sizeof(tv));
 }
 
-void address_of(const sockaddr_storage& addr, std::string& ip, int& port) {
+// The address of `fd`'s peer (or, with peer false, of its own end). Leaves ip and port as they
+// are when the socket has none.
+void socket_address(int fd, bool peer, std::string& ip, int& port) {
+  sockaddr_storage addr{};
+  socklen_t len = sizeof(addr);
+  auto* raw = reinterpret_cast<sockaddr*>(&addr);
+  if ((peer ? ::getpeername(fd, raw, &len) : ::getsockname(fd, raw, &len)) != 0) return;
   char buf[INET6_ADDRSTRLEN] = {};
   if (addr.ss_family == AF_INET) {
     const auto* in = reinterpret_cast<const sockaddr_in*>(&addr);
@@ -121,18 +127,10 @@ class ConnectionStream final : public httplib::Stream {
   }
 
   void get_remote_ip_and_port(std::string& ip, int& port) const override {
-    sockaddr_storage addr{};
-    socklen_t len = sizeof(addr);
-    if (::getpeername(fd_, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
-      address_of(addr, ip, port);
-    }
+    socket_address(fd_, true, ip, port);
   }
   void get_local_ip_and_port(std::string& ip, int& port) const override {
-    sockaddr_storage addr{};
-    socklen_t len = sizeof(addr);
-    if (::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
-      address_of(addr, ip, port);
-    }
+    socket_address(fd_, false, ip, port);
   }
   socket_t socket() const override { return fd_; }
 
@@ -206,14 +204,8 @@ void ConnectionServer::release_client(const std::string& address) {
 
 bool ConnectionServer::process_and_close_socket(socket_t sock) {
   std::string client;
-  {
-    sockaddr_storage addr{};
-    socklen_t len = sizeof(addr);
-    int port = 0;
-    if (::getpeername(sock, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
-      address_of(addr, client, port);
-    }
-  }
+  int client_port = 0;
+  socket_address(sock, true, client, client_port);
   if (!admit_client(client)) {
     // Plain text: under TLS the client cannot read it, but the close tells it enough.
     static constexpr std::string_view kBusy =
