@@ -1122,20 +1122,28 @@ std::optional<records::SignedRecord> MongoStore::find_signed(std::string_view id
   return record;
 }
 
-void MongoStore::for_each_signed(const std::function<void(const records::SignedRecord&)>& sink) {
-  const Bson everything;
+namespace {
+
+// Streams the signed records that match `filter` to `sink`, in id order.
+void stream_signed(MongoConnection& connection, const Bson& filter, const char* operation,
+                   const std::function<void(const records::SignedRecord&)>& sink) {
   Bson opts;
   signed_projection(opts);
   Bson sort;
   sort.int32("id", 1);
   opts.document("sort", sort);
-
-  const PooledClient client = connection_->client();
+  const PooledClient client = connection.client();
   const CollectionPtr signed_collection = client.collection(kSignedRecords);
-  const CursorPtr found(mongoc_collection_find_with_opts(signed_collection.get(), everything.get(),
-                                                         opts.get(), nullptr));
-  connection_->drain(found.get(), "read signed",
-                     [&](const bson_t* doc) { sink(signed_record_from(doc)); });
+  const CursorPtr found(
+      mongoc_collection_find_with_opts(signed_collection.get(), filter.get(), opts.get(), nullptr));
+  connection.drain(found.get(), operation,
+                   [&](const bson_t* doc) { sink(signed_record_from(doc)); });
+}
+
+}  // namespace
+
+void MongoStore::for_each_signed(const std::function<void(const records::SignedRecord&)>& sink) {
+  stream_signed(*connection_, Bson(), "read signed", sink);
 }
 
 void MongoStore::for_each_signed_of_job(
@@ -1155,18 +1163,7 @@ void MongoStore::for_each_signed_of_job(
   } else {
     filter.utf8("job_id", job_id);
   }
-  Bson opts;
-  signed_projection(opts);
-  Bson sort;
-  sort.int32("id", 1);
-  opts.document("sort", sort);
-
-  const PooledClient client = connection_->client();
-  const CollectionPtr signed_collection = client.collection(kSignedRecords);
-  const CursorPtr found(
-      mongoc_collection_find_with_opts(signed_collection.get(), filter.get(), opts.get(), nullptr));
-  connection_->drain(found.get(), "read signed of job",
-                     [&](const bson_t* doc) { sink(signed_record_from(doc)); });
+  stream_signed(*connection_, filter, "read signed of job", sink);
 }
 
 void MongoStore::save_job(const audit::JobRecord& job) {
