@@ -3,7 +3,9 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <fstream>
 #include <iostream>
+#include <iterator>
 
 #include "crypto/key_ring.h"
 #include "store/store.h"
@@ -20,8 +22,21 @@ void configure_logging(const Config& config) {
 void add_store_flags(CLI::App& command, Config& config) {
   command
       .add_option("--store", config.store,
-                  "Store URL: sqlite:PATH or mongodb://HOST:PORT (env BS_MONGO_URL, BS_STORE)")
+                  "Store URL: sqlite:PATH, mongodb://HOST:PORT or postgresql://USER@HOST:PORT/DB "
+                  "(env BS_MONGO_URL, BS_STORE; PostgreSQL password: BS_PG_PASSWORD or "
+                  "BS_PG_PASSWORD_FILE)")
       ->capture_default_str();
+}
+
+std::string read_secret_file(const std::filesystem::path& path, std::string_view what) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw std::runtime_error("cannot read " + std::string(what) + " " + path.string());
+  std::string secret((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  while (!secret.empty() && (secret.back() == '\n' || secret.back() == '\r')) secret.pop_back();
+  if (secret.empty()) {
+    throw std::runtime_error(std::string(what) + " " + path.string() + " is empty");
+  }
+  return secret;
 }
 
 void add_keys_flag(CLI::App& command, Config& config) {

@@ -40,6 +40,9 @@ Config config_from_environment() {
   if (const std::string store = env("BS_STORE"); !store.empty()) c.store = store;
   c.mongo_user = env("BS_MONGO_USER");
   c.mongo_password = env("BS_MONGO_PWD");
+  c.pg_password = env("BS_PG_PASSWORD");
+  c.pg_password_file = env("BS_PG_PASSWORD_FILE");
+  c.pg_statement_timeout_ms = env_int("BS_PG_STATEMENT_TIMEOUT_MS", c.pg_statement_timeout_ms);
   if (const std::string dir = env("BS_KEYS_DIR"); !dir.empty()) c.keys_file = dir + "/keys.csv";
   c.port = env_int("BS_SIGNER_PORT", c.port);
   c.peer_url = env("BS_MSG_SIGNER_URL");
@@ -83,6 +86,12 @@ void finish_config(Config& c) {
     throw std::invalid_argument(
         "BS_MONGO_URL must be a MongoDB URL (mongodb://HOST:PORT/ or mongodb+srv://HOST/); "
         "use --store sqlite:PATH for the embedded store");
+  }
+  if (!c.pg_password.empty() && !c.pg_password_file.empty()) {
+    throw std::invalid_argument("set one of BS_PG_PASSWORD and BS_PG_PASSWORD_FILE, not both");
+  }
+  if (c.pg_statement_timeout_ms <= 0) {
+    throw std::invalid_argument("BS_PG_STATEMENT_TIMEOUT_MS must be a positive number");
   }
   if (c.sqlite_synchronous != "full" && c.sqlite_synchronous != "normal") {
     throw std::invalid_argument("BS_SQLITE_SYNCHRONOUS must be full or normal");

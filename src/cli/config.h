@@ -13,6 +13,9 @@ struct Config {
   std::string mongo_env_url;               // BS_MONGO_URL as given (validated in finish_config)
   std::string mongo_user;                  // BS_MONGO_USER
   std::string mongo_password;              // BS_MONGO_PWD (never logged)
+  std::string pg_password;                 // BS_PG_PASSWORD (never logged)
+  std::string pg_password_file;            // BS_PG_PASSWORD_FILE: a mounted Secret, read at open
+  int pg_statement_timeout_ms = 30000;     // BS_PG_STATEMENT_TIMEOUT_MS
   std::string keys_file;                   // --keys, or $BS_KEYS_DIR/keys.csv, or ./keys.csv
   std::string host;      // BS_SIGNER_HOST; default 0.0.0.0 with a clients file, else 127.0.0.1
   int port = 8080;       // BS_SIGNER_PORT
@@ -29,7 +32,7 @@ struct Config {
   int batch_attempts = 4;
   int batch_timeout_seconds = 600;
   int shutdown_grace_seconds = 25;  // BS_SHUTDOWN_GRACE_SECONDS
-  int store_timeout_ms = 5000;      // connect / server selection timeout for MongoDB
+  int store_timeout_ms = 5000;      // connect / server selection timeout (MongoDB, PostgreSQL)
   // BS_SQLITE_SYNCHRONOUS: "full" (default, durable through an OS crash) or "normal" (faster;
   // for measurement). Any other value is refused by finish_config.
   std::string sqlite_synchronous = "full";

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "cli/commands.h"
 #include "http/peer_dispatcher.h"
 #include "metrics/signer_metrics.h"
 #include "store/instrumented_store.h"
@@ -27,8 +28,19 @@ crypto::KeyRing load_keys(const Config& config) {
 
 std::unique_ptr<store::Store> open_configured_store(const Config& config,
                                                     metrics::Registry* metrics) {
-  auto store = store::open_store({config.store, config.mongo_user, config.mongo_password,
-                                  config.store_timeout_ms, config.sqlite_synchronous == "full"});
+  store::StoreOptions options;
+  options.url = config.store;
+  options.mongo_user = config.mongo_user;
+  options.mongo_password = config.mongo_password;
+  options.timeout_ms = config.store_timeout_ms;
+  options.sqlite_synchronous_full = config.sqlite_synchronous == "full";
+  options.pg_password = config.pg_password_file.empty()
+                            ? config.pg_password
+                            : read_secret_file(config.pg_password_file, "BS_PG_PASSWORD_FILE");
+  options.statement_timeout_ms = config.pg_statement_timeout_ms;
+  // One connection per thread that can use the store at once: the batches, plus API readers.
+  options.pg_pool_size = config.max_concurrent_batches + 4;
+  auto store = store::open_store(options);
   if (!metrics) return store;
   return std::make_unique<store::InstrumentedStore>(std::move(store), *metrics);
 }

@@ -1,5 +1,7 @@
 #include "store/store.h"
 
+#include "audit/audit_json.h"
+
 namespace signer::store {
 
 std::string_view to_string(ErrorKind kind) {
@@ -17,6 +19,28 @@ void add_conflict(IngestResult& result, std::size_t position, std::string_view i
   if (result.conflict_list.size() < kMaxListedConflicts) {
     result.conflict_list.push_back({position, std::string(id), within_call});
   }
+}
+
+namespace {
+
+template <typename T, typename Parse>
+T parse_body(const std::string& body, std::string_view where, Parse parse) {
+  try {
+    return parse(nlohmann::json::parse(body));
+  } catch (const std::exception& e) {
+    throw StoreError(ErrorKind::kInvalid,
+                     "unreadable row in " + std::string(where) + ": " + e.what());
+  }
+}
+
+}  // namespace
+
+audit::JobRecord job_from_stored_body(const std::string& body, std::string_view where) {
+  return parse_body<audit::JobRecord>(body, where, audit::job_record_from_json);
+}
+
+audit::AuditEvent audit_event_from_stored_body(const std::string& body, std::string_view where) {
+  return parse_body<audit::AuditEvent>(body, where, audit::audit_event_from_json);
 }
 
 }  // namespace signer::store

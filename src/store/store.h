@@ -95,6 +95,11 @@ struct IngestResult {
 void add_conflict(IngestResult& result, std::size_t position, std::string_view id,
                   bool within_call);
 
+// Parse the JSON body a SQL store keeps a job or an audit event in. Stored rows are the store's
+// own; a body that no longer parses was edited by hand: StoreError(kInvalid) naming `where`.
+audit::JobRecord job_from_stored_body(const std::string& body, std::string_view where);
+audit::AuditEvent audit_event_from_stored_body(const std::string& body, std::string_view where);
+
 class Store {
  public:
   virtual ~Store() = default;

@@ -1,6 +1,7 @@
 #include "store/store_factory.h"
 
 #include "store/mongo/mongo_store.h"
+#include "store/postgres/postgres_store.h"
 #include "store/sqlite/sqlite_store.h"
 
 namespace signer::store {
@@ -15,8 +16,13 @@ std::string redact_url(const std::string& url) {
   return url.substr(0, colon + 1) + "***" + url.substr(at);
 }
 
+bool is_postgres_url(const std::string& url) {
+  return url.rfind("postgres://", 0) == 0 || url.rfind("postgresql://", 0) == 0;
+}
+
 std::unique_ptr<Store> open_store(const StoreOptions& options) {
   const std::string& url = options.url;
+  if (is_postgres_url(url)) return std::make_unique<PostgresStore>(options);
   if (url.rfind("mongodb://", 0) == 0 || url.rfind("mongodb+srv://", 0) == 0) {
     return std::make_unique<MongoStore>(options);
   }

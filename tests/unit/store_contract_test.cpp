@@ -1,5 +1,7 @@
 // The behavioural contract of store::Store, run unchanged against every implementation:
-// SqliteStore (a temp file) always, and MongoStore when SIGNER_TEST_MONGO_URL names a server.
+// SqliteStore (a temp file) always, MongoStore when SIGNER_TEST_MONGO_URL names a server, and
+// PostgresStore when SIGNER_TEST_PG_URL does (SIGNER_REQUIRE_PG=1 makes that one required too;
+// see pg_test_support.h).
 // That server must be a dedicated one (FerretDB in the tests): every MongoDB test drops the
 // `msg-signer` database first. With SIGNER_REQUIRE_MONGO=1 a missing URL fails the MongoDB tests
 // instead of leaving them out, so CI cannot pass without having run them.
@@ -28,8 +30,10 @@
 #include <vector>
 
 #include "audit/audit_json.h"
+#include "pg_test_support.h"
 #include "records/shard.h"
 #include "store/mongo/mongo_store.h"
+#include "store/postgres/postgres_store.h"
 #include "store/sqlite/sqlite_store.h"
 #include "store/store.h"
 #include "store/store_factory.h"
@@ -360,7 +364,7 @@ class MongoBackend final : public Backend {
   explicit MongoBackend(const std::string& url) : raw_(url) {
     raw_.drop_database();
     // Through the factory, so the "mongodb://" wiring is under test too.
-    store_ = open_store({url, "", "", 5000});
+    store_ = open_store({.url = url, .timeout_ms = 5000});
   }
 
   Store& store() override { return *store_; }
@@ -399,12 +403,51 @@ class MongoBackend final : public Backend {
   std::unique_ptr<Store> store_;
 };
 
+// PostgreSQL's columns are typed: a shard that is not a number, and a msg that is not a string,
+// can only be NULL there.
+class PgBackend final : public Backend {
+ public:
+  explicit PgBackend(const std::string& url) : raw_(url) {
+    raw_.drop_store_tables();
+    store_ = open_store({.url = url, .timeout_ms = 5000});
+  }
+
+  Store& store() override { return *store_; }
+  testing::RawPg& raw() { return raw_; }
+
+  void insert_raw_unsigned(const std::vector<UnsignedRecord>& records, RawShard shard) override {
+    std::optional<std::string> shard_text;
+    if (shard.kind == RawShard::kDouble) shard_text = std::to_string(shard.value);
+    raw_.query("BEGIN");
+    for (const UnsignedRecord& r : records) {
+      raw_.query("INSERT INTO records (id, msg, shard) VALUES ($1, $2, $3::double precision)",
+                 {r.id, r.msg, shard_text});
+    }
+    raw_.query("COMMIT");
+  }
+
+  void insert_raw_non_string_msg(const std::string& id, std::uint32_t shard) override {
+    raw_.query("INSERT INTO records (id, msg, shard) VALUES ($1, NULL, $2)",
+               {id, std::to_string(shard)});
+  }
+
+  void insert_raw_signed(const SignedRecord& r) override {
+    raw_.query("INSERT INTO signedrecords (id, msg, salt, sign, key) VALUES ($1, $2, $3, $4, $5)",
+               {r.id, r.msg, r.salt, r.sign, r.key});
+  }
+
+ private:
+  testing::RawPg raw_;
+  std::unique_ptr<Store> store_;
+};
+
 // ---- the contract
 // --------------------------------------------------------------------------------
 
 std::vector<std::string> backends_under_test() {
   std::vector<std::string> names{"Sqlite"};
   if (!mongo_url().empty() || mongo_required()) names.emplace_back("Mongo");
+  if (!testing::pg_url().empty() || testing::pg_required()) names.emplace_back("Postgres");
   return names;
 }
 
@@ -413,6 +456,11 @@ class StoreContract : public ::testing::TestWithParam<std::string> {
   void SetUp() override {
     if (GetParam() == "Sqlite") {
       backend_ = std::make_unique<SqliteBackend>();
+      return;
+    }
+    if (GetParam() == "Postgres") {
+      if (testing::pg_url().empty()) FAIL() << testing::kPgMissing;
+      backend_ = std::make_unique<PgBackend>(testing::pg_url());
       return;
     }
     if (mongo_url().empty()) FAIL() << kMongoMissing;
@@ -453,8 +501,10 @@ class StoreContract : public ::testing::TestWithParam<std::string> {
 TEST_P(StoreContract, NewStoreIsEmptyAndAnswers) {
   EXPECT_EQ(store().count(), counts(0, 0));
   EXPECT_NO_THROW(store().ping());
-  EXPECT_EQ(store().describe().rfind(GetParam() == "Mongo" ? "mongodb" : "sqlite:", 0), 0u)
-      << store().describe();
+  const std::string prefix = GetParam() == "Mongo"      ? "mongodb"
+                             : GetParam() == "Postgres" ? "postgresql://"
+                                                        : "sqlite:";
+  EXPECT_EQ(store().describe().rfind(prefix, 0), 0u) << store().describe();
   EXPECT_TRUE(read_all(everything(), 10).empty());
   EXPECT_EQ(store().find_signed("nothing"), std::nullopt);
 }
@@ -1050,13 +1100,13 @@ TEST(SqliteStoreDurability, CommitsWithSynchronousFull) {
   testing::TempDir dir;
   SqliteStore store(dir / "durable.db");
   EXPECT_EQ(store.synchronous_level(), 2);  // FULL
-  auto opened = open_store({"sqlite:" + (dir / "factory.db").string(), "", "", 5000});
+  auto opened = open_store({.url = "sqlite:" + (dir / "factory.db").string(), .timeout_ms = 5000});
   EXPECT_EQ(dynamic_cast<SqliteStore&>(*opened).synchronous_level(), 2);
 }
 
 TEST(SqliteStoreDurability, NormalIsOnlyTakenWhenAskedFor) {
   testing::TempDir dir;
-  StoreOptions options{"sqlite:" + (dir / "fast.db").string(), "", "", 5000};
+  StoreOptions options{.url = "sqlite:" + (dir / "fast.db").string(), .timeout_ms = 5000};
   options.sqlite_synchronous_full = false;
   auto opened = open_store(options);
   EXPECT_EQ(dynamic_cast<SqliteStore&>(*opened).synchronous_level(), 1);  // NORMAL
@@ -1074,8 +1124,10 @@ TEST(MongoTestServer, IsConfiguredWhenRequired) {
 TEST(MongoStoreConfig, UnreachableServerFailsWithinTheTimeoutAndHidesThePassword) {
   const auto start = std::chrono::steady_clock::now();
   try {
-    MongoStore store({"mongodb://signer:UrlPassw0rd!@127.0.0.1:1/?directConnection=true", "envuser",
-                      "EnvPassw0rd!", 300});
+    MongoStore store({.url = "mongodb://signer:UrlPassw0rd!@127.0.0.1:1/?directConnection=true",
+                      .mongo_user = "envuser",
+                      .mongo_password = "EnvPassw0rd!",
+                      .timeout_ms = 300});
     FAIL() << "connected to port 1";
   } catch (const StoreError& e) {
     const std::string message = e.what();
@@ -1093,7 +1145,7 @@ TEST(MongoStoreConfig, UnparsableUrlIsInvalidAndHidesThePassword) {
         "http://signer:UrlPassw0rd!@host/"}) {
     SCOPED_TRACE(url);
     try {
-      MongoStore store({url, "", "", 300});
+      MongoStore store({.url = url, .timeout_ms = 300});
       FAIL() << "accepted " << url;
     } catch (const StoreError& e) {
       EXPECT_EQ(e.kind(), ErrorKind::kInvalid) << e.what();
@@ -1104,7 +1156,7 @@ TEST(MongoStoreConfig, UnparsableUrlIsInvalidAndHidesThePassword) {
 
 TEST(MongoStoreConfig, NonPositiveTimeoutIsInvalid) {
   try {
-    MongoStore store({"mongodb://127.0.0.1:1/", "", "", 0});
+    MongoStore store({.url = "mongodb://127.0.0.1:1/", .timeout_ms = 0});
     FAIL();
   } catch (const StoreError& e) {
     EXPECT_EQ(e.kind(), ErrorKind::kInvalid) << e.what();
@@ -1139,7 +1191,7 @@ TEST_F(MongoServer, CreatesTheContractIndexes) {
 // A move or ingest acknowledged by a primary alone can be rolled back by a failover; the record
 // would then be signed again. Every write must wait for a journaled majority.
 TEST_F(MongoServer, WritesWaitForAJournaledMajority) {
-  MongoStore store({mongo_url(), "", "", 5000});
+  MongoStore store({.url = mongo_url(), .timeout_ms = 5000});
   const WriteConcernSettings concern = store.write_concern();
   EXPECT_TRUE(concern.majority);
   EXPECT_TRUE(concern.journal);
@@ -1157,7 +1209,7 @@ TEST(DurableWriteConcern, AsksForAJournaledMajorityWithTheGivenTimeout) {
 
 TEST_F(MongoServer, OpeningAgainKeepsDataAndIndexes) {
   backend_->store().ingest(random_records(5, 19));
-  auto again = open_store({mongo_url(), "", "", 5000});
+  auto again = open_store({.url = mongo_url(), .timeout_ms = 5000});
   EXPECT_EQ(again->count(), counts(5, 0));
 }
 

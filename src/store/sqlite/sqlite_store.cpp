@@ -201,17 +201,6 @@ records::SignedRecord signed_from_row(sqlite3_stmt* stmt) {
                                column_text(stmt, 3), column_text(stmt, 4), column_text(stmt, 5)};
 }
 
-// Stored rows are ours; a body that no longer parses means the file was edited by hand.
-template <typename T, typename Parse>
-T parse_body(const std::string& body, const char* table, Parse parse) {
-  try {
-    return parse(nlohmann::json::parse(body));
-  } catch (const std::exception& e) {
-    throw StoreError(ErrorKind::kInvalid,
-                     std::string("sqlite: unreadable row in ") + table + ": " + e.what());
-  }
-}
-
 }  // namespace
 
 SqliteStore::SqliteStore(const std::filesystem::path& path, bool synchronous_full)
@@ -473,7 +462,7 @@ std::optional<audit::JobRecord> SqliteStore::find_job(std::string_view id) {
     if (!reader_->step(stmt)) return std::nullopt;
     body = column_text(stmt, 0);
   }
-  return parse_body<audit::JobRecord>(body, "jobs", audit::job_record_from_json);
+  return job_from_stored_body(body, "sqlite table jobs");
 }
 
 std::vector<audit::JobRecord> SqliteStore::list_jobs(std::size_t limit) {
@@ -488,7 +477,7 @@ std::vector<audit::JobRecord> SqliteStore::list_jobs(std::size_t limit) {
   }
   std::vector<audit::JobRecord> jobs;
   for (const std::string& body : bodies) {
-    jobs.push_back(parse_body<audit::JobRecord>(body, "jobs", audit::job_record_from_json));
+    jobs.push_back(job_from_stored_body(body, "sqlite table jobs"));
   }
   return jobs;
 }
@@ -522,7 +511,7 @@ std::vector<audit::AuditEvent> SqliteStore::list_audit(const std::optional<std::
   }
   std::vector<audit::AuditEvent> events;
   for (const std::string& body : bodies) {
-    events.push_back(parse_body<audit::AuditEvent>(body, "audit", audit::audit_event_from_json));
+    events.push_back(audit_event_from_stored_body(body, "sqlite table audit"));
   }
   return events;
 }

@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# A private PostgreSQL server for tests and benchmarks: Debian's postgresql (15), initdb into DIR,
+# listening on 127.0.0.1:PORT only (its Unix socket in DIR too), password (scram-sha-256) login for
+# the superuser "signer", and a database "signer". PostgreSQL refuses to run as root, so when
+# called as root it runs as the Debian "postgres" user, who gets DIR.
+#
+# Usage: scripts/postgres.sh start PORT DIR    prints the store URL (with the password) on stdout
+#        scripts/postgres.sh stop PORT DIR
+#        scripts/postgres.sh restart PORT DIR  stop (fast) and start again, same data
+#        scripts/postgres.sh kill PORT DIR     SIGKILL the postmaster (crash; the next start recovers)
+#        scripts/postgres.sh url PORT DIR      prints the store URL again
+# The password is in DIR/password (mode 0600); the server log in DIR/server.log.
+set -euo pipefail
+
+action="${1:?usage: postgres.sh start|stop|restart|kill|url PORT DIR}"
+port="${2:?port}"
+dir="${3:?dir}"
+
+bin="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)"
+if [[ -z "$bin" || ! -x "$bin/initdb" ]]; then
+  echo "postgres.sh: PostgreSQL server binaries not found (apt-get install postgresql)" >&2
+  exit 1
+fi
+
+as_owner() {
+  if [[ "$(id -u)" == 0 ]]; then
+    runuser -u postgres -- "$@"
+  else
+    "$@"
+  fi
+}
+
+url() { echo "postgresql://signer:$(cat "$dir/password")@127.0.0.1:$port/signer"; }
+
+start() {
+  mkdir -p "$dir"
+  if [[ "$(id -u)" == 0 ]]; then chown postgres: "$dir"; fi
+  if [[ ! -f "$dir/data/PG_VERSION" ]]; then
+    if [[ ! -f "$dir/password" ]]; then
+      (umask 077 && head -c 18 /dev/urandom | base64 | tr '+/' 'xy' > "$dir/password")
+      if [[ "$(id -u)" == 0 ]]; then chown postgres: "$dir/password"; fi
+    fi
+    as_owner "$bin/initdb" -D "$dir/data" -U signer --pwfile="$dir/password" \
+      --auth-host=scram-sha-256 --auth-local=scram-sha-256 -E UTF8 --locale=C.UTF-8 \
+      >"$dir/initdb.log" 2>&1 || { cat "$dir/initdb.log" >&2; exit 1; }
+  fi
+  as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
+    -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c max_connections=200" start >/dev/null ||
+    { tail -20 "$dir/server.log" >&2; exit 1; }
+  if ! PGPASSWORD="$(cat "$dir/password")" "$bin/psql" -h 127.0.0.1 -p "$port" -U signer \
+      -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = 'signer'" | grep -q 1; then
+    PGPASSWORD="$(cat "$dir/password")" "$bin/psql" -h 127.0.0.1 -p "$port" -U signer \
+      -d postgres -qc "CREATE DATABASE signer" >/dev/null
+  fi
+  url
+}
+
+stop() {
+  [[ -f "$dir/data/postmaster.pid" ]] || return 0
+  as_owner "$bin/pg_ctl" -D "$dir/data" -m fast -w -t 60 stop >/dev/null
+}
+
+case "$action" in
+  start) start ;;
+  stop) stop ;;
+  restart) stop; start >/dev/null ;;
+  kill)
+    # The postmaster and every backend it forked, at once, as a machine crash would.
+    pid="$(head -1 "$dir/data/postmaster.pid")"
+    kill -9 "$pid" $(pgrep -P "$pid") 2>/dev/null || true
+    for _ in $(seq 100); do
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    ;;
+  url) url ;;
+  *) echo "postgres.sh: unknown action $action" >&2; exit 2 ;;
+esac

@@ -1,0 +1,503 @@
+#include "store/postgres/postgres_store.h"
+
+#include <algorithm>
+#include <limits>
+#include <unordered_map>
+
+#include "audit/audit_json.h"
+#include "records/shard.h"
+#include "store/postgres/pg_connection.h"
+
+namespace signer::store {
+namespace {
+
+using pg::Connection;
+using pg::IntArray;
+using pg::TextArray;
+
+// Any constant shared by every release: pods that start together take this advisory lock, so
+// one of them creates or migrates the schema and the others then find it done.
+constexpr const char* kSchemaLock = "SELECT pg_advisory_xact_lock(7163550141852860019)";
+
+// Version 1. Written to run over tables another tool made first (IF NOT EXISTS, ADD COLUMN IF NOT
+// EXISTS), as the SQLite and MongoDB stores read what the original's generator wrote.
+// `msg` may be NULL in records (another tool's row): such a record is reported, never signed.
+constexpr const char* kSchemaV1 = R"sql(
+CREATE TABLE IF NOT EXISTS records (
+  id    text COLLATE "C" PRIMARY KEY,
+  msg   text
+);
+ALTER TABLE records ADD COLUMN IF NOT EXISTS shard bigint;
+ALTER TABLE records ADD COLUMN IF NOT EXISTS sign text NOT NULL DEFAULT '';
+ALTER TABLE records ADD COLUMN IF NOT EXISTS key text NOT NULL DEFAULT '';
+CREATE INDEX IF NOT EXISTS records_shard_id ON records (shard, id);
+CREATE TABLE IF NOT EXISTS signedrecords (
+  id   text COLLATE "C" PRIMARY KEY,
+  msg  text NOT NULL,
+  salt text NOT NULL,
+  sign text NOT NULL,
+  key  text NOT NULL
+);
+ALTER TABLE signedrecords ADD COLUMN IF NOT EXISTS job_id text COLLATE "C" NOT NULL DEFAULT '';
+CREATE INDEX IF NOT EXISTS signedrecords_job_id ON signedrecords (job_id, id);
+CREATE TABLE IF NOT EXISTS jobs (
+  id              text COLLATE "C" PRIMARY KEY,
+  started_unix_ms bigint NOT NULL,
+  state           text NOT NULL,
+  body            text NOT NULL
+);
+CREATE INDEX IF NOT EXISTS jobs_started ON jobs (started_unix_ms, id);
+CREATE TABLE IF NOT EXISTS audit (
+  seq          bigserial PRIMARY KEY,
+  time_unix_ms bigint NOT NULL,
+  job_id       text COLLATE "C" NOT NULL,
+  route        text NOT NULL,
+  body         text NOT NULL
+);
+CREATE INDEX IF NOT EXISTS audit_job ON audit (job_id, seq);
+)sql";
+
+// Migration i+1 takes the schema from version i to i+1.
+constexpr const char* kMigrations[] = {kSchemaV1};
+static_assert(std::size(kMigrations) == PostgresStore::kSchemaVersion);
+
+// The chunk, as the arrays one statement takes.
+constexpr const char* kMoveInput =
+    "WITH input AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], "
+    "$5::text[], $6::text[]) AS t(id, msg, salt, sign, key, job_id)) ";
+
+const std::string kMoveOneStatement =
+    std::string(kMoveInput) +
+    ", ins AS (INSERT INTO signedrecords (id, msg, salt, sign, key, job_id) "
+    "SELECT id, msg, salt, sign, key, job_id FROM input ON CONFLICT (id) DO NOTHING RETURNING 1), "
+    "del AS (DELETE FROM records WHERE id = ANY($1::text[]) RETURNING 1) "
+    "SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM del)";
+
+const std::string kMoveInsertOnly =
+    std::string(kMoveInput) +
+    ", ins AS (INSERT INTO signedrecords (id, msg, salt, sign, key, job_id) "
+    "SELECT id, msg, salt, sign, key, job_id FROM input ON CONFLICT (id) DO NOTHING RETURNING 1) "
+    "SELECT count(*) FROM ins";
+
+constexpr const char* kMoveDeleteOnly = "DELETE FROM records WHERE id = ANY($1::text[])";
+
+const std::string kMoveDeleteReturning =
+    std::string(kMoveInput) +
+    ", moved AS (DELETE FROM records r USING input i WHERE r.id = i.id "
+    "RETURNING i.id, i.msg, i.salt, i.sign, i.key, i.job_id), "
+    "ins AS (INSERT INTO signedrecords (id, msg, salt, sign, key, job_id) "
+    "SELECT id, msg, salt, sign, key, job_id FROM moved ON CONFLICT (id) DO NOTHING RETURNING 1) "
+    "SELECT count(*) FROM ins";
+
+constexpr int kStreamPage = 1000;
+
+records::SignedRecord signed_from_row(const pg::Result& r, int row) {
+  return {r.string(row, 0), r.string(row, 1), r.string(row, 2),
+          r.string(row, 3), r.string(row, 4), r.string(row, 5)};
+}
+
+std::string decimal(std::uint64_t value) { return std::to_string(value); }
+
+// Limits as the bigint parameters they are sent as.
+std::string bigint_limit(std::size_t value) {
+  constexpr auto kMax = static_cast<std::size_t>(std::numeric_limits<std::int64_t>::max());
+  return std::to_string(std::min(value, kMax));
+}
+
+// A PostgreSQL text value cannot hold a NUL character.
+void check_no_nul(const records::UnsignedRecord& r) {
+  if (r.id.find('\0') != std::string::npos || r.msg.find('\0') != std::string::npos) {
+    throw StoreError(ErrorKind::kInvalid,
+                     "postgres: record " +
+                         std::string(r.id.substr(0, std::min<std::size_t>(r.id.find('\0'), 64))) +
+                         " has a NUL character, which a PostgreSQL text column cannot hold");
+  }
+}
+
+}  // namespace
+
+PostgresStore::PostgresStore(const StoreOptions& options, PgMoveStrategy move_strategy)
+    : description_(pg::describe_url(options.url)), move_strategy_(move_strategy) {
+  if (options.timeout_ms <= 0 || options.statement_timeout_ms <= 0) {
+    throw StoreError(ErrorKind::kInvalid, "postgres: timeouts must be positive");
+  }
+  pool_ = std::make_unique<pg::Pool>(
+      pg::ConnectParams{options.url, options.pg_password, options.timeout_ms,
+                        options.statement_timeout_ms},
+      options.pg_pool_size);
+  migrate();
+}
+
+PostgresStore::~PostgresStore() = default;
+
+std::string PostgresStore::describe() const { return description_; }
+
+void PostgresStore::migrate() {
+  auto conn = pool_->borrow();
+  conn->exec("BEGIN");
+  conn->exec(kSchemaLock);
+  conn->exec("CREATE TABLE IF NOT EXISTS signer_schema (version integer NOT NULL)");
+  const pg::Result current = conn->run("schema_version", "SELECT max(version) FROM signer_schema",
+                                       std::initializer_list<std::string_view>{});
+  const int version = current.is_null(0, 0) ? 0 : static_cast<int>(current.int64(0, 0));
+  if (version > kSchemaVersion) {
+    conn->exec("ROLLBACK");
+    throw StoreError(ErrorKind::kInvalid,
+                     "postgres: " + description_ + " has schema version " +
+                         std::to_string(version) + ", newer than this signer's (" +
+                         std::to_string(kSchemaVersion) + "); upgrade the signer");
+  }
+  for (int next = version; next < kSchemaVersion; ++next) {
+    conn->exec(kMigrations[next]);
+    const std::string record =
+        "INSERT INTO signer_schema (version) VALUES (" + std::to_string(next + 1) + ")";
+    conn->exec(record.c_str());
+  }
+  conn->exec("COMMIT");
+}
+
+int PostgresStore::schema_version() {
+  auto conn = pool_->borrow();
+  const pg::Result r = conn->run("schema_version", "SELECT max(version) FROM signer_schema",
+                                 std::initializer_list<std::string_view>{});
+  return r.is_null(0, 0) ? 0 : static_cast<int>(r.int64(0, 0));
+}
+
+void PostgresStore::ping() {
+  auto conn = pool_->borrow();
+  conn->run("ping", "SELECT 1", std::initializer_list<std::string_view>{});
+}
+
+Counts PostgresStore::count() {
+  auto conn = pool_->borrow();
+  // One statement, so both counts are of one snapshot.
+  const pg::Result r = conn->run(
+      "count", "SELECT (SELECT count(*) FROM records), (SELECT count(*) FROM signedrecords)",
+      std::initializer_list<std::string_view>{});
+  return {static_cast<std::uint64_t>(r.int64(0, 0)), static_cast<std::uint64_t>(r.int64(0, 1))};
+}
+
+std::uint64_t PostgresStore::backfill_shards() {
+  std::uint64_t updated = 0;
+  for (;;) {
+    auto conn = pool_->borrow();
+    // Missing, negative or at/above 2^32: no batch's range holds these. Index ranges, not a scan.
+    const pg::Result page =
+        conn->run("backfill_page",
+                  "SELECT id FROM records WHERE shard IS NULL OR shard < 0 OR shard >= 4294967296 "
+                  "LIMIT 10000",
+                  std::initializer_list<std::string_view>{});
+    if (page.rows() == 0) return updated;
+    TextArray ids;
+    IntArray shards;
+    for (int row = 0; row < page.rows(); ++row) {
+      ids.add(page.text(row, 0));
+      shards.add(records::shard_of(page.text(row, 0)));
+    }
+    const pg::Result done = conn->run(
+        "backfill_update",
+        "WITH u AS (UPDATE records r SET shard = s.shard "
+        "FROM unnest($1::text[], $2::bigint[]) AS s(id, shard) WHERE r.id = s.id RETURNING 1) "
+        "SELECT count(*) FROM u",
+        {ids.literal(), shards.literal()});
+    const auto page_updated = static_cast<std::uint64_t>(done.int64(0, 0));
+    updated += page_updated;
+    if (page_updated == 0) return updated;  // another process took them meanwhile
+  }
+}
+
+std::vector<records::UnsignedRecord> PostgresStore::read_unsigned(const records::ShardRange& range,
+                                                                  ReadCursor& cursor,
+                                                                  std::size_t limit,
+                                                                  std::size_t byte_limit) {
+  if (!cursor.started) {
+    cursor.shard = range.begin;
+    cursor.id.clear();
+    cursor.started = true;
+  }
+  cursor.invalid.clear();
+  cursor.visited = 0;
+  auto conn = pool_->borrow();
+  // The page is cut on the server at the byte budget (a running sum over the page in index
+  // order), so a chunk of large messages never crosses the network, nor sits in memory, whole.
+  const pg::Result r = conn->run(
+      "read_unsigned",
+      "SELECT id, msg, shard FROM ("
+      "  SELECT id, msg, shard, sum(octet_length(id) + coalesce(octet_length(msg), 0)) "
+      "    OVER (ORDER BY shard, id ROWS UNBOUNDED PRECEDING) "
+      "    - (octet_length(id) + coalesce(octet_length(msg), 0)) AS before"
+      "  FROM (SELECT id, msg, shard FROM records WHERE (shard, id) > ($1::bigint, $2::text) "
+      "        AND shard < $3::bigint ORDER BY shard, id LIMIT $4::bigint) page"
+      ") bounded WHERE before < $5::bigint ORDER BY shard, id",
+      {decimal(cursor.shard), cursor.id, decimal(range.end), bigint_limit(limit),
+       bigint_limit(byte_limit)});
+  std::vector<records::UnsignedRecord> out;
+  out.reserve(static_cast<std::size_t>(r.rows()));
+  for (int row = 0; row < r.rows(); ++row) {
+    ++cursor.visited;
+    cursor.shard = static_cast<std::uint64_t>(r.int64(row, 2));
+    cursor.id = r.string(row, 0);
+    if (r.is_null(row, 1)) {
+      cursor.invalid.push_back({cursor.id, "msg is NULL"});
+      continue;
+    }
+    out.push_back({cursor.id, r.string(row, 1)});
+  }
+  return out;
+}
+
+MoveResult PostgresStore::move_to_signed(std::span<const records::SignedRecord> signed_records) {
+  MoveResult result;
+  if (signed_records.empty()) return result;
+  std::size_t bytes = 0;
+  for (const records::SignedRecord& r : signed_records) {
+    bytes += r.id.size() + r.msg.size() + r.salt.size() + r.sign.size() + r.key.size() + 32;
+  }
+  TextArray ids, msgs, salts, signs, keys, job_ids;
+  ids.reserve(bytes);
+  msgs.reserve(bytes);
+  for (const records::SignedRecord& r : signed_records) {
+    ids.add(r.id);
+    msgs.add(r.msg);
+    salts.add(r.salt);
+    signs.add(r.sign);
+    keys.add(r.key);
+    job_ids.add(r.job_id);
+  }
+  const std::initializer_list<std::string_view> arrays{ids.literal(),   msgs.literal(),
+                                                       salts.literal(), signs.literal(),
+                                                       keys.literal(),  job_ids.literal()};
+  auto conn = pool_->borrow();
+  std::int64_t inserted = 0;
+  switch (move_strategy_) {
+    case PgMoveStrategy::kInsertAndDeleteOneStatement:
+      // One statement is one transaction: both writes commit together or not at all.
+      inserted = conn->run("move", kMoveOneStatement.c_str(), arrays).int64(0, 0);
+      break;
+    case PgMoveStrategy::kInsertThenDelete:
+      conn->exec("BEGIN");
+      inserted = conn->run("move_insert", kMoveInsertOnly.c_str(), arrays).int64(0, 0);
+      conn->run("move_delete", kMoveDeleteOnly, {ids.literal()});
+      conn->exec("COMMIT");
+      break;
+    case PgMoveStrategy::kDeleteReturningInsert:
+      // Only what is still unsigned is written: a record another pod moved meanwhile, or one never
+      // ingested, is left alone (so this strategy does not finish a copy left in both tables).
+      inserted =
+          conn->run("move_delete_returning", kMoveDeleteReturning.c_str(), arrays).int64(0, 0);
+      break;
+  }
+  result.inserted = static_cast<std::uint64_t>(inserted);
+  result.already_signed = signed_records.size() - result.inserted;
+  return result;
+}
+
+IngestResult PostgresStore::ingest(std::span<const records::UnsignedRecord> unsigned_records) {
+  IngestResult result;
+  if (unsigned_records.empty()) return result;
+  for (const records::UnsignedRecord& r : unsigned_records) check_no_nul(r);
+
+  // The first occurrence of each id is offered to the server; later ones are settled here.
+  std::unordered_map<std::string_view, std::size_t> first;  // id -> position of its first
+  first.reserve(unsigned_records.size());
+  TextArray ids, msgs;
+  IntArray shards;
+  for (std::size_t i = 0; i < unsigned_records.size(); ++i) {
+    const records::UnsignedRecord& r = unsigned_records[i];
+    if (!first.emplace(r.id, i).second) continue;
+    ids.add(r.id);
+    msgs.add(r.msg);
+    shards.add(records::shard_of(r.id));
+  }
+  auto conn = pool_->borrow();
+  const pg::Result inserted_rows =
+      conn->run("ingest",
+                "INSERT INTO records (id, msg, shard) "
+                "SELECT t.id, t.msg, t.shard FROM unnest($1::text[], $2::text[], $3::bigint[]) "
+                "AS t(id, msg, shard) "
+                "WHERE NOT EXISTS (SELECT 1 FROM signedrecords s WHERE s.id = t.id) "
+                "ON CONFLICT (id) DO NOTHING RETURNING id",
+                {ids.literal(), msgs.literal(), shards.literal()});
+  std::unordered_map<std::string_view, bool> inserted;  // id -> not stored before this call
+  inserted.reserve(static_cast<std::size_t>(inserted_rows.rows()));
+  for (int row = 0; row < inserted_rows.rows(); ++row) {
+    inserted.emplace(inserted_rows.text(row, 0), true);
+  }
+
+  // The stored msg of every offered id that was not inserted (signed copy first).
+  std::unordered_map<std::string, std::optional<std::string>> stored;
+  if (inserted.size() < first.size()) {
+    TextArray taken;
+    for (const auto& [id, position] : first) {
+      if (!inserted.contains(id)) taken.add(id);
+    }
+    const pg::Result r =
+        conn->run("ingest_stored",
+                  "SELECT id, msg FROM signedrecords WHERE id = ANY($1::text[]) "
+                  "UNION ALL SELECT id, msg FROM records WHERE id = ANY($1::text[])",
+                  {taken.literal()});
+    for (int row = 0; row < r.rows(); ++row) {
+      // The signed copy comes first in the union: keep it.
+      std::optional<std::string> msg;
+      if (!r.is_null(row, 1)) msg = r.string(row, 1);
+      stored.emplace(r.string(row, 0), std::move(msg));
+    }
+  }
+
+  for (std::size_t i = 0; i < unsigned_records.size(); ++i) {
+    const records::UnsignedRecord& r = unsigned_records[i];
+    const std::size_t first_position = first.at(r.id);
+    const bool new_here = inserted.contains(r.id);
+    if (first_position == i && new_here) {
+      ++result.accepted;
+      continue;
+    }
+    if (new_here) {
+      // A repeat of an id this call stored: compared with its first occurrence.
+      if (unsigned_records[first_position].msg == r.msg) {
+        ++result.duplicates;
+      } else {
+        add_conflict(result, i, r.id, true);
+      }
+      continue;
+    }
+    // Stored before this call (or removed again meanwhile, which counts as a conflict).
+    const auto it = stored.find(r.id);
+    if (it != stored.end() && it->second && *it->second == r.msg) {
+      ++result.duplicates;
+    } else {
+      add_conflict(result, i, r.id, false);
+    }
+  }
+  return result;
+}
+
+std::optional<records::SignedRecord> PostgresStore::find_signed(std::string_view id) {
+  auto conn = pool_->borrow();
+  const pg::Result r =
+      conn->run("find_signed",
+                "SELECT id, msg, salt, sign, key, job_id FROM signedrecords WHERE id = $1", {id});
+  if (r.rows() == 0) return std::nullopt;
+  return signed_from_row(r, 0);
+}
+
+void PostgresStore::stream_signed(const std::optional<std::string_view>& job_id,
+                                  const std::function<void(const records::SignedRecord&)>& sink) {
+  std::string after;
+  bool first_page = true;
+  for (;;) {
+    std::vector<records::SignedRecord> page;
+    {
+      // Borrowed per page and returned before the sink runs, which may use the store itself.
+      auto conn = pool_->borrow();
+      const std::string limit = std::to_string(kStreamPage);
+      // The first page has no lower bound, so an empty id (another tool's) is visited too.
+      pg::Result r;
+      if (job_id && first_page) {
+        r = conn->run("stream_signed_job_first",
+                      "SELECT id, msg, salt, sign, key, job_id FROM signedrecords "
+                      "WHERE job_id = $1 ORDER BY id LIMIT $2::bigint",
+                      {*job_id, limit});
+      } else if (job_id) {
+        r = conn->run("stream_signed_job",
+                      "SELECT id, msg, salt, sign, key, job_id FROM signedrecords "
+                      "WHERE job_id = $1 AND id > $3 ORDER BY id LIMIT $2::bigint",
+                      {*job_id, limit, after});
+      } else if (first_page) {
+        r = conn->run("stream_signed_first",
+                      "SELECT id, msg, salt, sign, key, job_id FROM signedrecords "
+                      "ORDER BY id LIMIT $1::bigint",
+                      {limit});
+      } else {
+        r = conn->run("stream_signed",
+                      "SELECT id, msg, salt, sign, key, job_id FROM signedrecords "
+                      "WHERE id > $2 ORDER BY id LIMIT $1::bigint",
+                      {limit, after});
+      }
+      for (int row = 0; row < r.rows(); ++row) page.push_back(signed_from_row(r, row));
+    }
+    for (const records::SignedRecord& record : page) sink(record);
+    if (page.size() < static_cast<std::size_t>(kStreamPage)) return;
+    after = page.back().id;
+    first_page = false;
+  }
+}
+
+void PostgresStore::for_each_signed(const std::function<void(const records::SignedRecord&)>& sink) {
+  stream_signed(std::nullopt, sink);
+}
+
+void PostgresStore::for_each_signed_of_job(
+    std::string_view job_id, const std::function<void(const records::SignedRecord&)>& sink) {
+  stream_signed(job_id, sink);
+}
+
+void PostgresStore::save_job(const audit::JobRecord& job) {
+  const std::string body = audit::dump_line(audit::to_json(job));
+  auto conn = pool_->borrow();
+  conn->run("save_job",
+            "INSERT INTO jobs (id, started_unix_ms, state, body) VALUES ($1, $2, $3, $4) "
+            "ON CONFLICT (id) DO UPDATE SET started_unix_ms = excluded.started_unix_ms, "
+            "state = excluded.state, body = excluded.body",
+            {job.id, std::to_string(job.started_unix_ms), audit::to_string(job.state), body});
+}
+
+std::optional<audit::JobRecord> PostgresStore::find_job(std::string_view id) {
+  std::string body;
+  {
+    auto conn = pool_->borrow();
+    const pg::Result r = conn->run("find_job", "SELECT body FROM jobs WHERE id = $1", {id});
+    if (r.rows() == 0) return std::nullopt;
+    body = r.string(0, 0);
+  }
+  return job_from_stored_body(body, "postgres table jobs");
+}
+
+std::vector<audit::JobRecord> PostgresStore::list_jobs(std::size_t limit) {
+  std::vector<std::string> bodies;
+  {
+    auto conn = pool_->borrow();
+    const pg::Result r =
+        conn->run("list_jobs",
+                  "SELECT body FROM jobs ORDER BY started_unix_ms DESC, id DESC LIMIT $1::bigint",
+                  {bigint_limit(limit)});
+    for (int row = 0; row < r.rows(); ++row) bodies.push_back(r.string(row, 0));
+  }
+  std::vector<audit::JobRecord> jobs;
+  for (const std::string& body : bodies) {
+    jobs.push_back(job_from_stored_body(body, "postgres table jobs"));
+  }
+  return jobs;
+}
+
+void PostgresStore::append_audit(const audit::AuditEvent& event) {
+  const std::string body = audit::dump_line(audit::to_json(event));
+  auto conn = pool_->borrow();
+  conn->run("append_audit",
+            "INSERT INTO audit (time_unix_ms, job_id, route, body) VALUES ($1, $2, $3, $4)",
+            {std::to_string(event.time_unix_ms), event.job_id, event.route, body});
+}
+
+std::vector<audit::AuditEvent> PostgresStore::list_audit(const std::optional<std::string>& job_id,
+                                                         std::size_t limit) {
+  std::vector<std::string> bodies;
+  {
+    auto conn = pool_->borrow();
+    const std::string n = bigint_limit(limit);
+    const pg::Result r =
+        job_id ? conn->run("list_audit_job",
+                           "SELECT body FROM audit WHERE job_id = $2 ORDER BY seq DESC "
+                           "LIMIT $1::bigint",
+                           {n, *job_id})
+               : conn->run("list_audit",
+                           "SELECT body FROM audit ORDER BY seq DESC LIMIT $1::bigint", {n});
+    for (int row = 0; row < r.rows(); ++row) bodies.push_back(r.string(row, 0));
+  }
+  std::vector<audit::AuditEvent> events;
+  for (const std::string& body : bodies) {
+    events.push_back(audit_event_from_stored_body(body, "postgres table audit"));
+  }
+  return events;
+}
+
+}  // namespace signer::store
