@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The one test command: installs what is missing, builds once, and runs every test stage.
 # Stages: format check, release build, unit tests (ctest), go-ethereum compatibility, store
-# contract tests against FerretDB, end-to-end pytest, chart and image checks, and the unit tests
-# again under AddressSanitizer + UndefinedBehaviorSanitizer.
+# contract tests against FerretDB and a private PostgreSQL, end-to-end pytest, cluster emulation,
+# chart and image checks, fuzz regression, and the unit tests again under AddressSanitizer +
+# UndefinedBehaviorSanitizer and ThreadSanitizer.
 # Usage: scripts/test.sh            (everything)
 #        SIGNER_TEST_STAGES="unit e2e" scripts/test.sh   (a subset, for development)
 set -euo pipefail
@@ -12,6 +13,11 @@ export PATH="$REPO/.tools/bin:/usr/local/go/bin:$PATH"
 export SIGNER_SHARED_DIR="${SIGNER_SHARED_DIR:-$(cd "$REPO/.." && pwd)/shared}"
 STAGES="${SIGNER_TEST_STAGES:-setup format build unit compat contract e2e cluster deploy fuzz asan tsan}"
 FERRETDB_PORT="${FERRETDB_PORT:-27217}"
+POSTGRES_PORT="${POSTGRES_PORT:-25432}"
+# Database-backed unit tests share one server each, so ctest (which runs tests in parallel) leaves
+# them out; the contract stage runs them one at a time.
+SERVER_TESTS='MongoServer|MongoTestServer|/Mongo|PostgresServer|PostgresTestServer|/Postgres'
+
 started=$(date +%s)
 
 want() { [[ " $STAGES " == *" $1 "* ]]; }
@@ -20,6 +26,9 @@ stage() { printf '\n=== %s (%ss elapsed)\n' "$1" "$(($(date +%s) - started))"; }
 cleanup() {
   if [[ -n "${FERRETDB_STARTED:-}" ]]; then
     scripts/ferretdb.sh stop "$FERRETDB_PORT" "$FERRETDB_DIR" >/dev/null 2>&1 || true
+  fi
+  if [[ -n "${POSTGRES_STARTED:-}" ]]; then
+    scripts/postgres.sh stop "$POSTGRES_PORT" "$POSTGRES_DIR" >/dev/null 2>&1 || true
   fi
 }
 trap cleanup EXIT
@@ -43,8 +52,8 @@ export SIGNER_BIN
 
 if want unit; then
   stage "unit tests"
-  # MongoDB-backed tests run in the contract stage, against FerretDB, where they are required.
-  ctest --test-dir build/release --output-on-failure -j2 -E 'MongoServer|MongoTestServer|/Mongo'
+  # MongoDB- and PostgreSQL-backed tests run in the contract stage, where they are required.
+  ctest --test-dir build/release --output-on-failure -j2 -E "$SERVER_TESTS"
 fi
 
 if want compat; then
@@ -60,9 +69,17 @@ if want contract || want e2e; then
   export FERRETDB_BIN="$REPO/.tools/bin/ferretdb"
 fi
 
+if want contract || want asan; then
+  POSTGRES_DIR="$(mktemp -d /tmp/signer-postgres.XXXXXX)"
+  SIGNER_TEST_PG_URL="$(scripts/postgres.sh start "$POSTGRES_PORT" "$POSTGRES_DIR")"
+  POSTGRES_STARTED=1
+  export SIGNER_TEST_PG_URL
+fi
+
 if want contract; then
-  stage "store contract tests (SQLite and MongoDB wire protocol via FerretDB)"
-  SIGNER_REQUIRE_MONGO=1 ./build/release/unit_tests --gtest_filter='*StoreContract*:Mongo*'
+  stage "store contract tests (SQLite, MongoDB wire protocol via FerretDB, PostgreSQL)"
+  SIGNER_REQUIRE_MONGO=1 SIGNER_REQUIRE_PG=1 \
+    ./build/release/unit_tests --gtest_filter='*StoreContract*:Mongo*:Postgres*'
 fi
 
 if want e2e; then
@@ -89,7 +106,10 @@ if want asan; then
   stage "unit tests under AddressSanitizer + UndefinedBehaviorSanitizer"
   scripts/build.sh asan signer unit_tests
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-    ctest --test-dir build/asan --output-on-failure -j2 -E 'MongoServer|MongoTestServer|/Mongo'
+    ctest --test-dir build/asan --output-on-failure -j2 -E "$SERVER_TESTS"
+  stage "PostgreSQL store tests under AddressSanitizer + UndefinedBehaviorSanitizer"
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    SIGNER_REQUIRE_PG=1 ./build/asan/unit_tests --gtest_filter='*Postgres*'
   stage "reduced end-to-end run against the ASan+UBSan server"
   # A sanitizer report aborts the server; LeakSanitizer fails its exit code at SIGTERM, which the
   # fixtures check.

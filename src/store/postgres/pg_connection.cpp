@@ -1,6 +1,7 @@
 #include "store/postgres/pg_connection.h"
 
 #include <libpq-fe.h>
+#include <poll.h>
 
 #include <algorithm>
 #include <charconv>
@@ -183,6 +184,17 @@ bool Connection::healthy() const {
   return conn_ && PQstatus(conn_) == CONNECTION_OK && PQtransactionStatus(conn_) == PQTRANS_IDLE;
 }
 
+bool Connection::still_open() {
+  // An idle connection has nothing to read unless the server spoke first: a FATAL notice before
+  // it closed, then end-of-file. Read until there is nothing more (or libpq saw the end).
+  for (int reads = 0; reads < 8 && healthy(); ++reads) {
+    pollfd waiting{PQsocket(conn_), POLLIN, 0};
+    if (::poll(&waiting, 1, 0) <= 0) break;
+    if (PQconsumeInput(conn_) == 0) break;  // end of file or an error: the status says which
+  }
+  return healthy();
+}
+
 void Connection::fail(pg_result* result, const char* what) {
   const char* state = result ? PQresultErrorField(result, PG_DIAG_SQLSTATE) : nullptr;
   std::string message = result ? PQresultErrorMessage(result) : "";
@@ -254,10 +266,10 @@ Pool::Lease Pool::borrow() {
     std::unique_lock lock(mutex_);
     available_.wait(lock, [&] { return !idle_.empty() || lent_ < max_size_; });
     ++lent_;
-    if (!idle_.empty()) {
+    while (!idle_.empty()) {
       std::unique_ptr<Connection> connection = std::move(idle_.back());
       idle_.pop_back();
-      return Lease(*this, std::move(connection));
+      if (connection->still_open()) return Lease(*this, std::move(connection));
     }
   }
   // Connect outside the lock: a slow or refused connect must not hold up other borrowers.

@@ -80,9 +80,14 @@ class Connection {
              std::span<const std::optional<std::string_view>> params);
   Result run(const char* name, const char* sql, std::initializer_list<std::string_view> params);
 
-  // false once the connection is known broken (the server went away, a protocol error): the pool
-  // then closes it instead of lending it again.
+  // false once the connection is known broken (the server went away, a protocol error) or is
+  // left inside a transaction: the pool then closes it instead of lending it again.
   bool healthy() const;
+
+  // Reads whatever the server sent while the connection sat idle, without blocking, and returns
+  // healthy(). A server that restarted or was killed has closed the socket (or said so), which
+  // this sees, so the pool does not lend a dead connection that would fail its first statement.
+  bool still_open();
 
  private:
   [[noreturn]] void fail(pg_result* result, const char* what);
@@ -119,8 +124,8 @@ class Pool {
     std::unique_ptr<Connection> connection_;
   };
 
-  // Borrows a connection, connecting when no idle one is left. Throws StoreError(kUnavailable)
-  // when a new connection cannot be made.
+  // Borrows a connection, connecting when no idle one is left (idle ones the server has closed
+  // are dropped first). Throws StoreError(kUnavailable) when a new connection cannot be made.
   Lease borrow();
 
   const ConnectParams& params() const { return params_; }

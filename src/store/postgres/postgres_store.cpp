@@ -7,6 +7,7 @@
 #include "audit/audit_json.h"
 #include "records/shard.h"
 #include "store/postgres/pg_connection.h"
+#include "store/postgres/postgres_sql.h"
 
 namespace signer::store {
 namespace {
@@ -60,34 +61,6 @@ CREATE INDEX IF NOT EXISTS audit_job ON audit (job_id, seq);
 // Migration i+1 takes the schema from version i to i+1.
 constexpr const char* kMigrations[] = {kSchemaV1};
 static_assert(std::size(kMigrations) == PostgresStore::kSchemaVersion);
-
-// The chunk, as the arrays one statement takes.
-constexpr const char* kMoveInput =
-    "WITH input AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], "
-    "$5::text[], $6::text[]) AS t(id, msg, salt, sign, key, job_id)) ";
-
-const std::string kMoveOneStatement =
-    std::string(kMoveInput) +
-    ", ins AS (INSERT INTO signedrecords (id, msg, salt, sign, key, job_id) "
-    "SELECT id, msg, salt, sign, key, job_id FROM input ON CONFLICT (id) DO NOTHING RETURNING 1), "
-    "del AS (DELETE FROM records WHERE id = ANY($1::text[]) RETURNING 1) "
-    "SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM del)";
-
-const std::string kMoveInsertOnly =
-    std::string(kMoveInput) +
-    ", ins AS (INSERT INTO signedrecords (id, msg, salt, sign, key, job_id) "
-    "SELECT id, msg, salt, sign, key, job_id FROM input ON CONFLICT (id) DO NOTHING RETURNING 1) "
-    "SELECT count(*) FROM ins";
-
-constexpr const char* kMoveDeleteOnly = "DELETE FROM records WHERE id = ANY($1::text[])";
-
-const std::string kMoveDeleteReturning =
-    std::string(kMoveInput) +
-    ", moved AS (DELETE FROM records r USING input i WHERE r.id = i.id "
-    "RETURNING i.id, i.msg, i.salt, i.sign, i.key, i.job_id), "
-    "ins AS (INSERT INTO signedrecords (id, msg, salt, sign, key, job_id) "
-    "SELECT id, msg, salt, sign, key, job_id FROM moved ON CONFLICT (id) DO NOTHING RETURNING 1) "
-    "SELECT count(*) FROM ins";
 
 constexpr int kStreamPage = 1000;
 
@@ -218,19 +191,10 @@ std::vector<records::UnsignedRecord> PostgresStore::read_unsigned(const records:
   cursor.invalid.clear();
   cursor.visited = 0;
   auto conn = pool_->borrow();
-  // The page is cut on the server at the byte budget (a running sum over the page in index
-  // order), so a chunk of large messages never crosses the network, nor sits in memory, whole.
-  const pg::Result r = conn->run(
-      "read_unsigned",
-      "SELECT id, msg, shard FROM ("
-      "  SELECT id, msg, shard, sum(octet_length(id) + coalesce(octet_length(msg), 0)) "
-      "    OVER (ORDER BY shard, id ROWS UNBOUNDED PRECEDING) "
-      "    - (octet_length(id) + coalesce(octet_length(msg), 0)) AS before"
-      "  FROM (SELECT id, msg, shard FROM records WHERE (shard, id) > ($1::bigint, $2::text) "
-      "        AND shard < $3::bigint ORDER BY shard, id LIMIT $4::bigint) page"
-      ") bounded WHERE before < $5::bigint ORDER BY shard, id",
-      {decimal(cursor.shard), cursor.id, decimal(range.end), bigint_limit(limit),
-       bigint_limit(byte_limit)});
+  // Cut on the server at the byte budget (see pg::sql::kReadUnsigned).
+  const pg::Result r = conn->run("read_unsigned", pg::sql::kReadUnsigned.c_str(),
+                                 {decimal(cursor.shard), cursor.id, decimal(range.end),
+                                  bigint_limit(limit), bigint_limit(byte_limit)});
   std::vector<records::UnsignedRecord> out;
   out.reserve(static_cast<std::size_t>(r.rows()));
   for (int row = 0; row < r.rows(); ++row) {
@@ -272,19 +236,19 @@ MoveResult PostgresStore::move_to_signed(std::span<const records::SignedRecord> 
   switch (move_strategy_) {
     case PgMoveStrategy::kInsertAndDeleteOneStatement:
       // One statement is one transaction: both writes commit together or not at all.
-      inserted = conn->run("move", kMoveOneStatement.c_str(), arrays).int64(0, 0);
+      inserted = conn->run("move", pg::sql::kMoveOneStatement.c_str(), arrays).int64(0, 0);
       break;
     case PgMoveStrategy::kInsertThenDelete:
       conn->exec("BEGIN");
-      inserted = conn->run("move_insert", kMoveInsertOnly.c_str(), arrays).int64(0, 0);
-      conn->run("move_delete", kMoveDeleteOnly, {ids.literal()});
+      inserted = conn->run("move_insert", pg::sql::kMoveInsertOnly.c_str(), arrays).int64(0, 0);
+      conn->run("move_delete", pg::sql::kMoveDeleteOnly.c_str(), {ids.literal()});
       conn->exec("COMMIT");
       break;
     case PgMoveStrategy::kDeleteReturningInsert:
       // Only what is still unsigned is written: a record another pod moved meanwhile, or one never
       // ingested, is left alone (so this strategy does not finish a copy left in both tables).
-      inserted =
-          conn->run("move_delete_returning", kMoveDeleteReturning.c_str(), arrays).int64(0, 0);
+      inserted = conn->run("move_delete_returning", pg::sql::kMoveDeleteReturning.c_str(), arrays)
+                     .int64(0, 0);
       break;
   }
   result.inserted = static_cast<std::uint64_t>(inserted);
