@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -58,6 +59,7 @@ func TestChartWiring(t *testing.T) {
 				t.Fatal(err)
 			}
 			w := newWiring(t, m, c.sec, c.ports)
+			w.postgres = c.postgres
 			w.checkCommandAndPort()
 			w.checkInternalListener()
 			w.checkConnectionLimits()
@@ -70,7 +72,7 @@ func TestChartWiring(t *testing.T) {
 			w.checkSignerURLNamesService()
 			w.checkSecurityContext()
 			w.checkInternalToken(c.internalTokenSecret)
-			w.checkMongoEnv()
+			w.checkStoreEnv(c.postgres)
 			w.checkShutdownBudget()
 			w.checkAntiAffinity()
 			w.checkPDB()
@@ -97,6 +99,7 @@ type wiring struct {
 	portByName map[string]corev1.ContainerPort
 	sec        securityCase
 	ports      portsCase
+	postgres   postgresCase
 }
 
 func newWiring(t *testing.T, m *Manifests, sec securityCase, ports portsCase) *wiring {
@@ -488,6 +491,72 @@ func (w *wiring) checkInternalToken(existing string) {
 	}
 	if len(token) < 32 {
 		t.Errorf("generated token has %d bytes, want at least 32", len(token))
+	}
+}
+
+// checkStoreEnv checks the store's environment: MongoDB's (the original's BS_MONGO_*) by
+// default, or PostgreSQL's, whose password is a file from the Secret, never an env value.
+func (w *wiring) checkStoreEnv(pg postgresCase) {
+	if pg == (postgresCase{}) {
+		w.checkMongoEnv()
+		return
+	}
+	t := w.t
+	for name := range w.envByName {
+		if strings.HasPrefix(name, "BS_MONGO") || name == "BS_PG_PASSWORD" {
+			t.Errorf("store is postgresql but %s is set", name)
+		}
+	}
+	e, ok := w.envByName["BS_STORE"]
+	if !ok {
+		t.Fatal("BS_STORE is not set")
+	}
+	if pg.url != "" {
+		if e.Value != pg.url {
+			t.Errorf("BS_STORE = %q, want %q", e.Value, pg.url)
+		}
+	} else if e.ValueFrom == nil || e.ValueFrom.SecretKeyRef == nil ||
+		e.ValueFrom.SecretKeyRef.Name != pg.secret || e.ValueFrom.SecretKeyRef.Key != pg.urlKey {
+		t.Errorf("BS_STORE must read key %q of Secret %q, got %+v", pg.urlKey, pg.secret, e)
+	}
+	if u, err := url.Parse(e.Value); e.Value != "" && (err != nil ||
+		(u.Scheme != "postgres" && u.Scheme != "postgresql")) {
+		t.Errorf("BS_STORE = %q is not a postgresql:// URL", e.Value)
+	} else if e.Value != "" && u.User != nil {
+		if _, hasPwd := u.User.Password(); hasPwd {
+			t.Errorf("BS_STORE carries a password in plain text")
+		}
+	}
+	pwdFile, hasFile := w.envByName["BS_PG_PASSWORD_FILE"]
+	if pg.secret == "" {
+		if hasFile {
+			t.Errorf("BS_PG_PASSWORD_FILE set without a Secret: %+v", pwdFile)
+		}
+		return
+	}
+	if !hasFile || pwdFile.Value != pg.mountPath+"/password" {
+		t.Fatalf("BS_PG_PASSWORD_FILE = %+v, want %s/password", pwdFile, pg.mountPath)
+	}
+	// The file is the Secret's password key, mounted read-only at mountPath.
+	var mounted bool
+	for _, m := range w.container.VolumeMounts {
+		if m.MountPath != pg.mountPath {
+			continue
+		}
+		mounted = m.ReadOnly
+		for _, v := range w.pod.Volumes {
+			if v.Name != m.Name {
+				continue
+			}
+			if v.Secret == nil || v.Secret.SecretName != pg.secret || len(v.Secret.Items) != 1 ||
+				v.Secret.Items[0].Key != pg.pwdKey || v.Secret.Items[0].Path != "password" {
+				t.Errorf("volume %q must project key %q of Secret %q to password, got %+v",
+					v.Name, pg.pwdKey, pg.secret, v.VolumeSource)
+			}
+		}
+	}
+	if !mounted {
+		t.Errorf("no read-only volume mounted at %s", pg.mountPath)
 	}
 }
 

@@ -35,6 +35,16 @@ type renderCase struct {
 	hpa                 bool
 	sec                 securityCase
 	ports               portsCase
+	postgres            postgresCase // zero: the store is MongoDB
+}
+
+// postgresCase is what a rendering with store=postgresql must show.
+type postgresCase struct {
+	secret    string // the Secret holding url and password ("" with a plain url)
+	urlKey    string
+	pwdKey    string
+	url       string // the plain url, when no Secret
+	mountPath string
 }
 
 // portsCase is what a rendering must show of the two listeners, the per-client cap and
@@ -191,6 +201,35 @@ func renderCases(t *testing.T) []renderCase {
 						MatchLabels: map[string]string{"app": "vmagent"}},
 				}},
 			},
+		},
+		{
+			// PostgreSQL as the shared store, URL and password from a Secret.
+			name: "postgresql",
+			set: []string{
+				"store=postgresql",
+				"postgresql.existingSecret=signer-pg",
+				"postgresql.urlKey=dsn",
+				"postgresql.passwordKey=pw",
+				"postgresql.mountPath=/var/run/signer-pg",
+			},
+			keysSecret: defaults.Keys.ExistingSecret,
+			sec:        securityFromValues(defaults),
+			ports:      portsFromValues(defaults),
+			postgres: postgresCase{secret: "signer-pg", urlKey: "dsn", pwdKey: "pw",
+				mountPath: "/var/run/signer-pg"},
+		},
+		{
+			// PostgreSQL through a plain URL (client certificates or trust: no password file).
+			name: "postgresql-url",
+			set: []string{
+				"store=postgresql",
+				"postgresql.url=postgresql://signer@pg.db.svc.cluster.local:5432/signer?sslmode=verify-full",
+			},
+			keysSecret: defaults.Keys.ExistingSecret,
+			sec:        securityFromValues(defaults),
+			ports:      portsFromValues(defaults),
+			postgres: postgresCase{
+				url: "postgresql://signer@pg.db.svc.cluster.local:5432/signer?sslmode=verify-full"},
 		},
 		{
 			// No authentication, TLS from cert-manager without client certificates.

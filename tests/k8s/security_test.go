@@ -166,12 +166,16 @@ func (w *wiring) checkListenAndAuth() {
 			t.Errorf("env %s is set besides the flags: one source of truth, please", env)
 		}
 	}
-	// Secret volumes are exactly keys, clients (unless insecure) and TLS (when enabled).
+	// Secret volumes are exactly keys, clients (unless insecure), TLS (when enabled) and the
+	// PostgreSQL password (when it comes from a Secret).
 	wantSecrets := 1
 	if !w.sec.insecure {
 		wantSecrets++
 	}
 	if w.sec.tls {
+		wantSecrets++
+	}
+	if w.postgres.secret != "" {
 		wantSecrets++
 	}
 	n := 0
@@ -182,7 +186,7 @@ func (w *wiring) checkListenAndAuth() {
 	}
 	if n != wantSecrets {
 		t.Errorf("pod mounts %d Secret volumes, want %d (keys, clients unless insecureNoAuth, "+
-			"TLS when enabled)", n, wantSecrets)
+			"TLS when enabled, PostgreSQL password)", n, wantSecrets)
 	}
 	if got := f["--allow-origin"]; !slices.Equal(got, w.sec.allowedOrigins) &&
 		(len(got) != 0 || len(w.sec.allowedOrigins) != 0) {
