@@ -39,7 +39,7 @@ std::size_t move_range(PostgresStore& store, const signer::records::ShardRange& 
   signer::store::ReadCursor cursor;
   std::size_t moved = 0;
   const std::string salt(36, 's'), sign = "0x" + std::string(130, 'a'),
-                    key = "0x04" + std::string(128, 'b');
+                                   key = "0x04" + std::string(128, 'b');
   for (;;) {
     auto page = store.read_unsigned(range, cursor, chunk, 8u << 20);
     if (page.empty()) return moved;
@@ -50,8 +50,8 @@ std::size_t move_range(PostgresStore& store, const signer::records::ShardRange& 
   }
 }
 
-double run(const std::string& url, PgMoveStrategy strategy, std::size_t records,
-           std::size_t chunk, unsigned connections) {
+double run(const std::string& url, PgMoveStrategy strategy, std::size_t records, std::size_t chunk,
+           unsigned connections) {
   drop_tables(url);
   signer::store::StoreOptions options{.url = url, .timeout_ms = 5000};
   options.statement_timeout_ms = 600000;

@@ -26,6 +26,10 @@ void add_store_flags(CLI::App& command, Config& config) {
                   "(env BS_MONGO_URL, BS_STORE; PostgreSQL password: BS_PG_PASSWORD or "
                   "BS_PG_PASSWORD_FILE)")
       ->capture_default_str();
+  command
+      .add_option("--store-timeout-ms", config.store_timeout_ms,
+                  "Connect timeout of a MongoDB or PostgreSQL store (env BS_STORE_TIMEOUT_MS)")
+      ->capture_default_str();
 }
 
 std::string read_secret_file(const std::filesystem::path& path, std::string_view what) {

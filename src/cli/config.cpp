@@ -40,6 +40,7 @@ Config config_from_environment() {
   if (const std::string store = env("BS_STORE"); !store.empty()) c.store = store;
   c.mongo_user = env("BS_MONGO_USER");
   c.mongo_password = env("BS_MONGO_PWD");
+  c.store_timeout_ms = env_int("BS_STORE_TIMEOUT_MS", c.store_timeout_ms);
   c.pg_password = env("BS_PG_PASSWORD");
   c.pg_password_file = env("BS_PG_PASSWORD_FILE");
   c.pg_statement_timeout_ms = env_int("BS_PG_STATEMENT_TIMEOUT_MS", c.pg_statement_timeout_ms);
@@ -89,6 +90,9 @@ void finish_config(Config& c) {
   }
   if (!c.pg_password.empty() && !c.pg_password_file.empty()) {
     throw std::invalid_argument("set one of BS_PG_PASSWORD and BS_PG_PASSWORD_FILE, not both");
+  }
+  if (c.store_timeout_ms <= 0) {
+    throw std::invalid_argument("--store-timeout-ms must be a positive number");
   }
   if (c.pg_statement_timeout_ms <= 0) {
     throw std::invalid_argument("BS_PG_STATEMENT_TIMEOUT_MS must be a positive number");

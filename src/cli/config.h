@@ -32,7 +32,8 @@ struct Config {
   int batch_attempts = 4;
   int batch_timeout_seconds = 600;
   int shutdown_grace_seconds = 25;  // BS_SHUTDOWN_GRACE_SECONDS
-  int store_timeout_ms = 5000;      // connect / server selection timeout (MongoDB, PostgreSQL)
+  int store_timeout_ms =
+      5000;  // BS_STORE_TIMEOUT_MS: connect / server selection (MongoDB, PostgreSQL)
   // BS_SQLITE_SYNCHRONOUS: "full" (default, durable through an OS crash) or "normal" (faster;
   // for measurement). Any other value is refused by finish_config.
   std::string sqlite_synchronous = "full";

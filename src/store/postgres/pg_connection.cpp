@@ -57,6 +57,20 @@ std::string_view url_query_value(std::string_view url, std::string_view param) {
   return {};
 }
 
+// libpq's messages end in a newline and may span lines ("…failed: Connection refused\n\tIs the
+// server running…"): one line for logs and JSON errors.
+std::string one_line(std::string message) {
+  std::string out;
+  out.reserve(message.size());
+  for (char c : message) {
+    const bool space = c == '\n' || c == '\t' || c == '\r' || c == ' ';
+    if (space && (out.empty() || out.back() == ' ')) continue;
+    out += space ? ' ' : c;
+  }
+  while (!out.empty() && out.back() == ' ') out.pop_back();
+  return out;
+}
+
 struct ConninfoDeleter {
   void operator()(PQconninfoOption* options) const { PQconninfoFree(options); }
 };
@@ -78,9 +92,8 @@ std::string describe_url(const std::string& url) {
   char* error = nullptr;
   std::unique_ptr<PQconninfoOption, ConninfoDeleter> options(PQconninfoParse(url.c_str(), &error));
   if (!options) {
-    std::string message = error ? error : "out of memory";
+    const std::string message = one_line(error ? error : "out of memory");
     PQfreemem(error);
-    while (!message.empty() && message.back() == '\n') message.pop_back();
     throw StoreError(ErrorKind::kInvalid,
                      "bad PostgreSQL URL " +
                          scrub(redact_url(url), {url_query_value(url, "password")}) + ": " +
@@ -161,10 +174,7 @@ Connection::Connection(const ConnectParams& params) : password_(params.password)
   values.push_back(nullptr);
   conn_ = PQconnectdbParams(keywords.data(), values.data(), 1);
   if (!conn_ || PQstatus(conn_) != CONNECTION_OK) {
-    std::string message = conn_ ? PQerrorMessage(conn_) : "out of memory";
-    while (!message.empty() && (message.back() == '\n' || message.back() == ' ')) {
-      message.pop_back();
-    }
+    const std::string message = one_line(conn_ ? PQerrorMessage(conn_) : "out of memory");
     if (conn_) PQfinish(conn_);
     conn_ = nullptr;
     throw StoreError(ErrorKind::kUnavailable,
@@ -197,11 +207,8 @@ bool Connection::still_open() {
 
 void Connection::fail(pg_result* result, const char* what) {
   const char* state = result ? PQresultErrorField(result, PG_DIAG_SQLSTATE) : nullptr;
-  std::string message = result ? PQresultErrorMessage(result) : "";
-  if (message.empty()) message = PQerrorMessage(conn_);
-  while (!message.empty() && (message.back() == '\n' || message.back() == ' ')) {
-    message.pop_back();
-  }
+  std::string message = one_line(result ? PQresultErrorMessage(result) : "");
+  if (message.empty()) message = one_line(PQerrorMessage(conn_));
   if (result) PQclear(result);
   // Leave the connection idle, so the pool can lend it again (or see that it is broken).
   const PGTransactionStatusType tx = PQtransactionStatus(conn_);
