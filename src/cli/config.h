@@ -14,6 +14,12 @@ struct Config {
   std::string mongo_user;                  // BS_MONGO_USER
   std::string mongo_password;              // BS_MONGO_PWD (never logged)
   std::string keys_file;                   // --keys, or $BS_KEYS_DIR/keys.csv, or ./keys.csv
+  // A V3 keystore instead of keys.csv (--keystore), and where its password comes from: a file
+  // (--password-file) or the name of an environment variable (--password-env), never the value.
+  // keygen --format keystore reads the password it encrypts with from the same two flags.
+  std::string keystore_file;
+  std::string keystore_password_file;
+  std::string keystore_password_env;
   std::string host;      // BS_SIGNER_HOST; default 0.0.0.0 with a clients file, else 127.0.0.1
   int port = 8080;       // BS_SIGNER_PORT
   std::string peer_url;  // BS_MSG_SIGNER_URL: cluster mode when set
