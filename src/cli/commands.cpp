@@ -8,6 +8,8 @@
 #include <iterator>
 
 #include "crypto/key_ring.h"
+#include "keys/keystore.h"
+#include "keys/password.h"
 #include "store/store.h"
 
 namespace signer::cli {
@@ -46,6 +48,25 @@ std::string read_secret_file(const std::filesystem::path& path, std::string_view
 void add_keys_flag(CLI::App& command, Config& config) {
   command.add_option("--keys", config.keys_file,
                      "keys.csv path (default $BS_KEYS_DIR/keys.csv, else ./keys.csv)");
+}
+
+void add_password_flags(CLI::App& command, Config& config) {
+  auto* file = command.add_option("--password-file", config.keystore_password_file,
+                                  "File holding the keystore password (one trailing newline is "
+                                  "stripped), e.g. a mounted Secret");
+  auto* env = command.add_option(
+      "--password-env", config.keystore_password_env,
+      "Name of the environment variable holding the keystore password (the name, not the value)");
+  file->excludes(env);
+}
+
+CLI::Option* add_keystore_flags(CLI::App& command, Config& config) {
+  auto* keystore = command.add_option(
+      "--keystore", config.keystore_file,
+      "go-ethereum V3 keystore file to sign with instead of keys.csv; decrypted once at start, "
+      "with the password from --password-file or --password-env");
+  add_password_flags(command, config);
+  return keystore;
 }
 
 void add_engine_flags(CLI::App& command, Config& config) {
@@ -87,6 +108,12 @@ int run_cli(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   } catch (const crypto::KeyRingError& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return 2;
+  } catch (const keys::KeystoreError& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return 2;
+  } catch (const keys::PasswordError& e) {
     std::cerr << "error: " << e.what() << "\n";
     return 2;
   } catch (const store::StoreError& e) {

@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include "cli/config.h"
+#include "keys/keystore.h"
 
 namespace signer::cli {
 
@@ -22,6 +23,8 @@ struct CommandArgs {
   std::string output;                                 // export, keygen --out
   std::string secret_name;                            // keygen --k8s-secret
   bool force = false;                                 // keygen
+  std::string key_format = "csv";                     // keygen --format: csv or keystore
+  keys::ScryptParams scrypt = keys::kStandardScrypt;  // keygen --format keystore
   std::size_t key_index = 0;                          // sign-message
   std::string msg, salt, id;                          // sign-message
   std::string url = "http://127.0.0.1:8080/healthz";  // healthcheck
@@ -50,6 +53,11 @@ std::string read_secret_file(const std::filesystem::path& path, std::string_view
 // Flags shared by several subcommands.
 void add_store_flags(CLI::App& command, Config& config);
 void add_keys_flag(CLI::App& command, Config& config);
+// --keystore, --password-file and --password-env. Returns the --keystore option, so a command
+// can make it exclude its --keys.
+CLI::Option* add_keystore_flags(CLI::App& command, Config& config);
+// --password-file and --password-env alone (keygen --format keystore).
+void add_password_flags(CLI::App& command, Config& config);
 void add_engine_flags(CLI::App& command, Config& config);
 
 // Applies config.log_level to spdlog (logs go to stderr).

@@ -17,6 +17,12 @@ struct Config {
   std::string pg_password_file;            // BS_PG_PASSWORD_FILE: a mounted Secret, read at open
   int pg_statement_timeout_ms = 30000;     // BS_PG_STATEMENT_TIMEOUT_MS
   std::string keys_file;                   // --keys, or $BS_KEYS_DIR/keys.csv, or ./keys.csv
+  // A V3 keystore instead of keys.csv (--keystore), and where its password comes from: a file
+  // (--password-file) or the name of an environment variable (--password-env), never the value.
+  // keygen --format keystore reads the password it encrypts with from the same two flags.
+  std::string keystore_file;
+  std::string keystore_password_file;
+  std::string keystore_password_env;
   std::string host;      // BS_SIGNER_HOST; default 0.0.0.0 with a clients file, else 127.0.0.1
   int port = 8080;       // BS_SIGNER_PORT
   std::string peer_url;  // BS_MSG_SIGNER_URL: cluster mode when set

@@ -7,6 +7,7 @@
 #include <cryptopp/base64.h>
 #include <cryptopp/filters.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -19,6 +20,8 @@
 #include "crypto/message_signer.h"
 #include "crypto/salt_generator.h"
 #include "crypto/signature_verifier.h"
+#include "keys/keystore.h"
+#include "keys/password.h"
 #include "records/record_json.h"
 #include "signing/worker_pool.h"
 
@@ -60,6 +63,43 @@ int keygen(std::size_t count, const std::string& out_dir, const std::string& sec
   }
   for (std::size_t i = 0; i < ring.size(); ++i) {
     std::cout << i << " " << ring.at(i).address << " " << ring.at(i).public_key << "\n";
+  }
+  return 0;
+}
+
+// keygen --format keystore: one go-ethereum V3 keystore file per key, named as go-ethereum names
+// them, each encrypted under the one password read from `password_source`.
+int keygen_keystores(std::size_t count, const std::string& out_dir,
+                     const keys::PasswordSource& password_source, const keys::ScryptParams& scrypt,
+                     bool force) {
+  if (count == 0) throw std::invalid_argument("--count must be at least 1");
+  if (auto problem = keys::scrypt_params_problem(scrypt)) {
+    throw std::invalid_argument("--scrypt-n/--scrypt-p: " + *problem);
+  }
+  std::vector<std::string> warnings;
+  const keys::Password password = keys::read_password_source(password_source, warnings);
+  for (const std::string& w : warnings) std::cerr << "warning: " << w << "\n";
+  if (password.empty()) {
+    throw std::invalid_argument(password_source.describe() +
+                                " is empty: a keystore needs a password to protect anything");
+  }
+  std::filesystem::create_directories(out_dir);
+  const crypto::KeyRing ring = crypto::KeyRing::generate(count);
+  std::vector<std::filesystem::path> written;
+  for (const crypto::SigningKey& key : ring.keys()) {
+    const std::string json = keys::encrypt_keystore(key.private_key, password, scrypt);
+    const std::filesystem::path path =
+        std::filesystem::path(out_dir) /
+        keys::keystore_file_name(key.address, std::chrono::system_clock::now());
+    write_private_file(path, json, force);
+    written.push_back(path);
+  }
+  std::cout << "wrote " << count << " keystore files to " << out_dir
+            << " (mode 0600; scrypt n=" << scrypt.n << " r=" << scrypt.r << " p=" << scrypt.p
+            << ")\n";
+  for (std::size_t i = 0; i < ring.size(); ++i) {
+    std::cout << i << " " << ring.at(i).address << " " << ring.at(i).public_key << " "
+              << written[i].string() << "\n";
   }
   return 0;
 }
@@ -252,22 +292,56 @@ void write_private_file(const std::filesystem::path& path, const std::string& co
 
 void add_key_commands(CLI::App& app, Config& config, CommandArgs& args, int& exit_code) {
   {
-    CLI::App* cmd = app.add_subcommand("keygen", "Generate signing keys into DIR/keys.csv (0600)");
+    CLI::App* cmd = app.add_subcommand(
+        "keygen",
+        "Generate signing keys into DIR/keys.csv (0600), or into go-ethereum V3 keystore files");
     cmd->add_option("--count", args.count, "Number of keys")
         ->required()
         ->check(CLI::Range(1, 100000));
     cmd->add_option("--out", args.output, "Output directory")->required();
-    cmd->add_option("--k8s-secret", args.secret_name,
-                    "Also write DIR/NAME-secret.yaml, a Kubernetes Secret holding keys.csv");
+    auto* secret =
+        cmd->add_option("--k8s-secret", args.secret_name,
+                        "Also write DIR/NAME-secret.yaml, a Kubernetes Secret holding keys.csv");
     cmd->add_flag("--force", args.force, "Replace existing files");
-    cmd->callback(
-        [&] { exit_code = keygen(args.count, args.output, args.secret_name, args.force); });
+    cmd->add_option("--format", args.key_format,
+                    "csv: DIR/keys.csv; keystore: one DIR/UTC--<time>--<address> file per key "
+                    "(go-ethereum V3, scrypt), encrypted with the password of --password-file or "
+                    "--password-env")
+        ->check(CLI::IsMember({"csv", "keystore"}))
+        ->capture_default_str();
+    auto* scrypt_n = cmd->add_option("--scrypt-n", args.scrypt.n,
+                                     "keystore scrypt N, a power of 2 (go-ethereum's standard; "
+                                     "4096 is its light setting, for tests)")
+                         ->capture_default_str();
+    auto* scrypt_p =
+        cmd->add_option("--scrypt-p", args.scrypt.p, "keystore scrypt p")->capture_default_str();
+    add_password_flags(*cmd, config);
+    cmd->callback([&, secret, scrypt_n, scrypt_p] {
+      if (args.key_format == "csv") {
+        if (scrypt_n->count() + scrypt_p->count() > 0 || !config.keystore_password_file.empty() ||
+            !config.keystore_password_env.empty()) {
+          throw CLI::ValidationError(
+              "keygen", "--scrypt-n, --scrypt-p and the password flags need --format keystore");
+        }
+        exit_code = keygen(args.count, args.output, args.secret_name, args.force);
+        return;
+      }
+      if (secret->count() > 0) {
+        throw CLI::ValidationError("keygen", "--k8s-secret writes keys.csv; not with keystores");
+      }
+      exit_code = keygen_keystores(args.count, args.output, keystore_password_source(config),
+                                   args.scrypt, args.force);
+    });
   }
   {
     CLI::App* cmd = app.add_subcommand(
-        "sign-message", "Sign messages with a key of keys.csv; prints signed records as JSON");
+        "sign-message",
+        "Sign messages with a key of keys.csv or a V3 keystore; prints signed records as JSON");
     add_keys_flag(*cmd, config);
-    cmd->add_option("--key-index", args.key_index, "Key to use (0-based line of keys.csv)");
+    CLI::Option* keystore = add_keystore_flags(*cmd, config);
+    keystore->excludes(cmd->get_option("--keys"));
+    cmd->add_option("--key-index", args.key_index,
+                    "Key to use (0-based line of keys.csv; 0 with --keystore)");
     auto* msg = cmd->add_option("--msg", args.msg, "Message to sign");
     auto* salt = cmd->add_option("--salt", args.salt, "Salt (default: random UUIDv4)");
     cmd->add_option("--id", args.id, "Record id to put in the output");

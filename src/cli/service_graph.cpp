@@ -4,6 +4,7 @@
 
 #include "cli/commands.h"
 #include "http/peer_dispatcher.h"
+#include "keys/keystore_ring.h"
 #include "metrics/signer_metrics.h"
 #include "store/instrumented_store.h"
 #include "store/store_factory.h"
@@ -18,8 +19,31 @@ metrics::Registry& declared(metrics::Registry& registry) {
 
 }  // namespace
 
+keys::PasswordSource keystore_password_source(const Config& config) {
+  const bool file = !config.keystore_password_file.empty();
+  const bool env = !config.keystore_password_env.empty();
+  if (file == env) {
+    throw std::invalid_argument(
+        "a keystore needs its password from exactly one of --password-file FILE or "
+        "--password-env VARIABLE");
+  }
+  return file ? keys::PasswordSource::file(config.keystore_password_file)
+              : keys::PasswordSource::environment(config.keystore_password_env);
+}
+
 crypto::KeyRing load_keys(const Config& config) {
   std::vector<std::string> warnings;
+  if (config.keystore_file.empty() &&
+      !(config.keystore_password_file.empty() && config.keystore_password_env.empty())) {
+    throw std::invalid_argument("--password-file and --password-env go with --keystore");
+  }
+  if (!config.keystore_file.empty()) {
+    const keys::KeystoreSource source{config.keystore_file, keystore_password_source(config)};
+    crypto::KeyRing keys = keys::load_keystore_ring(std::span(&source, 1), warnings);
+    for (const std::string& w : warnings) spdlog::warn("{}", w);
+    spdlog::info("loaded {} key from keystore {}", keys.size(), config.keystore_file);
+    return keys;
+  }
   crypto::KeyRing keys = crypto::KeyRing::load_file(config.keys_file, warnings);
   for (const std::string& w : warnings) spdlog::warn("{}", w);
   spdlog::info("loaded {} keys from {}", keys.size(), config.keys_file);

@@ -8,6 +8,7 @@
 #include "audit/audit_log.h"
 #include "cli/config.h"
 #include "crypto/key_ring.h"
+#include "keys/password.h"
 #include "metrics/registry.h"
 #include "signing/batch_dispatcher.h"
 #include "signing/batch_worker.h"
@@ -17,9 +18,15 @@
 
 namespace signer::cli {
 
-// Loads the key ring from config.keys_file, logging permission warnings.
-// Throws crypto::KeyRingError.
+// Loads the key ring: from config.keystore_file (a V3 keystore, decrypted here, once) when it is
+// set, else from config.keys_file. Logs permission and mlock warnings.
+// Throws crypto::KeyRingError, keys::KeystoreError or keys::PasswordError, and
+// std::invalid_argument when a keystore has no password source (keystore_password_source()).
 crypto::KeyRing load_keys(const Config& config);
+
+// Where the keystore password comes from: --password-file or --password-env, exactly one.
+// Throws std::invalid_argument when neither or both are given.
+keys::PasswordSource keystore_password_source(const Config& config);
 
 // Opens the configured store (instrumented when `metrics` is given).
 std::unique_ptr<store::Store> open_configured_store(const Config& config,

@@ -28,23 +28,25 @@ class FileDescriptor {
 
 }  // namespace
 
-bool KeyFileBuffer::read(const std::filesystem::path& path, std::string& error) {
+bool KeyFileBuffer::read(const std::filesystem::path& path, std::string& error,
+                         std::string_view what) {
+  const std::string label(what);
   wipe();
   const FileDescriptor fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (fd.get() < 0) {
-    error = "cannot read keys file " + path.string() + ": " + std::strerror(errno);
+    error = "cannot read " + label + " " + path.string() + ": " + std::strerror(errno);
     return false;
   }
   struct stat st {};
   if (::fstat(fd.get(), &st) != 0) {
-    error = "cannot stat keys file " + path.string() + ": " + std::strerror(errno);
+    error = "cannot stat " + label + " " + path.string() + ": " + std::strerror(errno);
     return false;
   }
   mode_ = st.st_mode & 07777;
   const auto size = static_cast<std::size_t>(st.st_size < 0 ? 0 : st.st_size);
   if (size > kMaxFileBytes) {
-    error = "keys file " + path.string() + " is larger than " + std::to_string(kMaxFileBytes) +
-            " bytes";
+    error =
+        label + " " + path.string() + " is larger than " + std::to_string(kMaxFileBytes) + " bytes";
     return false;
   }
   // One spare byte shows a file that grew between fstat and read.
@@ -59,7 +61,7 @@ bool KeyFileBuffer::read(const std::filesystem::path& path, std::string& error) 
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
       wipe();
-      error = "cannot read keys file " + path.string() + ": " + std::strerror(errno);
+      error = "cannot read " + label + " " + path.string() + ": " + std::strerror(errno);
       return false;
     }
     if (n == 0) break;
@@ -67,7 +69,7 @@ bool KeyFileBuffer::read(const std::filesystem::path& path, std::string& error) 
   }
   if (filled > size) {
     wipe();
-    error = "keys file " + path.string() + " changed while it was read";
+    error = label + " " + path.string() + " changed while it was read";
     return false;
   }
   length_ = filled;

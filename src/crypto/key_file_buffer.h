@@ -29,8 +29,10 @@ class KeyFileBuffer {
 
   // Reads the whole of `path` (any previous content is wiped first). Returns false and sets
   // `error` to a message without file content when the file cannot be opened, stat'ed or read,
-  // is larger than kMaxFileBytes, or grows while being read.
-  bool read(const std::filesystem::path& path, std::string& error);
+  // is larger than kMaxFileBytes, or grows while being read. `what` names the file in `error`
+  // ("keys file", "password file", …).
+  bool read(const std::filesystem::path& path, std::string& error,
+            std::string_view what = "keys file");
 
   // The file's content, valid until wipe() or destruction.
   std::string_view text() const;

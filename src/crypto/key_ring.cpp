@@ -70,12 +70,13 @@ KeyRing& KeyRing::operator=(KeyRing&& other) noexcept {
   return *this;
 }
 
-std::optional<std::string> key_file_mode_warning(const std::string& path, unsigned mode) {
+std::optional<std::string> key_file_mode_warning(const std::string& path, unsigned mode,
+                                                 std::string_view what) {
   constexpr unsigned kTooOpen = S_IWGRP | S_IXGRP | S_IRWXO;
   if ((mode & kTooOpen) == 0) return std::nullopt;
   std::ostringstream text;
   text << std::oct << (mode & 0777);
-  return "keys file " + path + " has mode 0" + text.str() +
+  return std::string(what) + " " + path + " has mode 0" + text.str() +
          ": writable by group or others, or readable by others; chmod 600 it (0400, or 0440 on a "
          "read-only Secret mount, are fine too)";
 }
@@ -188,6 +189,27 @@ KeyRing KeyRing::generate(std::size_t count) {
     PrivateKey key(scratch.bytes);
     if (!signer.is_valid_private_key(key)) continue;  // probability ~2^-128
     ring.keys_.push_back(make_signing_key(signer, std::move(key)));
+  }
+  return ring;
+}
+
+KeyRing KeyRing::from_private_keys(std::vector<PrivateKey> keys) {
+  if (keys.empty()) throw KeyRingError("no keys given", 0);
+  const MessageSigner signer;
+  KeyRing ring(keys.size());
+  std::unordered_set<std::string> seen;
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    const std::size_t position = i + 1;
+    if (!signer.is_valid_private_key(keys[i])) {
+      throw KeyRingError(
+          "key " + std::to_string(position) + ": zero or not below the secp256k1 curve order",
+          position);
+    }
+    SigningKey signing = make_signing_key(signer, std::move(keys[i]));
+    if (!seen.insert(signing.public_key).second) {
+      throw KeyRingError("key " + std::to_string(position) + ": duplicate key", position);
+    }
+    ring.keys_.push_back(std::move(signing));
   }
   return ring;
 }

@@ -33,7 +33,9 @@ using SigningKeys = std::vector<SigningKey, SecureAllocator<SigningKey>>;
 // Returns a warning for a key file whose permission bits `mode` let others in: any write or
 // execute bit for group or others, or read for others. Owner-only modes (0600, 0400) and the
 // chart's read-only Secret mount (0440, group read for fsGroup) are quiet: returns nullopt.
-std::optional<std::string> key_file_mode_warning(const std::string& path, unsigned mode);
+// `what` names the file in the warning ("keys file", "keystore file", "password file").
+std::optional<std::string> key_file_mode_warning(const std::string& path, unsigned mode,
+                                                 std::string_view what = "keys file");
 
 // A rejected key file. what() names the file line (1-based) and the rule broken, never key text.
 class KeyRingError : public std::runtime_error {
@@ -67,6 +69,13 @@ class KeyRing {
 
   // Returns `count` fresh keys from the CSPRNG. count must be > 0.
   static KeyRing generate(std::size_t count);
+
+  // Builds a ring, in the given order, from keys that come from another source than keys.csv
+  // (V3 keystore files, src/keys). Every key is moved into the ring's arena, which wipes the
+  // element of `keys` it came from. Throws KeyRingError when `keys` is empty, or when a key is
+  // zero or not below the secp256k1 curve order, or repeats an earlier one; line() is then the
+  // key's 1-based position in `keys`.
+  static KeyRing from_private_keys(std::vector<PrivateKey> keys);
 
   // Renders the ring in keys.csv format. This is the only writer of private key hex; the caller
   // must write it straight to a 0600 file and wipe the string (secure_zero) afterwards.

@@ -2,6 +2,12 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <array>
+#include <regex>
+
+#include "crypto/hex.h"
+#include "crypto/private_key.h"
+#include "keys/keystore.h"
 #include "test_support.h"
 
 namespace signer::testing {
@@ -158,6 +164,126 @@ TEST_F(Cli, LoadStatsAndExportOnAFreshStore) {
   EXPECT_EQ(v.exit_code, 0);
   EXPECT_NE(v.out.find("valid 50 invalid 0"), std::string::npos);
   EXPECT_NE(run_signer("load" + store, dir_).exit_code, 0);  // needs --count or --input
+}
+
+// A V3 keystore of shared vector 0's key (light scrypt), and a password file for it.
+class CliKeystore : public Cli {
+ protected:
+  static constexpr const char* kPassword = "cli-keystore-pw-2b7d";
+  void SetUp() override {
+    Cli::SetUp();
+    std::array<std::uint8_t, crypto::PrivateKey::kSize> bytes{};
+    ASSERT_TRUE(crypto::decode_hex(priv_, bytes));
+    const crypto::PrivateKey key(bytes);
+    crypto::secure_zero(bytes.data(), bytes.size());
+    const std::string pw(kPassword);
+    const keys::Password password({reinterpret_cast<const std::uint8_t*>(pw.data()), pw.size()});
+    write_file(dir_ / "UTC--vector0", keys::encrypt_keystore(key, password, keys::kLightScrypt));
+    write_file(dir_ / "password", pw + "\n");
+  }
+  std::string keystore_flags(const std::string& password_file = "password") const {
+    return " --keystore " + (dir_ / "UTC--vector0").string() + " --password-file " +
+           (dir_ / password_file).string();
+  }
+};
+
+TEST_F(CliKeystore, SignMessageWithAKeystoreMatchesTheVector) {
+  const auto v = deterministic_vectors().at(0);
+  const auto r =
+      run_signer("sign-message" + keystore_flags() + " --id r1 --msg " +
+                     v["msg"].get<std::string>() + " --salt " + v["salt"].get<std::string>(),
+                 dir_);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto out = nlohmann::json::parse(r.out);
+  EXPECT_EQ(out["sign"], v["sign"]);
+  EXPECT_EQ(out["key"], v["key"]);
+  EXPECT_EQ(r.err.find(priv_), std::string::npos);
+  EXPECT_EQ(r.err.find(kPassword), std::string::npos);
+}
+
+TEST_F(CliKeystore, WrongPasswordExits2NamingTheFileButNotThePassword) {
+  write_file(dir_ / "wrong", "not-the-pw-e41c\n");
+  const auto r = run_signer("sign-message" + keystore_flags("wrong") + " --msg x", dir_);
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find((dir_ / "UTC--vector0").string()), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("wrong password"), std::string::npos) << r.err;
+  for (const std::string& secret :
+       {std::string("not-the-pw-e41c"), std::string(kPassword), priv_}) {
+    EXPECT_EQ(r.err.find(secret), std::string::npos) << r.err;
+    EXPECT_EQ(r.out.find(secret), std::string::npos) << r.out;
+  }
+}
+
+TEST_F(CliKeystore, PasswordComesFromAFileOrANamedVariableAndGoesWithAKeystore) {
+  const std::string keystore = " --keystore " + (dir_ / "UTC--vector0").string();
+  auto r = run_signer("sign-message" + keystore + " --msg x", dir_);
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("--password-file"), std::string::npos) << r.err;
+  r = run_signer("sign-message" + keystore + " --password-env SIGNER_CLI_TEST_PW --msg x", dir_);
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("environment variable SIGNER_CLI_TEST_PW is not set"), std::string::npos)
+      << r.err;
+  r = run_signer("sign-message" + keystore + " --password-env SIGNER_CLI_TEST_PW --msg x", dir_, "",
+                 "SIGNER_CLI_TEST_PW=" + std::string(kPassword));
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  r = run_signer("sign-message --keys " + keys() + keystore_flags() + " --msg x", dir_);
+  EXPECT_NE(r.exit_code, 0) << "--keys and --keystore together";
+  r = run_signer("sign-message --keys " + keys() + " --password-file " +
+                     (dir_ / "password").string() + " --msg x",
+                 dir_);
+  EXPECT_NE(r.exit_code, 0) << "a password without a keystore";
+}
+
+TEST_F(CliKeystore, KeygenWritesGoEthereumNamedKeystoresThatSignMessageLoads) {
+  const auto out = dir_ / "ks";
+  const auto r = run_signer("keygen --format keystore --count 2 --scrypt-n 16 --out " +
+                                out.string() + " --password-file " + (dir_ / "password").string(),
+                            dir_);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::regex line(R"((\d) (0x[0-9a-fA-F]{40}) (0x04[0-9a-f]{128}) (\S+)\n)");
+  const std::regex name(R"(UTC--\d{4}-\d\d-\d\dT\d\d-\d\d-\d\d\.\d{9}Z--([0-9a-f]{40}))");
+  std::size_t keys_listed = 0;
+  for (auto it = std::sregex_iterator(r.out.begin(), r.out.end(), line);
+       it != std::sregex_iterator(); ++it, ++keys_listed) {
+    const std::filesystem::path file = (*it)[4].str();
+    std::smatch parts;
+    const std::string file_name = file.filename().string();
+    ASSERT_TRUE(std::regex_match(file_name, parts, name)) << file_name;
+    std::string address = (*it)[2].str().substr(2);
+    for (char& c : address) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    EXPECT_EQ(parts[1].str(), address);
+    struct stat st {};
+    ASSERT_EQ(::stat(file.c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 0777, 0600u);
+    const auto signed_record =
+        run_signer("sign-message --keystore " + file.string() + " --password-file " +
+                       (dir_ / "password").string() + " --msg hi",
+                   dir_);
+    ASSERT_EQ(signed_record.exit_code, 0) << signed_record.err;
+    EXPECT_EQ(nlohmann::json::parse(signed_record.out)["key"], (*it)[3].str());
+  }
+  EXPECT_EQ(keys_listed, 2u) << r.out;
+  EXPECT_EQ(std::distance(std::filesystem::directory_iterator(out),
+                          std::filesystem::directory_iterator()),
+            2);
+}
+
+TEST_F(CliKeystore, KeygenRefusesAKeystoreWithoutAUsablePassword) {
+  const std::string base = "keygen --format keystore --count 1 --scrypt-n 16 --out ";
+  write_file(dir_ / "empty", "\n");
+  auto r = run_signer(
+      base + (dir_ / "a").string() + " --password-file " + (dir_ / "empty").string(), dir_);
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("empty"), std::string::npos) << r.err;
+  r = run_signer(base + (dir_ / "b").string(), dir_);
+  EXPECT_NE(r.exit_code, 0);
+  r = run_signer("keygen --format keystore --count 1 --out " + (dir_ / "c").string() +
+                     " --scrypt-n 1000 --password-file " + (dir_ / "password").string(),
+                 dir_);
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("power of 2"), std::string::npos) << r.err;
+  r = run_signer("keygen --count 1 --scrypt-n 16 --out " + (dir_ / "d").string(), dir_);
+  EXPECT_NE(r.exit_code, 0) << "--scrypt-n without --format keystore";
 }
 
 }  // namespace

@@ -69,13 +69,16 @@ struct CommandResult {
 };
 
 // Runs the signer binary with `args` (a shell-quoted string), capturing stdout and stderr.
+// `environment` is prepended to the command line, e.g. "NAME=value" (shell-quoted too).
 inline CommandResult run_signer(const std::string& args, const TempDir& dir,
-                                const std::string& stdin_text = "") {
+                                const std::string& stdin_text = "",
+                                const std::string& environment = "") {
   const auto in = dir / "stdin.txt";
   const auto out = dir / "stdout.txt";
   const auto err = dir / "stderr.txt";
   write_file(in, stdin_text);
-  const std::string cmd = std::string(SIGNER_BINARY) + " " + args + " <" + in.string() + " >" +
+  const std::string cmd = (environment.empty() ? "" : environment + " ") +
+                          std::string(SIGNER_BINARY) + " " + args + " <" + in.string() + " >" +
                           out.string() + " 2>" + err.string();
   const int status = std::system(cmd.c_str());
   return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, read_file(out), read_file(err)};
