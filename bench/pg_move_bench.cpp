@@ -5,9 +5,14 @@
 // records, one transaction per chunk).
 // Usage: pg_move_bench URL [records=100000] [chunk=2000]
 //   URL is a dedicated database: the store's tables are dropped first.
+#include <dirent.h>
 #include <libpq-fe.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <chrono>
+#include <fstream>
+#include <sstream>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -22,6 +27,50 @@ namespace {
 
 using signer::store::PgMoveStrategy;
 using signer::store::PostgresStore;
+
+// CPU seconds (user + system) of every process named "postgres" on this machine: the server's
+// share of the work (run the bench against a server of its own, on this machine).
+double postgres_cpu_seconds() {
+  double total = 0;
+  const double tick = static_cast<double>(sysconf(_SC_CLK_TCK));
+  DIR* proc = opendir("/proc");
+  if (!proc) return 0;
+  while (dirent* entry = readdir(proc)) {
+    const std::string pid = entry->d_name;
+    if (pid.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream stat("/proc/" + pid + "/stat");
+    std::string line;
+    if (!std::getline(stat, line)) continue;
+    const std::size_t open = line.find('('), close = line.rfind(')');
+    if (open == std::string::npos || close == std::string::npos) continue;
+    if (line.substr(open + 1, close - open - 1) != "postgres") continue;
+    std::istringstream rest(line.substr(close + 2));
+    std::string field;
+    double utime = 0, stime = 0;
+    for (int i = 3; i <= 15 && rest >> field; ++i) {
+      if (i == 14) utime = std::stod(field);
+      if (i == 15) stime = std::stod(field);
+    }
+    total += (utime + stime) / tick;
+  }
+  closedir(proc);
+  return total;
+}
+
+double own_cpu_seconds() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  const auto seconds = [](const timeval& t) {
+    return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6;
+  };
+  return seconds(usage.ru_utime) + seconds(usage.ru_stime);
+}
+
+struct Result {
+  double records_per_second;
+  double server_us_per_record;
+  double client_us_per_record;
+};
 
 void drop_tables(const std::string& url) {
   PGconn* conn = PQconnectdb(url.c_str());
@@ -50,7 +99,7 @@ std::size_t move_range(PostgresStore& store, const signer::records::ShardRange& 
   }
 }
 
-double run(const std::string& url, PgMoveStrategy strategy, std::size_t records, std::size_t chunk,
+Result run(const std::string& url, PgMoveStrategy strategy, std::size_t records, std::size_t chunk,
            unsigned connections) {
   drop_tables(url);
   signer::store::StoreOptions options{.url = url, .timeout_ms = 5000};
@@ -71,6 +120,8 @@ double run(const std::string& url, PgMoveStrategy strategy, std::size_t records,
   PQclear(PQexec(conn, "CHECKPOINT"));
   PQfinish(conn);
 
+  const double server_before = postgres_cpu_seconds();
+  const double client_before = own_cpu_seconds();
   const auto start = std::chrono::steady_clock::now();
   std::vector<std::thread> threads;
   std::vector<std::size_t> moved(connections);
@@ -82,13 +133,16 @@ double run(const std::string& url, PgMoveStrategy strategy, std::size_t records,
   for (auto& t : threads) t.join();
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const double server = postgres_cpu_seconds() - server_before;
+  const double client = own_cpu_seconds() - client_before;
   std::size_t total = 0;
   for (std::size_t m : moved) total += m;
   if (total != records || store.count().unsigned_records != 0) {
     std::fprintf(stderr, "moved %zu of %zu\n", total, records);
     std::exit(1);
   }
-  return static_cast<double>(records) / seconds;
+  const auto n = static_cast<double>(records);
+  return {n / seconds, server / n * 1e6, client / n * 1e6};
 }
 
 }  // namespace
@@ -109,13 +163,17 @@ int main(int argc, char** argv) {
       {"BEGIN; insert; delete; COMMIT", PgMoveStrategy::kInsertThenDelete},
       {"WITH moved AS (DELETE … RETURNING) INSERT", PgMoveStrategy::kDeleteReturningInsert},
   };
-  std::printf("| move strategy (%zu records, chunks of %zu) | 1 connection | 2 connections |\n",
-              records, chunk);
-  std::printf("|---|---|---|\n");
+  std::printf(
+      "| move strategy (%zu records, chunks of %zu) | 1 connection | 2 connections | server CPU "
+      "per record | bench-process CPU per record |\n",
+      records, chunk);
+  std::printf("|---|---|---|---|---|\n");
   for (const auto& s : strategies) {
-    const double one = run(url, s.strategy, records, chunk, 1);
-    const double two = run(url, s.strategy, records, chunk, 2);
-    std::printf("| %s | %.0f records/s | %.0f records/s |\n", s.name, one, two);
+    const Result one = run(url, s.strategy, records, chunk, 1);
+    const Result two = run(url, s.strategy, records, chunk, 2);
+    std::printf("| %s | %.0f records/s | %.0f records/s | %.1f µs | %.1f µs |\n", s.name,
+                one.records_per_second, two.records_per_second, one.server_us_per_record,
+                one.client_us_per_record);
     std::fflush(stdout);
   }
   drop_tables(url);
