@@ -48,6 +48,9 @@ std::string read_secret_file(const std::filesystem::path& path, std::string_view
 void add_keys_flag(CLI::App& command, Config& config) {
   command.add_option("--keys", config.keys_file,
                      "keys.csv path (default $BS_KEYS_DIR/keys.csv, else ./keys.csv)");
+  command.add_option("--key-config", config.key_config,
+                     "Key-set file (YAML) listing keys.csv files and keystores, in round-robin "
+                     "order; replaces --keys (env BS_KEY_CONFIG)");
 }
 
 void add_password_flags(CLI::App& command, Config& config) {

@@ -45,6 +45,8 @@ Config config_from_environment() {
   c.pg_password_file = env("BS_PG_PASSWORD_FILE");
   c.pg_statement_timeout_ms = env_int("BS_PG_STATEMENT_TIMEOUT_MS", c.pg_statement_timeout_ms);
   if (const std::string dir = env("BS_KEYS_DIR"); !dir.empty()) c.keys_file = dir + "/keys.csv";
+  c.key_config = env("BS_KEY_CONFIG");
+  c.key_watch_interval_ms = env_int("BS_KEY_WATCH_INTERVAL_MS", c.key_watch_interval_ms);
   c.port = env_int("BS_SIGNER_PORT", c.port);
   c.peer_url = env("BS_MSG_SIGNER_URL");
   c.internal_token = env("BS_INTERNAL_TOKEN");

@@ -20,6 +20,8 @@ struct Config {
   // A V3 keystore instead of keys.csv (--keystore), and where its password comes from: a file
   // (--password-file) or the name of an environment variable (--password-env), never the value.
   // keygen --format keystore reads the password it encrypts with from the same two flags.
+  std::string key_config;  // --key-config, BS_KEY_CONFIG: a key-set file (keys/key_set_config.h)
+  int key_watch_interval_ms = 2000;  // BS_KEY_WATCH_INTERVAL_MS; 0: reload on SIGHUP only
   std::string keystore_file;
   std::string keystore_password_file;
   std::string keystore_password_env;

@@ -110,6 +110,11 @@ int serve(Config& config) {
                clients ? std::to_string(clients->clients().size()) + " clients"
                        : (insecure ? "NONE (insecure)" : "none (loopback only)"));
 
+  // A Kubernetes Secret update (or any edit of a key file) reloads the key set too.
+  if (config.key_watch_interval_ms > 0) {
+    graph.keys.watch(std::chrono::milliseconds(config.key_watch_interval_ms));
+  }
+
   // Outlives the watcher: once a signal arrives it bounds the rest of the shutdown.
   std::jthread deadline;
   std::jthread watcher([&](std::stop_token stop) {
@@ -118,10 +123,9 @@ int serve(Config& config) {
       const int sig = sigtimedwait(&signals, nullptr, &tick);
       if (sig <= 0) continue;
       if (sig == SIGHUP) {
-        if (!tls) {
-          spdlog::info("SIGHUP: no TLS certificate to reload");
-          continue;
-        }
+        // Keys first: a failed reload keeps the old set and says why (log, /readyz, metrics).
+        graph.keys.reload("SIGHUP");
+        if (!tls) continue;
         const std::string error = tls->reload();
         graph.metrics.increment(metrics::kTlsReloads,
                                 {{"outcome", error.empty() ? "ok" : "error"}});

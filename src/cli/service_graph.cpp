@@ -50,6 +50,34 @@ crypto::KeyRing load_keys(const Config& config) {
   return keys;
 }
 
+keys::KeySetConfig key_set_config(const Config& config) {
+  if (!config.key_config.empty()) {
+    if (!config.keystore_file.empty()) {
+      throw std::invalid_argument("--key-config and --keystore exclude each other");
+    }
+    return keys::read_key_set_config(config.key_config);
+  }
+  if (!config.keystore_file.empty()) {
+    keys::KeySetConfig one;
+    one.entries.push_back(
+        {keys::KeySource::kKeystore, config.keystore_file, keystore_password_source(config)});
+    return one;
+  }
+  return keys::KeySetConfig::csv_file(config.keys_file);
+}
+
+keys::KeySetHolder::Loaded load_key_set(const Config& config, std::uint64_t version) {
+  // The config file is read again at every load, so a reload sees its changes too.
+  const keys::KeySetConfig key_config = key_set_config(config);
+  std::vector<std::string> warnings;
+  auto set = keys::load_key_set(key_config, version, warnings);
+  for (const std::string& w : warnings) spdlog::warn("{}", w);
+  spdlog::info(
+      "key set version {}: {} keys from {}", version, set->size(),
+      config.key_config.empty() ? key_config.entries.front().file.string() : config.key_config);
+  return {std::move(set), key_config.watched_files()};
+}
+
 std::unique_ptr<store::Store> open_configured_store(const Config& config,
                                                     metrics::Registry* metrics) {
   store::StoreOptions options;
@@ -70,17 +98,16 @@ std::unique_ptr<store::Store> open_configured_store(const Config& config,
 }
 
 ServiceGraph::ServiceGraph(const Config& config)
-    : keys(load_keys(config)),
+    : keys([config](std::uint64_t version) { return load_key_set(config, version); }),
       store(open_configured_store(config, &declared(metrics))),
       audit(*store),
       pool(config.threads),
-      worker(*store, keys, pool, metrics, audit,
+      worker(*store, pool, metrics, audit,
              {config.chunk_size, config.pod_name, config.chunk_bytes}) {
   if (config.peer_url.empty()) {
     dispatcher = std::make_unique<signing::InProcessDispatcher>(worker);
   } else {
     dispatcher = std::make_unique<http::PeerDispatcher>(
-        keys,
         http::PeerDispatcherOptions{config.peer_url, config.internal_token, std::chrono::seconds(5),
                                     std::chrono::seconds(config.batch_timeout_seconds),
                                     config.peer_ca, config.peer_cert, config.peer_key});

@@ -8,6 +8,8 @@
 #include "audit/audit_log.h"
 #include "cli/config.h"
 #include "crypto/key_ring.h"
+#include "keys/key_set_config.h"
+#include "keys/key_set_holder.h"
 #include "keys/password.h"
 #include "metrics/registry.h"
 #include "signing/batch_dispatcher.h"
@@ -28,6 +30,14 @@ crypto::KeyRing load_keys(const Config& config);
 // Throws std::invalid_argument when neither or both are given.
 keys::PasswordSource keystore_password_source(const Config& config);
 
+// The key set the config describes: the --key-config file (BS_KEY_CONFIG), else the --keystore
+// file, else keys.csv. Throws keys::KeyConfigError or std::invalid_argument.
+keys::KeySetConfig key_set_config(const Config& config);
+
+// Loads that key set as `version` (reading the config file again), logging its warnings; what a
+// KeySetHolder calls at start and at each reload.
+keys::KeySetHolder::Loaded load_key_set(const Config& config, std::uint64_t version);
+
 // Opens the configured store (instrumented when `metrics` is given).
 std::unique_ptr<store::Store> open_configured_store(const Config& config,
                                                     metrics::Registry* metrics = nullptr);
@@ -36,7 +46,7 @@ struct ServiceGraph {
   explicit ServiceGraph(const Config& config);
 
   metrics::Registry metrics;
-  crypto::KeyRing keys;
+  keys::KeySetHolder keys;
   std::unique_ptr<store::Store> store;
   audit::AuditLog audit;
   signing::WorkerPool pool;

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <array>
 #include <charconv>
+#include <functional>
 #include <iterator>
 #include <sstream>
 #include <unordered_set>
@@ -226,14 +227,17 @@ std::string KeyRing::to_csv() const {
   return out;
 }
 
-std::optional<std::size_t> KeyRing::find(std::string_view selector) const {
+std::optional<std::size_t> find_key(
+    std::string_view selector, std::size_t count,
+    const std::function<const std::string&(std::size_t)>& public_key,
+    const std::function<const std::string&(std::size_t)>& address) {
   if (selector.empty()) return std::nullopt;
   if (selector.size() <= 20 &&
       std::all_of(selector.begin(), selector.end(), [](char c) { return c >= '0' && c <= '9'; })) {
     std::size_t index = 0;
     auto [ptr, ec] = std::from_chars(selector.data(), selector.data() + selector.size(), index);
     if (ec != std::errc() || ptr != selector.data() + selector.size()) return std::nullopt;
-    if (index < keys_.size()) return index;
+    if (index < count) return index;
     return std::nullopt;
   }
   const auto lowercase = [](std::string_view text) {
@@ -244,15 +248,22 @@ std::optional<std::size_t> KeyRing::find(std::string_view selector) const {
   };
   const std::string lower = lowercase(selector);
   if (selector.size() == 2 + kPublicHexLength) {
-    for (std::size_t i = 0; i < keys_.size(); ++i) {
-      if (keys_[i].public_key == lower) return i;
+    for (std::size_t i = 0; i < count; ++i) {
+      if (public_key(i) == lower) return i;
     }
   } else if (selector.size() == 42) {  // an address, "0x" + 40 hex, checksummed or not
-    for (std::size_t i = 0; i < keys_.size(); ++i) {
-      if (lowercase(keys_[i].address) == lower) return i;
+    for (std::size_t i = 0; i < count; ++i) {
+      if (lowercase(address(i)) == lower) return i;
     }
   }
   return std::nullopt;
+}
+
+std::optional<std::size_t> KeyRing::find(std::string_view selector) const {
+  return find_key(
+      selector, keys_.size(),
+      [&](std::size_t i) -> const std::string& { return keys_[i].public_key; },
+      [&](std::size_t i) -> const std::string& { return keys_[i].address; });
 }
 
 }  // namespace signer::crypto

@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -108,6 +109,13 @@ class KeyRing {
   std::unique_ptr<SecureArena> arena_;
   SigningKeys keys_;
 };
+
+// Resolves a key selector among `count` keys: a decimal index ("0".."count-1"), a public key
+// ("0x04…", any case; public_key(i) is lowercase) or an address ("0x" + 40 hex, any case).
+std::optional<std::size_t> find_key(
+    std::string_view selector, std::size_t count,
+    const std::function<const std::string&(std::size_t)>& public_key,
+    const std::function<const std::string&(std::size_t)>& address);
 
 // Returns the EIP-55 checksummed address of an uncompressed public key given as 128 hex (X||Y).
 std::string ethereum_address(std::string_view public_xy_hex);

@@ -61,27 +61,33 @@ bool is_internal_route(const std::string& path) {
          path.rfind("/batch/", 0) == 0;
 }
 
-// Resolves every client's key list against the ring once, at startup.
-std::map<std::string, std::vector<std::size_t>> resolve_client_keys(
-    const auth::ClientRegistry* clients, const crypto::KeyRing& keys) {
-  std::map<std::string, std::vector<std::size_t>> resolved;
-  if (clients == nullptr) return resolved;
+// Checks every client's key list against the set loaded at startup, so a typo in the clients
+// file stops the start. Each job resolves the list again against the set current when it starts.
+std::map<std::string, std::vector<std::string>> check_client_keys(
+    const auth::ClientRegistry* clients, const keys::KeySet& keys) {
+  std::map<std::string, std::vector<std::string>> lists;
+  if (clients == nullptr) return lists;
   for (const auth::Client& client : clients->clients()) {
-    std::vector<std::size_t> indexes;
     for (const std::string& selector : client.keys) {
-      const auto index = keys.find(selector);
-      if (!index) {
+      if (!keys.find(selector)) {
         throw std::invalid_argument("clients file: client " + client.name + " names key " +
                                     selector + ", which is not among the " +
                                     std::to_string(keys.size()) + " loaded keys");
       }
-      if (std::find(indexes.begin(), indexes.end(), *index) == indexes.end()) {
-        indexes.push_back(*index);
-      }
     }
-    resolved.emplace(client.name, std::move(indexes));
+    lists.emplace(client.name, client.keys);
   }
-  return resolved;
+  return lists;
+}
+
+// The key set's reload state, for /readyz and /keys.
+nlohmann::json key_set_json(const keys::KeySetHolder::Status& s) {
+  return {{"version", s.version},
+          {"keys", s.keys},
+          {"reloads", s.reloads},
+          {"failed_reloads", s.failed_reloads},
+          {"last_reload_error", s.last_error},
+          {"last_reload_unix_ms", s.last_attempt_unix_ms}};
 }
 
 constexpr std::size_t kDefaultListLimit = 20;
@@ -101,7 +107,7 @@ std::variant<std::size_t, std::string> parse_list_limit(const httplib::Request& 
 
 }  // namespace
 
-ApiServer::ApiServer(store::Store& store, const crypto::KeyRing& keys,
+ApiServer::ApiServer(store::Store& store, keys::KeySetHolder& keys,
                      signing::Coordinator& coordinator, signing::BatchWorker& worker,
                      metrics::Registry& metrics, audit::AuditLog& audit, ApiServerOptions options)
     : store_(store),
@@ -114,7 +120,7 @@ ApiServer::ApiServer(store::Store& store, const crypto::KeyRing& keys,
       gate_({is_loopback_address(options_.host), options_.allowed_origins,
              options_.metrics_require_auth, options_.internal_token},
             options_.clients),
-      client_keys_(resolve_client_keys(options_.clients, keys)),
+      client_keys_(check_client_keys(options_.clients, *keys.current())),
       server_(std::make_unique<ConnectionServer>(options_.connections, options_.tls)) {
   const std::size_t threads = options_.http_threads;
   server_->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
@@ -137,13 +143,29 @@ ApiServer::ApiServer(store::Store& store, const crypto::KeyRing& keys,
   metrics_.set(metrics::kInsecureNoAuth, {}, options_.insecure_no_auth ? 1 : 0);
 }
 
-std::vector<std::size_t> ApiServer::keys_of(const Caller& caller) const {
+std::vector<std::string> ApiServer::keys_of(const Caller& caller) const {
   if (caller.client == nullptr) return {};
   const auto it = client_keys_.find(caller.name);
-  return it == client_keys_.end() ? std::vector<std::size_t>{} : it->second;
+  return it == client_keys_.end() ? std::vector<std::string>{} : it->second;
 }
 
 ApiServer::~ApiServer() = default;
+
+void ApiServer::publish_key_metrics() {
+  const auto key_set = keys_.current();
+  const keys::KeySetHolder::Status status = keys_.status();
+  std::map<std::string, double> by_source{{"csv", 0}, {"keystore", 0}, {"pkcs11", 0}};
+  for (std::size_t i = 0; i < key_set->size(); ++i) {
+    by_source[std::string(keys::to_string(key_set->at(i).source()))] += 1;
+  }
+  for (const auto& [source, count] : by_source) {
+    metrics_.set(metrics::kKeysLoaded, {{"source", source}}, count);
+  }
+  metrics_.set(metrics::kKeySetVersion, {}, static_cast<double>(status.version));
+  metrics_.set(metrics::kKeyReloads, {{"outcome", "ok"}}, static_cast<double>(status.reloads));
+  metrics_.set(metrics::kKeyReloads, {{"outcome", "failed"}},
+               static_cast<double>(status.failed_reloads));
+}
 
 namespace {
 
@@ -227,7 +249,9 @@ void ApiServer::install_routes(ConnectionServer& s, Listener listener) {
 
   s.Get("/readyz", [this](const httplib::Request&, httplib::Response& res) {
     if (shutdown_.stop_requested()) return send_error(res, 503, "shutting down");
-    if (keys_.size() == 0) return send_error(res, 503, "no keys loaded");
+    const auto key_set = keys_.current();
+    if (key_set->size() == 0) return send_error(res, 503, "no keys loaded");
+    const keys::KeySetHolder::Status key_status = keys_.status();
     try {
       store_.ping();
     } catch (const store::StoreError& e) {
@@ -235,7 +259,8 @@ void ApiServer::install_routes(ConnectionServer& s, Listener listener) {
     }
     send_json(res, 200,
               {{"status", "ready"},
-               {"keys", keys_.size()},
+               {"keys", key_set->size()},
+               {"key_set", key_set_json(key_status)},
                {"store", store_.describe()},
                {"auth", gate_.auth_enabled() ? "clients" : "none"},
                {"insecure_no_auth", options_.insecure_no_auth},
@@ -286,12 +311,16 @@ void ApiServer::install_routes(ConnectionServer& s, Listener listener) {
     if (req.has_param("job") && !audit::is_valid_job_id(job_id)) {
       return send_error(res, 400, "job must be a job id like j-<12 hex>-<16 hex>");
     }
-    const auto key_index = keys_.find(req.matches[3].str());
-    if (!key_index) {
+    // The key's set: the current one, or the one before the last reload (a peer's job that
+    // started before this pod reloaded keeps its keys).
+    const std::string selector = req.matches[3].str();
+    const auto key_set = keys_.find_set_with(selector);
+    if (!key_set) {
       return send_error(res, 404,
-                        "unknown key: give a key index below " + std::to_string(keys_.size()) +
-                            " or a loaded public key");
+                        "unknown key: give a key index below " +
+                            std::to_string(keys_.current()->size()) + " or a loaded public key");
     }
+    const std::size_t key_index = *key_set->find(selector);
     if (shutdown_.stop_requested()) return send_error(res, 503, "shutting down");
     InFlight slot(batches_in_flight_, options_.max_concurrent_batches);
     if (!slot.admitted()) {
@@ -301,9 +330,10 @@ void ApiServer::install_routes(ConnectionServer& s, Listener listener) {
     }
     const auto& p = std::get<BatchParams>(params);
     try {
-      const signing::BatchResult r = worker_.run(
-          {p.batch, p.batch_count, *key_index, job_id, gate_.identify(req).name, req.remote_addr},
-          shutdown_.get_token());
+      const signing::BatchResult r =
+          worker_.run({p.batch, p.batch_count, key_index, key_set, job_id, gate_.identify(req).name,
+                       req.remote_addr},
+                      shutdown_.get_token());
       send_json(res, 200, to_json(r));
     } catch (const store::StoreError& e) {
       metrics_.increment(metrics::kBatchErrors,
@@ -314,6 +344,7 @@ void ApiServer::install_routes(ConnectionServer& s, Listener listener) {
   });
 
   s.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
+    publish_key_metrics();
     res.set_content(metrics_.render(), "text/plain; version=0.0.4");
   });
 
@@ -423,12 +454,20 @@ void ApiServer::install_routes(ConnectionServer& s, Listener listener) {
   });
 
   s.Get("/keys", [this](const httplib::Request&, httplib::Response& res) {
+    const auto key_set = keys_.current();
     nlohmann::json keys = nlohmann::json::array();
-    for (std::size_t i = 0; i < keys_.size(); ++i) {
-      keys.push_back(
-          {{"index", i}, {"key", keys_.at(i).public_key}, {"address", keys_.at(i).address}});
+    for (std::size_t i = 0; i < key_set->size(); ++i) {
+      const keys::Key& key = key_set->at(i);
+      keys.push_back({{"index", i},
+                      {"key", key.public_key()},
+                      {"address", key.address()},
+                      {"source", keys::to_string(key.source())},
+                      {"origin", key.origin()}});
     }
-    send_json(res, 200, {{"keys", keys}});
+    send_json(res, 200,
+              {{"keys", keys},
+               {"set_version", key_set->version()},
+               {"reload", key_set_json(keys_.status())}});
   });
 
   // Every status >= 400 passes here; fill in a JSON body only where a handler did not.

@@ -13,10 +13,10 @@
 
 #include "audit/audit_log.h"
 #include "auth/client_registry.h"
-#include "crypto/key_ring.h"
 #include "http/connection_server.h"
 #include "http/request_gate.h"
 #include "http/tls_context.h"
+#include "keys/key_set_holder.h"
 #include "metrics/registry.h"
 #include "signing/batch_worker.h"
 #include "signing/coordinator.h"
@@ -50,7 +50,7 @@ struct ApiServerOptions {
 class ApiServer {
  public:
   // Throws std::invalid_argument when a client's key list names a key the ring does not hold.
-  ApiServer(store::Store& store, const crypto::KeyRing& keys, signing::Coordinator& coordinator,
+  ApiServer(store::Store& store, keys::KeySetHolder& keys, signing::Coordinator& coordinator,
             signing::BatchWorker& worker, metrics::Registry& metrics, audit::AuditLog& audit,
             ApiServerOptions options);
   ~ApiServer();
@@ -73,17 +73,19 @@ class ApiServer {
   enum class Listener { kPublic, kInternal };
   void install_routes(ConnectionServer& server, Listener listener);
   // The key indexes `caller` may sign with: its clients-file list, or empty for all keys.
-  std::vector<std::size_t> keys_of(const Caller& caller) const;
+  std::vector<std::string> keys_of(const Caller& caller) const;
+  // Copies the key set's state (keys by source, version, reload counts) into the metrics.
+  void publish_key_metrics();
 
   store::Store& store_;
-  const crypto::KeyRing& keys_;
+  keys::KeySetHolder& keys_;
   signing::Coordinator& coordinator_;
   signing::BatchWorker& worker_;
   metrics::Registry& metrics_;
   audit::AuditLog& audit_;
   ApiServerOptions options_;
   RequestGate gate_;
-  std::map<std::string, std::vector<std::size_t>> client_keys_;  // by client name
+  std::map<std::string, std::vector<std::string>> client_keys_;  // by client name
   std::unique_ptr<ConnectionServer> server_;
   std::unique_ptr<ConnectionServer> internal_server_;  // null without options.internal_port
   std::stop_source shutdown_;

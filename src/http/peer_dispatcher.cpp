@@ -6,8 +6,7 @@
 
 namespace signer::http {
 
-PeerDispatcher::PeerDispatcher(const crypto::KeyRing& keys, PeerDispatcherOptions options)
-    : keys_(keys), options_(std::move(options)) {}
+PeerDispatcher::PeerDispatcher(PeerDispatcherOptions options) : options_(std::move(options)) {}
 
 PeerDispatcher::~PeerDispatcher() = default;
 
@@ -42,9 +41,10 @@ void PeerDispatcher::release(std::unique_ptr<httplib::Client> client) {
 
 signing::BatchResult PeerDispatcher::dispatch(const signing::BatchSpec& spec, std::stop_token) {
   // The job id is validated where it is made (audit/job_id.h): only [a-z0-9-], no escaping.
-  const std::string path =
-      "/batch/" + std::to_string(spec.batch) + "/" + std::to_string(spec.batch_count) + "/" +
-      keys_.at(spec.key_index).public_key + (spec.job_id.empty() ? "" : "?job=" + spec.job_id);
+  const std::string path = "/batch/" + std::to_string(spec.batch) + "/" +
+                           std::to_string(spec.batch_count) + "/" +
+                           spec.key_set->at(spec.key_index).public_key() +
+                           (spec.job_id.empty() ? "" : "?job=" + spec.job_id);
   httplib::Headers headers;
   if (!options_.internal_token.empty())
     headers.emplace("X-Internal-Token", options_.internal_token);

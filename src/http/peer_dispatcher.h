@@ -10,7 +10,6 @@
 #include <string>
 #include <vector>
 
-#include "crypto/key_ring.h"
 #include "signing/batch_dispatcher.h"
 
 namespace httplib {
@@ -33,7 +32,7 @@ struct PeerDispatcherOptions {
 
 class PeerDispatcher final : public signing::BatchDispatcher {
  public:
-  PeerDispatcher(const crypto::KeyRing& keys, PeerDispatcherOptions options);
+  explicit PeerDispatcher(PeerDispatcherOptions options);
   ~PeerDispatcher() override;
 
   // Throws BatchError: retryable for connection errors, timeouts, 5xx and 429; not retryable for
@@ -45,7 +44,6 @@ class PeerDispatcher final : public signing::BatchDispatcher {
   std::unique_ptr<httplib::Client> acquire();
   void release(std::unique_ptr<httplib::Client> client);
 
-  const crypto::KeyRing& keys_;
   PeerDispatcherOptions options_;
   std::mutex mutex_;
   std::vector<std::unique_ptr<httplib::Client>> idle_;

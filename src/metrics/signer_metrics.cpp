@@ -31,6 +31,12 @@ void declare_signer_metrics(Registry& r) {
   r.declare(kInsecureNoAuth, T::kGauge,
             "1 when serve runs with --insecure-no-auth on a non-loopback address.");
   r.declare(kTlsReloads, T::kCounter, "TLS certificate reloads (SIGHUP), by outcome.");
+  r.declare(kKeysLoaded, T::kGauge,
+            "Keys in the current key set, by source (csv, keystore, pkcs11).");
+  r.declare(kKeySetVersion, T::kGauge,
+            "Version of the current key set: 1 at start, +1 per reload.");
+  r.declare(kKeyReloads, T::kCounter,
+            "Key set reloads (SIGHUP or changed key files), by outcome (ok, failed).");
 }
 
 }  // namespace signer::metrics

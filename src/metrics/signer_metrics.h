@@ -25,6 +25,9 @@ inline constexpr const char* kHttpRejected = "signer_http_rejected_total";
 inline constexpr const char* kAuthRefusals = "signer_auth_refusals_total";
 inline constexpr const char* kInsecureNoAuth = "signer_insecure_no_auth";
 inline constexpr const char* kTlsReloads = "signer_tls_reloads_total";
+inline constexpr const char* kKeysLoaded = "signer_keys_loaded";
+inline constexpr const char* kKeySetVersion = "signer_key_set_version";
+inline constexpr const char* kKeyReloads = "signer_key_reloads_total";
 
 // Declares all of the above in `registry`.
 void declare_signer_metrics(Registry& registry);

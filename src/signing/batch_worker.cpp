@@ -20,26 +20,20 @@ struct Chunk {
 
 }  // namespace
 
-BatchWorker::BatchWorker(store::Store& store, const crypto::KeyRing& keys, WorkerPool& pool,
-                         metrics::Registry& metrics, audit::AuditLog& audit,
-                         BatchWorkerOptions options)
-    : store_(store),
-      keys_(keys),
-      pool_(pool),
-      metrics_(metrics),
-      audit_(audit),
-      options_(std::move(options)) {}
+BatchWorker::BatchWorker(store::Store& store, WorkerPool& pool, metrics::Registry& metrics,
+                         audit::AuditLog& audit, BatchWorkerOptions options)
+    : store_(store), pool_(pool), metrics_(metrics), audit_(audit), options_(std::move(options)) {}
 
 BatchResult BatchWorker::run(const BatchSpec& spec, std::stop_token stop) {
   const auto start = std::chrono::steady_clock::now();
-  const crypto::SigningKey& key = keys_.at(spec.key_index);
+  const keys::Key& key = spec.key_set->at(spec.key_index);
   const records::ShardRange range = records::shard_range_for_batch(spec.batch, spec.batch_count);
 
   BatchResult result;
   result.batch = spec.batch;
   result.batch_count = spec.batch_count;
   result.key_index = spec.key_index;
-  result.key = key.public_key;
+  result.key = key.public_key();
   result.pod = options_.pod_name;
 
   store::ReadCursor cursor;
@@ -72,8 +66,8 @@ BatchResult BatchWorker::run(const BatchSpec& spec, std::stop_token stop) {
             records::UnsignedRecord& in = c->input[i];
             records::SignedRecord& out = c->output[i];
             out.salt = ctx.salts.next();
-            out.sign = ctx.signer.sign_salted(key.private_key, out.salt, in.msg);
-            out.key = key.public_key;
+            out.sign = key.sign_salted(ctx.signer, out.salt, in.msg);
+            out.key = key.public_key();
             out.job_id = spec.job_id;
             out.id = std::move(in.id);
             out.msg = std::move(in.msg);
@@ -98,7 +92,7 @@ BatchResult BatchWorker::run(const BatchSpec& spec, std::stop_token stop) {
   event.route = "/batch";
   event.job_id = spec.job_id;
   event.batch = spec.batch;
-  event.key_addresses = {key.address};
+  event.key_addresses = {key.address()};
   try {
     read_next();
     for (;;) {
@@ -157,7 +151,7 @@ BatchResult BatchWorker::run(const BatchSpec& spec, std::stop_token stop) {
   const std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - start;
   result.ms = static_cast<std::uint64_t>(elapsed.count() * 1000);
   const metrics::Labels key_labels = {{"key_index", std::to_string(spec.key_index)},
-                                      {"address", key.address}};
+                                      {"address", key.address()}};
   metrics_.increment(metrics::kRecordsSigned, key_labels, static_cast<double>(result.signed_count));
   if (result.already_signed) {
     metrics_.increment(metrics::kRecordsAlreadySigned, {},

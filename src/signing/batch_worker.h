@@ -6,12 +6,13 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <stop_token>
 #include <string>
 #include <vector>
 
 #include "audit/audit_log.h"
-#include "crypto/key_ring.h"
+#include "keys/key_set.h"
 #include "metrics/registry.h"
 #include "signing/worker_pool.h"
 #include "store/store.h"
@@ -19,12 +20,13 @@
 namespace signer::signing {
 
 struct BatchSpec {
-  std::uint64_t batch = 0;        // b
-  std::uint64_t batch_count = 1;  // B, with b < B
-  std::size_t key_index = 0;      // index into the key ring
-  std::string job_id;             // stamped on every record signed ("" outside a job)
-  std::string client;             // who asked, for the audit event ("" when unknown)
-  std::string remote_addr;        // from where, for the audit event
+  std::uint64_t batch = 0;                      // b
+  std::uint64_t batch_count = 1;                // B, with b < B
+  std::size_t key_index = 0;                    // index into key_set
+  std::shared_ptr<const keys::KeySet> key_set;  // the job's set (required)
+  std::string job_id;                           // stamped on every record signed ("" outside a job)
+  std::string client;                           // who asked, for the audit event ("" when unknown)
+  std::string remote_addr;                      // from where, for the audit event
 };
 
 struct BatchResult {
@@ -55,22 +57,22 @@ struct BatchWorkerOptions {
 
 class BatchWorker {
  public:
-  BatchWorker(store::Store& store, const crypto::KeyRing& keys, WorkerPool& pool,
-              metrics::Registry& metrics, audit::AuditLog& audit, BatchWorkerOptions options);
+  BatchWorker(store::Store& store, WorkerPool& pool, metrics::Registry& metrics,
+              audit::AuditLog& audit, BatchWorkerOptions options);
 
   // Signs every unsigned record of spec's shard range with key spec.key_index, stamping each
   // with spec.job_id, and records one audit event (route "/batch", outcome ok, interrupted or
   // error) for the run. A record that cannot be signed (store::InvalidRecord) is skipped, counted
   // in BatchResult::failed with its id in failed_ids, and recorded as an audit event of its own
   // (outcome "invalid"); the rest of the batch is signed.
-  // Preconditions: spec.batch < spec.batch_count, spec.key_index < keys.size().
+  // Preconditions: spec.batch < spec.batch_count, spec.key_set is set and
+  // spec.key_index < spec.key_set->size().
   // Throws store::StoreError when the store fails; chunks moved before that stay moved.
   // Returns early with interrupted = true once `stop` is requested (after the current chunk).
   BatchResult run(const BatchSpec& spec, std::stop_token stop = {});
 
  private:
   store::Store& store_;
-  const crypto::KeyRing& keys_;
   WorkerPool& pool_;
   metrics::Registry& metrics_;
   audit::AuditLog& audit_;

@@ -14,7 +14,8 @@ struct Coordinator::Job {
   std::string id;
   std::string client;
   std::string remote_addr;
-  std::vector<std::size_t> key_indexes;  // round robin: batch b uses key_indexes[b % size]
+  std::shared_ptr<const keys::KeySet> key_set;  // the set current at the start, to the end
+  std::vector<std::size_t> key_indexes;         // round robin: batch b uses key_indexes[b % size]
   std::string mode;
   std::uint64_t batch_size = 0;
   std::uint64_t unsigned_at_start = 0;
@@ -44,7 +45,7 @@ struct Coordinator::Job {
   bool done = false;  // ended and its final record saved; wait() returns only then
 };
 
-Coordinator::Coordinator(store::Store& store, const crypto::KeyRing& keys,
+Coordinator::Coordinator(store::Store& store, const keys::KeySetHolder& keys,
                          BatchDispatcher& dispatcher, metrics::Registry& metrics,
                          audit::AuditLog& audit, CoordinatorOptions options)
     : store_(store),
@@ -62,16 +63,22 @@ Coordinator::~Coordinator() { stop(); }
 JobSnapshot Coordinator::start(const JobRequest& request) {
   const std::uint64_t batch_size = request.batch_size;
   if (batch_size == 0) throw JobRequestError("batch size must be at least 1");
-  if (keys_.size() == 0) throw JobRequestError("no keys loaded");
-  std::vector<std::size_t> key_indexes = request.key_indexes;
-  for (const std::size_t index : key_indexes) {
-    if (index >= keys_.size()) {
-      throw JobRequestError("key index " + std::to_string(index) + " is out of range: " +
-                            std::to_string(keys_.size()) + " keys are loaded");
+  std::shared_ptr<const keys::KeySet> key_set = keys_.current();
+  if (key_set->size() == 0) throw JobRequestError("no keys loaded");
+  std::vector<std::size_t> key_indexes;
+  for (const std::string& selector : request.keys) {
+    const auto index = key_set->find(selector);
+    if (!index) {
+      throw JobRequestError("key " + selector + " is not in the loaded key set (version " +
+                            std::to_string(key_set->version()) + ", " +
+                            std::to_string(key_set->size()) + " keys)");
+    }
+    if (std::find(key_indexes.begin(), key_indexes.end(), *index) == key_indexes.end()) {
+      key_indexes.push_back(*index);
     }
   }
   if (key_indexes.empty()) {
-    for (std::size_t i = 0; i < keys_.size(); ++i) key_indexes.push_back(i);
+    for (std::size_t i = 0; i < key_set->size(); ++i) key_indexes.push_back(i);
   }
   std::unique_lock lock(mutex_);
   if (job_ && !job_->done) throw JobAlreadyRunning(job_->id);
@@ -87,6 +94,7 @@ JobSnapshot Coordinator::start(const JobRequest& request) {
   job->id = audit::new_job_id(job->started_unix_ms);
   job->client = request.client;
   job->remote_addr = request.remote_addr;
+  job->key_set = std::move(key_set);
   job->key_indexes = std::move(key_indexes);
   job->mode = dispatcher_.mode();
   job->batch_size = batch_size;
@@ -207,8 +215,10 @@ void Coordinator::run_job(std::stop_token stop, std::shared_ptr<Job> job) {
 
 void Coordinator::run_batch(std::stop_token stop, Job& job, std::uint64_t batch) {
   const std::size_t key_index = job.key_indexes[batch % job.key_indexes.size()];
-  const BatchSpec spec{batch, job.batches, key_index, job.id, job.client, job.remote_addr};
-  audit::BatchOutcome outcome{batch, "", key_index, keys_.at(key_index).address, 0, 0, 0, ""};
+  const BatchSpec spec{batch,  job.batches, key_index,      job.key_set,
+                       job.id, job.client,  job.remote_addr};
+  audit::BatchOutcome outcome{batch, "", key_index, job.key_set->at(key_index).address(),
+                              0,     0,  0,         ""};
   auto end_batch = [&] {
     {
       std::lock_guard lock(mutex_);
@@ -288,7 +298,8 @@ audit::JobRecord Coordinator::record_of(const Job& job) const {
   r.remote_addr = job.remote_addr;
   r.batch_size = job.batch_size;
   for (const std::size_t index : job.key_indexes) {
-    r.keys.push_back({index, keys_.at(index).address, keys_.at(index).public_key});
+    r.keys.push_back(
+        {index, job.key_set->at(index).address(), job.key_set->at(index).public_key()});
   }
   r.state = job.state;
   r.unsigned_at_start = job.unsigned_at_start;

@@ -20,7 +20,7 @@
 
 #include "audit/audit_log.h"
 #include "audit/job_record.h"
-#include "crypto/key_ring.h"
+#include "keys/key_set_holder.h"
 #include "metrics/registry.h"
 #include "signing/batch_dispatcher.h"
 #include "store/store.h"
@@ -46,9 +46,10 @@ struct JobRequest {
   std::uint64_t batch_size = 0;  // >= 1
   std::string client;            // who asks ("anonymous" without auth); recorded, never a token
   std::string remote_addr;       // from where
-  // Key indexes the job may use, in round-robin order: batch b signs with
-  // key_indexes[b % key_indexes.size()]. Empty means every key of the ring, in ring order.
-  std::vector<std::size_t> key_indexes;
+  // The keys the job may use (each an index, a public key or an address of the current key
+  // set), in round-robin order: batch b signs with keys[b % keys.size()]. Empty means every key
+  // of the set, in set order.
+  std::vector<std::string> keys;
 };
 
 // A JobRequest that cannot be planned: batch size 0, a key index out of range, no keys.
@@ -105,7 +106,8 @@ class JobAlreadyRunning : public std::runtime_error {
 
 class Coordinator {
  public:
-  Coordinator(store::Store& store, const crypto::KeyRing& keys, BatchDispatcher& dispatcher,
+  // Each job signs with the key set that is current when it starts, to its end.
+  Coordinator(store::Store& store, const keys::KeySetHolder& keys, BatchDispatcher& dispatcher,
               metrics::Registry& metrics, audit::AuditLog& audit, CoordinatorOptions options);
   // Interrupts a running job (after its in-flight batches) and joins it.
   ~Coordinator();
@@ -113,10 +115,10 @@ class Coordinator {
   Coordinator& operator=(const Coordinator&) = delete;
 
   // Plans and starts a job signing every unsigned record in batches of about
-  // request.batch_size, with the keys request.key_indexes allows. Backfills missing shards
+  // request.batch_size, with the keys request.keys allows. Backfills missing shards
   // first, saves the job record and records the "/sign" audit event before returning the plan
   // as the job's first snapshot.
-  // Throws JobRequestError for batch_size 0, a key index >= keys.size() or an empty key ring;
+  // Throws JobRequestError for batch_size 0, a key the current set does not hold or an empty set;
   // JobAlreadyRunning while another job runs; store::StoreError when the store cannot be
   // counted or the job record cannot be saved (the job then does not start).
   JobSnapshot start(const JobRequest& request);
@@ -143,7 +145,7 @@ class Coordinator {
   audit::JobRecord record_of(const Job& job) const;  // caller holds mutex_
 
   store::Store& store_;
-  const crypto::KeyRing& keys_;
+  const keys::KeySetHolder& keys_;
   BatchDispatcher& dispatcher_;
   metrics::Registry& metrics_;
   audit::AuditLog& audit_;

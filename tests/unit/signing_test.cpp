@@ -14,6 +14,7 @@
 #include "audit/job_id.h"
 #include "audit/job_verifier.h"
 #include "crypto/signature_verifier.h"
+#include "keys/key_set_holder.h"
 #include "metrics/signer_metrics.h"
 #include "signing/batch_dispatcher.h"
 #include "signing/coordinator.h"
@@ -40,7 +41,9 @@ constexpr const char* kJob = "j-0123456789ab-0123456789abcdef";
 
 // A job request as the HTTP layer makes one, every key allowed.
 JobRequest request(std::uint64_t batch_size, std::vector<std::size_t> key_indexes = {}) {
-  return {batch_size, "tester", "127.0.0.1", std::move(key_indexes)};
+  std::vector<std::string> selectors;
+  for (const std::size_t i : key_indexes) selectors.push_back(std::to_string(i));
+  return {batch_size, "tester", "127.0.0.1", std::move(selectors)};
 }
 
 class SigningTest : public ::testing::Test {
@@ -60,7 +63,16 @@ class SigningTest : public ::testing::Test {
   metrics::Registry metrics_;
   std::unique_ptr<store::SqliteStore> store_;
   std::unique_ptr<audit::AuditLog> audit_;
-  crypto::KeyRing keys_ = crypto::KeyRing::generate(3);
+  std::shared_ptr<const crypto::KeyRing> ring_ =
+      std::make_shared<const crypto::KeyRing>(crypto::KeyRing::generate(3));
+  const crypto::KeyRing& keys_ = *ring_;  // the private halves, for the assertions
+  keys::KeySetHolder key_holder_{[ring = ring_](std::uint64_t version) {
+    return keys::KeySetHolder::Loaded{
+        std::make_shared<const keys::KeySet>(
+            keys::KeySet::keys_of(ring, keys::KeySource::kCsv, "generated"), version),
+        {}};
+  }};
+  std::shared_ptr<const keys::KeySet> key_set_ = key_holder_.current();
   WorkerPool pool_{2};
 };
 
@@ -121,8 +133,8 @@ TEST(WorkerPool, RethrowsTheFirstTaskException) {
 TEST_F(SigningTest, BatchWorkerSignsItsRangeOnlyAndIsIdempotent) {
   const auto input = random_records(3000);
   store_->ingest(input);
-  BatchWorker worker(*store_, keys_, pool_, metrics_, *audit_, {257, "pod-a"});
-  const BatchResult r = worker.run({1, 4, 2, kJob, "tester", "127.0.0.1"});
+  BatchWorker worker(*store_, pool_, metrics_, *audit_, {257, "pod-a"});
+  const BatchResult r = worker.run({1, 4, 2, key_set_, kJob, "tester", "127.0.0.1"});
   const records::ShardRange range = records::shard_range_for_batch(1, 4);
   std::size_t in_range = 0;
   for (const auto& rec : input) in_range += range.contains(records::shard_of(rec.id));
@@ -147,7 +159,8 @@ TEST_F(SigningTest, BatchWorkerSignsItsRangeOnlyAndIsIdempotent) {
   EXPECT_EQ(events[0].batch, std::optional<std::uint64_t>(1));
   EXPECT_EQ(events[0].count, in_range);
   EXPECT_EQ(events[0].key_addresses, std::vector<std::string>{keys_.at(2).address});
-  EXPECT_EQ(worker.run({1, 4, 2, kJob, "tester", "127.0.0.1"}).signed_count, 0u);  // idempotent
+  EXPECT_EQ(worker.run({1, 4, 2, key_set_, kJob, "tester", "127.0.0.1"}).signed_count,
+            0u);  // idempotent
   EXPECT_EQ(store_->count().unsigned_records, input.size() - in_range);
   EXPECT_EQ(metrics_.value(metrics::kRecordsSigned,
                            {{"key_index", "2"}, {"address", keys_.at(2).address}}),
@@ -156,10 +169,11 @@ TEST_F(SigningTest, BatchWorkerSignsItsRangeOnlyAndIsIdempotent) {
 
 TEST_F(SigningTest, BatchWorkerStopsAfterTheCurrentChunkWhenAsked) {
   store_->ingest(random_records(2000));
-  BatchWorker worker(*store_, keys_, pool_, metrics_, *audit_, {100, "pod"});
+  BatchWorker worker(*store_, pool_, metrics_, *audit_, {100, "pod"});
   std::stop_source stop;
   stop.request_stop();
-  const BatchResult r = worker.run({0, 1, 0, kJob, "tester", "127.0.0.1"}, stop.get_token());
+  const BatchResult r =
+      worker.run({0, 1, 0, key_set_, kJob, "tester", "127.0.0.1"}, stop.get_token());
   EXPECT_TRUE(r.interrupted);
   EXPECT_EQ(r.signed_count, 100u);  // exactly one chunk, fully moved
   EXPECT_EQ(store_->count().signed_records, 100u);
@@ -168,9 +182,9 @@ TEST_F(SigningTest, BatchWorkerStopsAfterTheCurrentChunkWhenAsked) {
 TEST_F(SigningTest, CoordinatorSignsEverythingWithRoundRobinKeys) {
   const auto input = random_records(5000);
   store_->ingest(input);
-  BatchWorker worker(*store_, keys_, pool_, metrics_, *audit_, {300, "pod"});
+  BatchWorker worker(*store_, pool_, metrics_, *audit_, {300, "pod"});
   InProcessDispatcher dispatcher(worker);
-  Coordinator coordinator(*store_, keys_, dispatcher, metrics_, *audit_, {3, 2, {}, {}});
+  Coordinator coordinator(*store_, key_holder_, dispatcher, metrics_, *audit_, {3, 2, {}, {}});
   const JobSnapshot plan = coordinator.start(request(700));
   EXPECT_EQ(plan.batches, 8u);  // ceil(5000 / 700)
   EXPECT_EQ(plan.unsigned_at_start, 5000u);
@@ -189,9 +203,9 @@ TEST_F(SigningTest, CoordinatorSignsEverythingWithRoundRobinKeys) {
 }
 
 TEST_F(SigningTest, CoordinatorWithNothingToSignSucceedsAtOnce) {
-  BatchWorker worker(*store_, keys_, pool_, metrics_, *audit_, {300, "pod"});
+  BatchWorker worker(*store_, pool_, metrics_, *audit_, {300, "pod"});
   InProcessDispatcher dispatcher(worker);
-  Coordinator coordinator(*store_, keys_, dispatcher, metrics_, *audit_, {});
+  Coordinator coordinator(*store_, key_holder_, dispatcher, metrics_, *audit_, {});
   const JobSnapshot plan = coordinator.start(request(10));
   EXPECT_EQ(plan.batches, 0u);
   EXPECT_EQ(coordinator.wait(plan.id)->state, JobState::kSucceeded);
@@ -210,9 +224,9 @@ TEST_F(SigningTest, CoordinatorBackfillsRecordsWithoutShard) {
               SQLITE_OK);
     sqlite3_close(db);
   }
-  BatchWorker worker(*store_, keys_, pool_, metrics_, *audit_, {4, "pod"});
+  BatchWorker worker(*store_, pool_, metrics_, *audit_, {4, "pod"});
   InProcessDispatcher dispatcher(worker);
-  Coordinator coordinator(*store_, keys_, dispatcher, metrics_, *audit_, {});
+  Coordinator coordinator(*store_, key_holder_, dispatcher, metrics_, *audit_, {});
   const auto done = coordinator.wait(coordinator.start(request(3)).id);
   EXPECT_EQ(done->records_signed, 13u);
   EXPECT_EQ(store_->count().unsigned_records, 0u);
@@ -246,10 +260,10 @@ class FlakyDispatcher final : public BatchDispatcher {
 
 TEST_F(SigningTest, CoordinatorRetriesFailedBatchesWithBackoff) {
   store_->ingest(random_records(1000));
-  BatchWorker worker(*store_, keys_, pool_, metrics_, *audit_, {300, "pod"});
+  BatchWorker worker(*store_, pool_, metrics_, *audit_, {300, "pod"});
   InProcessDispatcher inner(worker);
   FlakyDispatcher flaky(inner, 2, true);
-  Coordinator coordinator(*store_, keys_, flaky, metrics_, *audit_,
+  Coordinator coordinator(*store_, key_holder_, flaky, metrics_, *audit_,
                           {2, 3, std::chrono::milliseconds(1), std::chrono::milliseconds(4)});
   const auto done = coordinator.wait(coordinator.start(request(250)).id);
   EXPECT_EQ(done->state, JobState::kSucceeded);
@@ -259,10 +273,10 @@ TEST_F(SigningTest, CoordinatorRetriesFailedBatchesWithBackoff) {
 
 TEST_F(SigningTest, CoordinatorReportsBatchesThatExhaustTheirAttempts) {
   store_->ingest(random_records(1000));
-  BatchWorker worker(*store_, keys_, pool_, metrics_, *audit_, {300, "pod"});
+  BatchWorker worker(*store_, pool_, metrics_, *audit_, {300, "pod"});
   InProcessDispatcher inner(worker);
   FlakyDispatcher flaky(inner, 5, true);
-  Coordinator coordinator(*store_, keys_, flaky, metrics_, *audit_,
+  Coordinator coordinator(*store_, key_holder_, flaky, metrics_, *audit_,
                           {2, 3, std::chrono::milliseconds(1), std::chrono::milliseconds(2)});
   const auto done = coordinator.wait(coordinator.start(request(500)).id);
   EXPECT_EQ(done->state, JobState::kFailed);
@@ -274,10 +288,10 @@ TEST_F(SigningTest, CoordinatorReportsBatchesThatExhaustTheirAttempts) {
 
 TEST_F(SigningTest, BusyAnswersAreWaitedOutWithoutUsingAttempts) {
   store_->ingest(random_records(600));
-  BatchWorker worker(*store_, keys_, pool_, metrics_, *audit_, {300, "pod"});
+  BatchWorker worker(*store_, pool_, metrics_, *audit_, {300, "pod"});
   InProcessDispatcher inner(worker);
   FlakyDispatcher busy(inner, 5, true, /*busy=*/true);
-  Coordinator coordinator(*store_, keys_, busy, metrics_, *audit_, {2, 2, {}, {}});
+  Coordinator coordinator(*store_, key_holder_, busy, metrics_, *audit_, {2, 2, {}, {}});
   const auto done = coordinator.wait(coordinator.start(request(300)).id);
   EXPECT_EQ(done->state, JobState::kSucceeded);  // 5 busy answers > 2 attempts, still fine
   EXPECT_EQ(done->retries, 0u);
@@ -286,10 +300,10 @@ TEST_F(SigningTest, BusyAnswersAreWaitedOutWithoutUsingAttempts) {
 
 TEST_F(SigningTest, NonRetryableFailureIsNotRetried) {
   store_->ingest(random_records(100));
-  BatchWorker worker(*store_, keys_, pool_, metrics_, *audit_, {300, "pod"});
+  BatchWorker worker(*store_, pool_, metrics_, *audit_, {300, "pod"});
   InProcessDispatcher inner(worker);
   FlakyDispatcher flaky(inner, 1, false);
-  Coordinator coordinator(*store_, keys_, flaky, metrics_, *audit_, {1, 4, {}, {}});
+  Coordinator coordinator(*store_, key_holder_, flaky, metrics_, *audit_, {1, 4, {}, {}});
   const auto done = coordinator.wait(coordinator.start(request(100)).id);
   EXPECT_EQ(done->retries, 0u);
   EXPECT_EQ(done->batches_failed, 1u);
@@ -322,7 +336,7 @@ class GateDispatcher final : public BatchDispatcher {
 TEST_F(SigningTest, SecondJobWhileOneRunsIsRefused) {
   store_->ingest(random_records(10));
   GateDispatcher gate;
-  Coordinator coordinator(*store_, keys_, gate, metrics_, *audit_, {});
+  Coordinator coordinator(*store_, key_holder_, gate, metrics_, *audit_, {});
   const auto first = coordinator.start(request(5));
   EXPECT_THROW(coordinator.start(request(5)), JobAlreadyRunning);
   EXPECT_EQ(coordinator.snapshot()->state, JobState::kRunning);
@@ -335,7 +349,7 @@ TEST_F(SigningTest, SecondJobWhileOneRunsIsRefused) {
 TEST_F(SigningTest, StopInterruptsARunningJob) {
   store_->ingest(random_records(10));
   GateDispatcher gate;
-  Coordinator coordinator(*store_, keys_, gate, metrics_, *audit_, {});
+  Coordinator coordinator(*store_, key_holder_, gate, metrics_, *audit_, {});
   const auto job = coordinator.start(request(1));
   coordinator.stop();
   EXPECT_EQ(coordinator.snapshot()->state, JobState::kInterrupted);
@@ -367,9 +381,9 @@ TEST(JobId, RejectsEverythingElse) {
 
 TEST_F(SigningTest, CoordinatorPersistsTheJobWithEveryBatchResultAndStampsItsRecords) {
   store_->ingest(random_records(1000));
-  BatchWorker worker(*store_, keys_, pool_, metrics_, *audit_, {100, "pod-a"});
+  BatchWorker worker(*store_, pool_, metrics_, *audit_, {100, "pod-a"});
   InProcessDispatcher dispatcher(worker);
-  Coordinator coordinator(*store_, keys_, dispatcher, metrics_, *audit_, {2, 2, {}, {}});
+  Coordinator coordinator(*store_, key_holder_, dispatcher, metrics_, *audit_, {2, 2, {}, {}});
   const JobSnapshot plan = coordinator.start(request(300));
   EXPECT_TRUE(audit::is_valid_job_id(plan.id)) << plan.id;
   const auto done = coordinator.wait(plan.id);
@@ -413,9 +427,9 @@ TEST_F(SigningTest, CoordinatorPersistsTheJobWithEveryBatchResultAndStampsItsRec
 
 TEST_F(SigningTest, CoordinatorSignsOnlyWithTheRequestedKeysInTheirOrder) {
   store_->ingest(random_records(2000));
-  BatchWorker worker(*store_, keys_, pool_, metrics_, *audit_, {300, "pod"});
+  BatchWorker worker(*store_, pool_, metrics_, *audit_, {300, "pod"});
   InProcessDispatcher dispatcher(worker);
-  Coordinator coordinator(*store_, keys_, dispatcher, metrics_, *audit_, {2, 2, {}, {}});
+  Coordinator coordinator(*store_, key_holder_, dispatcher, metrics_, *audit_, {2, 2, {}, {}});
   const auto done = coordinator.wait(coordinator.start(request(400, {2, 0})).id);
   ASSERT_EQ(done->state, JobState::kSucceeded);
   EXPECT_EQ(done->keys, 2u);
@@ -434,7 +448,7 @@ TEST_F(SigningTest, CoordinatorSignsOnlyWithTheRequestedKeysInTheirOrder) {
 TEST_F(SigningTest, CoordinatorRejectsAKeyIndexOutOfRangeWithoutStartingAJob) {
   store_->ingest(random_records(10));
   GateDispatcher gate;
-  Coordinator coordinator(*store_, keys_, gate, metrics_, *audit_, {});
+  Coordinator coordinator(*store_, key_holder_, gate, metrics_, *audit_, {});
   EXPECT_THROW(coordinator.start(request(5, {0, 3})), JobRequestError);
   EXPECT_THROW(coordinator.start(request(0)), JobRequestError);
   EXPECT_FALSE(coordinator.snapshot());
@@ -443,9 +457,9 @@ TEST_F(SigningTest, CoordinatorRejectsAKeyIndexOutOfRangeWithoutStartingAJob) {
 
 TEST_F(SigningTest, TwoJobsGetDifferentIdsAndBothAreListed) {
   store_->ingest(random_records(10));
-  BatchWorker worker(*store_, keys_, pool_, metrics_, *audit_, {300, "pod"});
+  BatchWorker worker(*store_, pool_, metrics_, *audit_, {300, "pod"});
   InProcessDispatcher dispatcher(worker);
-  Coordinator coordinator(*store_, keys_, dispatcher, metrics_, *audit_, {});
+  Coordinator coordinator(*store_, key_holder_, dispatcher, metrics_, *audit_, {});
   const std::string first = coordinator.wait(coordinator.start(request(5)).id)->id;
   std::this_thread::sleep_for(std::chrono::milliseconds(3));  // list order is by start time
   const std::string second = coordinator.wait(coordinator.start(request(5)).id)->id;
@@ -458,9 +472,9 @@ TEST_F(SigningTest, TwoJobsGetDifferentIdsAndBothAreListed) {
 
 TEST_F(SigningTest, JobStartEveryBatchAndJobEndAreAuditEvents) {
   store_->ingest(random_records(600));
-  BatchWorker worker(*store_, keys_, pool_, metrics_, *audit_, {100, "pod-a"});
+  BatchWorker worker(*store_, pool_, metrics_, *audit_, {100, "pod-a"});
   InProcessDispatcher dispatcher(worker);
-  Coordinator coordinator(*store_, keys_, dispatcher, metrics_, *audit_, {});
+  Coordinator coordinator(*store_, key_holder_, dispatcher, metrics_, *audit_, {});
   const std::string id = coordinator.wait(coordinator.start(request(200)).id)->id;
   auto events = store_->list_audit(id, 100);
   std::reverse(events.begin(), events.end());  // oldest first
@@ -492,10 +506,10 @@ TEST_F(SigningTest, JobStartEveryBatchAndJobEndAreAuditEvents) {
 
 TEST_F(SigningTest, AFailedBatchIsRecordedWithItsErrorAndAttempts) {
   store_->ingest(random_records(100));
-  BatchWorker worker(*store_, keys_, pool_, metrics_, *audit_, {300, "pod"});
+  BatchWorker worker(*store_, pool_, metrics_, *audit_, {300, "pod"});
   InProcessDispatcher inner(worker);
   FlakyDispatcher flaky(inner, 1, false);
-  Coordinator coordinator(*store_, keys_, flaky, metrics_, *audit_, {1, 4, {}, {}});
+  Coordinator coordinator(*store_, key_holder_, flaky, metrics_, *audit_, {1, 4, {}, {}});
   const auto done = coordinator.wait(coordinator.start(request(100)).id);
   ASSERT_EQ(done->state, JobState::kFailed);
   const auto job = store_->find_job(done->id);
@@ -508,9 +522,9 @@ TEST_F(SigningTest, AFailedBatchIsRecordedWithItsErrorAndAttempts) {
 
 TEST_F(SigningTest, JobVerifierAcceptsAnHonestJobAndNamesATamperedRecord) {
   store_->ingest(random_records(300));
-  BatchWorker worker(*store_, keys_, pool_, metrics_, *audit_, {100, "pod"});
+  BatchWorker worker(*store_, pool_, metrics_, *audit_, {100, "pod"});
   InProcessDispatcher dispatcher(worker);
-  Coordinator coordinator(*store_, keys_, dispatcher, metrics_, *audit_, {});
+  Coordinator coordinator(*store_, key_holder_, dispatcher, metrics_, *audit_, {});
   const std::string id = coordinator.wait(coordinator.start(request(100)).id)->id;
   const auto job = store_->find_job(id);
   ASSERT_TRUE(job);
@@ -565,9 +579,9 @@ TEST_F(SigningTest, JobVerifierAcceptsAnHonestJobAndNamesATamperedRecord) {
 
 TEST_F(SigningTest, JobVerifierRejectsARecordWhoseSaltBoundaryWasMoved) {
   store_->ingest(random_records(50));
-  BatchWorker worker(*store_, keys_, pool_, metrics_, *audit_, {100, "pod"});
+  BatchWorker worker(*store_, pool_, metrics_, *audit_, {100, "pod"});
   InProcessDispatcher dispatcher(worker);
-  Coordinator coordinator(*store_, keys_, dispatcher, metrics_, *audit_, {});
+  Coordinator coordinator(*store_, key_holder_, dispatcher, metrics_, *audit_, {});
   const std::string id = coordinator.wait(coordinator.start(request(100)).id)->id;
   const auto job = store_->find_job(id);
   ASSERT_TRUE(job);
@@ -610,9 +624,9 @@ TEST_F(SigningTest, CoordinatorRepairsShardsOutsideTheShardSpaceAndSignsThoseRec
   exec_raw(dir_ / "signer.db",
            "INSERT INTO records (id, msg, shard) VALUES ('00000001aa', 'a', -1), "
            "('00000002bb', 'b', 1099511627776), ('00000003cc', 'c', 'not a number')");
-  BatchWorker worker(*store_, keys_, pool_, metrics_, *audit_, {4, "pod"});
+  BatchWorker worker(*store_, pool_, metrics_, *audit_, {4, "pod"});
   InProcessDispatcher dispatcher(worker);
-  Coordinator coordinator(*store_, keys_, dispatcher, metrics_, *audit_, {});
+  Coordinator coordinator(*store_, key_holder_, dispatcher, metrics_, *audit_, {});
   const auto done = coordinator.wait(coordinator.start(request(3)).id);
   EXPECT_EQ(done->state, JobState::kSucceeded) << done->error;
   EXPECT_EQ(done->records_signed, 13u);
@@ -635,7 +649,7 @@ class BlindDispatcher final : public BatchDispatcher {
 TEST_F(SigningTest, AJobThatLeavesRecordsOfItsStartUnsignedDoesNotSucceed) {
   store_->ingest(random_records(7));
   BlindDispatcher blind;
-  Coordinator coordinator(*store_, keys_, blind, metrics_, *audit_, {});
+  Coordinator coordinator(*store_, key_holder_, blind, metrics_, *audit_, {});
   const auto done = coordinator.wait(coordinator.start(request(3)).id);
   EXPECT_EQ(done->batches_done, done->batches);
   EXPECT_EQ(done->state, JobState::kFailed);
@@ -649,9 +663,9 @@ TEST_F(SigningTest, ABatchSkipsARecordWhoseMsgIsNotTextAndSignsTheRest) {
   store_->ingest(random_records(20));
   exec_raw(dir_ / "signer.db",
            "INSERT INTO records (id, msg, shard) VALUES ('7fffffffbad', x'00ff', 2147483647)");
-  BatchWorker worker(*store_, keys_, pool_, metrics_, *audit_, {4, "pod"});
+  BatchWorker worker(*store_, pool_, metrics_, *audit_, {4, "pod"});
   InProcessDispatcher dispatcher(worker);
-  Coordinator coordinator(*store_, keys_, dispatcher, metrics_, *audit_, {});
+  Coordinator coordinator(*store_, key_holder_, dispatcher, metrics_, *audit_, {});
   const auto done = coordinator.wait(coordinator.start(request(100)).id);
   EXPECT_EQ(done->records_signed, 20u);
   EXPECT_EQ(done->records_invalid, 1u);
@@ -669,12 +683,12 @@ TEST_F(SigningTest, ABatchSkipsARecordWhoseMsgIsNotTextAndSignsTheRest) {
 
 TEST_F(SigningTest, CoordinatorListsTheFirstFailedBatchesAndCountsThemAll) {
   store_->ingest(random_records(30));
-  BatchWorker worker(*store_, keys_, pool_, metrics_, *audit_, {300, "pod"});
+  BatchWorker worker(*store_, pool_, metrics_, *audit_, {300, "pod"});
   InProcessDispatcher inner(worker);
   FlakyDispatcher flaky(inner, 1, false);
   CoordinatorOptions options{2, 1, std::chrono::milliseconds(1), std::chrono::milliseconds(1)};
   options.max_listed_failures = 20;
-  Coordinator coordinator(*store_, keys_, flaky, metrics_, *audit_, options);
+  Coordinator coordinator(*store_, key_holder_, flaky, metrics_, *audit_, options);
   const auto done = coordinator.wait(coordinator.start(request(1)).id);
   EXPECT_EQ(done->state, JobState::kFailed);
   EXPECT_EQ(done->batches_failed, 30u);
@@ -688,8 +702,8 @@ TEST_F(SigningTest, ABatchOfLargeMessagesIsReadInChunksBoundedByBytesAndSignsEve
   store_->ingest(records);
   // 2000 records a chunk, but 25 KB: about 3 records per chunk.
   BatchWorkerOptions options{2000, "pod", 25000};
-  BatchWorker worker(*store_, keys_, pool_, metrics_, *audit_, options);
-  const BatchResult r = worker.run({0, 1, 0, kJob, "tester", "127.0.0.1"});
+  BatchWorker worker(*store_, pool_, metrics_, *audit_, options);
+  const BatchResult r = worker.run({0, 1, 0, key_set_, kJob, "tester", "127.0.0.1"});
   EXPECT_EQ(r.signed_count, 50u);
   EXPECT_EQ(store_->count().unsigned_records, 0u);
 }
