@@ -21,7 +21,8 @@ namespace {
 
 std::string scalar(const std::filesystem::path& path, const YAML::Node& entry, const char* field) {
   const YAML::Node value = entry[field];
-  if (!value.IsScalar() || value.Scalar().empty()) {
+  // A missing field is an invalid node, on which IsScalar() would throw.
+  if (!value.IsDefined() || !value.IsScalar() || value.Scalar().empty()) {
     fail(path, entry, std::string("`") + field + "` must be a non-empty string");
   }
   return value.Scalar();
@@ -101,7 +102,7 @@ KeySetConfig parse_key_set_config(const std::string& yaml, const std::filesystem
     if (name != "keys") fail(path, field.first, "unknown field `" + name + "` (known: keys)");
   }
   const YAML::Node keys = root["keys"];
-  if (!keys.IsSequence() || keys.size() == 0) {
+  if (!keys.IsDefined() || !keys.IsSequence() || keys.size() == 0) {
     fail(path, root, "`keys` must be a non-empty list");
   }
   KeySetConfig config;
