@@ -1,21 +1,26 @@
 #!/usr/bin/env python3
-"""Cluster-mode benchmark on FerretDB, in the same run as the embedded figure.
+"""Cluster-mode benchmark on PostgreSQL and FerretDB, in the same run as the embedded figure.
 
 Measures records/s of a --records job (only the sign phase is timed) for:
   embedded   SQLite, one process, in-process batches;
+  pg-1       PostgreSQL + 1 pod behind nginx (CLUSTER_STORE=postgres scripts/cluster.sh up 1);
+  pg-3       PostgreSQL + 3 pods behind nginx;
   mongo-1    FerretDB + 1 pod behind nginx (scripts/cluster.sh up 1);
   mongo-3    FerretDB + 3 pods behind nginx (scripts/cluster.sh up 3);
 plus raw libsecp256k1 signatures/s on all cores, and, from each pod's /metrics, where the time
 went: seconds spent in store operations (by op) against seconds of batch wall time, next to the
-CPU seconds the signatures themselves need (records / raw single-core rate).
+CPU seconds the signatures themselves need (records / raw single-core rate). For each cluster
+run it also reads, from /proc, the CPU seconds the pods and the database server used during the
+job, per record: the inputs of the capacity model in docs/PERFORMANCE.md.
 Every pod gets `--concurrency` and `--chunk-size` (defaults: 2 batches in flight, chunks of
 4,000). FerretDB scans the whole collection for every query, so a chunk at least as large as a
 batch means one read per batch, and two scans in flight keep both cores busy without the
 60 s socket timeouts that 8 concurrent scans of 100k documents ran into.
 Usage: bench/cluster_job.py [--records 100000] [--batch-size 2000] [--concurrency 2]
-                            [--chunk-size 4000]
+                            [--chunk-size 4000] [--stores pg,mongo] [--pods 1,3]
 """
 import argparse
+import glob
 import json
 import os
 import re
@@ -70,26 +75,67 @@ def embedded(records, batch_size, tmp):
     return records / (time.monotonic() - start)
 
 
-def cluster(pods, records, batch_size, pod_args, tmp):
-    env = dict(os.environ, CLUSTER_DIR=f"{tmp}/cluster-{pods}", CLUSTER_MONGO_PORT="27417",
+def cpu_seconds(pid):
+    """utime + stime of one process, from /proc (0 when it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+def processes_named(name):
+    pids = []
+    for stat in glob.glob("/proc/[0-9]*/stat"):
+        try:
+            with open(stat) as f:
+                text = f.read()
+        except OSError:
+            continue
+        if text[text.find("(") + 1:text.rfind(")")] == name:
+            pids.append(int(stat.split("/")[2]))
+    return pids
+
+
+def cpu_of(pids):
+    return sum(cpu_seconds(p) for p in pids)
+
+
+def cluster(store, pods, records, batch_size, pod_args, tmp):
+    cdir = f"{tmp}/cluster-{store}-{pods}"
+    env = dict(os.environ, CLUSTER_DIR=cdir, CLUSTER_MONGO_PORT="27417", CLUSTER_PG_PORT="15532",
+               CLUSTER_STORE="postgres" if store == "pg" else "ferretdb",
                CLUSTER_BASE_PORT="18300", CLUSTER_LB_PORT="18290", CLUSTER_SIGNER_ARGS=pod_args)
     script = os.path.join(REPO, "scripts/cluster.sh")
-    subprocess.run([script, "up", str(pods)], check=True, env=env, capture_output=True)
+    up = subprocess.run([script, "up", str(pods)], check=True, env=env, capture_output=True,
+                        text=True).stdout
     try:
-        mongo = "mongodb://127.0.0.1:27417/"
-        subprocess.run([SIGNER, "load", "--count", str(records), "--store", mongo], check=True,
-                       capture_output=True)
+        url = re.search(r"^STORE_URL=(\S+)$", up, re.M).group(1)
+        load_env = dict(os.environ)
+        if store == "pg":
+            load_env["BS_PG_PASSWORD_FILE"] = f"{cdir}/postgres/password"
+        subprocess.run([SIGNER, "load", "--count", str(records), "--store", url], check=True,
+                       capture_output=True, env=load_env)
+        pod_pids = [int(open(p).read()) for p in glob.glob(f"{cdir}/pids/pod-*.pid")]
+        db_pids = processes_named("postgres" if store == "pg" else "ferretdb")
+        pods_before, db_before = cpu_of(pod_pids), cpu_of(db_pids)
         start = time.monotonic()
         job = json.loads(get(f"http://127.0.0.1:18300/sign/{batch_size}?wait=true"))
         elapsed = time.monotonic() - start
+        # Backends started during the job (one per pod connection) count too.
+        db_pids = set(db_pids) | set(processes_named("postgres" if store == "pg" else "ferretdb"))
+        pods_cpu = cpu_of(pod_pids) - pods_before
+        db_cpu = cpu_of(db_pids) - db_before
         assert job["state"] == "succeeded" and job["records_signed"] == records, job
-        store, batch = {}, 0.0
+        store_s, batch = {}, 0.0
         for i in range(pods):
             s, b = metric_sums(get(f"http://127.0.0.1:{18300 + i}/metrics"))
             for k, v in s.items():
-                store[k] = store.get(k, 0) + v
+                store_s[k] = store_s.get(k, 0) + v
             batch += b
-        return records / elapsed, store, batch, elapsed
+        return {"rate": records / elapsed, "store": store_s, "batch": batch, "elapsed": elapsed,
+                "pods_us": pods_cpu / records * 1e6, "db_us": db_cpu / records * 1e6}
     finally:
         subprocess.run([script, "down"], env=env, capture_output=True)
 
@@ -100,26 +146,39 @@ def main():
     ap.add_argument("--batch-size", type=int, default=2000)
     ap.add_argument("--concurrency", type=int, default=2)
     ap.add_argument("--chunk-size", type=int, default=4000)
+    ap.add_argument("--stores", default="pg,mongo", help="comma-separated: pg, mongo")
+    ap.add_argument("--pods", default="1,3", help="comma-separated pod counts")
     args = ap.parse_args()
     pod_args = f"--concurrency {args.concurrency} --chunk-size {args.chunk_size}"
+    stores = [s for s in args.stores.split(",") if s]
+    pod_counts = [int(n) for n in args.pods.split(",") if n]
     with tempfile.TemporaryDirectory() as tmp:
         raw = raw_rate()
         emb = embedded(args.records, args.batch_size, tmp)
-        results = {n: cluster(n, args.records, args.batch_size, pod_args, tmp) for n in (1, 3)}
+        results = {(s, n): cluster(s, n, args.records, args.batch_size, pod_args, tmp)
+                   for s in stores for n in pod_counts}
     cores = os.cpu_count() or 1
-    sign_cpu = args.records / (raw / cores)
+    sign_us = cores / raw * 1e6  # CPU microseconds of one signature
     print(f"{args.records:,} records, batch size {args.batch_size:,}; pods run with {pod_args}")
-    print(f"raw libsecp256k1 signatures/s (all cores): {raw:,.0f}; the signatures of one job "
-          f"need {sign_cpu:.1f} CPU-seconds")
-    print(f"embedded (SQLite)   {emb:10,.0f} records/s   ratio to raw {emb / raw:.3f}")
-    for n, (rate, store, batch, elapsed) in results.items():
-        total_store = sum(v for k, v in store.items() if k in ("read_unsigned", "move"))
-        print(f"mongo, {n} pod(s)     {rate:10,.0f} records/s   ratio to raw {rate / raw:.3f}   "
-              f"job {elapsed:.1f}s")
-        share = total_store / batch if batch else 0.0
-        print(f"    batch wall time (sum over pods) {batch:.1f}s; store time in batches "
-              f"{total_store:.1f}s = {share:.1%} of it "
-              f"({', '.join(f'{k} {v:.1f}s' for k, v in sorted(store.items()))})")
+    print(f"raw libsecp256k1 signatures/s (all {cores} cores): {raw:,.0f}; one signature costs "
+          f"{sign_us:.1f} CPU-us")
+    print()
+    print("| configuration | records/s | ratio to raw | job s | store share of batch time "
+          "| pod CPU/record | DB CPU/record |")
+    print("|---|---|---|---|---|---|---|")
+    print(f"| embedded (SQLite) | {emb:,.0f} | {emb / raw:.3f} | | | | |")
+    names = {"pg": "PostgreSQL", "mongo": "FerretDB"}
+    for (store, n), r in results.items():
+        total_store = sum(v for k, v in r["store"].items() if k in ("read_unsigned", "move"))
+        share = total_store / r["batch"] if r["batch"] else 0.0
+        print(f"| {names[store]}, {n} pod{'s' if n > 1 else ''} | {r['rate']:,.0f} | "
+              f"{r['rate'] / raw:.3f} | {r['elapsed']:.1f} | {share:.0%} | "
+              f"{r['pods_us']:.1f} us | {r['db_us']:.1f} us |")
+    print()
+    for (store, n), r in results.items():
+        print(f"{names[store]}, {n} pod(s): store seconds by op "
+              + ", ".join(f"{k} {v:.1f}s" for k, v in sorted(r["store"].items()))
+              + f"; batch wall time (sum over pods) {r['batch']:.1f}s")
 
 
 if __name__ == "__main__":
