@@ -79,6 +79,7 @@ def test_keys_lists_public_keys_and_addresses_never_private_keys(signer, keyring
     r = signer.get("/keys")
     assert r.status_code == 200
     keys = r.json()["keys"]
+    assert r.json()["set_version"] == 1
     assert [k["index"] for k in keys] == list(range(len(keyring)))
     assert [k["key"] for k in keys] == keyring.public_keys
     printed = {}  # keygen printed "index address public_key" lines
@@ -89,7 +90,8 @@ def test_keys_lists_public_keys_and_addresses_never_private_keys(signer, keyring
     for k in keys:
         assert PUBKEY_RE.match(k["key"]), k
         assert ADDRESS_RE.match(k["address"]), k
-        assert set(k) == {"index", "key", "address"}, k
+        assert set(k) == {"index", "key", "address", "source", "origin"}, k
+        assert (k["source"], k["origin"]) == ("csv", str(keyring.path)), k
         assert printed.get(k["index"]) == (k["address"], k["key"]), (printed, k)
 
     # No private key anywhere the service shows: its answers and its log.
