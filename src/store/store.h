@@ -62,6 +62,18 @@ struct ReadCursor {
   // than its record limit reached the end of the range).
   std::vector<InvalidRecord> invalid;
   std::size_t visited = 0;
+
+  // What every read_unsigned does first: a cursor not started yet begins at `range`'s first
+  // shard, and the per-read fields are cleared.
+  void begin_read(const records::ShardRange& range) {
+    if (!started) {
+      shard = range.begin;
+      id.clear();
+      started = true;
+    }
+    invalid.clear();
+    visited = 0;
+  }
 };
 
 // No limit on the bytes read_unsigned returns.
@@ -99,6 +111,10 @@ void add_conflict(IngestResult& result, std::size_t position, std::string_view i
 // own; a body that no longer parses was edited by hand: StoreError(kInvalid) naming `where`.
 audit::JobRecord job_from_stored_body(const std::string& body, std::string_view where);
 audit::AuditEvent audit_event_from_stored_body(const std::string& body, std::string_view where);
+std::vector<audit::JobRecord> jobs_from_stored_bodies(const std::vector<std::string>& bodies,
+                                                      std::string_view where);
+std::vector<audit::AuditEvent> audit_events_from_stored_bodies(
+    const std::vector<std::string>& bodies, std::string_view where);
 
 class Store {
  public:

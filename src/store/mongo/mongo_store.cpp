@@ -908,13 +908,7 @@ std::vector<records::UnsignedRecord> MongoStore::read_unsigned(const records::Sh
                                                                ReadCursor& cursor,
                                                                std::size_t limit,
                                                                std::size_t byte_limit) {
-  if (!cursor.started) {
-    cursor.shard = range.begin;
-    cursor.id.clear();
-    cursor.started = true;
-  }
-  cursor.invalid.clear();
-  cursor.visited = 0;
+  cursor.begin_read(range);
   std::vector<records::UnsignedRecord> out;
   if (limit == 0) return out;  // a MongoDB limit of 0 would mean "no limit"
 

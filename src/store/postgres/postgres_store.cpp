@@ -183,13 +183,7 @@ std::vector<records::UnsignedRecord> PostgresStore::read_unsigned(const records:
                                                                   ReadCursor& cursor,
                                                                   std::size_t limit,
                                                                   std::size_t byte_limit) {
-  if (!cursor.started) {
-    cursor.shard = range.begin;
-    cursor.id.clear();
-    cursor.started = true;
-  }
-  cursor.invalid.clear();
-  cursor.visited = 0;
+  cursor.begin_read(range);
   auto conn = pool_->borrow();
   // Cut on the server at the byte budget (see pg::sql::kReadUnsigned).
   const pg::Result r = conn->run("read_unsigned", pg::sql::kReadUnsigned.c_str(),
@@ -427,11 +421,7 @@ std::vector<audit::JobRecord> PostgresStore::list_jobs(std::size_t limit) {
                   {bigint_limit(limit)});
     for (int row = 0; row < r.rows(); ++row) bodies.push_back(r.string(row, 0));
   }
-  std::vector<audit::JobRecord> jobs;
-  for (const std::string& body : bodies) {
-    jobs.push_back(job_from_stored_body(body, "postgres table jobs"));
-  }
-  return jobs;
+  return jobs_from_stored_bodies(bodies, "postgres table jobs");
 }
 
 void PostgresStore::append_audit(const audit::AuditEvent& event) {
@@ -457,11 +447,7 @@ std::vector<audit::AuditEvent> PostgresStore::list_audit(const std::optional<std
                            "SELECT body FROM audit ORDER BY seq DESC LIMIT $1::bigint", {n});
     for (int row = 0; row < r.rows(); ++row) bodies.push_back(r.string(row, 0));
   }
-  std::vector<audit::AuditEvent> events;
-  for (const std::string& body : bodies) {
-    events.push_back(audit_event_from_stored_body(body, "postgres table audit"));
-  }
-  return events;
+  return audit_events_from_stored_bodies(bodies, "postgres table audit");
 }
 
 }  // namespace signer::store

@@ -296,13 +296,7 @@ std::vector<records::UnsignedRecord> SqliteStore::read_unsigned(const records::S
                                                                 std::size_t limit,
                                                                 std::size_t byte_limit) {
   std::lock_guard lock(write_mutex_);
-  if (!cursor.started) {
-    cursor.shard = range.begin;
-    cursor.id.clear();
-    cursor.started = true;
-  }
-  cursor.invalid.clear();
-  cursor.visited = 0;
+  cursor.begin_read(range);
   std::vector<records::UnsignedRecord> out;
   out.reserve(std::min<std::size_t>(limit, 4096));
   std::size_t bytes = 0;
@@ -475,11 +469,7 @@ std::vector<audit::JobRecord> SqliteStore::list_jobs(std::size_t limit) {
     reader_->bind_int(stmt, 1, static_cast<std::int64_t>(limit));
     while (reader_->step(stmt)) bodies.push_back(column_text(stmt, 0));
   }
-  std::vector<audit::JobRecord> jobs;
-  for (const std::string& body : bodies) {
-    jobs.push_back(job_from_stored_body(body, "sqlite table jobs"));
-  }
-  return jobs;
+  return jobs_from_stored_bodies(bodies, "sqlite table jobs");
 }
 
 void SqliteStore::append_audit(const audit::AuditEvent& event) {
@@ -509,11 +499,7 @@ std::vector<audit::AuditEvent> SqliteStore::list_audit(const std::optional<std::
     if (job_id) reader_->bind_text(stmt, 2, *job_id);
     while (reader_->step(stmt)) bodies.push_back(column_text(stmt, 0));
   }
-  std::vector<audit::AuditEvent> events;
-  for (const std::string& body : bodies) {
-    events.push_back(audit_event_from_stored_body(body, "sqlite table audit"));
-  }
-  return events;
+  return audit_events_from_stored_bodies(bodies, "sqlite table audit");
 }
 
 }  // namespace signer::store
