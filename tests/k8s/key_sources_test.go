@@ -269,8 +269,10 @@ func (w *wiring) secretFileAt(file string) (secretFile, error) {
 	if s.Optional != nil && *s.Optional {
 		w.t.Errorf("Secret volume %q must not be optional", vol.Name)
 	}
-	if s.DefaultMode == nil || *s.DefaultMode != secretFileMode {
-		w.t.Errorf("Secret volume %q defaultMode = %v, want %#o", vol.Name, s.DefaultMode,
+	if s.DefaultMode == nil {
+		w.t.Errorf("Secret volume %q has no defaultMode, want %#o", vol.Name, secretFileMode)
+	} else if *s.DefaultMode != secretFileMode {
+		w.t.Errorf("Secret volume %q defaultMode = %#o, want %#o", vol.Name, *s.DefaultMode,
 			secretFileMode)
 	}
 	key := projectedKey(s.Items, path.Base(file))
