@@ -291,7 +291,9 @@ func renderCases(t *testing.T) []renderCase {
 		},
 		{
 			// All three sources: keys.csv, then three keystores, then two keys on a SoftHSM2
-			// token brought in by the operator's volumes (config and token files) and env.
+			// token brought in by the operator's volumes and env: its config from a ConfigMap,
+			// its token directory from a volume claim (SoftHSM2 skips symlinked object files, so
+			// a Secret or ConfigMap volume cannot hold a token).
 			name: "csv-keystores-pkcs11",
 			set: []string{
 				"keys.keystores.existingSecret=signer-keystores",
@@ -307,8 +309,8 @@ func renderCases(t *testing.T) []renderCase {
 				"keys.pkcs11.volumes[0].name=softhsm-conf",
 				"keys.pkcs11.volumes[0].configMap.name=softhsm2-conf",
 				"keys.pkcs11.volumes[1].name=softhsm-tokens",
-				"keys.pkcs11.volumes[1].secret.secretName=softhsm2-tokens",
-				"keys.pkcs11.volumes[1].secret.defaultMode=256",
+				"keys.pkcs11.volumes[1].persistentVolumeClaim.claimName=softhsm2-tokens",
+				"keys.pkcs11.volumes[1].persistentVolumeClaim.readOnly=true",
 				"keys.pkcs11.volumeMounts[0].name=softhsm-conf",
 				"keys.pkcs11.volumeMounts[0].mountPath=/etc/softhsm",
 				"keys.pkcs11.volumeMounts[0].readOnly=true",
@@ -328,14 +330,14 @@ func renderCases(t *testing.T) []renderCase {
 					pinSecret: "signer-hsm-pin", pinKey: "user-pin",
 					env: map[string]string{"SOFTHSM2_CONF": "/etc/softhsm/softhsm2.conf"},
 					mounts: map[string]string{"softhsm-conf": "/etc/softhsm",
-						"softhsm-tokens": "/var/lib/softhsm/tokens"},
-					secretVolumes: 1},
+						"softhsm-tokens": "/var/lib/softhsm/tokens"}},
 			},
 			sec:   securityFromValues(defaults),
 			ports: portsFromValues(defaults),
 		},
 		{
-			// One key on an HSM whose module is in the image, and nothing else.
+			// One key on a network HSM and nothing else: the vendor's module is in the image,
+			// its client config comes from a ConfigMap and its client certificate from a Secret.
 			name: "pkcs11",
 			set: []string{
 				"keys.existingSecret=",
@@ -344,10 +346,27 @@ func renderCases(t *testing.T) []renderCase {
 				"keys.pkcs11.token=prod",
 				"keys.pkcs11.keyLabels={signer-1}",
 				"keys.pkcs11.pinSecret=hsm-pin",
+				"keys.pkcs11.volumes[0].name=hsm-client-config",
+				"keys.pkcs11.volumes[0].configMap.name=hsm-client",
+				"keys.pkcs11.volumes[1].name=hsm-client-cert",
+				"keys.pkcs11.volumes[1].secret.secretName=hsm-client-cert",
+				"keys.pkcs11.volumes[1].secret.defaultMode=256",
+				"keys.pkcs11.volumeMounts[0].name=hsm-client-config",
+				"keys.pkcs11.volumeMounts[0].mountPath=/etc/hsm-client",
+				"keys.pkcs11.volumeMounts[0].readOnly=true",
+				"keys.pkcs11.volumeMounts[1].name=hsm-client-cert",
+				"keys.pkcs11.volumeMounts[1].mountPath=/etc/hsm-client-cert",
+				"keys.pkcs11.volumeMounts[1].readOnly=true",
+				"keys.pkcs11.env[0].name=HSM_CLIENT_CONFIG",
+				"keys.pkcs11.env[0].value=/etc/hsm-client/client.conf",
 			},
 			keys: keySourcesCase{pkcs11: pkcs11Case{
 				module: "/usr/lib/x86_64-linux-gnu/pkcs11/vendor.so", token: "prod",
-				labels: []string{"signer-1"}, pinSecret: "hsm-pin", pinKey: "pin"}},
+				labels: []string{"signer-1"}, pinSecret: "hsm-pin", pinKey: "pin",
+				env: map[string]string{"HSM_CLIENT_CONFIG": "/etc/hsm-client/client.conf"},
+				mounts: map[string]string{"hsm-client-config": "/etc/hsm-client",
+					"hsm-client-cert": "/etc/hsm-client-cert"},
+				secretVolumes: 1}},
 			sec:   securityFromValues(defaults),
 			ports: portsFromValues(defaults),
 		},
