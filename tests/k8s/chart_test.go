@@ -60,6 +60,7 @@ func TestChartWiring(t *testing.T) {
 			}
 			w := newWiring(t, m, c.sec, c.ports)
 			w.postgres = c.postgres
+			w.keys = c.keys
 			w.checkCommandAndPort()
 			w.checkInternalListener()
 			w.checkConnectionLimits()
@@ -67,7 +68,7 @@ func TestChartWiring(t *testing.T) {
 			w.checkTLS()
 			w.checkMountsNameVolumes()
 			w.checkProbes()
-			w.checkKeysVolume(c.keysSecret)
+			w.checkKeySources(c.keys)
 			w.checkServiceTargetsContainerPort()
 			w.checkSignerURLNamesService()
 			w.checkSecurityContext()
@@ -100,6 +101,7 @@ type wiring struct {
 	sec        securityCase
 	ports      portsCase
 	postgres   postgresCase
+	keys       keySourcesCase
 }
 
 func newWiring(t *testing.T, m *Manifests, sec securityCase, ports portsCase) *wiring {

@@ -29,7 +29,7 @@ type renderCase struct {
 	valuesFiles []string // relative to chartDir
 	set         []string // --set arguments
 	// Expected values: read from the values files, then overridden by `set`.
-	keysSecret          string
+	keys                keySourcesCase
 	internalTokenSecret string // "" when the chart generates it
 	serviceMonitor      bool
 	hpa                 bool
@@ -116,7 +116,7 @@ func renderCases(t *testing.T) []renderCase {
 	return []renderCase{
 		{
 			name:                "default",
-			keysSecret:          defaults.Keys.ExistingSecret,
+			keys:                csvKeys(defaults),
 			internalTokenSecret: defaults.InternalToken.ExistingSecret,
 			serviceMonitor:      defaults.ServiceMonitor.Enabled,
 			hpa:                 defaults.Autoscaling.Enabled,
@@ -126,7 +126,7 @@ func renderCases(t *testing.T) []renderCase {
 		{
 			name:                "production",
 			valuesFiles:         []string{"values-production.yaml"},
-			keysSecret:          production.Keys.ExistingSecret,
+			keys:                csvKeys(production),
 			internalTokenSecret: production.InternalToken.ExistingSecret,
 			serviceMonitor:      production.ServiceMonitor.Enabled,
 			hpa:                 production.Autoscaling.Enabled,
@@ -170,7 +170,7 @@ func renderCases(t *testing.T) []renderCase {
 				"serviceMonitor.bearerTokenSecret.key=tok",
 				"serviceMonitor.clientCertSecret=prom-client-cert",
 			},
-			keysSecret:          "rotated-keys-2",
+			keys:                keySourcesCase{csvSecret: "rotated-keys-2"},
 			internalTokenSecret: "shared-token",
 			serviceMonitor:      true,
 			sec: securityCase{
@@ -212,9 +212,9 @@ func renderCases(t *testing.T) []renderCase {
 				"postgresql.passwordKey=pw",
 				"postgresql.mountPath=/var/run/signer-pg",
 			},
-			keysSecret: defaults.Keys.ExistingSecret,
-			sec:        securityFromValues(defaults),
-			ports:      portsFromValues(defaults),
+			keys:  csvKeys(defaults),
+			sec:   securityFromValues(defaults),
+			ports: portsFromValues(defaults),
 			postgres: postgresCase{secret: "signer-pg", urlKey: "dsn", pwdKey: "pw",
 				mountPath: "/var/run/signer-pg"},
 		},
@@ -225,9 +225,9 @@ func renderCases(t *testing.T) []renderCase {
 				"store=postgresql",
 				"postgresql.url=postgresql://signer@pg.db.svc.cluster.local:5432/signer?sslmode=verify-full",
 			},
-			keysSecret: defaults.Keys.ExistingSecret,
-			sec:        securityFromValues(defaults),
-			ports:      portsFromValues(defaults),
+			keys:  csvKeys(defaults),
+			sec:   securityFromValues(defaults),
+			ports: portsFromValues(defaults),
 			postgres: postgresCase{
 				url: "postgresql://signer@pg.db.svc.cluster.local:5432/signer?sslmode=verify-full"},
 		},
@@ -243,7 +243,7 @@ func renderCases(t *testing.T) []renderCase {
 				"serviceMonitor.enabled=true",
 				"networkPolicy.metricsFrom[0].ipBlock.cidr=10.8.0.0/16",
 			},
-			keysSecret:     defaults.Keys.ExistingSecret,
+			keys:           csvKeys(defaults),
 			serviceMonitor: true,
 			sec: securityCase{
 				insecure:    true,
@@ -259,7 +259,130 @@ func renderCases(t *testing.T) []renderCase {
 				return p
 			}(),
 		},
+		{
+			// Keys only from go-ethereum keystore files (no keys.csv), at moved mount paths.
+			// PKCS#11's extras are set but PKCS#11 is off: they must not render.
+			name: "keystores",
+			set: []string{
+				"keys.existingSecret=",
+				"keys.configMountPath=/var/run/signer/key-config",
+				"keys.keystores.existingSecret=signer-keystores",
+				"keys.keystores.files={" + keystoreA + "," + keystoreB + "}",
+				"keys.keystores.mountPath=/var/run/signer/keystores",
+				"keys.keystores.passwordSecret=signer-keystore-password",
+				"keys.keystores.passwordKey=pw",
+				"keys.pkcs11.env[0].name=SOFTHSM2_CONF",
+				"keys.pkcs11.env[0].value=/etc/softhsm/softhsm2.conf",
+				"keys.pkcs11.volumes[0].name=softhsm-conf",
+				"keys.pkcs11.volumes[0].configMap.name=softhsm2-conf",
+				"keys.pkcs11.volumeMounts[0].name=softhsm-conf",
+				"keys.pkcs11.volumeMounts[0].mountPath=/etc/softhsm",
+			},
+			keys: keySourcesCase{
+				keystores: keystoresCase{secret: "signer-keystores",
+					files:          []string{keystoreA, keystoreB},
+					passwordSecret: "signer-keystore-password", passwordKey: "pw"},
+				pkcs11: pkcs11Case{
+					env:    map[string]string{"SOFTHSM2_CONF": "/etc/softhsm/softhsm2.conf"},
+					mounts: map[string]string{"softhsm-conf": "/etc/softhsm"}},
+			},
+			sec:   securityFromValues(defaults),
+			ports: portsFromValues(defaults),
+		},
+		{
+			// All three sources: keys.csv, then three keystores, then two keys on a SoftHSM2
+			// token brought in by the operator's volumes and env: its config from a ConfigMap,
+			// its token directory from a volume claim (SoftHSM2 skips symlinked object files, so
+			// a Secret or ConfigMap volume cannot hold a token).
+			name: "csv-keystores-pkcs11",
+			set: []string{
+				"keys.keystores.existingSecret=signer-keystores",
+				"keys.keystores.files={" + keystoreB + "," + keystoreA + "," + keystoreC + "}",
+				"keys.keystores.passwordSecret=signer-keystore-password",
+				"keys.pkcs11.enabled=true",
+				"keys.pkcs11.module=/opt/hsm/lib/libsofthsm2.so",
+				"keys.pkcs11.token=signer token",
+				"keys.pkcs11.keyLabels={key-1,signer key: 2}",
+				"keys.pkcs11.pinSecret=signer-hsm-pin",
+				"keys.pkcs11.pinKey=user-pin",
+				"keys.pkcs11.pinMountPath=/var/run/signer/pin",
+				"keys.pkcs11.volumes[0].name=softhsm-conf",
+				"keys.pkcs11.volumes[0].configMap.name=softhsm2-conf",
+				"keys.pkcs11.volumes[1].name=softhsm-tokens",
+				"keys.pkcs11.volumes[1].persistentVolumeClaim.claimName=softhsm2-tokens",
+				"keys.pkcs11.volumes[1].persistentVolumeClaim.readOnly=true",
+				"keys.pkcs11.volumeMounts[0].name=softhsm-conf",
+				"keys.pkcs11.volumeMounts[0].mountPath=/etc/softhsm",
+				"keys.pkcs11.volumeMounts[0].readOnly=true",
+				"keys.pkcs11.volumeMounts[1].name=softhsm-tokens",
+				"keys.pkcs11.volumeMounts[1].mountPath=/var/lib/softhsm/tokens",
+				"keys.pkcs11.volumeMounts[1].readOnly=true",
+				"keys.pkcs11.env[0].name=SOFTHSM2_CONF",
+				"keys.pkcs11.env[0].value=/etc/softhsm/softhsm2.conf",
+			},
+			keys: keySourcesCase{
+				csvSecret: defaults.Keys.ExistingSecret,
+				keystores: keystoresCase{secret: "signer-keystores",
+					files:          []string{keystoreB, keystoreA, keystoreC},
+					passwordSecret: "signer-keystore-password", passwordKey: "password"},
+				pkcs11: pkcs11Case{module: "/opt/hsm/lib/libsofthsm2.so", token: "signer token",
+					labels:    []string{"key-1", "signer key: 2"},
+					pinSecret: "signer-hsm-pin", pinKey: "user-pin",
+					env: map[string]string{"SOFTHSM2_CONF": "/etc/softhsm/softhsm2.conf"},
+					mounts: map[string]string{"softhsm-conf": "/etc/softhsm",
+						"softhsm-tokens": "/var/lib/softhsm/tokens"}},
+			},
+			sec:   securityFromValues(defaults),
+			ports: portsFromValues(defaults),
+		},
+		{
+			// One key on a network HSM and nothing else: the vendor's module is in the image,
+			// its client config comes from a ConfigMap and its client certificate from a Secret.
+			name: "pkcs11",
+			set: []string{
+				"keys.existingSecret=",
+				"keys.pkcs11.enabled=true",
+				"keys.pkcs11.module=/usr/lib/x86_64-linux-gnu/pkcs11/vendor.so",
+				"keys.pkcs11.token=prod",
+				"keys.pkcs11.keyLabels={signer-1}",
+				"keys.pkcs11.pinSecret=hsm-pin",
+				"keys.pkcs11.volumes[0].name=hsm-client-config",
+				"keys.pkcs11.volumes[0].configMap.name=hsm-client",
+				"keys.pkcs11.volumes[1].name=hsm-client-cert",
+				"keys.pkcs11.volumes[1].secret.secretName=hsm-client-cert",
+				"keys.pkcs11.volumes[1].secret.defaultMode=256",
+				"keys.pkcs11.volumeMounts[0].name=hsm-client-config",
+				"keys.pkcs11.volumeMounts[0].mountPath=/etc/hsm-client",
+				"keys.pkcs11.volumeMounts[0].readOnly=true",
+				"keys.pkcs11.volumeMounts[1].name=hsm-client-cert",
+				"keys.pkcs11.volumeMounts[1].mountPath=/etc/hsm-client-cert",
+				"keys.pkcs11.volumeMounts[1].readOnly=true",
+				"keys.pkcs11.env[0].name=HSM_CLIENT_CONFIG",
+				"keys.pkcs11.env[0].value=/etc/hsm-client/client.conf",
+			},
+			keys: keySourcesCase{pkcs11: pkcs11Case{
+				module: "/usr/lib/x86_64-linux-gnu/pkcs11/vendor.so", token: "prod",
+				labels: []string{"signer-1"}, pinSecret: "hsm-pin", pinKey: "pin",
+				env: map[string]string{"HSM_CLIENT_CONFIG": "/etc/hsm-client/client.conf"},
+				mounts: map[string]string{"hsm-client-config": "/etc/hsm-client",
+					"hsm-client-cert": "/etc/hsm-client-cert"},
+				secretVolumes: 1}},
+			sec:   securityFromValues(defaults),
+			ports: portsFromValues(defaults),
+		},
 	}
+}
+
+// Keystore file names as `signer keygen --format keystore` and go-ethereum write them.
+const (
+	keystoreA = "UTC--2026-12-02T03-28-41.529318215Z--cc6f3ccc015277e8e517ea5f912a9ef3bd26be56"
+	keystoreB = "UTC--2026-12-02T03-28-41.547818071Z--a2999ab3e3f5be5f7d75ed4d07ad82bf386a53d1"
+	keystoreC = "UTC--2026-12-02T03-30-00.000000000Z--0000000000000000000000000000000000000001"
+)
+
+// csvKeys is a rendering whose only key source is the keys.csv Secret of v.
+func csvKeys(v chartValues) keySourcesCase {
+	return keySourcesCase{csvSecret: v.Keys.ExistingSecret}
 }
 
 // chartValues is the part of values.yaml the assertions compare against.

@@ -111,6 +111,7 @@ type Manifests struct {
 	Deployments     []appsv1.Deployment
 	Services        []corev1.Service
 	Secrets         []corev1.Secret
+	ConfigMaps      []corev1.ConfigMap
 	ServiceAccounts []corev1.ServiceAccount
 	PDBs            []policyv1.PodDisruptionBudget
 	HPAs            []autoscalingv2.HorizontalPodAutoscaler
@@ -121,7 +122,8 @@ type Manifests struct {
 
 // Count returns the number of objects decoded.
 func (m *Manifests) Count() int {
-	return len(m.Deployments) + len(m.Services) + len(m.Secrets) + len(m.ServiceAccounts) +
+	return len(m.Deployments) + len(m.Services) + len(m.Secrets) + len(m.ConfigMaps) +
+		len(m.ServiceAccounts) +
 		len(m.PDBs) + len(m.HPAs) + len(m.NetworkPolicies) + len(m.ServiceMonitors) +
 		len(m.Certificates)
 }
@@ -178,6 +180,8 @@ func decodeOne(m *Manifests, tm metav1.TypeMeta, doc []byte) error {
 		return decodeInto(doc, &m.Services)
 	case "v1/Secret":
 		return decodeInto(doc, &m.Secrets)
+	case "v1/ConfigMap":
+		return decodeInto(doc, &m.ConfigMaps)
 	case "v1/ServiceAccount":
 		return decodeInto(doc, &m.ServiceAccounts)
 	case "policy/v1/PodDisruptionBudget":

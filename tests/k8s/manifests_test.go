@@ -60,13 +60,21 @@ func TestDecodeStrictRejectsDuplicateField(t *testing.T) {
 
 func TestDecodeStrictRejectsUnknownKind(t *testing.T) {
 	for _, doc := range []string{
-		"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n",
+		"apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata:\n  name: c\n",
+		"apiVersion: v1beta1\nkind: ConfigMap\nmetadata:\n  name: c\n",
 		"apiVersion: policy/v1beta1\nkind: PodDisruptionBudget\nmetadata:\n  name: p\n",
 		"apiVersion: autoscaling/v1\nkind: HorizontalPodAutoscaler\nmetadata:\n  name: h\n",
 	} {
 		if _, err := DecodeStrict([]byte(doc)); err == nil || !strings.Contains(err.Error(), "unexpected kind") {
 			t.Errorf("want unexpected-kind error for\n%s\ngot %v", doc, err)
 		}
+	}
+}
+
+func TestDecodeStrictRejectsUnknownConfigMapField(t *testing.T) {
+	doc := "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\ndata:\n  a: b\nbinaryData: {}\nimmutible: true\n"
+	if _, err := DecodeStrict([]byte(doc)); err == nil || !strings.Contains(err.Error(), "immutible") {
+		t.Fatalf("want an unknown-field error naming immutible, got %v", err)
 	}
 }
 

@@ -1,6 +1,7 @@
 package k8s
 
 import (
+	"slices"
 	"strings"
 	"testing"
 )
@@ -12,7 +13,48 @@ func TestChartRefusesValuesThatCannotWork(t *testing.T) {
 		set  []string
 		want string // substring of helm's error
 	}{
-		{"no keys secret", []string{"keys.existingSecret="}, "keys.existingSecret is required"},
+		{"no key source at all", []string{"keys.existingSecret="}, "keys: no key source"},
+		{"keystores secret without files", []string{"keys.keystores.existingSecret=ks",
+			"keys.keystores.passwordSecret=pw"}, "keys.keystores.files is required"},
+		{"keystore files without their secret", []string{keystoreRefusalBase[1],
+			"keys.keystores.passwordSecret=pw"}, "keys.keystores.existingSecret is required"},
+		{"keystore files without a password secret", keystoreRefusalBase[:2:2],
+			"keys.keystores.passwordSecret is required"},
+		{"keystore file with a slash", with(keystoreRefusalBase,
+			"keys.keystores.files={a/UTC--x}"), "/keys/keystores/files/0"},
+		{"keystore file kubelet reserves", with(keystoreRefusalBase,
+			"keys.keystores.files={..data}"), "/keys/keystores/files/0"},
+		{"keystore file listed twice", with(keystoreRefusalBase,
+			"keys.keystores.files={UTC--x,UTC--x}"), "are equal"},
+		{"misspelt keystores value", with(keystoreRefusalBase,
+			"keys.keystores.passwordSecert=pw"), "passwordSecert"},
+		{"pkcs11 without a module", pkcs11RefusalBase("module"),
+			"keys.pkcs11.module is required"},
+		{"pkcs11 without a token", pkcs11RefusalBase("token"), "keys.pkcs11.token is required"},
+		{"pkcs11 without key labels", pkcs11RefusalBase("keyLabels"),
+			"keys.pkcs11.keyLabels is required"},
+		{"pkcs11 without a PIN secret", pkcs11RefusalBase("pinSecret"),
+			"keys.pkcs11.pinSecret is required"},
+		{"pkcs11 module not an absolute path", with(pkcs11RefusalBase(""),
+			"keys.pkcs11.module=libsofthsm2.so"), "/keys/pkcs11/module"},
+		{"pkcs11 env overriding the signer's", with(pkcs11RefusalBase(""),
+			"keys.pkcs11.env[0].name=BS_KEY_CONFIG", "keys.pkcs11.env[0].value=/tmp/k.yaml"),
+			"/keys/pkcs11/env/0/name"},
+		{"pkcs11 volume named like the chart's", with(pkcs11RefusalBase(""),
+			"keys.pkcs11.volumes[0].name=keystores", "keys.pkcs11.volumes[0].emptyDir.medium=Memory",
+			"keys.pkcs11.volumeMounts[0].name=keystores",
+			"keys.pkcs11.volumeMounts[0].mountPath=/hsm"), "the chart's own volume"},
+		{"pkcs11 mount inside the PIN mount", with(pkcs11RefusalBase(""),
+			"keys.pkcs11.volumes[0].name=hsm", "keys.pkcs11.volumes[0].emptyDir.medium=Memory",
+			"keys.pkcs11.volumeMounts[0].name=hsm",
+			"keys.pkcs11.volumeMounts[0].mountPath=/etc/message-signer/pkcs11-pin/hsm"),
+			"mount paths overlap"},
+		{"keystores mounted over keys.csv", with(keystoreRefusalBase,
+			"keys.keystores.mountPath=/etc/message-signer/keys/"), "mount paths overlap"},
+		// What `helm upgrade --reuse-values` from a chart before key sources would render.
+		{"keystores block missing", []string{"keys.keystores=null"},
+			"missing property 'keystores'"},
+		{"pkcs11 block missing", []string{"keys.pkcs11=null"}, "missing property 'pkcs11'"},
 		{"misspelt value", []string{"keys.existingSecert=x"}, "existingSecert"},
 		{"no mongodb", []string{"mongodb.existingSecret="}, "mongodb.existingSecret"},
 		{"not a mongodb url", []string{"mongodb.url=http://x"}, "/mongodb/url"},
@@ -69,4 +111,25 @@ func TestChartRefusesValuesThatCannotWork(t *testing.T) {
 			}
 		})
 	}
+}
+
+// keystoreRefusalBase is a complete keystores block: secret, files, password secret.
+var keystoreRefusalBase = []string{"keys.keystores.existingSecret=ks",
+	"keys.keystores.files={UTC--a}", "keys.keystores.passwordSecret=pw"}
+
+// pkcs11RefusalBase is a complete keys.pkcs11 block without `missing` ("": complete).
+func pkcs11RefusalBase(missing string) []string {
+	set := []string{"keys.pkcs11.enabled=true"}
+	for field, value := range map[string]string{"module": "/usr/lib/softhsm/libsofthsm2.so",
+		"token": "signer", "keyLabels": "{key-1}", "pinSecret": "hsm-pin"} {
+		if field != missing {
+			set = append(set, "keys.pkcs11."+field+"="+value)
+		}
+	}
+	return set
+}
+
+// with returns base followed by extra, in a new slice (base is shared by several cases).
+func with(base []string, extra ...string) []string {
+	return append(slices.Clip(base), extra...)
 }

@@ -166,9 +166,10 @@ func (w *wiring) checkListenAndAuth() {
 			t.Errorf("env %s is set besides the flags: one source of truth, please", env)
 		}
 	}
-	// Secret volumes are exactly keys, clients (unless insecure), TLS (when enabled) and the
-	// PostgreSQL password (when it comes from a Secret).
-	wantSecrets := 1
+	// Secret volumes are exactly the key sources' (keys.csv, keystores and their password,
+	// the PKCS#11 PIN and the operator's own for the module), clients (unless insecure), TLS
+	// (when enabled) and the PostgreSQL password (when it comes from a Secret).
+	wantSecrets := w.keys.secretVolumes()
 	if !w.sec.insecure {
 		wantSecrets++
 	}
@@ -185,8 +186,8 @@ func (w *wiring) checkListenAndAuth() {
 		}
 	}
 	if n != wantSecrets {
-		t.Errorf("pod mounts %d Secret volumes, want %d (keys, clients unless insecureNoAuth, "+
-			"TLS when enabled, PostgreSQL password)", n, wantSecrets)
+		t.Errorf("pod mounts %d Secret volumes, want %d (key sources, clients unless "+
+			"insecureNoAuth, TLS when enabled, PostgreSQL password)", n, wantSecrets)
 	}
 	if got := f["--allow-origin"]; !slices.Equal(got, w.sec.allowedOrigins) &&
 		(len(got) != 0 || len(w.sec.allowedOrigins) != 0) {

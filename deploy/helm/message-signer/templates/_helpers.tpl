@@ -150,10 +150,6 @@ httpGet named (internal by default; http; or a number). */}}
 {{- toYaml $probe }}
 {{- end }}
 
-{{- define "message-signer.keysSecretName" -}}
-{{- required "keys.existingSecret is required: create the keys Secret with `signer keygen --k8s-secret NAME` and kubectl apply it first" .Values.keys.existingSecret }}
-{{- end }}
-
 {{- define "message-signer.internalTokenSecretName" -}}
 {{- if .Values.internalToken.existingSecret }}
 {{- .Values.internalToken.existingSecret }}
