@@ -354,5 +354,51 @@ TEST_F(Pkcs11ModuleTest, RefusesAFileThatIsNotAModule) {
   }
 }
 
+// `signer sign-message --pkcs11-*`, the command the go-ethereum compat test drives. The child
+// process loads the module itself; it inherits SOFTHSM2_CONF.
+class Pkcs11CliTest : public SoftHsmTest {
+ protected:
+  static std::string flags(const std::string& key_label, const std::filesystem::path& pin) {
+    return std::string("sign-message --pkcs11-module ") + kModule + " --pkcs11-token " + kToken +
+           " --pkcs11-key-label " + key_label + " --pkcs11-pin-file '" + pin.string() + "'";
+  }
+};
+
+TEST_F(Pkcs11CliTest, SignMessageSignsOnTheTokenAndTheRecordVerifies) {
+  const std::string public_key = open(config("k1"))->public_key();
+  TempDir dir;
+  const auto res = signer::testing::run_signer(
+      flags("k1", token().pin_file()) + " --id r1 --msg 'hello token'", dir);
+  ASSERT_EQ(res.exit_code, 0) << res.err;
+  const auto record = nlohmann::json::parse(res.out);
+  EXPECT_EQ(record.at("key"), public_key);
+  EXPECT_EQ(record.at("id"), "r1");
+  const crypto::MessageSigner verifier;
+  EXPECT_EQ(crypto::verify_signature(verifier, record.at("salt").get<std::string>(), "hello token",
+                                     record.at("sign").get<std::string>(), public_key),
+            crypto::Verdict::kValid);
+  expect_no_pin(res.out + res.err);
+}
+
+TEST_F(Pkcs11CliTest, WrongPinExitsNonZeroWithoutPrintingThePin) {
+  TempDir dir;
+  const auto res =
+      signer::testing::run_signer(flags("k0", token().wrong_pin_file()) + " --msg x", dir);
+  EXPECT_EQ(res.exit_code, 2);
+  EXPECT_EQ(res.out, "");
+  EXPECT_NE(res.err.find("wrong PIN"), std::string::npos) << res.err;
+  expect_no_pin(res.out + res.err);
+}
+
+TEST_F(Pkcs11CliTest, RefusesAPkcs11KeyWithoutAPinSource) {
+  TempDir dir;
+  const auto res = signer::testing::run_signer(std::string("sign-message --pkcs11-module ") +
+                                                   kModule + " --pkcs11-token " + kToken +
+                                                   " --pkcs11-key-label k0 --msg x",
+                                               dir);
+  EXPECT_NE(res.exit_code, 0);
+  EXPECT_NE(res.err.find("--pkcs11-pin-file"), std::string::npos) << res.err;
+}
+
 }  // namespace
 }  // namespace signer::keys
