@@ -59,7 +59,7 @@ fi
 
 if want compat; then
   stage "go-ethereum compatibility"
-  (cd tests/compat && SHARED_DIR="$SIGNER_SHARED_DIR" go test -count=1 ./...)
+  (cd tests/compat && SHARED_DIR="$SIGNER_SHARED_DIR" SIGNER_REQUIRE_SOFTHSM=1 go test -count=1 ./...)
 fi
 
 if want contract || want e2e; then
