@@ -357,6 +357,7 @@ crypto::Signature65 Pkcs11Key::sign(std::span<const std::uint8_t, 32> digest,
     lap(&Pkcs11SignTimings::session);
     CK_MECHANISM ecdsa{CKM_ECDSA, nullptr, 0};
     CK_RV rv = api.C_SignInit(session.handle(), &ecdsa, private_key_handle_);
+    lap(&Pkcs11SignTimings::sign_init);
     CK_ULONG rs_size = rs.size();
     if (rv == CKR_OK) {
       rv = api.C_Sign(session.handle(), const_cast<std::uint8_t*>(digest.data()), digest.size(),
@@ -368,7 +369,7 @@ crypto::Signature65 Pkcs11Key::sign(std::span<const std::uint8_t, 32> digest,
       throw Pkcs11Error(Pkcs11ErrorKind::kDevice,
                         description_ + ": the token failed to sign: " + ckr_name(rv), rv);
     }
-    lap(&Pkcs11SignTimings::token);
+    lap(&Pkcs11SignTimings::sign);
   }  // the session goes back before the recovery, which does not need it
 
   crypto::Hash256 hash;

@@ -52,9 +52,10 @@ struct Pkcs11KeyConfig {
 
 // Where the time of one signature went (sign_digest's second overload adds to these).
 struct Pkcs11SignTimings {
-  std::chrono::nanoseconds session{0};   // borrowing a session (opening one when all are busy)
-  std::chrono::nanoseconds token{0};     // C_SignInit + C_Sign: the token's ECDSA
-  std::chrono::nanoseconds recovery{0};  // low-S normalisation and public-key recovery for V
+  std::chrono::nanoseconds session{0};    // borrowing a session (opening one when all are busy)
+  std::chrono::nanoseconds sign_init{0};  // C_SignInit: the token readies the key (CKM_ECDSA)
+  std::chrono::nanoseconds sign{0};       // C_Sign: the token's ECDSA over the digest
+  std::chrono::nanoseconds recovery{0};   // low-S normalisation and public-key recovery for V
 };
 
 class Pkcs11Key {
