@@ -263,9 +263,12 @@ Pkcs11Key::Pkcs11Key(std::shared_ptr<const Pkcs11Module> module, const Pkcs11Key
   private_key_handle_ = found.front();
   const CK_ULONG key_type = reader.ulong_attribute(private_key_handle_, CKA_KEY_TYPE);
   if (key_type != CKK_EC) {
-    throw key_error(Pkcs11ErrorKind::kUnsupportedKey, what,
-                    "not an EC key (CKA_KEY_TYPE " + std::to_string(key_type) +
-                        "); Ethereum signs with secp256k1 EC keys");
+    const std::string type = key_type == CKK_RSA          ? "CKK_RSA"
+                             : key_type == CKK_EC_EDWARDS ? "CKK_EC_EDWARDS"
+                                                          : std::to_string(key_type);
+    throw key_error(
+        Pkcs11ErrorKind::kUnsupportedKey, what,
+        "not an EC key (CKA_KEY_TYPE " + type + "); Ethereum signs with secp256k1 EC keys");
   }
   check_secp256k1_params(reader, private_key_handle_, what, "private key");
   const std::optional<Bytes> can_sign = reader.attribute(private_key_handle_, CKA_SIGN);

@@ -321,7 +321,8 @@ TEST_F(Pkcs11KeyTest, RefusesAKeyOnAnotherCurveNamingIt) {
 TEST_F(Pkcs11KeyTest, RefusesANonEcKey) {
   const Pkcs11Error e = open_error(config("rsa"));
   EXPECT_EQ(e.kind(), Pkcs11ErrorKind::kUnsupportedKey);
-  EXPECT_NE(std::string(e.what()).find("not an EC key"), std::string::npos) << e.what();
+  EXPECT_NE(std::string(e.what()).find("not an EC key (CKA_KEY_TYPE CKK_RSA)"), std::string::npos)
+      << e.what();
 }
 
 TEST_F(Pkcs11KeyTest, RefusesAConfigWithoutKeyLabelOrId) {
