@@ -29,12 +29,10 @@ token="${3:?TOKEN_LABEL}"
 pin_file="${4:?PIN_FILE}"
 shift 4
 
-for tool in pkcs11-tool softhsm2-util; do
-  if ! command -v "$tool" >/dev/null; then
-    echo "softhsm.sh: $tool not found (apt-get install softhsm2 opensc)" >&2
-    exit 1
-  fi
-done
+if ! command -v pkcs11-tool >/dev/null; then
+  echo "softhsm.sh: pkcs11-tool not found (apt-get install opensc)" >&2
+  exit 1
+fi
 if [[ ! -f "$module" ]]; then
   echo "softhsm.sh: PKCS#11 module $module not found (apt-get install softhsm2)" >&2
   exit 1

@@ -133,8 +133,9 @@ class ObjectReader {
   CK_ULONG ulong_attribute(CK_OBJECT_HANDLE object, CK_ATTRIBUTE_TYPE type) const {
     const std::optional<Bytes> value = attribute(object, type);
     CK_ULONG out = CK_UNAVAILABLE_INFORMATION;
-    if (value && value->size() == sizeof out)
+    if (value && value->size() == sizeof out) {
       std::copy(value->begin(), value->end(), reinterpret_cast<std::uint8_t*>(&out));
+    }
     return out;
   }
 

@@ -63,10 +63,9 @@ const SoftHsmToken& token() {
   static const SoftHsmToken made = [] {
     SoftHsmToken t;
     if (!std::filesystem::exists(kModule) ||
-        std::system("command -v pkcs11-tool >/dev/null && command -v softhsm2-util >/dev/null") !=
-            0) {
+        std::system("command -v pkcs11-tool >/dev/null") != 0) {
       t.problem = std::string("SoftHSM2 is not installed (") + kModule +
-                  ", pkcs11-tool, softhsm2-util: apt-get install softhsm2 opensc)";
+                  " and pkcs11-tool: apt-get install softhsm2 opensc)";
       return t;
     }
     t.installed = true;
