@@ -7,6 +7,7 @@
 #include <iostream>
 #include <iterator>
 
+#include "crypto/hex.h"
 #include "crypto/key_ring.h"
 #include "keys/keystore.h"
 #include "keys/password.h"
@@ -72,6 +73,64 @@ CLI::Option* add_keystore_flags(CLI::App& command, Config& config) {
   return keystore;
 }
 
+CLI::Option* add_pkcs11_flags(CLI::App& command, Config& config) {
+  auto* module = command.add_option(
+      "--pkcs11-module", config.pkcs11_module,
+      "PKCS#11 module (.so) of the token holding the key, e.g. /usr/lib/softhsm/libsofthsm2.so; "
+      "signs on the token instead of with keys.csv");
+  command.add_option("--pkcs11-token", config.pkcs11_token, "Label of the token")->needs(module);
+  command
+      .add_option("--pkcs11-slot", config.pkcs11_slot,
+                  "Slot id of the token (instead of, or "
+                  "as well as, its label)")
+      ->check(CLI::NonNegativeNumber)
+      ->needs(module);
+  command.add_option("--pkcs11-key-label", config.pkcs11_key_label, "CKA_LABEL of the private key")
+      ->needs(module);
+  command.add_option("--pkcs11-key-id", config.pkcs11_key_id, "CKA_ID of the private key, in hex")
+      ->needs(module);
+  auto* file = command.add_option("--pkcs11-pin-file", config.pkcs11_pin_file,
+                                  "File holding the user PIN (one trailing newline is stripped), "
+                                  "e.g. a mounted Secret");
+  auto* env = command.add_option(
+      "--pkcs11-pin-env", config.pkcs11_pin_env,
+      "Name of the environment variable holding the user PIN (the name, not the value)");
+  file->excludes(env)->needs(module);
+  env->needs(module);
+  return module;
+}
+
+keys::Pkcs11KeyConfig pkcs11_key_config(const Config& config) {
+  keys::Pkcs11KeyConfig out;
+  out.module = config.pkcs11_module;
+  out.token_label = config.pkcs11_token;
+  if (config.pkcs11_slot >= 0) out.slot_id = static_cast<std::uint64_t>(config.pkcs11_slot);
+  if (out.token_label.empty() && !out.slot_id) {
+    throw std::invalid_argument("--pkcs11-module needs the token: --pkcs11-token or --pkcs11-slot");
+  }
+  out.key_label = config.pkcs11_key_label;
+  std::string_view id = config.pkcs11_key_id;
+  crypto::strip_hex_prefix(id);
+  out.key_id.resize(id.size() / 2);
+  if (id.size() % 2 != 0 || !crypto::decode_hex(id, out.key_id)) {
+    throw std::invalid_argument("--pkcs11-key-id must be hex (an even number of digits)");
+  }
+  if (out.key_label.empty() && out.key_id.empty()) {
+    throw std::invalid_argument(
+        "--pkcs11-module needs the key: --pkcs11-key-label or --pkcs11-key-id");
+  }
+  const bool file = !config.pkcs11_pin_file.empty();
+  const bool env = !config.pkcs11_pin_env.empty();
+  if (file == env) {
+    throw std::invalid_argument(
+        "--pkcs11-module needs the PIN from exactly one of --pkcs11-pin-file FILE or "
+        "--pkcs11-pin-env VARIABLE");
+  }
+  out.pin = file ? keys::PasswordSource::file(config.pkcs11_pin_file)
+                 : keys::PasswordSource::environment(config.pkcs11_pin_env);
+  return out;
+}
+
 void add_engine_flags(CLI::App& command, Config& config) {
   command.add_option("--threads", config.threads, "Signing threads (default: one per core)");
   command.add_option("--chunk-size", config.chunk_size, "Records read, signed and moved at a time")
@@ -118,6 +177,9 @@ int run_cli(int argc, char** argv) {
     return 2;
   } catch (const keys::PasswordError& e) {
     std::cerr << "error: " << e.what() << "\n";
+    return 2;
+  } catch (const keys::Pkcs11Error& e) {
+    std::cerr << "error: pkcs11 " << keys::to_string(e.kind()) << ": " << e.what() << "\n";
     return 2;
   } catch (const store::StoreError& e) {
     std::cerr << "error: store " << store::to_string(e.kind()) << ": " << e.what() << "\n";

@@ -10,6 +10,7 @@
 
 #include "cli/config.h"
 #include "keys/keystore.h"
+#include "keys/pkcs11_key.h"
 
 namespace signer::cli {
 
@@ -50,12 +51,19 @@ void write_private_file(const std::filesystem::path& path, const std::string& co
 // or is empty.
 std::string read_secret_file(const std::filesystem::path& path, std::string_view what);
 
+// The PKCS#11 key the --pkcs11-* flags name. Throws std::invalid_argument when the token, the
+// key or the PIN source is missing, or --pkcs11-key-id is not hex.
+keys::Pkcs11KeyConfig pkcs11_key_config(const Config& config);
+
 // Flags shared by several subcommands.
 void add_store_flags(CLI::App& command, Config& config);
 void add_keys_flag(CLI::App& command, Config& config);
 // --keystore, --password-file and --password-env. Returns the --keystore option, so a command
 // can make it exclude its --keys.
 CLI::Option* add_keystore_flags(CLI::App& command, Config& config);
+// --pkcs11-module, --pkcs11-token, --pkcs11-slot, --pkcs11-key-label, --pkcs11-key-id,
+// --pkcs11-pin-file and --pkcs11-pin-env. Returns the --pkcs11-module option.
+CLI::Option* add_pkcs11_flags(CLI::App& command, Config& config);
 // --password-file and --password-env alone (keygen --format keystore).
 void add_password_flags(CLI::App& command, Config& config);
 void add_engine_flags(CLI::App& command, Config& config);

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -25,6 +26,16 @@ struct Config {
   std::string keystore_file;
   std::string keystore_password_file;
   std::string keystore_password_env;
+  // A key on a PKCS#11 token instead (sign-message --pkcs11-module …): the module file, the token
+  // by label and/or slot id, the key by label and/or CKA_ID (hex), and where the user PIN comes
+  // from: a file or the name of an environment variable, never the value.
+  std::string pkcs11_module;
+  std::string pkcs11_token;
+  std::int64_t pkcs11_slot = -1;  // -1: by label only
+  std::string pkcs11_key_label;
+  std::string pkcs11_key_id;
+  std::string pkcs11_pin_file;
+  std::string pkcs11_pin_env;
   std::string host;      // BS_SIGNER_HOST; default 0.0.0.0 with a clients file, else 127.0.0.1
   int port = 8080;       // BS_SIGNER_PORT
   std::string peer_url;  // BS_MSG_SIGNER_URL: cluster mode when set

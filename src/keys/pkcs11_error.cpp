@@ -1,0 +1,78 @@
+#include "keys/pkcs11_error.h"
+
+#include <cstdio>
+
+#include "keys/pkcs11_api.h"
+
+namespace signer::keys {
+
+std::string_view to_string(Pkcs11ErrorKind kind) {
+  switch (kind) {
+    case Pkcs11ErrorKind::kModule: return "module";
+    case Pkcs11ErrorKind::kTokenNotFound: return "token not found";
+    case Pkcs11ErrorKind::kLogin: return "login";
+    case Pkcs11ErrorKind::kKeyNotFound: return "key not found";
+    case Pkcs11ErrorKind::kUnsupportedKey: return "unsupported key";
+    case Pkcs11ErrorKind::kDevice: return "device";
+  }
+  return "unknown";
+}
+
+std::string ckr_name(unsigned long rv) {
+  switch (rv) {
+#define SIGNER_CKR(name) \
+  case name: return #name;
+    SIGNER_CKR(CKR_OK)
+    SIGNER_CKR(CKR_CANCEL)
+    SIGNER_CKR(CKR_HOST_MEMORY)
+    SIGNER_CKR(CKR_SLOT_ID_INVALID)
+    SIGNER_CKR(CKR_GENERAL_ERROR)
+    SIGNER_CKR(CKR_FUNCTION_FAILED)
+    SIGNER_CKR(CKR_ARGUMENTS_BAD)
+    SIGNER_CKR(CKR_CANT_LOCK)
+    SIGNER_CKR(CKR_ATTRIBUTE_SENSITIVE)
+    SIGNER_CKR(CKR_ATTRIBUTE_TYPE_INVALID)
+    SIGNER_CKR(CKR_DATA_LEN_RANGE)
+    SIGNER_CKR(CKR_DEVICE_ERROR)
+    SIGNER_CKR(CKR_DEVICE_MEMORY)
+    SIGNER_CKR(CKR_DEVICE_REMOVED)
+    SIGNER_CKR(CKR_FUNCTION_NOT_SUPPORTED)
+    SIGNER_CKR(CKR_KEY_HANDLE_INVALID)
+    SIGNER_CKR(CKR_KEY_TYPE_INCONSISTENT)
+    SIGNER_CKR(CKR_KEY_FUNCTION_NOT_PERMITTED)
+    SIGNER_CKR(CKR_MECHANISM_INVALID)
+    SIGNER_CKR(CKR_MECHANISM_PARAM_INVALID)
+    SIGNER_CKR(CKR_OBJECT_HANDLE_INVALID)
+    SIGNER_CKR(CKR_OPERATION_ACTIVE)
+    SIGNER_CKR(CKR_OPERATION_NOT_INITIALIZED)
+    SIGNER_CKR(CKR_PIN_INCORRECT)
+    SIGNER_CKR(CKR_PIN_INVALID)
+    SIGNER_CKR(CKR_PIN_LEN_RANGE)
+    SIGNER_CKR(CKR_PIN_EXPIRED)
+    SIGNER_CKR(CKR_PIN_LOCKED)
+    SIGNER_CKR(CKR_SESSION_CLOSED)
+    SIGNER_CKR(CKR_SESSION_COUNT)
+    SIGNER_CKR(CKR_SESSION_HANDLE_INVALID)
+    SIGNER_CKR(CKR_SESSION_PARALLEL_NOT_SUPPORTED)
+    SIGNER_CKR(CKR_TOKEN_NOT_PRESENT)
+    SIGNER_CKR(CKR_TOKEN_NOT_RECOGNIZED)
+    SIGNER_CKR(CKR_USER_ALREADY_LOGGED_IN)
+    SIGNER_CKR(CKR_USER_NOT_LOGGED_IN)
+    SIGNER_CKR(CKR_USER_PIN_NOT_INITIALIZED)
+    SIGNER_CKR(CKR_USER_TYPE_INVALID)
+    SIGNER_CKR(CKR_USER_ANOTHER_ALREADY_LOGGED_IN)
+    SIGNER_CKR(CKR_USER_TOO_MANY_TYPES)
+    SIGNER_CKR(CKR_BUFFER_TOO_SMALL)
+    SIGNER_CKR(CKR_CRYPTOKI_NOT_INITIALIZED)
+    SIGNER_CKR(CKR_CRYPTOKI_ALREADY_INITIALIZED)
+    SIGNER_CKR(CKR_MUTEX_BAD)
+    SIGNER_CKR(CKR_FUNCTION_REJECTED)
+#undef SIGNER_CKR
+    default: break;
+  }
+  char buffer[32];
+  std::snprintf(buffer, sizeof buffer, "CKR_0x%lx", rv);
+  return buffer;
+}
+
+}  // namespace signer::keys
