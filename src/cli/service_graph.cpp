@@ -58,9 +58,12 @@ keys::KeySetConfig key_set_config(const Config& config) {
     return keys::read_key_set_config(config.key_config);
   }
   if (!config.keystore_file.empty()) {
+    keys::KeyEntry entry;
+    entry.source = keys::KeySource::kKeystore;
+    entry.file = config.keystore_file;
+    entry.password = keystore_password_source(config);
     keys::KeySetConfig one;
-    one.entries.push_back(
-        {keys::KeySource::kKeystore, config.keystore_file, keystore_password_source(config)});
+    one.entries.push_back(std::move(entry));
     return one;
   }
   return keys::KeySetConfig::csv_file(config.keys_file);

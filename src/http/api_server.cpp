@@ -340,6 +340,9 @@ void ApiServer::install_routes(ConnectionServer& s, Listener listener) {
                          {{"kind", std::string(store::to_string(e.kind()))}});
       send_error(res, e.kind() == store::ErrorKind::kInvalid ? 500 : 503,
                  std::string("store ") + std::string(store::to_string(e.kind())) + ": " + e.what());
+    } catch (const keys::SigningError& e) {
+      metrics_.increment(metrics::kBatchErrors, {{"kind", "key"}});
+      send_error(res, 503, std::string("signing key unavailable: ") + e.what());
     }
   });
 

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -22,6 +23,13 @@ enum class KeySource { kCsv, kKeystore, kPkcs11 };
 
 // "csv", "keystore", "pkcs11": the names /keys and the config file use.
 std::string_view to_string(KeySource source);
+
+// A key that could not sign just now (a token that failed or went away). The batch fails and is
+// retried; no record is marked invalid. The message names the key, never a secret.
+class SigningError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
 
 // One signing key. Thread-safe: many workers sign with it at once.
 class Key {
@@ -37,7 +45,8 @@ class Key {
   const std::string& origin() const { return origin_; }
 
   // go-ethereum's crypto.Sign(Keccak256(salt + msg)) as "0x" + 130 lowercase hex (R||S||V, low
-  // S, V in {0,1}). `signer` belongs to the calling worker thread.
+  // S, V in {0,1}). `signer` belongs to the calling worker thread. Throws SigningError when the
+  // key's device fails.
   virtual std::string sign_salted(crypto::MessageSigner& signer, std::string_view salt,
                                   std::string_view msg) const = 0;
 

@@ -8,6 +8,11 @@
 //     - source: keystore            # one go-ethereum V3 keystore file
 //       file: keystores/UTC--2026-12-02T03-00-00.000000000Z--<address>
 //       password_file: /etc/message-signer/keystore-password/password   # or password_env: NAME
+//     - source: pkcs11              # one key on a PKCS#11 token (HSM); it never leaves it
+//       module: /usr/lib/softhsm/libsofthsm2.so
+//       token: signer               # the token label (or slot: N, or both)
+//       key_label: key-1            # the key's CKA_LABEL (or key_id: hex CKA_ID, or both)
+//       pin_file: /etc/message-signer/pkcs11-pin/pin                     # or pin_env: NAME
 //
 // Relative paths are relative to the config file's directory. Secrets (passwords) are never in
 // the file itself: only where to read them.
@@ -21,6 +26,7 @@
 
 #include "keys/key_set.h"
 #include "keys/password.h"
+#include "keys/pkcs11_key.h"
 
 namespace signer::keys {
 
@@ -34,6 +40,7 @@ struct KeyEntry {
   KeySource source = KeySource::kCsv;
   std::filesystem::path file;  // csv, keystore
   PasswordSource password;     // keystore
+  Pkcs11KeyConfig pkcs11;      // pkcs11
 };
 
 struct KeySetConfig {

@@ -1,5 +1,6 @@
 #include "signing/batch_dispatcher.h"
 
+#include "keys/key_set.h"
 #include "store/store.h"
 
 namespace signer::signing {
@@ -11,6 +12,8 @@ BatchResult InProcessDispatcher::dispatch(const BatchSpec& spec, std::stop_token
     throw BatchError(
         std::string("store ") + std::string(store::to_string(e.kind())) + ": " + e.what(),
         e.kind() != store::ErrorKind::kInvalid);
+  } catch (const keys::SigningError& e) {
+    throw BatchError(e.what(), true);
   }
 }
 

@@ -4,6 +4,7 @@ that keeps the old set. Every job is checked by `signer verify`, independently o
 from __future__ import annotations
 
 import signal
+import subprocess
 import time
 from pathlib import Path
 
@@ -170,3 +171,64 @@ def test_keystore_passwords_never_reach_logs_or_responses(signer_factory, cli, k
         assert PASSWORD not in text
     assert "ks.password" in server.get("/readyz").json()["key_set"]["last_reload_error"] or \
         "UTC--" in server.get("/readyz").json()["key_set"]["last_reload_error"]
+
+
+REPO = Path(__file__).resolve().parents[2]
+PIN = "73914-pin-e2e"
+
+
+def softhsm_token(tmp_path: Path, token: str, labels: list[str]) -> tuple[dict, Path]:
+    """A private SoftHSM2 token with one secp256k1 key per label (scripts/softhsm.sh, which
+    runs pkcs11-tool). Returns the environment the signer needs (SOFTHSM2_CONF) and the PIN
+    file."""
+    pin_file = tmp_path / "pin"
+    pin_file.write_text(PIN + "\n")
+    pin_file.chmod(0o600)
+    out = subprocess.run(["bash", str(REPO / "scripts" / "softhsm.sh"), "init",
+                          str(tmp_path / "hsm"), token, str(pin_file), *labels],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stdout + out.stderr
+    conf = next(line.split("=", 1)[1] for line in out.stdout.splitlines()
+                if line.startswith("SOFTHSM2_CONF="))
+    return {"SOFTHSM2_CONF": conf}, pin_file
+
+
+def test_a_set_of_csv_keystore_and_pkcs11_keys_signs_and_every_record_verifies(
+        signer_factory, cli, keyring, tmp_path):
+    """The issue's mixed set: keys.csv, a keystore and two keys on an HSM (SoftHSM2), in one
+    job; `signer verify` checks every signature against the key the record names."""
+    keystores = write_keystores(cli, tmp_path / "ks", 1)
+    env, pin_file = softhsm_token(tmp_path, "signer-e2e", ["hsm-a", "hsm-b"])
+    module = subprocess.run(["bash", str(REPO / "scripts" / "softhsm.sh"), "module"],
+                            capture_output=True, text=True, check=True).stdout.strip()
+    config = write_config(tmp_path / "keys.yaml", keyring.path, keystores,
+                          tmp_path / "ks.password")
+    with open(config, "a") as f:
+        for label in ("hsm-a", "hsm-b"):
+            f.write(f"  - source: pkcs11\n    module: {module}\n    token: signer-e2e\n"
+                    f"    key_label: {label}\n    pin_file: {pin_file}\n")
+    server = signer_factory.start("--key-config", str(config), "--log-level", "debug", env=env)
+
+    listed = keys_of(server)["keys"]
+    assert [k["source"] for k in listed] == \
+        ["csv"] * len(keyring) + ["keystore", "pkcs11", "pkcs11"], listed
+    all_keys = [k["key"] for k in listed]
+
+    records = random_records(2400)
+    assert server.ingest(records).status_code == 200
+    size = 200
+    job = server.sign_ok(size)
+    batches = ceil_div(len(records), size)
+    assert job["batches_done"] == batches and job["batches_failed"] == 0, job
+    exported = cli.export_and_verify()
+    assert_exactly_once(exported, [r["id"] for r in records])
+    for r in exported:
+        batch = batch_of_shard(shard_of_hex_id(r["id"]), batches)
+        assert r["key"] == all_keys[batch % len(all_keys)], r["id"]
+    assert {r["key"] for r in exported} == set(all_keys)  # the HSM keys signed too
+
+    # The PIN is nowhere the service shows.
+    seen = [server.get(p).text for p in ("/keys", "/readyz", "/metrics")]
+    seen.append("".join(p.read_text(errors="replace") for p in signer_factory.logs()))
+    for text in seen:
+        assert PIN not in text
