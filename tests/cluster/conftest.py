@@ -1,22 +1,44 @@
 """Fixtures for the cluster suite: a factory of local clusters (scripts/cluster.sh up/down) with
-private state dirs and ports, torn down after every test."""
+private state dirs and ports, torn down after every test.
+
+Every test that starts a cluster says which stores it runs on, with
+`@pytest.mark.stores("postgres", "ferretdb")`; it then runs once per store, as test[postgres] and
+test[ferretdb] (`-k postgres` selects one). The `store` fixture is that parameter."""
 from __future__ import annotations
 
 
 import pytest
 
 from fixtures import pytest_runtest_makereport, signer_bin  # noqa: F401 (registered here)
-from local_cluster import LocalCluster, pid_alive
+from local_cluster import STORES, LocalCluster, pid_alive
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", f"stores(*names): the stores a cluster test runs on, any of {STORES}")
+
+
+def pytest_generate_tests(metafunc):
+    if "store" not in metafunc.fixturenames:
+        return
+    marker = metafunc.definition.get_closest_marker("stores")
+    if marker is None or not marker.args:
+        raise pytest.UsageError(f"{metafunc.definition.nodeid}: starts a cluster but does not "
+                                f"say on which stores; add @pytest.mark.stores(...)")
+    unknown = [s for s in marker.args if s not in STORES]
+    if unknown:
+        raise pytest.UsageError(f"{metafunc.definition.nodeid}: unknown stores {unknown}")
+    metafunc.parametrize("store", marker.args)
 
 
 @pytest.fixture
-def cluster_factory(request, tmp_path, signer_bin):
-    """make(pods=3, env=None) -> a LocalCluster that is up. Every cluster is brought down at
-    teardown, and the test fails if `down` left one of its processes running."""
+def cluster_factory(request, tmp_path, signer_bin, store):
+    """make(pods=3, env=None) -> a LocalCluster on `store` that is up. Every cluster is brought
+    down at teardown, and the test fails if `down` left one of its processes running."""
     clusters: list[tuple[LocalCluster, list[int]]] = []
 
     def make(pods: int = 3, env: dict | None = None) -> LocalCluster:
-        c = LocalCluster(tmp_path / f"c{len(clusters)}", pods=pods, env=env)
+        c = LocalCluster(tmp_path / f"c{len(clusters)}", pods=pods, env=env, store=store)
         entry = (c, [])
         clusters.append(entry)
         c.up()
@@ -37,16 +59,22 @@ def cluster_factory(request, tmp_path, signer_bin):
         left = [p for p in pids if pid_alive(p)]
         if left:
             problems.append(f"processes still running after down: {left}")
+        c.db.cleanup()
     assert not problems, "\n".join(problems)
 
 
 def read_pids(c: LocalCluster) -> list[int]:
-    files = [pod.pid_file for pod in c.pods] + [c.pid_file("nginx"),
-                                                c.dir / "ferretdb" / "ferretdb.pid"]
-    return [int(f.read_text().strip()) for f in files if f.exists()]
+    files = [pod.pid_file for pod in c.pods] + [c.pid_file("nginx"), *c.db.pid_files()]
+    pids = []
+    for f in files:
+        try:
+            pids.append(int(f.read_text().splitlines()[0].strip()))
+        except (OSError, IndexError, ValueError):
+            pass
+    return pids
 
 
 @pytest.fixture
 def cluster(cluster_factory) -> LocalCluster:
-    """3 pods + nginx + FerretDB, as `scripts/cluster.sh up 3` starts them."""
+    """3 pods + nginx + the store, as `scripts/cluster.sh up 3` starts them."""
     return cluster_factory(3)
