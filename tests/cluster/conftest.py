@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from fixtures import pytest_runtest_makereport, signer_bin  # noqa: F401 (registered here)
-from local_cluster import STORES, LocalCluster, pid_alive
+from local_cluster import STORES, LocalCluster, process_start
 
 
 def pytest_configure(config):
@@ -35,43 +35,55 @@ def pytest_generate_tests(metafunc):
 def cluster_factory(request, tmp_path, signer_bin, store):
     """make(pods=3, env=None) -> a LocalCluster on `store` that is up. Every cluster is brought
     down at teardown, and the test fails if `down` left one of its processes running."""
-    clusters: list[tuple[LocalCluster, list[int]]] = []
+    clusters: list[tuple[LocalCluster, set[tuple[int, int]]]] = []
 
     def make(pods: int = 3, env: dict | None = None) -> LocalCluster:
         c = LocalCluster(tmp_path / f"c{len(clusters)}", pods=pods, env=env, store=store)
-        entry = (c, [])
+        entry = (c, set())
         clusters.append(entry)
         c.up()
-        entry[1].extend(read_pids(c))
+        entry[1].update(read_processes(c))
         return c
 
     yield make
 
     problems = []
     call = getattr(request.node, "rep_call", None)
-    for c, pids in clusters:
+    for c, processes in clusters:
         if call is not None and call.failed:
             c.dump_logs()
-        pids = sorted(set(pids) | set(read_pids(c)))
+        processes = processes | read_processes(c)
         proc = c.down()
         if proc.returncode != 0:
             problems.append(f"cluster.sh down -> {proc.returncode}: {proc.stdout}{proc.stderr}")
-        left = [p for p in pids if pid_alive(p)]
+        left = sorted(pid for pid, start in processes if process_start(pid) == start)
         if left:
-            problems.append(f"processes still running after down: {left}")
+            problems.append(f"processes still running after down: {left}: "
+                            f"{[command_line(pid) for pid in left]}")
         c.db.cleanup()
     assert not problems, "\n".join(problems)
 
 
-def read_pids(c: LocalCluster) -> list[int]:
+def command_line(pid: int) -> str:
+    try:
+        return open(f"/proc/{pid}/cmdline", "rb").read().replace(b"\0", b" ").decode()
+    except OSError:
+        return "?"
+
+
+def read_processes(c: LocalCluster) -> set[tuple[int, int]]:
+    """(pid, start time) of each process the cluster's pid files name that runs now."""
     files = [pod.pid_file for pod in c.pods] + [c.pid_file("nginx"), *c.db.pid_files()]
-    pids = []
+    processes = set()
     for f in files:
         try:
-            pids.append(int(f.read_text().splitlines()[0].strip()))
+            pid = int(f.read_text().splitlines()[0].strip())
         except (OSError, IndexError, ValueError):
-            pass
-    return pids
+            continue
+        start = process_start(pid)
+        if start is not None:
+            processes.add((pid, start))
+    return processes
 
 
 @pytest.fixture

@@ -58,10 +58,24 @@ def pid_alive(pid: int) -> bool:
         return False
 
 
-def wait_pid_gone(pid: int, timeout: float) -> bool:
+def process_start(pid: int) -> Optional[int]:
+    """When `pid` started (clock ticks since boot), or None when it does not run. With the pid,
+    it names one process: pids are reused, quickly on a busy machine (pid_max is often 32768)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return None if fields[0] == "Z" else int(fields[19])
+
+
+def wait_pid_gone(pid: int, timeout: float, start: Optional[int] = None) -> bool:
+    """Waits until `pid` is gone; with `start` (process_start(pid) taken while it ran), a new
+    process that got the same pid meanwhile counts as gone too."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if not pid_alive(pid):
+        now = process_start(pid)
+        if now is None or (start is not None and now != start):
             return True
         time.sleep(0.05)
     return False
@@ -189,8 +203,9 @@ class FerretDatabase(Database):
         """kill -9 FerretDB. (A SIGTERM lets it drain its open connections first, which can take
         as long as the job.) SQLite keeps what was committed."""
         pid = int((self.dir / "ferretdb.pid").read_text().strip())
+        start = process_start(pid)
         os.kill(pid, signal.SIGKILL)
-        assert wait_pid_gone(pid, 10), f"ferretdb (pid {pid}) survived SIGKILL"
+        assert wait_pid_gone(pid, 10, start), f"ferretdb (pid {pid}) survived SIGKILL"
 
     def start(self) -> None:
         self._script("start")
@@ -280,8 +295,9 @@ class PostgresDatabase(Database):
         """kill -9 of the postmaster and every backend (scripts/postgres.sh kill): a crash; the
         next start runs crash recovery from the WAL."""
         pid = self.postmaster_pid()
+        start = process_start(pid)
         self._script("kill")
-        assert wait_pid_gone(pid, 10), f"postgres (pid {pid}) survived SIGKILL"
+        assert wait_pid_gone(pid, 10, start), f"postgres (pid {pid}) survived SIGKILL"
 
     def start(self) -> None:
         self._script("start")
@@ -292,9 +308,17 @@ class PostgresDatabase(Database):
         self._script("restart")
 
     def cleanup(self) -> None:
+        """Removes the server's /tmp dir, unless the server still runs (a failed `down`): its
+        data then stays for a look, and the test has failed."""
         target = self.dir
-        if (self.cluster.dir / "postgres").is_symlink() and target.is_dir():
-            shutil.rmtree(target, ignore_errors=True)
+        if not ((self.cluster.dir / "postgres").is_symlink() and target.is_dir()):
+            return
+        try:
+            if process_start(self.postmaster_pid()) is not None:
+                return
+        except (OSError, IndexError, ValueError):
+            pass
+        shutil.rmtree(target, ignore_errors=True)
 
 
 # ---- pods --------------------------------------------------------------------------------------
@@ -348,9 +372,10 @@ class Pod:
     def kill9(self) -> int:
         """kill -9: the pod vanishes mid-request, like a node losing power."""
         pid = self.pid
+        start = process_start(pid)
         self.session.close()
         os.kill(pid, signal.SIGKILL)
-        assert wait_pid_gone(pid, 10), f"{self.name} (pid {pid}) survived SIGKILL"
+        assert wait_pid_gone(pid, 10, start), f"{self.name} (pid {pid}) survived SIGKILL"
         return pid
 
 

@@ -17,7 +17,7 @@ import pytest
 from psycopg import sql
 import requests
 
-from local_cluster import POSTGRES_SH, LocalCluster, pid_alive, wait_pid_gone
+from local_cluster import POSTGRES_SH, LocalCluster, pid_alive, process_start, wait_pid_gone
 
 
 def mode(path) -> int:
@@ -91,10 +91,11 @@ def test_up_status_down(cluster_factory, tmp_path, store):
     try:
         nginx_pid = int(c.pid_file("nginx").read_text())
         db_pid = int(c.db.pid_files()[0].read_text().splitlines()[0])
+        started = {pid: process_start(pid) for pid in pids + [nginx_pid, db_pid]}
         down = c.down()
         assert down.returncode == 0, down.stdout + down.stderr
-        for pid in pids + [nginx_pid, db_pid]:
-            assert wait_pid_gone(pid, 5), f"pid {pid} still running after down"
+        for pid, start in started.items():
+            assert wait_pid_gone(pid, 5, start), f"pid {pid} still running after down"
         st = c.status()
         assert st.returncode == 3, st.stdout
 
