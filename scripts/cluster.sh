@@ -233,6 +233,8 @@ down() {
     if pid="$(pg_alive)"; then
       log "stopping postgres (pid $pid)"
       bash "$REPO/scripts/postgres.sh" stop "$S_PG_PORT" "$S_PG_DIR"
+      # pg_ctl returns once the pid file is gone, a moment before the postmaster itself.
+      await_exit "$STOP_TIMEOUT" "$pid"
     else
       log "postgres (in $S_PG_DIR) is not running"
     fi
