@@ -4,6 +4,7 @@ an external PostgreSQL (CLUSTER_PG_URL), and the internal token on /batch."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import stat
 import subprocess
@@ -18,6 +19,11 @@ from psycopg import sql
 import requests
 
 from local_cluster import POSTGRES_SH, LocalCluster, pid_alive, process_start, wait_pid_gone
+
+
+# A line of the pods' structured log (spdlog): time, level, message.
+LOG_LINE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d\d:\d\d "
+                      r"(trace|debug|info|warning|error|critical) \S")
 
 
 def mode(path) -> int:
@@ -71,12 +77,15 @@ def test_up_status_down(cluster_factory, tmp_path, store):
     assert mode(c.keys_file) == 0o600 and mode(c.dir / "token") == 0o600
     assert len(c.public_keys()) == 3 and len(c.token) >= 32
 
-    # Every pod runs in cluster mode behind the load balancer, which answers for them.
+    # Every pod runs in cluster mode behind the load balancer, which answers for them, and logs
+    # nothing but structured lines (no driver or server chatter on stderr).
     assert requests.get(c.lb_url + "/readyz", timeout=10).status_code == 200
     for pod in c.pods:
         assert pod.get("/readyz").status_code == 200
-        assert f"as pod {pod.name} (cluster mode, batches to {c.lb_url};" in \
-            pod.log_path.read_text()
+        log = pod.log_path.read_text()
+        assert f"as pod {pod.name} (cluster mode, batches to {c.lb_url};" in log
+        stray = [line for line in log.splitlines() if not LOG_LINE.match(line)]
+        assert not stray, f"{pod.name}: unstructured log lines {stray[:3]}"
 
     # `up` again: already up, nothing started; with another size: refused.
     pids = [p.pid for p in c.pods]
