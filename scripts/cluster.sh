@@ -1,24 +1,41 @@
 #!/usr/bin/env bash
-# A local emulation of the Kubernetes deployment: FerretDB as MongoDB, N `signer serve` pods on
-# 127.0.0.1, and nginx as the Service, a round-robin load balancer whose URL every pod gets as
-# BS_MSG_SIGNER_URL (so a job's batches are spread over all pods, as in cluster mode on k8s).
+# A local emulation of the Kubernetes deployment: a shared store (FerretDB as MongoDB, or
+# PostgreSQL), N `signer serve` pods on 127.0.0.1, and nginx as the Service, a round-robin load
+# balancer whose URL every pod gets as BS_MSG_SIGNER_URL (so a job's batches are spread over all
+# pods, as in cluster mode on k8s).
 #
 # Usage: scripts/cluster.sh up [N] | down | status
-#   up N     starts FerretDB, N pods (default 3) and nginx, waits until every pod's /readyz and
-#            the load balancer answer 200, then prints the LB URL and the MongoDB URL. If the
-#            cluster is already up it says so and does nothing. If start-up fails, whatever it
-#            started is stopped again.
+#   up N     starts the store (FerretDB or PostgreSQL, unless an external one is given), N pods
+#            (default 3) and nginx, waits until every pod's /readyz and the load balancer answer
+#            200, then prints LB_URL=, STORE_URL= and MONGO_URL= (FerretDB/MongoDB) or PG_URL= and
+#            PG_PASSWORD_FILE= (PostgreSQL). No URL printed or passed to a pod carries a password.
+#            If the cluster is already up it says so and does nothing. If start-up fails,
+#            whatever it started is stopped again.
 #   down     stops only what `up` started, by the pids recorded in CLUSTER_DIR/pids (SIGTERM,
 #            then SIGKILL after CLUSTER_STOP_TIMEOUT s): the pods and nginx (SIGQUIT, its
-#            graceful stop) together, then FerretDB (scripts/ferretdb.sh stop). Keys, logs and data stay in CLUSTER_DIR.
+#            graceful stop) together, then the store it started (scripts/ferretdb.sh stop, or
+#            scripts/postgres.sh stop: a fast shutdown). Keys, logs and data stay.
 #   status   prints each component with its pid and URL; exit 0 when all run, 3 when none
 #            runs, 1 when only some do.
 # Environment:
 #   CLUSTER_DIR           state dir (default .tools/run/cluster): cluster.env, token, keys/,
-#                         pids/, pod-I.log, nginx/ (config, logs, temp dirs), ferretdb/ (data)
+#                         pids/, pod-I.log, nginx/ (config, logs, temp dirs), ferretdb/ (data),
+#                         postgres/ (PostgreSQL's dir, or a symlink to it: see CLUSTER_PG_DIR)
+#   CLUSTER_STORE         ferretdb (default) or postgres: the store the pods share
 #   CLUSTER_MONGO_PORT    FerretDB port on 127.0.0.1 (default 27317)
 #   CLUSTER_MONGO_URL     use this MongoDB instead of starting FerretDB (BS_MONGO_USER and
 #                         BS_MONGO_PWD are passed through to the pods when set)
+#   CLUSTER_PG_PORT       PostgreSQL port on 127.0.0.1 (default 15432), started by
+#                         scripts/postgres.sh (initdb on first use; user and database `signer`)
+#   CLUSTER_PG_DIR        PostgreSQL's dir: data/, password (mode 0600), server.log, and the
+#                         postmaster's pid in data/postmaster.pid (default CLUSTER_DIR/postgres;
+#                         as root, where the server runs as the `postgres` user, who cannot
+#                         enter the private CLUSTER_DIR, a /tmp/signer-cluster-pg.* dir that
+#                         CLUSTER_DIR/postgres links to, kept for the next `up`)
+#   CLUSTER_PG_URL        use this PostgreSQL instead of starting one (implies
+#                         CLUSTER_STORE=postgres). A password in it is moved into
+#                         CLUSTER_DIR/pg-password (mode 0600), as is BS_PG_PASSWORD; a given
+#                         BS_PG_PASSWORD_FILE is passed on as it is
 #   CLUSTER_BASE_PORT     pod I listens on CLUSTER_BASE_PORT+I (default 18100)
 #   CLUSTER_LB_PORT       nginx port on 127.0.0.1 (default 18090)
 #   CLUSTER_KEYS_DIR      directory holding keys.csv to use (default: CLUSTER_DIR/keys, generated
@@ -36,6 +53,8 @@
 #   CLUSTER_STOP_TIMEOUT  seconds between SIGTERM and SIGKILL on `down` (default 30; a pod
 #                         finishes its current chunk within its 25 s grace period)
 #   SIGNER_BIN            the binary (default build/release/signer); NGINX_BIN (default nginx)
+# The PostgreSQL password reaches the pods only as BS_PG_PASSWORD_FILE, a path: it is never in a
+# URL, on a command line (ps), in cluster.env or in the output.
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -45,6 +64,12 @@ MONGO_PORT="${CLUSTER_MONGO_PORT:-27317}"
 BASE_PORT="${CLUSTER_BASE_PORT:-18100}"
 LB_PORT="${CLUSTER_LB_PORT:-18090}"
 EXT_MONGO_URL="${CLUSTER_MONGO_URL:-}"
+EXT_PG_URL="${CLUSTER_PG_URL:-}"
+PG_PORT="${CLUSTER_PG_PORT:-15432}"
+STORE="${CLUSTER_STORE:-}"
+if [[ -z "$STORE" ]]; then
+  if [[ -n "$EXT_PG_URL" ]]; then STORE=postgres; else STORE=ferretdb; fi
+fi
 KEY_COUNT="${CLUSTER_KEY_COUNT:-4}"
 READY_TIMEOUT="${CLUSTER_READY_TIMEOUT:-30}"
 STOP_TIMEOUT="${CLUSTER_STOP_TIMEOUT:-30}"
@@ -59,17 +84,18 @@ die() {
   printf '[cluster] ERROR: %s\n' "$*" >&2
   exit 1
 }
-usage() { sed -n '2,38p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+# The header comment above, up to `set -euo pipefail`.
+usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
 
 is_port() { [[ "$1" =~ ^[0-9]+$ ]] && (($1 > 0 && $1 < 65536)); }
 port_open() { (exec 3<> "/dev/tcp/127.0.0.1/$1") 2> /dev/null; }
 
-# alive PIDFILE PATTERN: prints the recorded pid when that process lives and its command line
-# matches PATTERN (a guard against pid reuse).
+# alive PIDFILE PATTERN: prints the recorded pid (the file's first line) when that process lives
+# and its command line matches PATTERN (a guard against pid reuse).
 alive() {
   local file="$1" pattern="$2" pid
   [[ -f "$file" ]] || return 1
-  pid="$(cat "$file")"
+  pid="$(head -n 1 "$file" 2> /dev/null)" || return 1
   [[ "$pid" =~ ^[0-9]+$ ]] || return 1
   kill -0 "$pid" 2> /dev/null || return 1
   tr '\0' ' ' < "/proc/$pid/cmdline" 2> /dev/null | grep -qF -- "$pattern" || return 1
@@ -87,6 +113,65 @@ load_state() {
 
 pod_pidfile() { echo "$DIR/pids/pod-$1.pid"; }
 NGINX_PIDFILE_REL="pids/nginx.pid"
+
+# ---- the store ---------------------------------------------------------------------------------
+# State of a cluster written before these settings existed: FerretDB or an external MongoDB.
+store_defaults() {
+  S_STORE="${S_STORE:-ferretdb}"
+  S_STORE_URL="${S_STORE_URL:-${S_MONGO_URL:-}}"
+  S_PG_LOCAL="${S_PG_LOCAL:-0}"
+}
+
+# PostgreSQL records its postmaster's pid as the first line of data/postmaster.pid; the
+# command line names the data dir (a guard against pid reuse).
+pg_alive() { alive "$S_PG_DIR/data/postmaster.pid" "$S_PG_DIR/data"; }
+
+# choose_pg_dir: prints the directory scripts/postgres.sh keeps the server in. As root that
+# script runs the server as the `postgres` user, who cannot enter the private (0700)
+# CLUSTER_DIR: the server then lives in a /tmp dir of its own, and CLUSTER_DIR/postgres links to
+# it, so the next `up` finds it again.
+choose_pg_dir() {
+  if [[ -n "${CLUSTER_PG_DIR:-}" ]]; then
+    mkdir -p "$CLUSTER_PG_DIR"
+    (cd "$CLUSTER_PG_DIR" && pwd)
+  elif ((EUID != 0)); then
+    echo "$DIR/postgres"
+  elif [[ -L "$DIR/postgres" && -d "$DIR/postgres/" ]]; then
+    readlink -f "$DIR/postgres"
+  elif [[ -e "$DIR/postgres" && ! -L "$DIR/postgres" ]]; then
+    die "$DIR/postgres is not a link the postgres user can follow; set CLUSTER_PG_DIR"
+  else
+    local tmp
+    tmp="$(mktemp -d /tmp/signer-cluster-pg.XXXXXX)"
+    ln -sfn "$tmp" "$DIR/postgres"
+    echo "$tmp"
+  fi
+}
+
+# url_password URL: the password in the URL's userinfo (percent-decoded, as libpq reads it), or
+# nothing. url_without_password URL: the URL without it.
+url_userinfo() {
+  local rest="${1#*://}" authority
+  authority="${rest%%[/?]*}"
+  [[ "$authority" == *@* ]] && echo "${authority%@*}"
+}
+url_password() {
+  local info pw
+  info="$(url_userinfo "$1")" || return 0
+  [[ "$info" == *:* ]] || return 0
+  pw="${info#*:}"
+  pw="${pw//\\/\\\\}"
+  printf '%b' "${pw//%/\\x}"
+}
+url_without_password() {
+  local info
+  if ! info="$(url_userinfo "$1")" || [[ "$info" != *:* ]]; then
+    echo "$1"
+    return 0
+  fi
+  local scheme="${1%%://*}" rest="${1#*://}"
+  echo "$scheme://${info%%:*}@${rest#*@}"
+}
 
 # ---- stopping ----------------------------------------------------------------------------------
 # running PID: the process exists and is not a zombie waiting for its parent to reap it.
@@ -121,6 +206,7 @@ down() {
     log "no cluster state in $DIR; nothing to stop"
     return 0
   fi
+  store_defaults
   # The pods get SIGTERM (each finishes its current chunk and reports its batch as
   # interrupted) and nginx at the same moment SIGQUIT, its graceful stop: it still relays the
   # answers in flight, and closes its idle keep-alive connections, which a pod would otherwise
@@ -141,8 +227,17 @@ down() {
   await_exit "$STOP_TIMEOUT" "${pids[@]}"
   for ((i = 0; i < S_PODS; i++)); do rm -f "$(pod_pidfile "$i")"; done
   rm -f "$DIR/$NGINX_PIDFILE_REL"
-  if [[ "$S_FERRETDB" == 1 ]]; then
+  if [[ "$S_STORE" == ferretdb && "$S_FERRETDB" == 1 ]]; then
     bash "$REPO/scripts/ferretdb.sh" stop "$S_MONGO_PORT" "$DIR/ferretdb"
+  elif [[ "$S_STORE" == postgres && "$S_PG_LOCAL" == 1 ]]; then
+    if pid="$(pg_alive)"; then
+      log "stopping postgres (pid $pid)"
+      bash "$REPO/scripts/postgres.sh" stop "$S_PG_PORT" "$S_PG_DIR"
+      # pg_ctl returns once the pid file is gone, a moment before the postmaster itself.
+      await_exit "$STOP_TIMEOUT" "$pid"
+    else
+      log "postgres (in $S_PG_DIR) is not running"
+    fi
   fi
   log "down"
 }
@@ -153,8 +248,21 @@ status() {
     log "not up (no state in $DIR)"
     return 3
   fi
+  store_defaults
   local running=0 total=0 pid i port code
-  if [[ "$S_FERRETDB" == 1 ]]; then
+  if [[ "$S_STORE" == postgres ]]; then
+    if [[ "$S_PG_LOCAL" == 1 ]]; then
+      total=$((total + 1))
+      if pid="$(pg_alive)"; then
+        running=$((running + 1))
+        printf '%-10s running  pid %-8s %s  (data %s)\n' postgres "$pid" "$S_STORE_URL" "$S_PG_DIR"
+      else
+        printf '%-10s stopped  %-12s %s  (data %s)\n' postgres "" "$S_STORE_URL" "$S_PG_DIR"
+      fi
+    else
+      printf '%-10s external %-12s %s\n' postgres "" "$S_STORE_URL"
+    fi
+  elif [[ "$S_FERRETDB" == 1 ]]; then
     total=$((total + 1))
     if pid="$(alive "$DIR/ferretdb/ferretdb.pid" ferretdb)"; then
       running=$((running + 1))
@@ -310,8 +418,24 @@ wait_ready() {
 up() {
   local n="${1:-3}"
   [[ "$n" =~ ^[0-9]+$ ]] && ((n >= 1 && n <= 64)) || die "bad pod count: $n (1..64)"
-  is_port "$MONGO_PORT" && is_port "$BASE_PORT" && is_port "$LB_PORT" && is_port "$((BASE_PORT + n - 1))" ||
-    die "bad port settings: mongo $MONGO_PORT, pods $BASE_PORT.., lb $LB_PORT"
+  is_port "$MONGO_PORT" && is_port "$PG_PORT" && is_port "$BASE_PORT" && is_port "$LB_PORT" &&
+    is_port "$((BASE_PORT + n - 1))" ||
+    die "bad port settings: mongo $MONGO_PORT, postgres $PG_PORT, pods $BASE_PORT.., lb $LB_PORT"
+  case "$STORE" in
+    ferretdb)
+      [[ -z "$EXT_PG_URL" ]] || die "CLUSTER_PG_URL is set, but CLUSTER_STORE=ferretdb"
+      ;;
+    postgres)
+      [[ -z "$EXT_MONGO_URL" ]] || die "CLUSTER_MONGO_URL is set, but CLUSTER_STORE=postgres"
+      ;;
+    *) die "bad CLUSTER_STORE: $STORE (ferretdb or postgres)" ;;
+  esac
+  if [[ -n "$EXT_PG_URL" ]]; then
+    [[ "$EXT_PG_URL" =~ ^postgres(ql)?:// ]] || die "CLUSTER_PG_URL must start with postgresql://"
+    [[ "$EXT_PG_URL" != *password=* ]] ||
+      die "CLUSTER_PG_URL: give the password as user:password@ or BS_PG_PASSWORD_FILE," \
+        "not as ?password="
+  fi
   [[ -x "$SIGNER_BIN" ]] || die "signer binary not found at $SIGNER_BIN (scripts/build.sh release)"
   [[ -x "$NGINX_BIN" ]] || die "nginx not found ($NGINX_BIN); install the Debian package nginx-light"
   command -v curl > /dev/null || die "curl is needed"
@@ -323,7 +447,8 @@ up() {
       if ((S_PODS != n)); then
         die "already up with $S_PODS pods (asked for $n); run \`$0 down\` first"
       fi
-      log "already up: $S_PODS pods, load balancer $S_LB_URL, MongoDB $S_MONGO_URL"
+      store_defaults
+      log "already up: $S_PODS pods, load balancer $S_LB_URL, store $S_STORE_URL"
       return 0
     elif ((st == 1)); then
       status >&2 || true
@@ -340,6 +465,9 @@ up() {
     port_open "$port" && die "127.0.0.1:$port (pod-$i) is already in use"
   done
   port_open "$LB_PORT" && die "127.0.0.1:$LB_PORT (load balancer) is already in use"
+  if [[ "$STORE" == postgres && -z "$EXT_PG_URL" ]]; then
+    port_open "$PG_PORT" && die "127.0.0.1:$PG_PORT (postgres) is already in use"
+  fi
 
   # Keys: generated once per state dir unless given.
   local keys_dir
@@ -368,12 +496,34 @@ up() {
   fi
   chmod 600 "$DIR/token"
 
-  local mongo_url ferretdb=0
-  if [[ -n "$EXT_MONGO_URL" ]]; then
-    mongo_url="$EXT_MONGO_URL"
+  # The store: its URL for the pods (never with a password), and how they get the password.
+  local mongo_url="" ferretdb=0 store_url pg_local=0 pg_dir="" pg_password_file=""
+  if [[ "$STORE" == ferretdb ]]; then
+    if [[ -n "$EXT_MONGO_URL" ]]; then
+      mongo_url="$EXT_MONGO_URL"
+    else
+      ferretdb=1
+      mongo_url="mongodb://127.0.0.1:$MONGO_PORT/"
+    fi
+    store_url="$(url_without_password "$mongo_url")"
+  elif [[ -z "$EXT_PG_URL" ]]; then
+    pg_local=1
+    pg_dir="$(choose_pg_dir)"
+    store_url="postgresql://signer@127.0.0.1:$PG_PORT/signer"
+    pg_password_file="$pg_dir/password"  # written by scripts/postgres.sh at initdb
   else
-    ferretdb=1
-    mongo_url="mongodb://127.0.0.1:$MONGO_PORT/"
+    store_url="$(url_without_password "$EXT_PG_URL")"
+    local pw
+    pw="$(url_password "$EXT_PG_URL")"
+    [[ -n "$pw" ]] || pw="${BS_PG_PASSWORD:-}"
+    if [[ -n "$pw" ]]; then
+      pg_password_file="$DIR/pg-password"
+      (umask 077 && printf '%s\n' "$pw" > "$pg_password_file")
+    elif [[ -n "${BS_PG_PASSWORD_FILE:-}" ]]; then
+      pg_password_file="$(cd "$(dirname "$BS_PG_PASSWORD_FILE")" && pwd)"
+      pg_password_file+="/$(basename "$BS_PG_PASSWORD_FILE")"
+      [[ -r "$pg_password_file" ]] || die "BS_PG_PASSWORD_FILE=$BS_PG_PASSWORD_FILE is not readable"
+    fi
   fi
   local lb_url="http://127.0.0.1:$LB_PORT"
 
@@ -381,13 +531,30 @@ up() {
   (
     umask 077
     printf '%s=%q\n' S_PODS "$n" S_BASE_PORT "$BASE_PORT" S_LB_PORT "$LB_PORT" S_LB_URL "$lb_url" \
-      S_MONGO_PORT "$MONGO_PORT" S_MONGO_URL "$mongo_url" S_FERRETDB "$ferretdb" \
+      S_STORE "$STORE" S_STORE_URL "$store_url" \
+      S_MONGO_PORT "$MONGO_PORT" S_MONGO_URL "${mongo_url:+$store_url}" S_FERRETDB "$ferretdb" \
+      S_PG_LOCAL "$pg_local" S_PG_PORT "$PG_PORT" S_PG_DIR "$pg_dir" \
+      S_PG_PASSWORD_FILE "$pg_password_file" \
       S_KEYS_FILE "$keys_dir/keys.csv" S_SIGNER_BIN_STARTED "$SIGNER_BIN" > "$DIR/cluster.env"
   )
   trap 'st=$?; if ((st != 0)); then log "start-up failed; stopping what was started"; down >&2 || true; fi' EXIT
 
   if ((ferretdb)); then
     bash "$REPO/scripts/ferretdb.sh" start "$MONGO_PORT" "$DIR/ferretdb"
+  elif ((pg_local)); then
+    # It prints the URL with the password: not for our output.
+    bash "$REPO/scripts/postgres.sh" start "$PG_PORT" "$pg_dir" > /dev/null
+    log "postgres on 127.0.0.1:$PG_PORT, pid $(head -n 1 "$pg_dir/data/postmaster.pid"), dir $pg_dir"
+  fi
+
+  # What tells each pod where the store is, and nothing else: BS_STORE would override
+  # BS_MONGO_URL, and BS_PG_PASSWORD together with BS_PG_PASSWORD_FILE is refused.
+  local store_env=(-u BS_STORE -u BS_MONGO_URL -u BS_PG_PASSWORD -u BS_PG_PASSWORD_FILE)
+  if [[ "$STORE" == ferretdb ]]; then
+    store_env+=(BS_MONGO_URL="$mongo_url")
+  else
+    store_env+=(-u BS_MONGO_USER -u BS_MONGO_PWD BS_STORE="$store_url")
+    [[ -z "$pg_password_file" ]] || store_env+=(BS_PG_PASSWORD_FILE="$pg_password_file")
   fi
 
   local extra=()
@@ -395,8 +562,8 @@ up() {
   [[ -n "${CLUSTER_SIGNER_ARGS:-}" ]] && extra=(${CLUSTER_SIGNER_ARGS})
   for ((i = 0; i < n; i++)); do
     port=$((BASE_PORT + i))
-    # nohup execs in place, so $! is the signer's own pid. BS_STORE would override BS_MONGO_URL.
-    env -u BS_STORE BS_MONGO_URL="$mongo_url" BS_KEYS_DIR="$keys_dir" BS_SIGNER_PORT="$port" \
+    # nohup execs in place, so $! is the signer's own pid.
+    env "${store_env[@]}" BS_KEYS_DIR="$keys_dir" BS_SIGNER_PORT="$port" \
       BS_MSG_SIGNER_URL="$lb_url" BS_INTERNAL_TOKEN="$token" BS_POD_NAME="pod-$i" \
       nohup "$SIGNER_BIN" serve --host 127.0.0.1 --port "$port" "${extra[@]}" \
       < /dev/null >> "$DIR/pod-$i.log" 2>&1 &
@@ -414,9 +581,16 @@ up() {
   trap - EXIT
   log "up: $n pods on 127.0.0.1:$BASE_PORT..$((BASE_PORT + n - 1)), logs $DIR/pod-*.log"
   log "load balancer (BS_MSG_SIGNER_URL): $lb_url"
-  log "MongoDB: $mongo_url"
   echo "LB_URL=$lb_url"
-  echo "MONGO_URL=$mongo_url"
+  echo "STORE_URL=$store_url"
+  if [[ "$STORE" == ferretdb ]]; then
+    log "MongoDB: $store_url"
+    echo "MONGO_URL=$store_url"
+  else
+    log "PostgreSQL: $store_url${pg_password_file:+ (password in $pg_password_file)}"
+    echo "PG_URL=$store_url"
+    echo "PG_PASSWORD_FILE=$pg_password_file"
+  fi
 }
 
 case "$CMD" in

@@ -89,7 +89,7 @@ if want e2e; then
 fi
 
 if want cluster; then
-  stage "cluster emulation (pytest: FerretDB + signer pods + nginx, with failures)"
+  stage "cluster emulation (pytest: PostgreSQL, and FerretDB as MongoDB, + signer pods + nginx, with failures)"
   python3 -m pytest -q tests/cluster
 fi
 

@@ -1,10 +1,13 @@
-"""A local cluster for the tests: `scripts/cluster.sh up N` (FerretDB, N `signer serve` pods,
-nginx as the k8s Service) in a private state dir with private ports, and helpers to talk to its
-pods, its database and the CLI. The tests never start those processes themselves; they ask the
-script, and `down` is always called at teardown."""
+"""A local cluster for the tests: `scripts/cluster.sh up N` (a shared store, N `signer serve`
+pods, nginx as the k8s Service) in a private state dir with private ports, and helpers to talk to
+its pods, its database and the CLI. The store is FerretDB (MongoDB wire protocol) or PostgreSQL;
+`LocalCluster.db` hides which, so a test reads the same on both. The tests never start those
+processes themselves; they ask the scripts, and `down` is always called at teardown."""
 from __future__ import annotations
 
 import os
+import re
+import shutil
 import signal
 import subprocess
 import time
@@ -14,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
+import psycopg
 import pymongo
 import requests
 
@@ -23,7 +27,10 @@ from helpers import assert_exactly_once, metric_values, parse_prometheus, wait_f
 REPO = Path(__file__).resolve().parents[2]
 CLUSTER_SH = REPO / "scripts" / "cluster.sh"
 FERRETDB_SH = REPO / "scripts" / "ferretdb.sh"
+POSTGRES_SH = REPO / "scripts" / "postgres.sh"
 DB = "msg-signer"
+# The stores scripts/cluster.sh can run the pods on (CLUSTER_STORE).
+STORES = ("postgres", "ferretdb")
 HTTP_TIMEOUT_S = 30.0
 JOB_TIMEOUT_S = 240.0
 SCRIPT_TIMEOUT_S = 120.0
@@ -51,10 +58,24 @@ def pid_alive(pid: int) -> bool:
         return False
 
 
-def wait_pid_gone(pid: int, timeout: float) -> bool:
+def process_start(pid: int) -> Optional[int]:
+    """When `pid` started (clock ticks since boot), or None when it does not run. With the pid,
+    it names one process: pids are reused, quickly on a busy machine (pid_max is often 32768)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return None if fields[0] == "Z" else int(fields[19])
+
+
+def wait_pid_gone(pid: int, timeout: float, start: Optional[int] = None) -> bool:
+    """Waits until `pid` is gone; with `start` (process_start(pid) taken while it ran), a new
+    process that got the same pid meanwhile counts as gone too."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if not pid_alive(pid):
+        now = process_start(pid)
+        if now is None or (start is not None and now != start):
             return True
         time.sleep(0.05)
     return False
@@ -65,6 +86,239 @@ def original_docs(n: int) -> list[dict]:
     """Documents as the original's generator writes them: no `shard`, empty sign and key."""
     return [{"id": uuid.uuid4().hex, "msg": "m-" + secrets.token_hex(12), "sign": "", "key": ""}
             for _ in range(n)]
+
+
+# ---- the shared store --------------------------------------------------------------------------
+class Database:
+    """The store the pods share, seen from outside the signer: playing "another tool" that
+    writes records the original's way, an operator who reads both tables, and a crash."""
+
+    name = ""
+    # A move is one transaction (PostgreSQL), so no id is ever in both tables; with MongoDB's
+    # two steps (insert signed, then delete unsigned) an id may sit in both until the next run.
+    moves_are_atomic = False
+    # What an error caused by this store names.
+    error_pattern = re.compile(r"store", re.I)
+
+    def __init__(self, cluster: "LocalCluster"):
+        self.cluster = cluster
+        self.port = 0
+        self.url = ""  # the store URL the pods and the CLI get; never with a password
+
+    def cluster_env(self) -> dict[str, str]:
+        """What scripts/cluster.sh needs to start this store."""
+        raise NotImplementedError
+
+    def check_up_output(self, stdout: str) -> None:
+        """Asserts `cluster.sh up` announced this store (and never its password)."""
+        raise NotImplementedError
+
+    def cli_env(self) -> dict[str, str]:
+        """Environment the signer CLI needs to reach the store (beyond the URL)."""
+        return {}
+
+    def pid_files(self) -> list[Path]:
+        """Files whose first line is the pid of the store's server process, where it runs."""
+        return []
+
+    def log_paths(self) -> list[Path]:
+        return []
+
+    def insert_original_docs(self, docs: list[dict]) -> None:
+        raise NotImplementedError
+
+    def ids_in(self, table: str) -> list[str]:
+        raise NotImplementedError
+
+    def count_with_shard(self) -> int:
+        """Unsigned records that already carry a shard."""
+        raise NotImplementedError
+
+    def kill(self) -> None:
+        """The database vanishes at once, mid-operation (kill -9 of its server)."""
+        raise NotImplementedError
+
+    def start(self) -> None:
+        """Starts the killed or stopped server again, on the same data."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+    def cleanup(self) -> None:
+        """After `down`: removes what the store left outside the cluster's state dir."""
+
+
+class FerretDatabase(Database):
+    """FerretDB (scripts/ferretdb.sh, SQLite backend) as MongoDB: database msg-signer."""
+
+    name = "ferretdb"
+    error_pattern = re.compile(r"store|mongo", re.I)
+
+    def __init__(self, cluster: "LocalCluster", port: int):
+        super().__init__(cluster)
+        self.port = port
+        self.url = f"mongodb://127.0.0.1:{port}/"
+        self.dir = cluster.dir / "ferretdb"
+        self._client: Optional[pymongo.MongoClient] = None
+
+    def cluster_env(self) -> dict[str, str]:
+        return {"CLUSTER_STORE": "ferretdb", "CLUSTER_MONGO_PORT": str(self.port)}
+
+    def check_up_output(self, stdout: str) -> None:
+        assert f"MONGO_URL={self.url}" in stdout, stdout
+        assert f"STORE_URL={self.url}" in stdout, stdout
+
+    def pid_files(self) -> list[Path]:
+        return [self.dir / "ferretdb.pid"]
+
+    def log_paths(self) -> list[Path]:
+        return [self.dir / "ferretdb.log"]
+
+    def client(self) -> pymongo.MongoClient:
+        if self._client is None:
+            self._client = pymongo.MongoClient(self.url, serverSelectionTimeoutMS=10000,
+                                               connectTimeoutMS=5000, socketTimeoutMS=120000)
+        return self._client
+
+    def insert_original_docs(self, docs: list[dict], chunk: int = 5000) -> None:
+        col = self.client()[DB]["records"]
+        for i in range(0, len(docs), chunk):
+            col.insert_many([dict(d) for d in docs[i:i + chunk]], ordered=False)
+
+    def ids_in(self, table: str) -> list[str]:
+        return [d["id"] for d in
+                self.client()[DB][table].find({}, {"id": 1, "_id": 0}, batch_size=10000)]
+
+    def count_with_shard(self) -> int:
+        return self.client()[DB]["records"].count_documents({"shard": {"$exists": True}})
+
+    def _script(self, action: str) -> subprocess.CompletedProcess:
+        proc = subprocess.run(["bash", str(FERRETDB_SH), action, str(self.port), str(self.dir)],
+                              env=self.cluster.env, text=True, capture_output=True, timeout=60)
+        assert proc.returncode == 0, f"ferretdb.sh {action}: {proc.stdout}{proc.stderr}"
+        return proc
+
+    def kill(self) -> None:
+        """kill -9 FerretDB. (A SIGTERM lets it drain its open connections first, which can take
+        as long as the job.) SQLite keeps what was committed."""
+        pid = int((self.dir / "ferretdb.pid").read_text().strip())
+        start = process_start(pid)
+        os.kill(pid, signal.SIGKILL)
+        assert wait_pid_gone(pid, 10, start), f"ferretdb (pid {pid}) survived SIGKILL"
+
+    def start(self) -> None:
+        self._script("start")
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+
+class PostgresDatabase(Database):
+    """PostgreSQL 15 (scripts/postgres.sh: user and database `signer`) in the cluster's state
+    dir, or where CLUSTER_DIR/postgres links to when the server runs as another user. Tables
+    records, signedrecords, ... exist once the first pod has started (it creates them)."""
+
+    name = "postgres"
+    moves_are_atomic = True
+    error_pattern = re.compile(r"store|postgres", re.I)
+
+    def __init__(self, cluster: "LocalCluster", port: int):
+        super().__init__(cluster)
+        self.port = port
+        self.url = f"postgresql://signer@127.0.0.1:{port}/signer"
+        self.password_file: Optional[Path] = None  # from `up`'s PG_PASSWORD_FILE= line
+
+    @property
+    def dir(self) -> Path:
+        """The server's dir (data/, password, server.log), the link resolved."""
+        return (self.cluster.dir / "postgres").resolve()
+
+    def cluster_env(self) -> dict[str, str]:
+        return {"CLUSTER_STORE": "postgres", "CLUSTER_PG_PORT": str(self.port)}
+
+    def check_up_output(self, stdout: str) -> None:
+        assert f"PG_URL={self.url}" in stdout, stdout
+        assert f"STORE_URL={self.url}" in stdout, stdout
+        line = next(l for l in stdout.splitlines() if l.startswith("PG_PASSWORD_FILE="))
+        self.password_file = Path(line.split("=", 1)[1])
+        assert self.password_file.is_file(), stdout
+        assert self.password() not in stdout, "cluster.sh up printed the PostgreSQL password"
+
+    def password(self) -> str:
+        return self.password_file.read_text().strip()
+
+    def cli_env(self) -> dict[str, str]:
+        return {"BS_PG_PASSWORD_FILE": str(self.password_file)}
+
+    def pid_files(self) -> list[Path]:
+        return [self.dir / "data" / "postmaster.pid"]
+
+    def log_paths(self) -> list[Path]:
+        return [self.dir / "server.log"]
+
+    def connect(self) -> psycopg.Connection:
+        # A new connection per helper call: the server may have been killed since the last one.
+        return psycopg.connect(host="127.0.0.1", port=self.port, user="signer", dbname="signer",
+                               password=self.password(), connect_timeout=10, autocommit=True)
+
+    def insert_original_docs(self, docs: list[dict]) -> None:
+        """Rows as another tool writes them: no shard (NULL; the signer backfills it)."""
+        with self.connect() as conn, conn.cursor() as cur:
+            with cur.copy("COPY records (id, msg, sign, key) FROM STDIN") as copy:
+                for d in docs:
+                    copy.write_row((d["id"], d["msg"], d["sign"], d["key"]))
+
+    def ids_in(self, table: str) -> list[str]:
+        assert table in ("records", "signedrecords"), table
+        with self.connect() as conn:
+            return [row[0] for row in conn.execute(f"SELECT id FROM {table}")]
+
+    def count_with_shard(self) -> int:
+        with self.connect() as conn:
+            return conn.execute("SELECT count(*) FROM records WHERE shard IS NOT NULL"
+                                ).fetchone()[0]
+
+    def _script(self, action: str) -> subprocess.CompletedProcess:
+        # `start` prints the URL with the password: kept out of the test output.
+        proc = subprocess.run(["bash", str(POSTGRES_SH), action, str(self.port), str(self.dir)],
+                              env=self.cluster.env, text=True, capture_output=True, timeout=120)
+        assert proc.returncode == 0, f"postgres.sh {action} -> {proc.returncode}: {proc.stderr}"
+        return proc
+
+    def postmaster_pid(self) -> int:
+        return int((self.dir / "data" / "postmaster.pid").read_text().splitlines()[0])
+
+    def kill(self) -> None:
+        """kill -9 of the postmaster and every backend (scripts/postgres.sh kill): a crash; the
+        next start runs crash recovery from the WAL."""
+        pid = self.postmaster_pid()
+        start = process_start(pid)
+        self._script("kill")
+        assert wait_pid_gone(pid, 10, start), f"postgres (pid {pid}) survived SIGKILL"
+
+    def start(self) -> None:
+        self._script("start")
+
+    def restart(self) -> None:
+        """A fast shutdown (open sessions are terminated, as a failover or an operator's
+        restart does) and a start on the same data."""
+        self._script("restart")
+
+    def cleanup(self) -> None:
+        """Removes the server's /tmp dir, unless the server still runs (a failed `down`): its
+        data then stays for a look, and the test has failed."""
+        target = self.dir
+        if not ((self.cluster.dir / "postgres").is_symlink() and target.is_dir()):
+            return
+        try:
+            if process_start(self.postmaster_pid()) is not None:
+                return
+        except (OSError, IndexError, ValueError):
+            pass
+        shutil.rmtree(target, ignore_errors=True)
 
 
 # ---- pods --------------------------------------------------------------------------------------
@@ -118,15 +372,18 @@ class Pod:
     def kill9(self) -> int:
         """kill -9: the pod vanishes mid-request, like a node losing power."""
         pid = self.pid
+        start = process_start(pid)
         self.session.close()
         os.kill(pid, signal.SIGKILL)
-        assert wait_pid_gone(pid, 10), f"{self.name} (pid {pid}) survived SIGKILL"
+        assert wait_pid_gone(pid, 10, start), f"{self.name} (pid {pid}) survived SIGKILL"
         return pid
 
 
 # ---- the cluster -------------------------------------------------------------------------------
 class LocalCluster:
-    def __init__(self, workdir: Path, pods: int = 3, env: Optional[dict] = None):
+    def __init__(self, workdir: Path, pods: int = 3, env: Optional[dict] = None,
+                 store: str = "ferretdb"):
+        assert store in STORES, store
         self.workdir = workdir
         self.dir = workdir / "cluster"
         self.n = pods
@@ -135,7 +392,9 @@ class LocalCluster:
         taken.update(range(self.base_port, self.base_port + pods))
         self.lb_port = free_port(1, taken)
         taken.add(self.lb_port)
-        self.mongo_port = free_port(1, taken)
+        db_port = free_port(1, taken)
+        self.db: Database = (PostgresDatabase(self, db_port) if store == "postgres"
+                             else FerretDatabase(self, db_port))
         self.binary = signer_binary()
         # Settings of the caller's own cluster (or MongoDB) must not leak into the test's.
         inherited = {k: v for k, v in os.environ.items()
@@ -145,17 +404,23 @@ class LocalCluster:
             "CLUSTER_DIR": str(self.dir),
             "CLUSTER_BASE_PORT": str(self.base_port),
             "CLUSTER_LB_PORT": str(self.lb_port),
-            "CLUSTER_MONGO_PORT": str(self.mongo_port),
+            **self.db.cluster_env(),
             "CLUSTER_KEY_COUNT": "3",
             "SIGNER_BIN": str(self.binary),
             **(env or {}),
         }
-        self.mongo_url = f"mongodb://127.0.0.1:{self.mongo_port}/"
         self.lb_url = f"http://127.0.0.1:{self.lb_port}"
         self.pods = [Pod(i, self.base_port + i, self.dir / "pids" / f"pod-{i}.pid",
                          self.dir / f"pod-{i}.log") for i in range(pods)]
-        self._mongo: Optional[pymongo.MongoClient] = None
         self.up_output = ""
+
+    @property
+    def store(self) -> str:
+        return self.db.name
+
+    @property
+    def store_url(self) -> str:
+        return self.db.url
 
     # ---- script ------------------------------------------------------------------------------
     def script(self, *args: str, check: bool = True,
@@ -171,13 +436,11 @@ class LocalCluster:
         proc = self.script("up", str(self.n))
         self.up_output = proc.stdout
         assert f"LB_URL={self.lb_url}" in proc.stdout, proc.stdout
-        assert f"MONGO_URL={self.mongo_url}" in proc.stdout, proc.stdout
+        self.db.check_up_output(proc.stdout)
         return self
 
     def down(self) -> subprocess.CompletedProcess:
-        if self._mongo is not None:
-            self._mongo.close()
-            self._mongo = None
+        self.db.close()
         for pod in self.pods:
             pod.session.close()
         return self.script("down", check=False)
@@ -201,53 +464,28 @@ class LocalCluster:
 
     def logs(self) -> list[Path]:
         paths = [p.log_path for p in self.pods]
-        paths += [self.dir / "nginx" / "logs" / "error.log",
-                  self.dir / "ferretdb" / "ferretdb.log"]
+        paths += [self.dir / "nginx" / "logs" / "error.log", *self.db.log_paths()]
         return [p for p in paths if p.exists()]
 
     def dump_logs(self, lines: int = 40) -> None:
         for path in self.logs():
             print(f"----- {path} (tail) -----\n{tail(path, lines)}")
 
-    # ---- FerretDB ------------------------------------------------------------------------------
-    def ferretdb(self, action: str) -> subprocess.CompletedProcess:
-        proc = subprocess.run(["bash", str(FERRETDB_SH), action, str(self.mongo_port),
-                               str(self.dir / "ferretdb")], env=self.env, text=True,
-                              capture_output=True, timeout=60)
-        if action in ("start", "stop"):
-            assert proc.returncode == 0, f"ferretdb.sh {action}: {proc.stdout}{proc.stderr}"
-        return proc
-
-    def kill_ferretdb(self) -> None:
-        """kill -9 FerretDB: the database vanishes at once, mid-operation. (A SIGTERM lets it
-        drain its open connections first, which can take as long as the job.) SQLite keeps
-        what was committed, and `ferretdb("start")` brings it back on the same data."""
-        pid = int((self.dir / "ferretdb" / "ferretdb.pid").read_text().strip())
-        os.kill(pid, signal.SIGKILL)
-        assert wait_pid_gone(pid, 10), f"ferretdb (pid {pid}) survived SIGKILL"
-
-    def mongo(self) -> pymongo.MongoClient:
-        if self._mongo is None:
-            self._mongo = pymongo.MongoClient(self.mongo_url, serverSelectionTimeoutMS=10000,
-                                              connectTimeoutMS=5000, socketTimeoutMS=120000)
-        return self._mongo
-
-    def insert_original_docs(self, n: int, chunk: int = 5000) -> dict[str, str]:
-        """Inserts n documents the original's way, straight into msg-signer.records; returns
-        {id: msg}."""
+    # ---- the store --------------------------------------------------------------------------
+    def insert_original_docs(self, n: int) -> dict[str, str]:
+        """Inserts n records the original's way (no shard, empty sign and key) straight into the
+        store's `records`, as another tool would; returns {id: msg}."""
         docs = original_docs(n)
-        col = self.mongo()[DB]["records"]
-        for i in range(0, n, chunk):
-            col.insert_many([dict(d) for d in docs[i:i + chunk]], ordered=False)
+        self.db.insert_original_docs(docs)
         return {d["id"]: d["msg"] for d in docs}
 
-    def ids_in(self, collection: str) -> list[str]:
-        return [d["id"] for d in
-                self.mongo()[DB][collection].find({}, {"id": 1, "_id": 0}, batch_size=10000)]
+    def ids_in(self, table: str) -> list[str]:
+        return self.db.ids_in(table)
 
     # ---- CLI -----------------------------------------------------------------------------------
     def cli(self) -> SignerCli:
-        return SignerCli(self.binary, self.mongo_url, self.keys_file, self.workdir)
+        return SignerCli(self.binary, self.store_url, self.keys_file, self.workdir,
+                         env=self.db.cli_env())
 
     def export_and_verify(self, expected: dict[str, str]) -> list[dict]:
         """`signer export` then `signer verify`: every expected id exactly once, with its msg,

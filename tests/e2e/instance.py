@@ -312,19 +312,22 @@ class CliResult:
 
 
 class SignerCli:
-    """Runs `signer <subcommand>` against one store and key file."""
+    """Runs `signer <subcommand>` against one store and key file. `env` is added to the
+    inherited environment of every run (e.g. BS_PG_PASSWORD_FILE for a PostgreSQL store)."""
 
-    def __init__(self, binary: Path, store: str, keys: Path, workdir: Path):
+    def __init__(self, binary: Path, store: str, keys: Path, workdir: Path,
+                 env: Optional[dict[str, str]] = None):
         self.binary = binary
         self.store = store
         self.keys = keys
         self.workdir = workdir
+        self.env = {**os.environ, **env} if env else None
 
     def run(self, *args: str, input: Optional[str] = None, stdin=None, check: bool = True,
             timeout: float = CLI_TIMEOUT_S) -> CliResult:
         proc = subprocess.run([str(self.binary), *args], input=input,
                               stdin=stdin if input is None else None, capture_output=True,
-                              text=True, timeout=timeout, cwd=self.workdir)
+                              text=True, timeout=timeout, cwd=self.workdir, env=self.env)
         result = CliResult(list(args), proc.returncode, proc.stdout, proc.stderr)
         if check:
             assert proc.returncode == 0, str(result)
@@ -351,7 +354,8 @@ class SignerCli:
         out = out or self.workdir / "export.ndjson"
         with open(out, "w") as f:
             proc = subprocess.run([str(self.binary), "export", "--store", self.store], stdout=f,
-                                  stderr=subprocess.PIPE, text=True, timeout=CLI_TIMEOUT_S)
+                                  stderr=subprocess.PIPE, text=True, timeout=CLI_TIMEOUT_S,
+                                  env=self.env)
         assert proc.returncode == 0, f"signer export -> {proc.returncode}: {proc.stderr}"
         return out
 

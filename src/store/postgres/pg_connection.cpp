@@ -2,6 +2,7 @@
 
 #include <libpq-fe.h>
 #include <poll.h>
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <charconv>
@@ -74,6 +75,15 @@ std::string one_line(std::string message) {
 struct ConninfoDeleter {
   void operator()(PQconninfoOption* options) const { PQconninfoFree(options); }
 };
+
+// libpq prints the server's notices (`CREATE TABLE IF NOT EXISTS` on an existing table says
+// "relation ... already exists, skipping") raw on stderr, outside the structured log and on every
+// start of every pod and CLI run. They are informational: into the debug log with them.
+void log_notice(void* /*unused*/, const char* message) {
+  std::string_view text = message ? message : "";
+  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.remove_suffix(1);
+  spdlog::debug("postgres notice: {}", text);
+}
 
 }  // namespace
 
@@ -181,6 +191,7 @@ Connection::Connection(const ConnectParams& params) : password_(params.password)
                      "postgres: cannot connect to " + describe_url(params.url) + ": " +
                          scrub(message, {params.password, url_password(params.url)}));
   }
+  PQsetNoticeProcessor(conn_, &log_notice, nullptr);
   const std::string set_timeout =
       "SET statement_timeout = " + std::to_string(std::max(0, params.statement_timeout_ms));
   exec(set_timeout.c_str());
