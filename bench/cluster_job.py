@@ -144,22 +144,30 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--records", type=int, default=100_000)
     ap.add_argument("--batch-size", type=int, default=2000)
-    ap.add_argument("--concurrency", type=int, default=2)
-    ap.add_argument("--chunk-size", type=int, default=4000)
+    ap.add_argument("--concurrency", type=int, default=2,
+                    help="batches in flight per job on FerretDB (its scans need few)")
+    ap.add_argument("--chunk-size", type=int, default=4000, help="chunk size on FerretDB")
+    ap.add_argument("--pg-concurrency", type=int, default=8,
+                    help="batches in flight per job on PostgreSQL (the cluster-mode default)")
+    ap.add_argument("--pg-chunk-size", type=int, default=500,
+                    help="chunk size on PostgreSQL: several chunks a batch, so a batch's moves "
+                         "overlap its signing")
     ap.add_argument("--stores", default="pg,mongo", help="comma-separated: pg, mongo")
     ap.add_argument("--pods", default="1,3", help="comma-separated pod counts")
     args = ap.parse_args()
-    pod_args = f"--concurrency {args.concurrency} --chunk-size {args.chunk_size}"
+    pod_args = {"mongo": f"--concurrency {args.concurrency} --chunk-size {args.chunk_size}",
+                "pg": f"--concurrency {args.pg_concurrency} --chunk-size {args.pg_chunk_size}"}
     stores = [s for s in args.stores.split(",") if s]
     pod_counts = [int(n) for n in args.pods.split(",") if n]
     with tempfile.TemporaryDirectory() as tmp:
         raw = raw_rate()
         emb = embedded(args.records, args.batch_size, tmp)
-        results = {(s, n): cluster(s, n, args.records, args.batch_size, pod_args, tmp)
+        results = {(s, n): cluster(s, n, args.records, args.batch_size, pod_args[s], tmp)
                    for s in stores for n in pod_counts}
     cores = os.cpu_count() or 1
     sign_us = cores / raw * 1e6  # CPU microseconds of one signature
-    print(f"{args.records:,} records, batch size {args.batch_size:,}; pods run with {pod_args}")
+    print(f"{args.records:,} records, batch size {args.batch_size:,}; pods run with "
+          + "; ".join(f"{k}: {v}" for k, v in pod_args.items() if k in stores))
     print(f"raw libsecp256k1 signatures/s (all {cores} cores): {raw:,.0f}; one signature costs "
           f"{sign_us:.1f} CPU-us")
     print()
