@@ -41,6 +41,11 @@
 #   CLUSTER_KEYS_DIR      directory holding keys.csv to use (default: CLUSTER_DIR/keys, generated
 #                         once by `signer keygen`, mode 0600)
 #   CLUSTER_KEY_COUNT     keys to generate (default 4)
+#   CLUSTER_KEY_SOURCE    csv (default: keys.csv as above) or softhsm: the keys are made on a
+#                         SoftHSM2 token in CLUSTER_DIR/hsm (scripts/softhsm.sh, once per state
+#                         dir) and never leave it; every pod signs through PKCS#11, given
+#                         CLUSTER_DIR/keys.yaml (BS_KEY_CONFIG) and SOFTHSM2_CONF. The PIN is in
+#                         CLUSTER_DIR/hsm-pin (0600), read by the pods as a file.
 #   CLUSTER_INTERNAL_TOKEN  the BS_INTERNAL_TOKEN for /batch (default: random, kept in
 #                         CLUSTER_DIR/token, mode 0600)
 #   CLUSTER_SIGNER_ARGS   extra `signer serve` arguments for every pod (word-split)
@@ -470,7 +475,28 @@ up() {
   fi
 
   # Keys: generated once per state dir unless given.
-  local keys_dir
+  local keys_dir key_env=()
+  if [[ "${CLUSTER_KEY_SOURCE:-csv}" == softhsm ]]; then
+    if [[ ! -f "$DIR/keys.yaml" ]]; then
+      (umask 077 && head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$DIR/hsm-pin")
+      local labels=() module
+      for ((k = 0; k < KEY_COUNT; k++)); do labels+=("key-$k"); done
+      "$REPO/scripts/softhsm.sh" init "$DIR/hsm" cluster "$DIR/hsm-pin" "${labels[@]}" > /dev/null ||
+        die "scripts/softhsm.sh could not make the token"
+      module="$("$REPO/scripts/softhsm.sh" module)"
+      {
+        echo "keys:"
+        for label in "${labels[@]}"; do
+          printf '  - {source: pkcs11, module: %s, token: cluster, key_label: %s, pin_file: %s}\n' \
+            "$module" "$label" "$DIR/hsm-pin"
+        done
+      } > "$DIR/keys.yaml"
+      log "made $KEY_COUNT secp256k1 keys on SoftHSM2 token 'cluster' in $DIR/hsm"
+    fi
+    key_env=(BS_KEY_CONFIG="$DIR/keys.yaml" SOFTHSM2_CONF="$DIR/hsm/softhsm2.conf")
+  elif [[ "${CLUSTER_KEY_SOURCE:-csv}" != csv ]]; then
+    die "bad CLUSTER_KEY_SOURCE: ${CLUSTER_KEY_SOURCE} (csv or softhsm)"
+  fi
   if [[ -n "${CLUSTER_KEYS_DIR:-}" ]]; then
     keys_dir="$(cd "$CLUSTER_KEYS_DIR" && pwd)"
     [[ -f "$keys_dir/keys.csv" ]] || die "no keys.csv in CLUSTER_KEYS_DIR=$CLUSTER_KEYS_DIR"
@@ -563,7 +589,7 @@ up() {
   for ((i = 0; i < n; i++)); do
     port=$((BASE_PORT + i))
     # nohup execs in place, so $! is the signer's own pid.
-    env "${store_env[@]}" BS_KEYS_DIR="$keys_dir" BS_SIGNER_PORT="$port" \
+    env "${store_env[@]}" "${key_env[@]}" BS_KEYS_DIR="$keys_dir" BS_SIGNER_PORT="$port" \
       BS_MSG_SIGNER_URL="$lb_url" BS_INTERNAL_TOKEN="$token" BS_POD_NAME="pod-$i" \
       nohup "$SIGNER_BIN" serve --host 127.0.0.1 --port "$port" "${extra[@]}" \
       < /dev/null >> "$DIR/pod-$i.log" 2>&1 &
