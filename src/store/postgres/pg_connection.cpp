@@ -217,14 +217,16 @@ bool Connection::still_open() {
 }
 
 void Connection::fail(pg_result* result, const char* what) {
-  const char* state = result ? PQresultErrorField(result, PG_DIAG_SQLSTATE) : nullptr;
+  // Copied out: both point into `result`, which is cleared below.
+  const char* state_field = result ? PQresultErrorField(result, PG_DIAG_SQLSTATE) : nullptr;
+  const std::string state = state_field ? state_field : "";
   std::string message = one_line(result ? PQresultErrorMessage(result) : "");
   if (message.empty()) message = one_line(PQerrorMessage(conn_));
   if (result) PQclear(result);
   // Leave the connection idle, so the pool can lend it again (or see that it is broken).
   const PGTransactionStatusType tx = PQtransactionStatus(conn_);
   if (tx == PQTRANS_INTRANS || tx == PQTRANS_INERROR) PQclear(PQexec(conn_, "ROLLBACK"));
-  throw StoreError(kind_of_sqlstate(state ? state : ""),
+  throw StoreError(kind_of_sqlstate(state),
                    std::string("postgres: ") + what + ": " + scrub(message, {password_}));
 }
 
