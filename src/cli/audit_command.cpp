@@ -27,9 +27,9 @@ int verify_job(Config& config, const std::string& job_id, bool check_key_file) {
   std::uint64_t key_problems = 0;
   if (check_key_file) {
     // With a key file, the keys the job recorded must also be keys of this deployment.
-    const crypto::KeyRing keys = load_keys(config);
+    const auto keys = load_key_set(config, 1).set;
     for (const audit::KeyGrant& grant : job->keys) {
-      if (!keys.find(grant.public_key)) {
+      if (!keys->find(grant.public_key)) {
         ++key_problems;
         std::cout << "mismatch job key " << grant.address << ": not in " << config.keys_file
                   << "\n";

@@ -4,8 +4,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <spdlog/spdlog.h>
-
 #include <cryptopp/base64.h>
 #include <cryptopp/filters.h>
 
@@ -19,15 +17,11 @@
 
 #include "cli/commands.h"
 #include "cli/service_graph.h"
-#include "crypto/hex.h"
-#include "crypto/keccak.h"
 #include "crypto/message_signer.h"
 #include "crypto/salt_generator.h"
 #include "crypto/signature_verifier.h"
 #include "keys/keystore.h"
 #include "keys/password.h"
-#include "keys/pkcs11_key.h"
-#include "keys/pkcs11_module.h"
 #include "records/record_json.h"
 #include "signing/worker_pool.h"
 
@@ -110,61 +104,9 @@ int keygen_keystores(std::size_t count, const std::string& out_dir,
   return 0;
 }
 
-// The keys sign-message signs with: those of keys.csv or a keystore (a KeyRing), or one key on a
-// PKCS#11 token. Key i signs a 32-byte hash into R||S||V.
-class MessageKeys {
- public:
-  virtual ~MessageKeys() = default;
-  virtual std::size_t size() const = 0;
-  virtual const std::string& public_key(std::size_t index) const = 0;
-  virtual crypto::Signature65 sign(std::size_t index, const crypto::Hash256& hash) const = 0;
-};
-
-class RingKeys final : public MessageKeys {
- public:
-  explicit RingKeys(crypto::KeyRing ring) : ring_(std::move(ring)) {}
-  std::size_t size() const override { return ring_.size(); }
-  const std::string& public_key(std::size_t index) const override {
-    return ring_.at(index).public_key;
-  }
-  crypto::Signature65 sign(std::size_t index, const crypto::Hash256& hash) const override {
-    return signer_.sign_hash(ring_.at(index).private_key, hash);
-  }
-
- private:
-  crypto::KeyRing ring_;
-  crypto::MessageSigner signer_;
-};
-
-class Pkcs11Keys final : public MessageKeys {
- public:
-  explicit Pkcs11Keys(const keys::Pkcs11KeyConfig& config) {
-    std::vector<std::string> warnings;
-    key_ = std::make_unique<keys::Pkcs11Key>(keys::Pkcs11Module::load(config.module), config,
-                                             warnings);
-    for (const std::string& w : warnings) spdlog::warn("{}", w);
-    spdlog::info("opened {} ({})", key_->describe(), key_->address());
-  }
-  std::size_t size() const override { return 1; }
-  const std::string& public_key(std::size_t) const override { return key_->public_key(); }
-  crypto::Signature65 sign(std::size_t, const crypto::Hash256& hash) const override {
-    return key_->sign_digest(hash);
-  }
-
- private:
-  std::unique_ptr<keys::Pkcs11Key> key_;
-};
-
-std::unique_ptr<MessageKeys> load_message_keys(const Config& config) {
-  if (!config.pkcs11_module.empty()) {
-    return std::make_unique<Pkcs11Keys>(pkcs11_key_config(config));
-  }
-  return std::make_unique<RingKeys>(load_keys(config));
-}
-
-records::SignedRecord sign_one(const MessageKeys& keys, crypto::SaltGenerator& salts,
-                               std::size_t key_index, std::string id, std::string msg,
-                               std::optional<std::string> salt) {
+records::SignedRecord sign_one(const keys::KeySet& keys, crypto::MessageSigner& signer,
+                               crypto::SaltGenerator& salts, std::size_t key_index, std::string id,
+                               std::string msg, std::optional<std::string> salt) {
   if (key_index >= keys.size()) {
     throw std::invalid_argument("key index " + std::to_string(key_index) + " is not below " +
                                 std::to_string(keys.size()));
@@ -176,21 +118,25 @@ records::SignedRecord sign_one(const MessageKeys& keys, crypto::SaltGenerator& s
   records::SignedRecord r;
   r.id = std::move(id);
   r.salt = salt ? std::move(*salt) : salts.next();
-  r.sign = crypto::to_prefixed_hex(keys.sign(key_index, crypto::keccak256_concat(r.salt, msg)));
+  const keys::Key& key = keys.at(key_index);
+  r.sign = key.sign_salted(signer, r.salt, msg);
   r.msg = std::move(msg);
-  r.key = keys.public_key(key_index);
+  r.key = key.public_key();
   return r;
 }
 
 int sign_message(Config& config, const CommandArgs& args, const CLI::Option* salt_opt) {
   finish_config(config);
   configure_logging(config);
-  const std::unique_ptr<MessageKeys> keys = load_message_keys(config);
+  // The same key set serve and sign would load (keys.csv, --keystore, --pkcs11-*, --key-config).
+  const std::shared_ptr<const keys::KeySet> keys = load_key_set(config, 1).set;
+  crypto::MessageSigner signer;
   crypto::SaltGenerator salts;
   if (args.input.empty()) {
     std::optional<std::string> salt;
     if (salt_opt->count() > 0) salt = args.salt;
-    std::cout << records::to_json(sign_one(*keys, salts, args.key_index, args.id, args.msg, salt))
+    std::cout << records::to_json(
+                     sign_one(*keys, signer, salts, args.key_index, args.id, args.msg, salt))
                      .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
               << "\n";
     return 0;
@@ -212,7 +158,7 @@ int sign_message(Config& config, const CommandArgs& args, const CLI::Option* sal
           if (o.contains("salt")) salt = o.at("salt").get<std::string>();
           out.clear();
           records::append_json_line(
-              out, sign_one(*keys, salts, o.at("key_index").get<std::size_t>(),
+              out, sign_one(*keys, signer, salts, o.at("key_index").get<std::size_t>(),
                             o.value("id", std::string()), o.at("msg").get<std::string>(), salt));
           std::cout << out;
         } catch (const std::exception& e) {

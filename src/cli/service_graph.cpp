@@ -4,7 +4,6 @@
 
 #include "cli/commands.h"
 #include "http/peer_dispatcher.h"
-#include "keys/keystore_ring.h"
 #include "metrics/signer_metrics.h"
 #include "store/instrumented_store.h"
 #include "store/store_factory.h"
@@ -31,42 +30,31 @@ keys::PasswordSource keystore_password_source(const Config& config) {
               : keys::PasswordSource::environment(config.keystore_password_env);
 }
 
-crypto::KeyRing load_keys(const Config& config) {
-  std::vector<std::string> warnings;
+keys::KeySetConfig key_set_config(const Config& config) {
   if (config.keystore_file.empty() &&
       !(config.keystore_password_file.empty() && config.keystore_password_env.empty())) {
     throw std::invalid_argument("--password-file and --password-env go with --keystore");
   }
-  if (!config.keystore_file.empty()) {
-    const keys::KeystoreSource source{config.keystore_file, keystore_password_source(config)};
-    crypto::KeyRing keys = keys::load_keystore_ring(std::span(&source, 1), warnings);
-    for (const std::string& w : warnings) spdlog::warn("{}", w);
-    spdlog::info("loaded {} key from keystore {}", keys.size(), config.keystore_file);
-    return keys;
-  }
-  crypto::KeyRing keys = crypto::KeyRing::load_file(config.keys_file, warnings);
-  for (const std::string& w : warnings) spdlog::warn("{}", w);
-  spdlog::info("loaded {} keys from {}", keys.size(), config.keys_file);
-  return keys;
-}
-
-keys::KeySetConfig key_set_config(const Config& config) {
   if (!config.key_config.empty()) {
-    if (!config.keystore_file.empty()) {
-      throw std::invalid_argument("--key-config and --keystore exclude each other");
+    if (!config.keystore_file.empty() || !config.pkcs11_module.empty()) {
+      throw std::invalid_argument("--key-config excludes --keystore and --pkcs11-module");
     }
     return keys::read_key_set_config(config.key_config);
   }
-  if (!config.keystore_file.empty()) {
-    keys::KeyEntry entry;
+  keys::KeyEntry entry;
+  if (!config.pkcs11_module.empty()) {
+    entry.source = keys::KeySource::kPkcs11;
+    entry.pkcs11 = pkcs11_key_config(config);
+  } else if (!config.keystore_file.empty()) {
     entry.source = keys::KeySource::kKeystore;
     entry.file = config.keystore_file;
     entry.password = keystore_password_source(config);
-    keys::KeySetConfig one;
-    one.entries.push_back(std::move(entry));
-    return one;
+  } else {
+    return keys::KeySetConfig::csv_file(config.keys_file);
   }
-  return keys::KeySetConfig::csv_file(config.keys_file);
+  keys::KeySetConfig one;
+  one.entries.push_back(std::move(entry));
+  return one;
 }
 
 keys::KeySetHolder::Loaded load_key_set(const Config& config, std::uint64_t version) {
@@ -75,9 +63,7 @@ keys::KeySetHolder::Loaded load_key_set(const Config& config, std::uint64_t vers
   std::vector<std::string> warnings;
   auto set = keys::load_key_set(key_config, version, warnings);
   for (const std::string& w : warnings) spdlog::warn("{}", w);
-  spdlog::info(
-      "key set version {}: {} keys from {}", version, set->size(),
-      config.key_config.empty() ? key_config.entries.front().file.string() : config.key_config);
+  spdlog::info("key set version {}: {} keys from {}", version, set->size(), key_config.describe());
   return {std::move(set), key_config.watched_files()};
 }
 

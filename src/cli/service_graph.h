@@ -20,18 +20,14 @@
 
 namespace signer::cli {
 
-// Loads the key ring: from config.keystore_file (a V3 keystore, decrypted here, once) when it is
-// set, else from config.keys_file. Logs permission and mlock warnings.
-// Throws crypto::KeyRingError, keys::KeystoreError or keys::PasswordError, and
-// std::invalid_argument when a keystore has no password source (keystore_password_source()).
-crypto::KeyRing load_keys(const Config& config);
-
 // Where the keystore password comes from: --password-file or --password-env, exactly one.
 // Throws std::invalid_argument when neither or both are given.
 keys::PasswordSource keystore_password_source(const Config& config);
 
-// The key set the config describes: the --key-config file (BS_KEY_CONFIG), else the --keystore
-// file, else keys.csv. Throws keys::KeyConfigError or std::invalid_argument.
+// The key set the config describes: the --key-config file (BS_KEY_CONFIG), else the key the
+// --pkcs11-* flags name, else the --keystore file, else keys.csv. Throws keys::KeyConfigError or
+// std::invalid_argument (conflicting flags, a keystore or token key without a password or PIN
+// source).
 keys::KeySetConfig key_set_config(const Config& config);
 
 // Loads that key set as `version` (reading the config file again), logging its warnings; what a

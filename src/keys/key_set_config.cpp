@@ -169,6 +169,12 @@ KeySetConfig KeySetConfig::csv_file(const std::filesystem::path& keys_csv) {
   return config;
 }
 
+std::string KeySetConfig::describe() const {
+  if (!path.empty() || entries.empty()) return path.string();
+  const KeyEntry& first = entries.front();
+  return first.source == KeySource::kPkcs11 ? first.pkcs11.describe() : first.file.string();
+}
+
 std::vector<std::filesystem::path> KeySetConfig::watched_files() const {
   std::vector<std::filesystem::path> files;
   if (!path.empty()) files.push_back(path);

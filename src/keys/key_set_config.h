@@ -50,6 +50,9 @@ struct KeySetConfig {
   // The config of a plain keys.csv (no config file).
   static KeySetConfig csv_file(const std::filesystem::path& keys_csv);
 
+  // Where the set comes from, for logs: the config file, else its one key's file or token.
+  std::string describe() const;
+
   // Every file loading this config reads: the config file itself, key files, password files.
   // A change to any of them (a Kubernetes Secret update swaps their symlinks) calls for a reload.
   std::vector<std::filesystem::path> watched_files() const;
