@@ -3,9 +3,7 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
-#include <fstream>
 #include <iostream>
-#include <iterator>
 
 #include "crypto/hex.h"
 #include "crypto/key_ring.h"
@@ -33,17 +31,6 @@ void add_store_flags(CLI::App& command, Config& config) {
       .add_option("--store-timeout-ms", config.store_timeout_ms,
                   "Connect timeout of a MongoDB or PostgreSQL store (env BS_STORE_TIMEOUT_MS)")
       ->capture_default_str();
-}
-
-std::string read_secret_file(const std::filesystem::path& path, std::string_view what) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw std::runtime_error("cannot read " + std::string(what) + " " + path.string());
-  std::string secret((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  while (!secret.empty() && (secret.back() == '\n' || secret.back() == '\r')) secret.pop_back();
-  if (secret.empty()) {
-    throw std::runtime_error(std::string(what) + " " + path.string() + " is empty");
-  }
-  return secret;
 }
 
 void add_keys_flag(CLI::App& command, Config& config) {

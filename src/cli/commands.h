@@ -6,7 +6,6 @@
 #include <cstdint>
 #include <filesystem>
 #include <string>
-#include <string_view>
 
 #include "cli/config.h"
 #include "keys/keystore.h"
@@ -45,11 +44,6 @@ void add_audit_commands(CLI::App& app, Config& config, CommandArgs& args, int& e
 // Writes `content` to `path` with mode 0600 and fsyncs it, refusing to replace a file unless
 // `force`. Throws std::runtime_error naming the path.
 void write_private_file(const std::filesystem::path& path, const std::string& content, bool force);
-
-// Reads a secret (a password) from a mounted file, without its trailing newline. Throws
-// std::runtime_error naming `what` and the path, never the content, when the file cannot be read
-// or is empty.
-std::string read_secret_file(const std::filesystem::path& path, std::string_view what);
 
 // The PKCS#11 key the --pkcs11-* flags name. Throws std::invalid_argument when the token, the
 // key or the PIN source is missing, or --pkcs11-key-id is not hex.

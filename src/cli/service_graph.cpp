@@ -67,6 +67,32 @@ keys::KeySetHolder::Loaded load_key_set(const Config& config, std::uint64_t vers
   return {std::move(set), key_config.watched_files()};
 }
 
+namespace {
+
+// The PostgreSQL password: BS_PG_PASSWORD, or the file BS_PG_PASSWORD_FILE names, read as every
+// other secret file is (keys::read_password_source: wiped buffer, one trailing newline, a warning
+// for a file others may read). Throws std::runtime_error naming the file, never its content.
+std::string store_password(const Config& config) {
+  if (config.pg_password_file.empty()) return config.pg_password;
+  std::vector<std::string> warnings;
+  keys::Password password;
+  try {
+    password =
+        keys::read_password_source(keys::PasswordSource::file(config.pg_password_file), warnings);
+  } catch (const keys::PasswordError& e) {
+    throw std::runtime_error("cannot read BS_PG_PASSWORD_FILE " + config.pg_password_file + ": " +
+                             e.what());
+  }
+  for (const std::string& w : warnings) spdlog::warn("{}", w);
+  if (password.empty()) {
+    throw std::runtime_error("BS_PG_PASSWORD_FILE " + config.pg_password_file + " is empty");
+  }
+  const auto bytes = password.bytes();
+  return std::string(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+}
+
+}  // namespace
+
 std::unique_ptr<store::Store> open_configured_store(const Config& config,
                                                     metrics::Registry* metrics) {
   store::StoreOptions options;
@@ -75,9 +101,7 @@ std::unique_ptr<store::Store> open_configured_store(const Config& config,
   options.mongo_password = config.mongo_password;
   options.timeout_ms = config.store_timeout_ms;
   options.sqlite_synchronous_full = config.sqlite_synchronous == "full";
-  options.pg_password = config.pg_password_file.empty()
-                            ? config.pg_password
-                            : read_secret_file(config.pg_password_file, "BS_PG_PASSWORD_FILE");
+  options.pg_password = store_password(config);
   options.statement_timeout_ms = config.pg_statement_timeout_ms;
   // One connection per thread that can use the store at once: the batches, plus API readers.
   options.pg_pool_size = config.max_concurrent_batches + 4;
