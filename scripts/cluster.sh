@@ -44,7 +44,8 @@
 #   CLUSTER_KEY_SOURCE    csv (default: keys.csv as above) or softhsm: the keys are made on a
 #                         SoftHSM2 token in CLUSTER_DIR/hsm (scripts/softhsm.sh, once per state
 #                         dir) and never leave it; every pod signs through PKCS#11, given
-#                         CLUSTER_DIR/keys.yaml (BS_KEY_CONFIG) and SOFTHSM2_CONF. The PIN is in
+#                         CLUSTER_DIR/keys.yaml (BS_KEY_CONFIG) and SOFTHSM2_CONF pointing at a
+#                         copy of the token files of its own (hsm-pod-I). The PIN is in
 #                         CLUSTER_DIR/hsm-pin (0600), read by the pods as a file.
 #   CLUSTER_INTERNAL_TOKEN  the BS_INTERNAL_TOKEN for /batch (default: random, kept in
 #                         CLUSTER_DIR/token, mode 0600)
@@ -493,7 +494,7 @@ up() {
       } > "$DIR/keys.yaml"
       log "made $KEY_COUNT secp256k1 keys on SoftHSM2 token 'cluster' in $DIR/hsm"
     fi
-    key_env=(BS_KEY_CONFIG="$DIR/keys.yaml" SOFTHSM2_CONF="$DIR/hsm/softhsm2.conf")
+    key_env=(BS_KEY_CONFIG="$DIR/keys.yaml")
   elif [[ "${CLUSTER_KEY_SOURCE:-csv}" != csv ]]; then
     die "bad CLUSTER_KEY_SOURCE: ${CLUSTER_KEY_SOURCE} (csv or softhsm)"
   fi
@@ -589,7 +590,20 @@ up() {
   for ((i = 0; i < n; i++)); do
     port=$((BASE_PORT + i))
     # nohup execs in place, so $! is the signer's own pid.
-    env "${store_env[@]}" "${key_env[@]}" BS_KEYS_DIR="$keys_dir" BS_SIGNER_PORT="$port" \
+    # Each pod gets its own copy of the token files (same keys), as each pod of a real cluster
+    # has its own HSM client: SoftHSM2's file store takes per-file locks, and three processes
+    # loading one token dir at once can find the token locked and list no token at all.
+    local pod_env=("${key_env[@]}")
+    if [[ "${CLUSTER_KEY_SOURCE:-csv}" == softhsm ]]; then
+      if [[ ! -d "$DIR/hsm-pod-$i" ]]; then
+        mkdir -p "$DIR/hsm-pod-$i"
+        cp -a "$DIR/hsm/tokens" "$DIR/hsm-pod-$i/tokens"
+        sed "s|^directories.tokendir = .*|directories.tokendir = $DIR/hsm-pod-$i/tokens|" \
+          "$DIR/hsm/softhsm2.conf" > "$DIR/hsm-pod-$i/softhsm2.conf"
+      fi
+      pod_env+=(SOFTHSM2_CONF="$DIR/hsm-pod-$i/softhsm2.conf")
+    fi
+    env "${store_env[@]}" "${pod_env[@]}" BS_KEYS_DIR="$keys_dir" BS_SIGNER_PORT="$port" \
       BS_MSG_SIGNER_URL="$lb_url" BS_INTERNAL_TOKEN="$token" BS_POD_NAME="pod-$i" \
       nohup "$SIGNER_BIN" serve --host 127.0.0.1 --port "$port" "${extra[@]}" \
       < /dev/null >> "$DIR/pod-$i.log" 2>&1 &
