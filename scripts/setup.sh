@@ -16,7 +16,7 @@ BUILD_PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
 )
 TEST_PACKAGES=(nginx-light libnginx-mod-stream clang-format clang libclang-rt-14-dev python3-pip curl procps
-  iproute2 openssl postgresql softhsm2 opensc)
+  iproute2 openssl postgresql softhsm2 opensc chromium)
 
 deps_only=0
 [[ "${1:-}" == "--deps-only" ]] && deps_only=1
@@ -39,7 +39,7 @@ fi
 ((deps_only)) && exit 0
 
 # Python test packages, pinned.
-if ! python3 -c "import pytest, requests, pymongo, psycopg" 2>/dev/null; then
+if ! python3 -c "import pytest, requests, pymongo, psycopg, playwright" 2>/dev/null; then
   echo "setup: installing Python test packages"
   python3 -m pip install -q --disable-pip-version-check -r "$REPO/tests/e2e/requirements.txt"
 else

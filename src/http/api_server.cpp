@@ -8,8 +8,10 @@
 
 #include "audit/audit_json.h"
 #include "audit/job_id.h"
+#include "audit/job_verifier.h"
 #include "http/json_views.h"
 #include "http/route_params.h"
+#include "http/status_page.h"
 #include "ingest/ingest_session.h"
 #include "metrics/signer_metrics.h"
 #include "records/record_json.h"
@@ -90,6 +92,9 @@ nlohmann::json key_set_json(const keys::KeySetHolder::Status& s) {
           {"last_reload_unix_ms", s.last_attempt_unix_ms}};
 }
 
+// The audit route of a job verification (POST /jobs/:id/verify).
+constexpr const char* kVerifyRoute = "/jobs/verify";
+
 constexpr std::size_t kDefaultListLimit = 20;
 constexpr std::size_t kMaxListLimit = 200;
 
@@ -150,6 +155,15 @@ std::vector<std::string> ApiServer::keys_of(const Caller& caller) const {
 }
 
 ApiServer::~ApiServer() = default;
+
+nlohmann::json ApiServer::verify_state_json(const std::string& job_id) const {
+  // A finished job's last audit event is its latest verification, when it has had one.
+  const auto last = store_.list_audit(job_id, 1);
+  if (last.empty() || last.front().route != kVerifyRoute) return {{"state", "unverified"}};
+  const audit::AuditEvent& e = last.front();
+  return {
+      {"state", e.outcome}, {"detail", e.detail}, {"by", e.client}, {"unix_ms", e.time_unix_ms}};
+}
 
 void ApiServer::publish_key_metrics() {
   const auto key_set = keys_.current();
@@ -238,7 +252,19 @@ void ApiServer::install_routes(ConnectionServer& s, Listener listener) {
     return httplib::Server::HandlerResponse::Handled;
   });
 
-  s.Get("/", [](const httplib::Request&, httplib::Response& res) {
+  // A browser gets the status page; every other client the JSON it always got.
+  s.Get("/", [](const httplib::Request& req, httplib::Response& res) {
+    res.set_header("Vary", "Accept");
+    if (prefers_html(req.get_header_value("Accept"))) {
+      const std::string nonce = new_csp_nonce();
+      res.set_header("Content-Security-Policy", status_page_csp(nonce));
+      res.set_header("X-Content-Type-Options", "nosniff");
+      res.set_header("X-Frame-Options", "DENY");
+      res.set_header("Referrer-Policy", "no-referrer");
+      res.set_header("Cache-Control", "no-store");
+      res.status = 200;
+      return res.set_content(render_status_page(nonce), "text/html; charset=utf-8");
+    }
     send_json(res, 200,
               {{"status", "live"}, {"service", "message-signer"}, {"version", SIGNER_VERSION}});
   });
@@ -412,7 +438,9 @@ void ApiServer::install_routes(ConnectionServer& s, Listener listener) {
     try {
       nlohmann::json jobs = nlohmann::json::array();
       for (const audit::JobRecord& job : store_.list_jobs(std::get<std::size_t>(limit))) {
-        jobs.push_back(audit::to_json(job));
+        nlohmann::json j = audit::to_json(job);
+        j["verify"] = verify_state_json(job.id);
+        jobs.push_back(std::move(j));
       }
       send_json(res, 200, {{"jobs", jobs}});
     } catch (const store::StoreError& e) {
@@ -428,7 +456,61 @@ void ApiServer::install_routes(ConnectionServer& s, Listener listener) {
     try {
       const auto job = store_.find_job(id);
       if (!job) return send_error(res, 404, "no job with id " + id);
-      send_json(res, 200, audit::to_json(*job));
+      nlohmann::json j = audit::to_json(*job);
+      j["verify"] = verify_state_json(job->id);
+      send_json(res, 200, j);
+    } catch (const store::StoreError& e) {
+      send_error(res, 503, std::string("store unavailable: ") + e.what());
+    }
+  });
+
+  // `signer audit verify --job` as a route, for the status page: one at a time per process (it
+  // reads every record of the job), and its result joins the audit trail, where /jobs reads it.
+  s.Post(R"(/jobs/([^/]*)/verify)", [this](const httplib::Request& req, httplib::Response& res) {
+    const std::string id = req.matches[1].str();
+    if (!audit::is_valid_job_id(id)) {
+      return send_error(res, 400, "not a job id: expected j-<12 hex>-<16 hex>");
+    }
+    InFlight slot(verifies_in_flight_, 1);
+    if (!slot.admitted()) {
+      metrics_.increment(metrics::kHttpRejected, {{"route", "/jobs"}, {"reason", "busy"}});
+      res.set_header("Retry-After", "5");
+      return send_error(res, 503, "a job verification is already running on this server");
+    }
+    try {
+      const auto job = store_.find_job(id);
+      if (!job) return send_error(res, 404, "no job with id " + id);
+      if (job->state == audit::JobState::kRunning) {
+        return send_error(res, 409, "job " + id + " is still running");
+      }
+      constexpr std::size_t kListed = 20;
+      nlohmann::json listed = nlohmann::json::array();
+      const audit::VerifyReport report =
+          audit::verify_job(store_, *job, [&](const audit::Mismatch& m) {
+            if (listed.size() < kListed) {
+              listed.push_back({{"record_id", m.record_id}, {"reason", m.reason}});
+            }
+          });
+      const std::string summary = std::to_string(report.found) + " records carry its id, " +
+                                  std::to_string(report.expected) + " recorded signed, " +
+                                  std::to_string(report.valid) + " valid, " +
+                                  std::to_string(report.mismatches) + " mismatches";
+      audit_.record({.client = gate_.identify(req).name,
+                     .remote_addr = req.remote_addr,
+                     .route = kVerifyRoute,
+                     .outcome = report.ok() ? "ok" : "mismatch",
+                     .count = report.valid,
+                     .job_id = id,
+                     .detail = summary});
+      send_json(res, 200,
+                {{"job", id},
+                 {"ok", report.ok()},
+                 {"expected", report.expected},
+                 {"found", report.found},
+                 {"valid", report.valid},
+                 {"mismatches", report.mismatches},
+                 {"first_mismatches", listed},
+                 {"summary", summary}});
     } catch (const store::StoreError& e) {
       send_error(res, 503, std::string("store unavailable: ") + e.what());
     }

@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "audit/audit_log.h"
 #include "auth/client_registry.h"
 #include "http/connection_server.h"
@@ -74,6 +76,9 @@ class ApiServer {
   void install_routes(ConnectionServer& server, Listener listener);
   // The key indexes `caller` may sign with: its clients-file list, or empty for all keys.
   std::vector<std::string> keys_of(const Caller& caller) const;
+  // A job's latest audit verification from the audit trail: {"state": "unverified"} or
+  // {"state": "ok"|"mismatch", "detail", "by", "unix_ms"}. Throws store::StoreError.
+  nlohmann::json verify_state_json(const std::string& job_id) const;
   // Copies the key set's state (keys by source, version, reload counts) into the metrics.
   void publish_key_metrics();
 
@@ -91,6 +96,7 @@ class ApiServer {
   std::stop_source shutdown_;
   std::atomic<std::size_t> batches_in_flight_{0};
   std::atomic<std::size_t> ingests_in_flight_{0};
+  std::atomic<std::size_t> verifies_in_flight_{0};
   int port_ = 0;
   int internal_port_ = -1;
 };

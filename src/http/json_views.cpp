@@ -50,6 +50,7 @@ nlohmann::json to_json(const signing::JobSnapshot& s) {
                         {"batches_done", s.batches_done},
                         {"batches_failed", s.batches_failed},
                         {"retries", s.retries},
+                        {"batches_by_pod", s.batches_by_pod},
                         {"records_signed", s.records_signed},
                         {"already_signed", s.already_signed},
                         {"elapsed_seconds", s.elapsed_seconds},

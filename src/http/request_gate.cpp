@@ -54,6 +54,16 @@ std::string media_type(std::string_view content_type) {
   return lowercase(type);
 }
 
+// The signer's own status page posting to it (Chromium and Firefox send Origin on a same-origin
+// POST): the Origin is this server's scheme://Host and the browser itself, which pages cannot
+// overrule, marks the request same-origin. Anything else with an Origin needs --allow-origin.
+bool is_same_origin(const httplib::Request& req, std::string_view fetch_site) {
+  if (fetch_site != "same-origin" || !req.has_header("Host")) return false;
+  const std::string scheme = req.ssl != nullptr ? "https://" : "http://";
+  return lowercase(req.get_header_value("Origin")) ==
+         scheme + lowercase(req.get_header_value("Host"));
+}
+
 bool constant_time_equal(std::string_view a, std::string_view b) {
   return auth::hashes_equal(auth::hash_token(a), auth::hash_token(b));
 }
@@ -111,10 +121,12 @@ std::optional<Refusal> RequestGate::check(const httplib::Request& req) const {
                    "Host \"" + req.get_header_value("Host").substr(0, 100) +
                        "\" is not a loopback name; this server listens on loopback only"};
   }
+  const std::string fetch_site = lowercase(req.get_header_value("Sec-Fetch-Site"));
   const bool origin_allowed =
       req.has_header("Origin") &&
-      std::find(options_.allowed_origins.begin(), options_.allowed_origins.end(),
-                req.get_header_value("Origin")) != options_.allowed_origins.end();
+      (is_same_origin(req, fetch_site) ||
+       std::find(options_.allowed_origins.begin(), options_.allowed_origins.end(),
+                 req.get_header_value("Origin")) != options_.allowed_origins.end());
   if (req.has_header("Origin") && !origin_allowed) {
     return Refusal{403, "origin",
                    "Origin \"" + req.get_header_value("Origin").substr(0, 100) +
@@ -122,7 +134,6 @@ std::optional<Refusal> RequestGate::check(const httplib::Request& req) const {
   }
   // A cross-site GET (an <img> or a link on another site) carries no Origin, but browsers mark it
   // with Sec-Fetch-Site; without this, a page could start a job on a loopback signer.
-  const std::string fetch_site = lowercase(req.get_header_value("Sec-Fetch-Site"));
   if (!origin_allowed && (fetch_site == "cross-site" || fetch_site == "same-site")) {
     return Refusal{403, "origin",
                    "cross-site browser request refused (Sec-Fetch-Site: " + fetch_site + ")"};

@@ -40,6 +40,7 @@ struct Coordinator::Job {
   std::optional<std::uint64_t> unsigned_at_end;
   std::string error;
   std::vector<audit::BatchOutcome> results;
+  std::map<std::string, std::uint64_t> batches_by_pod;  // batches that succeeded, by pod
   std::chrono::steady_clock::time_point finished;
   std::int64_t ended_unix_ms = 0;
   bool done = false;  // ended and its final record saved; wait() returns only then
@@ -223,6 +224,7 @@ void Coordinator::run_batch(std::stop_token stop, Job& job, std::uint64_t batch)
     {
       std::lock_guard lock(mutex_);
       job.results.push_back(outcome);
+      if (outcome.error.empty()) ++job.batches_by_pod[outcome.pod];
     }
     persist(job);
   };
@@ -343,6 +345,7 @@ JobSnapshot Coordinator::snapshot_of(const Job& job) const {
   s.batches_done = job.batches_done.load();
   s.batches_failed = job.batches_failed.load();
   s.retries = job.retries.load();
+  s.batches_by_pod = job.batches_by_pod;
   s.records_signed = job.records_signed.load();
   s.already_signed = job.already_signed.load();
   const auto end =

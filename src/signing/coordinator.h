@@ -10,6 +10,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -77,6 +78,8 @@ struct JobSnapshot {
   std::uint64_t batches_done = 0;
   std::uint64_t batches_failed = 0;
   std::uint64_t retries = 0;
+  // Batches that succeeded, by the pod that ran them ("" for none named); one entry embedded.
+  std::map<std::string, std::uint64_t> batches_by_pod;
   std::uint64_t records_signed = 0;
   std::uint64_t already_signed = 0;
   double elapsed_seconds = 0;

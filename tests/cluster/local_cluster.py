@@ -345,6 +345,9 @@ class Pod:
     def get(self, path: str, timeout: float = HTTP_TIMEOUT_S, **kw) -> requests.Response:
         return self.session.get(self.url + path, timeout=timeout, **kw)
 
+    def post(self, path: str, timeout: float = HTTP_TIMEOUT_S, **kw) -> requests.Response:
+        return self.session.post(self.url + path, timeout=timeout, **kw)
+
     def stats(self) -> dict:
         r = self.get("/stats")
         assert r.status_code == 200, f"{self.name} /stats -> {r.status_code} {r.text}"

@@ -71,6 +71,11 @@ def test_three_pods_sign_original_documents(cluster, store):
     else:
         assert sum(per_pod.values()) >= job["batches"], per_pod
 
+    # The coordinator's own count (what the status page shows as batches by pod) agrees.
+    by_pod = job["batches_by_pod"]
+    assert set(by_pod) == {pod.name for pod in cluster.pods}, by_pod
+    assert sum(by_pod.values()) == batches, by_pod
+
     records = cluster.export_and_verify(expected)
     assert len(records) == n
 
@@ -88,6 +93,14 @@ def test_three_pods_sign_original_documents(cluster, store):
     audited = cluster.cli().run("audit", "verify", "--job", job["id"], "--store",
                                 cluster.store_url, check=False)
     assert audited.returncode == 0, str(audited)
+    # The same check as a route (the status page's Verify button), on another pod; its result
+    # joins the shared audit trail, so every pod's /jobs shows it.
+    r = cluster.pods[2].post(f"/jobs/{job['id']}/verify")
+    assert r.status_code == 200, r.text
+    assert (r.json()["ok"], r.json()["valid"], r.json()["mismatches"]) == (True, n, 0), r.json()
+    for pod in cluster.pods:
+        listed = {j["id"]: j for j in pod.get("/jobs").json()["jobs"]}
+        assert listed[job["id"]]["verify"]["state"] == "ok", listed[job["id"]]
 
 
 @pytest.mark.stores("postgres", "ferretdb")

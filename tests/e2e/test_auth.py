@@ -27,6 +27,7 @@ PROTECTED = [
     ("GET", "/keys", "read"),
     ("GET", "/records/someid", "read"),
     ("GET", "/jobs", "read"),
+    ("POST", "/jobs/j-000000000000-0000000000000000/verify", "read"),
     ("GET", "/audit", "read"),
     ("GET", "/sign/100", "sign"),
     ("POST", "/records", "ingest"),

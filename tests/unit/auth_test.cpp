@@ -180,6 +180,25 @@ TEST_F(RequestGateTest, ForeignHostAndOriginAreRefusedBeforeCredentials) {
       0);
 }
 
+// The status page's own POST (/jobs/:id/verify): the browser sends Origin and marks the request
+// same-origin. Only that pair passes; a page elsewhere cannot claim it.
+TEST_F(RequestGateTest, SameOriginPostFromTheStatusPagePasses) {
+  const auto post = [&](std::string origin, std::string fetch_site, std::string host) {
+    return status_of(gate, request("POST", "/jobs/j-000000000000-0000000000000000/verify",
+                                   {{"Authorization", "Bearer tok-read"},
+                                    {"Origin", origin},
+                                    {"Sec-Fetch-Site", fetch_site},
+                                    {"Host", host}}));
+  };
+  EXPECT_EQ(post("http://127.0.0.1:8080", "same-origin", "127.0.0.1:8080"), 0);
+  EXPECT_EQ(post("http://localhost:8080", "same-origin", "LOCALHOST:8080"), 0);
+  EXPECT_EQ(post("http://127.0.0.1:8080", "cross-site", "127.0.0.1:8080"), 403);
+  EXPECT_EQ(post("http://127.0.0.1:8080", "", "127.0.0.1:8080"), 403);
+  EXPECT_EQ(post("http://127.0.0.1:9999", "same-origin", "127.0.0.1:8080"), 403);
+  EXPECT_EQ(post("https://127.0.0.1:8080", "same-origin", "127.0.0.1:8080"), 403);  // plain HTTP
+  EXPECT_EQ(post("http://evil.example", "same-origin", "evil.example"), 403);       // Host check
+}
+
 TEST_F(RequestGateTest, RecordsUploadNeedsJsonTypeAndNoChunking) {
   const auto post = [&](std::string type, std::string te = "") {
     httplib::Request req = request("POST", "/records", {{"Authorization", "Bearer tok-sign"}});

@@ -1,0 +1,308 @@
+// The status page's script. Compiled into the signer with the page (see status_page.h); it reads
+// the same JSON routes as any client (/readyz, /stats, /keys, /jobs) and sends the read token,
+// kept in this tab's sessionStorage only, as a bearer token. All text from the server is set with
+// textContent, never parsed as HTML.
+"use strict";
+(() => {
+  const TOKEN_KEY = "message-signer.read-token";
+  const params = new URLSearchParams(location.search);
+  const STATS_MS = clamp(Number(params.get("poll_ms")) || 1000, 250, 60000);
+  const SLOW_MS = Math.max(STATS_MS * 5, 5000);  // /keys and /jobs change rarely
+  const MAX_SAMPLES = 600;
+
+  const $ = (id) => document.getElementById(id);
+  let authRequired = false;
+  let timers = [];
+  let samples = [];  // {t: seconds, records: n} of the job being shown
+  let sampledJob = "";
+  const verifying = new Set();
+
+  class AuthError extends Error {}
+
+  function clamp(v, lo, hi) { return Math.min(hi, Math.max(lo, v)); }
+  function token() { return sessionStorage.getItem(TOKEN_KEY) || ""; }
+  function fmt(n) { return Number(n).toLocaleString("en-US", { maximumFractionDigits: 0 }); }
+  function duration(s) {
+    if (!isFinite(s) || s < 0) return "–";
+    s = Math.round(s);
+    const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), sec = s % 60;
+    return h ? `${h}h ${m}m ${sec}s` : m ? `${m}m ${sec}s` : `${sec}s`;
+  }
+  function text(id, value) { $(id).textContent = value; }
+  function cell(row, value, cls) {
+    const td = row.insertCell();
+    td.textContent = value;
+    if (cls) td.className = cls;
+    return td;
+  }
+  function pill(el, state) { el.textContent = state; el.className = "pill " + state; }
+
+  async function api(path, options = {}) {
+    const headers = { Accept: "application/json" };
+    if (token()) headers.Authorization = "Bearer " + token();
+    const res = await fetch(path, { cache: "no-store", credentials: "omit", ...options, headers });
+    let body = null;
+    try { body = await res.json(); } catch (e) { body = null; }
+    if (res.status === 401 || res.status === 403) {
+      throw new AuthError((body && body.error) || `refused (${res.status})`);
+    }
+    if (!res.ok) throw new Error((body && body.error) || `HTTP ${res.status}`);
+    return body;
+  }
+
+  function stopPolling() { timers.forEach(clearInterval); timers = []; }
+
+  function showLogin(message) {
+    stopPolling();
+    $("dashboard").hidden = true;
+    $("logout").hidden = true;
+    $("connection").hidden = true;
+    clearDashboard();
+    $("login").hidden = false;
+    text("login-error", message || "");
+    $("token").focus();
+  }
+
+  function clearDashboard() {
+    for (const id of ["pods", "keys", "jobs"]) $(id).tBodies[0].replaceChildren();
+    for (const el of $("dashboard").querySelectorAll("dd")) el.textContent = "";
+    samples = [];
+    sampledJob = "";
+  }
+
+  function handle(error) {
+    if (error instanceof AuthError) {
+      if (authRequired) sessionStorage.removeItem(TOKEN_KEY);
+      showLogin("Token refused: " + error.message);
+      return;
+    }
+    const c = $("connection");
+    c.hidden = false;
+    pill(c, "offline");
+    c.title = error.message;
+  }
+
+  async function showDashboard() {
+    $("login").hidden = true;
+    $("dashboard").hidden = false;
+    $("logout").hidden = !authRequired;
+    stopPolling();
+    await Promise.all([pollStats(), pollSlow()]);
+    timers.push(setInterval(pollStats, STATS_MS), setInterval(pollSlow, SLOW_MS));
+  }
+
+  async function pollStats() {
+    try {
+      const stats = await api("/stats");
+      $("connection").hidden = true;
+      renderStats(stats);
+    } catch (e) { handle(e); }
+  }
+
+  async function pollSlow() {
+    try {
+      const [keys, jobs] = await Promise.all([api("/keys"), api("/jobs?limit=10")]);
+      renderKeys(keys);
+      renderJobs(jobs.jobs);
+    } catch (e) { handle(e); }
+  }
+
+  function renderStats(stats) {
+    text("signed-records", fmt(stats.signed_records));
+    text("unsigned-records", fmt(stats.unsigned_records));
+    const job = stats.job;
+    $("no-job").hidden = !!job;
+    $("job-detail").hidden = !job;
+    if (!job) { text("job-id", ""); $("job-state").textContent = ""; return; }
+    text("job-id", job.id);
+    pill($("job-state"), job.state);
+    const done = job.records_signed + job.already_signed + job.records_invalid;
+    const finished = job.state !== "running";
+    let pct = job.unsigned_at_start > 0 ? (100 * done) / job.unsigned_at_start : 100;
+    if (job.state === "succeeded") pct = 100;
+    pct = clamp(pct, 0, 100);
+    $("progress-bar").style.width = pct.toFixed(1) + "%";
+    $("progress").setAttribute("aria-valuenow", pct.toFixed(0));
+    text("progress-text", Math.floor(pct) + "%");
+    text("job-records", fmt(job.records_signed));
+    text("job-unsigned-at-start", fmt(job.unsigned_at_start));
+    text("job-rate", fmt(job.records_per_second));
+    text("job-elapsed", duration(job.elapsed_seconds));
+    text("job-batches-done", `${fmt(job.batches_done)} / ${fmt(job.batches)}`);
+    text("job-batches-failed", fmt(job.batches_failed));
+    text("job-retries", fmt(job.retries));
+    text("job-mode", job.mode);
+    text("job-error", job.error || "");
+
+    if (sampledJob !== job.id) { samples = []; sampledJob = job.id; }
+    const last = samples[samples.length - 1];
+    if (!last || job.elapsed_seconds > last.t) {
+      samples.push({ t: job.elapsed_seconds, records: job.records_signed });
+      if (samples.length > MAX_SAMPLES) samples.shift();
+    }
+    const now = currentRate();
+    text("job-rate-now", finished ? "–" : fmt(now));
+    const rate = now > 0 ? now : job.records_per_second;
+    const left = Math.max(0, job.unsigned_at_start - done);
+    text("job-eta", finished ? "done" : rate > 0 ? duration(left / rate) : "–");
+    drawChart();
+
+    const body = $("pods").tBodies[0];
+    body.replaceChildren();
+    for (const [pod, n] of Object.entries(job.batches_by_pod || {})) {
+      const row = body.insertRow();
+      cell(row, pod || "(unnamed)", "mono");
+      cell(row, fmt(n), "num");
+    }
+    text("updated", "Updated " + new Date().toLocaleTimeString("en-GB"));
+  }
+
+  // Records/s over the last few seconds of samples.
+  function currentRate() {
+    if (samples.length < 2) return 0;
+    const b = samples[samples.length - 1];
+    let a = samples[samples.length - 2];
+    for (let i = samples.length - 2; i >= 0 && b.t - samples[i].t <= 5; --i) a = samples[i];
+    return b.t > a.t ? (b.records - a.records) / (b.t - a.t) : 0;
+  }
+
+  function drawChart() {
+    const canvas = $("rate-chart");
+    const ctx = canvas.getContext("2d");
+    const w = canvas.width, h = canvas.height, left = 70, bottom = 22, top = 10;
+    ctx.clearRect(0, 0, w, h);
+    // Records arrive a chunk at a time, so the rate is taken over at least a second of samples.
+    const points = [];
+    for (let i = 1, j = 0; i < samples.length; ++i) {
+      while (j + 1 < i && samples[i].t - samples[j + 1].t >= 1) ++j;
+      const dt = samples[i].t - samples[j].t;
+      if (dt > 0) points.push({ t: samples[i].t, r: (samples[i].records - samples[j].records) / dt });
+    }
+    ctx.font = "11px system-ui, sans-serif";
+    ctx.fillStyle = "#5b6470";
+    ctx.strokeStyle = "#d8dde3";
+    ctx.beginPath(); ctx.moveTo(left, top); ctx.lineTo(left, h - bottom); ctx.lineTo(w, h - bottom); ctx.stroke();
+    if (points.length === 0) { ctx.fillText("waiting for samples", left + 10, h / 2); return; }
+    const tMin = samples[0].t, tMax = Math.max(points[points.length - 1].t, tMin + 1);
+    const rMax = Math.max(1, ...points.map((p) => p.r)) * 1.1;
+    const x = (t) => left + ((t - tMin) / (tMax - tMin)) * (w - left - 10);
+    const y = (r) => h - bottom - (r / rMax) * (h - bottom - top);
+    ctx.fillText(fmt(rMax), 4, top + 8);
+    ctx.fillText("0", 4, h - bottom);
+    ctx.fillText(duration(tMin), left, h - 6);
+    ctx.fillText(duration(tMax), w - 50, h - 6);
+    ctx.strokeStyle = "#2563eb";
+    ctx.lineWidth = 2;
+    ctx.beginPath();
+    points.forEach((p, i) => (i ? ctx.lineTo(x(p.t), y(p.r)) : ctx.moveTo(x(p.t), y(p.r))));
+    ctx.stroke();
+    ctx.lineWidth = 1;
+  }
+
+  function renderKeys(data) {
+    text("key-set-version", data.set_version);
+    const body = $("keys").tBodies[0];
+    body.replaceChildren();
+    for (const k of data.keys) {
+      const row = body.insertRow();
+      cell(row, k.index, "num");
+      cell(row, k.address, "mono");
+      cell(row, k.source);
+      cell(row, k.origin, "mono");
+    }
+  }
+
+  function renderJobs(jobs) {
+    const body = $("jobs").tBodies[0];
+    body.replaceChildren();
+    for (const j of jobs) {
+      const row = body.insertRow();
+      row.dataset.job = j.id;
+      cell(row, j.id, "mono");
+      cell(row, j.started_by);
+      pill(cell(row, ""), j.state);
+      cell(row, fmt(j.records_signed), "num");
+      cell(row, j.started_unix_ms ? new Date(j.started_unix_ms).toISOString().replace(".000", "") : "");
+      renderVerify(cell(row, ""), j);
+    }
+  }
+
+  function renderVerify(td, job) {
+    td.className = "verify";
+    const v = job.verify || { state: "unverified" };
+    const state = document.createElement("span");
+    pill(state, verifying.has(job.id) ? "verifying" : v.state);
+    if (v.detail) state.title = v.detail;
+    td.append(state);
+    if (v.detail) {
+      const d = document.createElement("span");
+      d.className = "muted";
+      d.textContent = " " + v.detail;
+      td.append(d);
+    }
+    if (job.state === "running") return;
+    const b = document.createElement("button");
+    b.type = "button";
+    b.textContent = v.state === "unverified" ? "Verify" : "Verify again";
+    b.disabled = verifying.has(job.id);
+    b.addEventListener("click", () => verify(job.id));
+    td.append(" ", b);
+  }
+
+  async function verify(id) {
+    verifying.add(id);
+    try {
+      await api(`/jobs/${encodeURIComponent(id)}/verify`, { method: "POST" });
+    } catch (e) {
+      if (e instanceof AuthError) return handle(e);
+      alertRow(id, e.message);
+    } finally {
+      verifying.delete(id);
+    }
+    await pollSlow();
+  }
+
+  function alertRow(id, message) {
+    const row = $("jobs").querySelector(`tr[data-job="${CSS.escape(id)}"] td.verify`);
+    if (row) row.append(Object.assign(document.createElement("span"), { className: "error", textContent: " " + message }));
+  }
+
+  async function start() {
+    try {
+      const res = await fetch("/readyz", { cache: "no-store", headers: { Accept: "application/json" } });
+      const ready = await res.json();
+      authRequired = ready.auth !== "none";
+    } catch (e) {
+      authRequired = true;  // not ready: ask for a token anyway, the data routes decide
+    }
+    try {
+      const about = await fetch("/", { headers: { Accept: "application/json" } }).then((r) => r.json());
+      text("service-version", "v" + about.version);
+    } catch (e) { /* the version is decoration */ }
+    if (authRequired && !token()) return showLogin("");
+    try {
+      await api("/stats");
+      await showDashboard();
+    } catch (e) {
+      if (e instanceof AuthError) return handle(e);
+      await showDashboard();
+    }
+  }
+
+  $("login-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const value = $("token").value.trim();
+    $("token").value = "";
+    sessionStorage.setItem(TOKEN_KEY, value);
+    try {
+      await api("/stats");
+      await showDashboard();
+    } catch (e) { handle(e); }
+  });
+  $("logout").addEventListener("click", () => {
+    sessionStorage.removeItem(TOKEN_KEY);
+    showLogin("");
+  });
+
+  start();
+})();
