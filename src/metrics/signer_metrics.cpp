@@ -6,7 +6,7 @@ void declare_signer_metrics(Registry& r) {
   using T = Registry::Type;
   const std::vector<double> seconds = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
                                        1,     2.5,  5,     10,   30,  60,   300};
-  r.declare(kRecordsSigned, T::kCounter, "Records signed by this process, per key.");
+  r.declare(kRecordsSigned, T::kCounter, "Records signed by this process, per key and pod.");
   r.declare(kRecordsAlreadySigned, T::kCounter,
             "Records found already signed during a move (completed an interrupted move).");
   r.declare(kBatchesRun, T::kCounter, "Batches run by this process (pod), by outcome.");

@@ -150,8 +150,11 @@ BatchResult BatchWorker::run(const BatchSpec& spec, std::stop_token stop) {
 
   const std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - start;
   result.ms = static_cast<std::uint64_t>(elapsed.count() * 1000);
+  // `pod` as on signer_batches_run_total, so a dashboard can show the spread of a job over the
+  // pods as well as over the keys.
   const metrics::Labels key_labels = {{"key_index", std::to_string(spec.key_index)},
-                                      {"address", key.address()}};
+                                      {"address", key.address()},
+                                      {"pod", options_.pod_name}};
   metrics_.increment(metrics::kRecordsSigned, key_labels, static_cast<double>(result.signed_count));
   if (result.already_signed) {
     metrics_.increment(metrics::kRecordsAlreadySigned, {},

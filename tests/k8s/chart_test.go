@@ -733,6 +733,13 @@ func (w *wiring) checkServiceMonitor(want bool) {
 		t.Fatalf("ServiceMonitor endpoints %+v, want port %q path %s", sm.Spec.Endpoints,
 			internalPortName, metricsPath)
 	}
+	// The signer exports its own `pod` label (signer_records_signed_total,
+	// signer_batches_run_total); without honorLabels Prometheus renames it exported_pod and the
+	// dashboard's per-pod panels find nothing.
+	if !sm.Spec.Endpoints[0].HonorLabels {
+		t.Errorf("ServiceMonitor endpoint has no honorLabels: true: the signer's own pod label " +
+			"would become exported_pod")
+	}
 	p := w.servicePort(sm.Spec.Endpoints[0].Port)
 	if p == nil {
 		return

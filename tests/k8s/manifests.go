@@ -46,6 +46,7 @@ type ServiceMonitorEndpoint struct {
 	Scheme        string             `json:"scheme,omitempty"`
 	Interval      string             `json:"interval,omitempty"`
 	ScrapeTimeout string             `json:"scrapeTimeout,omitempty"`
+	HonorLabels   bool               `json:"honorLabels,omitempty"`
 	TLSConfig     *SafeTLSConfig     `json:"tlsConfig,omitempty"`
 	Authorization *SafeAuthorization `json:"authorization,omitempty"`
 }

@@ -162,9 +162,10 @@ TEST_F(SigningTest, BatchWorkerSignsItsRangeOnlyAndIsIdempotent) {
   EXPECT_EQ(worker.run({1, 4, 2, key_set_, kJob, "tester", "127.0.0.1"}).signed_count,
             0u);  // idempotent
   EXPECT_EQ(store_->count().unsigned_records, input.size() - in_range);
-  EXPECT_EQ(metrics_.value(metrics::kRecordsSigned,
-                           {{"key_index", "2"}, {"address", keys_.at(2).address}}),
-            static_cast<double>(in_range));
+  EXPECT_EQ(
+      metrics_.value(metrics::kRecordsSigned,
+                     {{"key_index", "2"}, {"address", keys_.at(2).address}, {"pod", "pod-a"}}),
+      static_cast<double>(in_range));
 }
 
 TEST_F(SigningTest, BatchWorkerStopsAfterTheCurrentChunkWhenAsked) {
