@@ -86,6 +86,7 @@ fi
 if want e2e; then
   stage "end-to-end (pytest, real processes)"
   python3 -m pytest -q tests/e2e
+  echo "status page screenshot: build/test-artifacts/status-page.png"
 fi
 
 if want cluster; then
@@ -116,7 +117,7 @@ if want asan; then
   # fixtures check.
   SIGNER_BIN="$REPO/build/asan/signer" ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
     UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-    python3 -m pytest -q tests/e2e -k "bad_input or records_api or secrets or crash_safety or refusal or auth or tls"
+    python3 -m pytest -q tests/e2e -k "bad_input or records_api or secrets or crash_safety or refusal or auth or tls or status_page"
 fi
 
 if want tsan; then

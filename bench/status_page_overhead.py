@@ -1,0 +1,169 @@
+#!/usr/bin/env python3
+"""Does watching a job slow it? A --records embedded job (SQLite, `signer serve`, started by
+GET /sign/:size?wait=true with a bearer token) timed with the status page open and polling in
+headless Chromium, against the same job with no browser at all, in the same run.
+
+The two configurations take turns --repeat times on fresh stores (off, page, off, page, …), so
+that drift in the machine's speed falls on both; each figure is the median of its runs. The
+browser runs on the same cores as the signer here, so the figure is a worst case: an operator's
+browser normally runs on another machine, and only the polls reach the signer. The script also
+prints how many requests the page made during the job and the CPU seconds the browser used.
+
+Needs the e2e test packages (Playwright) and Debian's chromium: scripts/setup.sh installs both.
+Usage: bench/status_page_overhead.py [--records 100000] [--batch-size 5000] [--repeat 3]
+                                     [--poll-ms 1000] [--settle 3] [--build build/release]
+"""
+import argparse
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def http_get(url, token, timeout=3600):
+    req = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(req, timeout=timeout) as resp:
+        return resp.read().decode()
+
+
+def requests_served(metrics_text):
+    """signer_http_requests_total summed by route, from a /metrics body."""
+    by_route = {}
+    for line in metrics_text.splitlines():
+        if line.startswith("signer_http_requests_total{"):
+            route = line.split('route="', 1)[1].split('"', 1)[0]
+            by_route[route] = by_route.get(route, 0) + float(line.rsplit(" ", 1)[1])
+    return by_route
+
+
+def cpu_seconds_of(name):
+    """CPU seconds (user + system) of every process whose command name starts with `name`."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        comm = stat[stat.index("(") + 1:stat.rindex(")")]
+        if comm.startswith(name):
+            fields = stat[stat.rindex(")") + 2:].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
+def one_job(signer, keys, clients, token, args, playwright, with_page):
+    """Loads a fresh store, starts `signer serve`, optionally opens the page, and times the job.
+    Returns (records/s, polls served during the job, browser CPU seconds during the job)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        store = f"sqlite:{tmp}/bench.db"
+        subprocess.run([signer, "load", "--count", str(args.records), "--store", store],
+                       check=True, capture_output=True)
+        port = free_port()
+        server = subprocess.Popen(
+            [signer, "serve", "--store", store, "--keys", keys, "--clients", clients,
+             "--host", "127.0.0.1", "--port", str(port), "--log-level", "warn"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        base = f"http://127.0.0.1:{port}"
+        browser = None
+        try:
+            for _ in range(400):
+                try:
+                    urllib.request.urlopen(f"{base}/readyz", timeout=1)
+                    break
+                except OSError:
+                    time.sleep(0.05)
+            if with_page:
+                browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+                page = browser.new_page()
+                page.goto(f"{base}/?poll_ms={args.poll_ms}")
+                page.fill("#token", token)
+                page.click("#login-form button[type=submit]")
+                page.wait_for_selector("#dashboard:not([hidden])")
+            time.sleep(args.settle)  # the browser's start-up is not part of the job
+            before = requests_served(http_get(f"{base}/metrics", token))
+            browser_cpu = cpu_seconds_of("chrom")
+            start = time.monotonic()
+            job = json.loads(http_get(f"{base}/sign/{args.batch_size}?wait=true", token))
+            elapsed = time.monotonic() - start
+            browser_cpu = cpu_seconds_of("chrom") - browser_cpu
+            after = requests_served(http_get(f"{base}/metrics", token))
+            assert job["state"] == "succeeded" and job["records_signed"] == args.records, job
+            polls = sum(after.get(r, 0) - before.get(r, 0) for r in ("/stats", "/keys", "/jobs"))
+            return args.records / elapsed, polls, browser_cpu
+        finally:
+            if browser is not None:
+                browser.close()
+            server.terminate()
+            server.wait(timeout=60)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--records", type=int, default=100_000)
+    ap.add_argument("--batch-size", type=int, default=5000)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--poll-ms", type=int, default=1000,
+                    help="the page's /stats interval (its default is 1000)")
+    ap.add_argument("--settle", type=float, default=3.0,
+                    help="seconds between the server's (and page's) start and the job's")
+    ap.add_argument("--build", default=os.path.join(REPO, "build/release"))
+    args = ap.parse_args()
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        print("error: Playwright is missing: pip install -r tests/e2e/requirements.txt",
+              file=sys.stderr)
+        return 2
+    if not os.access(CHROMIUM, os.X_OK):
+        print(f"error: no Chromium at {CHROMIUM}: apt-get install chromium", file=sys.stderr)
+        return 2
+    signer = os.path.join(args.build, "signer")
+    runs = {False: [], True: []}
+    with tempfile.TemporaryDirectory() as tmp, sync_playwright() as playwright:
+        subprocess.run([signer, "keygen", "--count", "8", "--out", tmp], check=True,
+                       capture_output=True)
+        clients = f"{tmp}/clients.json"
+        token = subprocess.run([signer, "client", "add", "--clients", clients, "--name", "bench",
+                                "--roles", "sign,read"], check=True, capture_output=True,
+                               text=True).stdout.strip()
+        for _ in range(args.repeat):
+            for with_page in (False, True):
+                runs[with_page].append(one_job(signer, f"{tmp}/keys.csv", clients, token, args,
+                                               playwright, with_page))
+    off = statistics.median(r for r, _, _ in runs[False])
+    on = statistics.median(r for r, _, _ in runs[True])
+    print(f"{args.records:,} records, batch size {args.batch_size:,}, {args.repeat} runs each, "
+          f"page polling /stats every {args.poll_ms} ms")
+    print("| configuration | records/s (median) | runs | polls served in the job | "
+          "browser CPU s |")
+    print("|---|---|---|---|---|")
+    for with_page, rate in ((False, off), (True, on)):
+        name = "status page open in Chromium" if with_page else "no browser"
+        spread = ", ".join(f"{r:,.0f}" for r, _, _ in runs[with_page])
+        polls = statistics.median(p for _, p, _ in runs[with_page])
+        cpu = statistics.median(c for _, _, c in runs[with_page])
+        print(f"| {name} | {rate:,.0f} | {spread} | {polls:.0f} | {cpu:.2f} |")
+    print(f"\nratio with page / without: {on / off:.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
