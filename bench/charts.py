@@ -31,9 +31,12 @@ def require_matplotlib(option):
 
 
 def command_line():
-    """The command as typed, with the script named by its path in the repository."""
+    """The command as typed, with the script named by its path in the repository, after the
+    SIGNER_BUILD_DIR setting when there is one (it chooses the binaries measured)."""
     script = os.path.relpath(os.path.abspath(sys.argv[0]), REPO)
-    return shlex.join([script] + sys.argv[1:])
+    build = os.environ.get("SIGNER_BUILD_DIR")
+    prefix = f"SIGNER_BUILD_DIR={shlex.quote(build)} " if build else ""
+    return prefix + shlex.join([script] + sys.argv[1:])
 
 
 def footer(fig, note=""):
