@@ -40,9 +40,12 @@ def command_line():
 
 
 def footer(fig, note=""):
-    """Writes the command line, the date and `note` along the bottom edge of `fig`."""
-    text = f"{command_line()}   ({datetime.date.today().isoformat()}{'; ' + note if note else ''})"
-    fig.text(0.01, 0.01, text, fontsize=7, color="#555555", ha="left", va="bottom")
+    """Writes the command line and, below it, the date and `note` along the bottom edge of
+    `fig` (leave it ~0.07 of the figure's height)."""
+    text = (f"made by: {command_line()}\n"
+            f"on {datetime.date.today().isoformat()}{'; ' + note if note else ''}")
+    fig.text(0.01, 0.01, text, fontsize=7, color="#555555", ha="left", va="bottom",
+             linespacing=1.4)
 
 
 def save(fig, path):

@@ -169,11 +169,13 @@ def window_rates(samples, window):
 def plot_timeline(path, args, timelines, raw, raw_before, raw_after, threads):
     """records/s of each job over time, with its average and the raw all-core rate."""
     plt = charts.require_matplotlib("--timeline")
-    fig, ax = plt.subplots(figsize=(9, 5))
+    fig, ax = plt.subplots(figsize=(9, 5.4))
     colors = ["#4C72B0", "#55A868", "#8172B2", "#CCB974", "#64B5CD"]
     for i, (label, samples, rate) in enumerate(timelines):
         color = colors[i % len(colors)]
-        steps = window_rates(samples, 0)  # rate between consecutive samples
+        # Rate between consecutive samples, none closer than half an interval (the job's last
+        # sample can come just after the last running one).
+        steps = window_rates(samples, args.sample_interval / 2)
         ax.plot([t for t, _ in steps], [r for _, r in steps], color=color, alpha=0.35,
                 linewidth=0.8, drawstyle="steps-pre",
                 label=f"{label}between samples ({args.sample_interval:g} s)")
@@ -188,8 +190,8 @@ def plot_timeline(path, args, timelines, raw, raw_before, raw_after, threads):
                    label=f"raw libsecp256k1, {threads} threads: {raw:,.0f}/s "
                          f"(before {raw_before:,.0f}, after {raw_after:,.0f})")
     ax.set_xlim(left=0)
-    ax.set_ylim(0, max([raw or 0] + [r for _, s, _ in timelines for _, r in window_rates(s, 0)])
-                * 1.1)
+    ax.set_ylim(0, max([raw or 0] + [r for _, s, _ in timelines for _, r in window_rates(s, 1.0)])
+                * 1.25)
     ax.set_xlabel("seconds since the job started (the job's own elapsed_seconds)")
     ax.set_ylabel("records signed per second")
     ax.yaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:,.0f}"))
@@ -198,7 +200,7 @@ def plot_timeline(path, args, timelines, raw, raw_before, raw_after, threads):
                  f"{args.sample_interval:g} s; it grows when a batch ends", fontsize=11)
     ax.legend(loc="lower center", fontsize=8)
     ax.spines[["top", "right"]].set_visible(False)
-    fig.subplots_adjust(left=0.1, right=0.98, top=0.89, bottom=0.15)
+    fig.subplots_adjust(left=0.1, right=0.98, top=0.89, bottom=0.19)
     charts.footer(fig, f"{os.cpu_count()} shared cores: compare ratios, not records/s")
     charts.save(fig, path)
 
