@@ -188,9 +188,11 @@ def plot_timeline(path, args, timelines, raw, raw_before, raw_after, threads):
     if raw:
         ax.axhline(raw, color="#C44E52", linestyle="--", linewidth=1.5,
                    label=f"raw libsecp256k1, {threads} threads: {raw:,.0f}/s "
-                         f"(before {raw_before:,.0f}, after {raw_after:,.0f})")
+                         f"(band: before {raw_before:,.0f}, after {raw_after:,.0f})")
+        ax.axhspan(min(raw_before, raw_after), max(raw_before, raw_after), color="#C44E52",
+                   alpha=0.08, linewidth=0)
     ax.set_xlim(left=0)
-    ax.set_ylim(0, max([raw or 0] + [r for _, s, _ in timelines for _, r in window_rates(s, 1.0)])
+    ax.set_ylim(0, max([raw or 0, raw_before or 0, raw_after or 0] + [r for _, s, _ in timelines for _, r in window_rates(s, 1.0)])
                 * 1.25)
     ax.set_xlabel("seconds since the job started (the job's own elapsed_seconds)")
     ax.set_ylabel("records signed per second")
