@@ -9,10 +9,11 @@ Measures records/s of a --records job (only the sign phase is timed) for:
   mongo-3    FerretDB + 3 pods behind nginx (scripts/cluster.sh up 3);
   hsm        with --hsm: the embedded job signing with keys on a SoftHSM2 token (scripts/softhsm.sh,
              a key config of `source: pkcs11` entries, `signer sign --key-config`), on
-             --hsm-records records (SoftHSM2 signs ~1.5k/s, so fewer than the others);
-plus raw libsecp256k1 signatures/s on all cores (before and after the jobs, averaged), and, from each pod's /metrics, where the time
-went: seconds spent in store operations (by op) against seconds of batch wall time, next to the
-CPU seconds the signatures themselves need (records / raw single-core rate). For each cluster
+             --hsm-records records (SoftHSM2 signs 1.5k-5k/s here, so fewer than the others);
+plus raw libsecp256k1 signatures/s on all cores (before and after the jobs, averaged), and,
+from each pod's /metrics, where the time went: seconds spent in store operations (by op)
+against seconds of batch wall time, next to the CPU seconds the signatures themselves need
+(records / raw single-core rate). For each cluster
 run it also reads, from /proc, the CPU seconds the pods and the database server used during the
 job, per record: the inputs of the capacity model in docs/PERFORMANCE.md.
 Every pod gets `--concurrency` and `--chunk-size` (defaults: 2 batches in flight, chunks of
@@ -247,7 +248,7 @@ def main():
     ap.add_argument("--hsm", action="store_true",
                     help="also the embedded job on SoftHSM2 keys (scripts/softhsm.sh)")
     ap.add_argument("--hsm-records", type=int, default=20_000,
-                    help="records of the HSM job (SoftHSM2 signs ~1.5k/s)")
+                    help="records of the HSM job (SoftHSM2 signs 1.5k-5k/s here)")
     ap.add_argument("--hsm-keys", type=int, default=4, help="keys on the SoftHSM2 token")
     ap.add_argument("--plot", metavar="PATH.png",
                     help="write a bar chart of records/s by configuration (needs matplotlib)")
