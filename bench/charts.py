@@ -1,7 +1,7 @@
 """PNG charts for the bench scripts: matplotlib (pinned in bench/requirements.txt), Agg backend.
 
 Every chart carries, in a footer, the command line that made it and the date, so a PNG found
-in docs/img/ says how to make it again. Charts are optional: nothing here is imported until a
+in docs/img/ says how to make it again. Charts are optional: matplotlib is not imported until a
 script is asked for one, and then require_matplotlib() fails early (before any benchmark runs)
 with the install command on stderr and exit status 2 when matplotlib is missing.
 """
