@@ -46,6 +46,14 @@ else
   echo "setup: Python test packages present"
 fi
 
+# matplotlib, pinned, for the charts of the bench scripts (--plot, --timeline).
+if ! python3 -c "import matplotlib" 2>/dev/null; then
+  echo "setup: installing matplotlib for bench charts"
+  python3 -m pip install -q --disable-pip-version-check -r "$REPO/bench/requirements.txt"
+else
+  echo "setup: matplotlib present"
+fi
+
 # Go is needed only for test and deployment tools (never at run time).
 if ! command -v go >/dev/null 2>&1 && [[ ! -x /usr/local/go/bin/go ]]; then
   echo "setup: Go toolchain not found; it is needed for FerretDB, helm and the go-ethereum check" >&2
