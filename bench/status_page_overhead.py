@@ -3,8 +3,9 @@
 GET /sign/:size?wait=true with a bearer token) timed with the status page open and polling in
 headless Chromium, against the same job with no browser at all, in the same run.
 
-The two configurations take turns --repeat times on fresh stores (off, page, off, page, …), so
-that drift in the machine's speed falls on both; each figure is the median of its runs. The
+Three configurations take turns --repeat times on fresh stores (off, poller, page, off, …), so
+that drift in the machine's speed falls on all; each figure is the median of its runs. "poller"
+makes the page's requests from a thread of this script, without a browser: the signer's share. The
 browser runs on the same cores as the signer here, so the figure is a worst case: an operator's
 browser normally runs on another machine, and only the polls reach the signer. The script also
 prints how many requests the page made during the job and the CPU seconds the browser used.
@@ -21,6 +22,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 
@@ -69,9 +71,32 @@ def cpu_seconds_of(name):
     return total
 
 
-def one_job(signer, keys, clients, token, args, playwright, with_page):
-    """Loads a fresh store, starts `signer serve`, optionally opens the page, and times the job.
-    Returns (records/s, polls served during the job, browser CPU seconds during the job)."""
+class Poller(threading.Thread):
+    """The page's requests without a browser: /stats every poll_ms, /keys and /jobs every
+    max(5 * poll_ms, 5 s), with the same token. Separates the signer's share of the cost from
+    the browser's."""
+
+    def __init__(self, base, token, poll_ms):
+        super().__init__(daemon=True)
+        self.base, self.token, self.poll_s = base, token, poll_ms / 1000
+        self.slow_s = max(5 * self.poll_s, 5.0)
+        self.stop = threading.Event()
+
+    def run(self):
+        next_slow = 0.0
+        while not self.stop.is_set():
+            http_get(f"{self.base}/stats", self.token)
+            if time.monotonic() >= next_slow:
+                http_get(f"{self.base}/keys", self.token)
+                http_get(f"{self.base}/jobs?limit=10", self.token)
+                next_slow = time.monotonic() + self.slow_s
+            self.stop.wait(self.poll_s)
+
+
+def one_job(signer, keys, clients, token, args, playwright, mode):
+    """Loads a fresh store, starts `signer serve`, opens the page (mode "page") or polls as it
+    does (mode "poller"), and times the job. Returns (records/s, polls served during the job,
+    browser CPU seconds during the job)."""
     with tempfile.TemporaryDirectory() as tmp:
         store = f"sqlite:{tmp}/bench.db"
         subprocess.run([signer, "load", "--count", str(args.records), "--store", store],
@@ -82,7 +107,7 @@ def one_job(signer, keys, clients, token, args, playwright, with_page):
              "--host", "127.0.0.1", "--port", str(port), "--log-level", "warn"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         base = f"http://127.0.0.1:{port}"
-        browser = None
+        browser = poller = None
         try:
             for _ in range(400):
                 try:
@@ -90,7 +115,10 @@ def one_job(signer, keys, clients, token, args, playwright, with_page):
                     break
                 except OSError:
                     time.sleep(0.05)
-            if with_page:
+            if mode == "poller":
+                poller = Poller(base, token, args.poll_ms)
+                poller.start()
+            if mode == "page":
                 browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
                 page = browser.new_page()
                 page.goto(f"{base}/?poll_ms={args.poll_ms}")
@@ -111,6 +139,9 @@ def one_job(signer, keys, clients, token, args, playwright, with_page):
         finally:
             if browser is not None:
                 browser.close()
+            if poller is not None:
+                poller.stop.set()
+                poller.join()
             server.terminate()
             server.wait(timeout=60)
 
@@ -136,7 +167,9 @@ def main():
         print(f"error: no Chromium at {CHROMIUM}: apt-get install chromium", file=sys.stderr)
         return 2
     signer = os.path.join(args.build, "signer")
-    runs = {False: [], True: []}
+    names = {"off": "no browser, no polls", "poller": "the page's polls from a script",
+             "page": "status page open in Chromium"}
+    runs = {mode: [] for mode in names}
     with tempfile.TemporaryDirectory() as tmp, sync_playwright() as playwright:
         subprocess.run([signer, "keygen", "--count", "8", "--out", tmp], check=True,
                        capture_output=True)
@@ -145,23 +178,23 @@ def main():
                                 "--roles", "sign,read"], check=True, capture_output=True,
                                text=True).stdout.strip()
         for _ in range(args.repeat):
-            for with_page in (False, True):
-                runs[with_page].append(one_job(signer, f"{tmp}/keys.csv", clients, token, args,
-                                               playwright, with_page))
-    off = statistics.median(r for r, _, _ in runs[False])
-    on = statistics.median(r for r, _, _ in runs[True])
+            for mode in runs:
+                runs[mode].append(one_job(signer, f"{tmp}/keys.csv", clients, token, args,
+                                          playwright, mode))
+    rate = {mode: statistics.median(r for r, _, _ in values) for mode, values in runs.items()}
     print(f"{args.records:,} records, batch size {args.batch_size:,}, {args.repeat} runs each, "
           f"page polling /stats every {args.poll_ms} ms")
     print("| configuration | records/s (median) | runs | polls served in the job | "
           "browser CPU s |")
     print("|---|---|---|---|---|")
-    for with_page, rate in ((False, off), (True, on)):
-        name = "status page open in Chromium" if with_page else "no browser"
-        spread = ", ".join(f"{r:,.0f}" for r, _, _ in runs[with_page])
-        polls = statistics.median(p for _, p, _ in runs[with_page])
-        cpu = statistics.median(c for _, _, c in runs[with_page])
-        print(f"| {name} | {rate:,.0f} | {spread} | {polls:.0f} | {cpu:.2f} |")
-    print(f"\nratio with page / without: {on / off:.3f}")
+    for mode, name in names.items():
+        spread = ", ".join(f"{r:,.0f}" for r, _, _ in runs[mode])
+        polls = statistics.median(p for _, p, _ in runs[mode])
+        cpu = statistics.median(c for _, _, c in runs[mode])
+        print(f"| {name} | {rate[mode]:,.0f} | {spread} | {polls:.0f} | {cpu:.2f} |")
+    print(f"\nratio with the page open / without: {rate['page'] / rate['off']:.3f}")
+    print(f"ratio with the page's polls only (the signer's share) / without: "
+          f"{rate['poller'] / rate['off']:.3f}")
     return 0
 
 

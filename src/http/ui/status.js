@@ -28,7 +28,10 @@
     const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), sec = s % 60;
     return h ? `${h}h ${m}m ${sec}s` : m ? `${m}m ${sec}s` : `${sec}s`;
   }
-  function text(id, value) { $(id).textContent = value; }
+  function text(id, value) {
+    const el = $(id);
+    if (el.textContent !== String(value)) el.textContent = value;  // no repaint when unchanged
+  }
   function cell(row, value, cls) {
     const td = row.insertCell();
     td.textContent = value;
@@ -68,6 +71,7 @@
     for (const el of $("dashboard").querySelectorAll("dd")) el.textContent = "";
     samples = [];
     sampledJob = "";
+    renderedPods = "";
   }
 
   function handle(error) {
@@ -91,7 +95,9 @@
     timers.push(setInterval(pollStats, STATS_MS), setInterval(pollSlow, SLOW_MS));
   }
 
+  // A tab in the background polls nothing: each /stats counts the store.
   async function pollStats() {
+    if (document.hidden) return;
     try {
       const stats = await api("/stats");
       $("connection").hidden = true;
@@ -99,7 +105,8 @@
     } catch (e) { handle(e); }
   }
 
-  async function pollSlow() {
+  async function pollSlow(force) {
+    if (document.hidden && force !== true) return;
     try {
       const [keys, jobs] = await Promise.all([api("/keys"), api("/jobs?limit=10")]);
       renderKeys(keys);
@@ -147,14 +154,23 @@
     text("job-eta", finished ? "done" : rate > 0 ? duration(left / rate) : "–");
     drawChart();
 
+    // Redrawn only when it changed: every repaint costs the browser's CPU, on an operator's
+    // laptop or, in the benchmark, on the signer's own cores.
+    const pods = JSON.stringify(job.batches_by_pod || {});
+    if (pods !== renderedPods) renderPods(job.batches_by_pod || {}, pods);
+    text("updated", "Updated " + new Date().toLocaleTimeString("en-GB"));
+  }
+
+  let renderedPods = "";
+  function renderPods(byPod, key) {
+    renderedPods = key;
     const body = $("pods").tBodies[0];
     body.replaceChildren();
-    for (const [pod, n] of Object.entries(job.batches_by_pod || {})) {
+    for (const [pod, n] of Object.entries(byPod)) {
       const row = body.insertRow();
       cell(row, pod || "(unnamed)", "mono");
       cell(row, fmt(n), "num");
     }
-    text("updated", "Updated " + new Date().toLocaleTimeString("en-GB"));
   }
 
   // Records/s over the last few seconds of samples.
@@ -259,7 +275,7 @@
     } finally {
       verifying.delete(id);
     }
-    await pollSlow();
+    await pollSlow(true);
   }
 
   function alertRow(id, message) {
@@ -298,6 +314,9 @@
       await api("/stats");
       await showDashboard();
     } catch (e) { handle(e); }
+  });
+  document.addEventListener("visibilitychange", () => {
+    if (!document.hidden && !$("dashboard").hidden) { pollStats(); pollSlow(); }
   });
   $("logout").addEventListener("click", () => {
     sessionStorage.removeItem(TOKEN_KEY);
