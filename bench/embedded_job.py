@@ -75,6 +75,16 @@ def sample_stats(port, headers, interval, done, samples):
             samples.append((job["elapsed_seconds"], job["records_signed"]))
 
 
+def wait_ready(base_url, attempts=400):
+    """Polls base_url/readyz until it answers (up to attempts x 50 ms)."""
+    for _ in range(attempts):
+        try:
+            urllib.request.urlopen(f"{base_url}/readyz", timeout=1)
+            return
+        except OSError:
+            time.sleep(0.05)
+
+
 def job_over_http(signer, store, keys, tmp, batch_size, env, samples=None, interval=0.25):
     """Runs one job in `signer serve`; returns (seconds, job JSON). Authenticated when the build
     knows clients (issue 10). With a `samples` list, GET /stats is polled every `interval` s
@@ -94,12 +104,7 @@ def job_over_http(signer, store, keys, tmp, batch_size, env, samples=None, inter
     port = args[args.index("--port") + 1]
     server = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     try:
-        for _ in range(400):
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.05)
+        wait_ready(f"http://127.0.0.1:{port}")
         req = urllib.request.Request(f"http://127.0.0.1:{port}/sign/{batch_size}?wait=true",
                                      headers=headers)
         done = threading.Event()

@@ -17,7 +17,6 @@ Usage: bench/status_page_overhead.py [--records 100000] [--batch-size 5000] [--r
 import argparse
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -26,16 +25,12 @@ import threading
 import time
 import urllib.request
 
+from embedded_job import free_port, wait_ready
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def http_get(url, token, timeout=3600):
@@ -109,12 +104,7 @@ def one_job(signer, keys, clients, token, args, playwright, mode):
         base = f"http://127.0.0.1:{port}"
         browser = poller = None
         try:
-            for _ in range(400):
-                try:
-                    urllib.request.urlopen(f"{base}/readyz", timeout=1)
-                    break
-                except OSError:
-                    time.sleep(0.05)
+            wait_ready(base)
             if mode == "poller":
                 poller = Poller(base, token, args.poll_ms)
                 poller.start()

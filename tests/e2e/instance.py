@@ -336,6 +336,13 @@ class SignerCli:
     def keygen(self, count: int, out: Path, *extra: str) -> CliResult:
         return self.run("keygen", "--count", str(count), "--out", str(out), *extra)
 
+    def add_client(self, clients: Path, name: str, roles: str, *extra: str) -> str:
+        """`signer client add`: adds a client to the clients file; returns its token."""
+        token = self.run("client", "add", "--clients", str(clients), "--name", name, "--roles",
+                         roles, *extra).stdout.strip()
+        assert token.startswith("mst_") and len(token) == 68, token[:4]
+        return token
+
     def load_random(self, count: int) -> dict:
         return self.run("load", "--count", str(count), "--store", self.store).json()
 

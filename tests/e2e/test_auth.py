@@ -35,14 +35,6 @@ PROTECTED = [
 ]
 
 
-def add_client(cli: SignerCli, clients, name: str, roles: str, *extra: str) -> str:
-    r = cli.run("client", "add", "--clients", str(clients), "--name", name, "--roles", roles,
-                *extra)
-    token = r.stdout.strip()
-    assert token.startswith("mst_") and len(token) == 68, r
-    return token
-
-
 @pytest.fixture(scope="module")
 def env(signer_bin, tmp_path_factory):
     work = tmp_path_factory.mktemp("auth")
@@ -50,8 +42,8 @@ def env(signer_bin, tmp_path_factory):
     store = f"sqlite:{work / 'signer.db'}"
     cli = SignerCli(signer_bin, store, keys.path, work)
     clients = work / "clients.json"
-    tokens = {name: add_client(cli, clients, name, roles) for name, roles in ROLES.items()}
-    tokens["key1-only"] = add_client(cli, clients, "key1-only", "sign,ingest,read", "--keys", "1")
+    tokens = {name: cli.add_client(clients, name, roles) for name, roles in ROLES.items()}
+    tokens["key1-only"] = cli.add_client(clients, "key1-only", "sign,ingest,read", "--keys", "1")
     factory = SignerFactory(signer_bin, work, keys.path, store)
     server = factory.start("--clients", str(clients), token=tokens["operator"])
     yield SimpleNamespace(server=server, tokens=tokens, clients=clients, keys=keys, cli=cli,
@@ -209,7 +201,7 @@ def test_tokens_never_appear_in_logs_metrics_or_responses(env):
 
 def test_client_add_prints_the_token_once_and_stores_only_its_hash(env):
     clients = env.work / "other-clients.json"
-    token = add_client(env.cli, clients, "once", "read")
+    token = env.cli.add_client(clients, "once", "read")
     text = clients.read_text()
     assert token not in text and token.removeprefix("mst_") not in text
     assert oct(clients.stat().st_mode & 0o777) == "0o600"
@@ -225,7 +217,7 @@ def test_client_add_prints_the_token_once_and_stores_only_its_hash(env):
 
 def test_unknown_key_in_clients_file_refuses_to_start(env):
     clients = env.work / "bad-key-clients.json"
-    add_client(env.cli, clients, "nokey", "sign", "--keys", "0x" + "ab" * 20)
+    env.cli.add_client(clients, "nokey", "sign", "--keys", "0x" + "ab" * 20)
     proc = subprocess.run([str(env.cli.binary), "serve", "--clients", str(clients), "--host",
                            "127.0.0.1", "--port", str(free_port()), "--keys", str(env.keys.path),
                            "--store", env.cli.store],

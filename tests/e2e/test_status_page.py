@@ -28,11 +28,6 @@ POLL_MS = 250
 UI_TIMEOUT_MS = 60_000
 
 
-def add_client(cli: SignerCli, clients: Path, name: str, roles: str) -> str:
-    r = cli.run("client", "add", "--clients", str(clients), "--name", name, "--roles", roles)
-    return r.stdout.strip()
-
-
 def number(text: str) -> int:
     assert re.fullmatch(r"[0-9,]+", text), f"not a formatted count: {text!r}"
     return int(text.replace(",", ""))
@@ -61,9 +56,9 @@ def env(signer_bin, tmp_path_factory):
     store = f"sqlite:{work / 'signer.db'}"
     cli = SignerCli(signer_bin, store, keys.path, work)
     clients = work / "clients.json"
-    tokens = {"viewer": add_client(cli, clients, "viewer", "read"),
-              "operator": add_client(cli, clients, "operator", "ingest,sign,read"),
-              "signer-only": add_client(cli, clients, "signer-only", "sign")}
+    tokens = {"viewer": cli.add_client(clients, "viewer", "read"),
+              "operator": cli.add_client(clients, "operator", "ingest,sign,read"),
+              "signer-only": cli.add_client(clients, "signer-only", "sign")}
     factory = SignerFactory(signer_bin, work, keys.path, store)
     server = factory.start("--clients", str(clients), token=tokens["operator"])
     yield SimpleNamespace(server=server, tokens=tokens, keys=keys)
