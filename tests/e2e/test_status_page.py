@@ -7,46 +7,22 @@ errors. A screenshot of the finished job is saved as a test artifact
 ($SIGNER_TEST_ARTIFACTS, default build/test-artifacts)."""
 from __future__ import annotations
 
-import os
 import re
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 import requests
 
+from browser_page import ARTIFACTS, StatusPage, browser  # noqa: F401 (fixture)
 from helpers import random_records
 from instance import SignerCli, SignerFactory, make_keyring
 
-CHROMIUM = os.environ.get("SIGNER_CHROMIUM", "/usr/bin/chromium")
-ARTIFACTS = Path(os.environ.get("SIGNER_TEST_ARTIFACTS",
-                                Path(__file__).resolve().parents[2] / "build" / "test-artifacts"))
-# As a browser on a machine without outside network must run: no background connections.
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 POLL_MS = 250
-UI_TIMEOUT_MS = 60_000
 
 
 def number(text: str) -> int:
     assert re.fullmatch(r"[0-9,]+", text), f"not a formatted count: {text!r}"
     return int(text.replace(",", ""))
-
-
-@pytest.fixture(scope="module")
-def browser():
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.fail("playwright is not installed: scripts/setup.sh installs it from "
-                    "tests/e2e/requirements.txt", pytrace=False)
-    if not os.access(CHROMIUM, os.X_OK):
-        pytest.fail(f"no Chromium at {CHROMIUM}: scripts/setup.sh installs Debian's chromium",
-                    pytrace=False)
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 @pytest.fixture(scope="module")
@@ -64,31 +40,6 @@ def env(signer_bin, tmp_path_factory):
     yield SimpleNamespace(server=server, tokens=tokens, keys=keys)
     problems = factory.stop_all()
     assert not problems, "\n".join(problems)
-
-
-class Page:
-    """One browser tab on the status page, collecting what it logs as an error."""
-
-    def __init__(self, browser, server):
-        self.context = browser.new_context(viewport={"width": 1200, "height": 1400})
-        self.page = self.context.new_page()
-        self.errors: list[str] = []
-        self.page.on("console",
-                     lambda m: self.errors.append(m.text) if m.type == "error" else None)
-        self.page.on("pageerror", lambda e: self.errors.append(f"uncaught: {e}"))
-        self.page.set_default_timeout(UI_TIMEOUT_MS)
-        self.response = self.page.goto(server.url(f"/?poll_ms={POLL_MS}"))
-
-    def text(self, selector: str) -> str:
-        return self.page.inner_text(selector).strip()
-
-    def login(self, token: str) -> None:
-        self.page.wait_for_selector("#login:not([hidden])")
-        self.page.fill("#token", token)
-        self.page.click("#login-form button[type=submit]")
-
-    def close(self) -> None:
-        self.context.close()
 
 
 def test_root_keeps_json_for_clients_and_serves_the_page_to_browsers(env):
@@ -113,7 +64,7 @@ def test_page_follows_a_job_to_100_percent_and_agrees_with_the_api(browser, env)
         r = server.ingest(random_records(20_000, prefix=f"ui-{start}-"))
         assert r.status_code == 200 and r.json()["accepted"] == 20_000, r.text
 
-    tab = Page(browser, server)
+    tab = StatusPage(browser, server.url(f"/?poll_ms={POLL_MS}"))
     try:
         page = tab.page
         assert tab.response.status == 200
@@ -128,25 +79,13 @@ def test_page_follows_a_job_to_100_percent_and_agrees_with_the_api(browser, env)
         assert number(tab.text("#unsigned-records")) == server.stats()["unsigned_records"]
 
         # Record every value the progress bar takes while the job runs.
-        page.evaluate("""() => {
-            window.progressSeen = [];
-            const bar = document.getElementById('progress');
-            new MutationObserver(() => window.progressSeen.push(
-                Number(bar.getAttribute('aria-valuenow')))).observe(
-                bar, {attributes: true, attributeFilter: ['aria-valuenow']});
-        }""")
+        tab.record_progress()
         started = server.sign(size, wait=False)
         assert started.status_code == 202, started.text
         job_id = started.json()["id"]
         page.wait_for_function(
             "(id) => document.getElementById('job-id').textContent === id", arg=job_id)
-        page.wait_for_function(
-            "() => document.getElementById('progress-text').textContent === '100%'")
-        page.wait_for_selector("#job-state.succeeded")
-        seen = page.evaluate("() => window.progressSeen")
-        print(f"progress values seen: {seen}")
-        assert seen and seen[-1] == 100, seen
-        assert seen == sorted(seen), f"the progress bar went backwards: {seen}"
+        tab.assert_progress_reached_100()
 
         # Figures on the page against the API, once the page has polled after the end.
         stats = server.stats()
@@ -205,7 +144,7 @@ def test_page_follows_a_job_to_100_percent_and_agrees_with_the_api(browser, env)
 
 @pytest.mark.parametrize("who", ["none", "wrong", "signer-only"])
 def test_page_without_a_valid_read_token_shows_only_the_login(browser, env, who):
-    tab = Page(browser, env.server)
+    tab = StatusPage(browser, env.server.url(f"/?poll_ms={POLL_MS}"))
     try:
         page = tab.page
         page.wait_for_selector("#login:not([hidden])")
@@ -231,11 +170,11 @@ def test_page_without_a_valid_read_token_shows_only_the_login(browser, env, who)
 
 
 def test_a_new_tab_asks_again_and_forget_token_logs_out(browser, env):
-    tab = Page(browser, env.server)
+    tab = StatusPage(browser, env.server.url(f"/?poll_ms={POLL_MS}"))
     try:
         tab.login(env.tokens["viewer"])
         tab.page.wait_for_selector("#dashboard:not([hidden])")
-        other = Page(browser, env.server)  # a new browser context: no shared session storage
+        other = StatusPage(browser, env.server.url(f"/?poll_ms={POLL_MS}"))  # a new browser context: no shared session storage
         try:
             other.page.wait_for_selector("#login:not([hidden])")
             assert other.page.is_hidden("#dashboard")

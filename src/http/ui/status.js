@@ -16,6 +16,12 @@
   let samples = [];  // {t: seconds, records: n} of the job being shown
   let sampledJob = "";
   const verifying = new Set();
+  // In cluster mode /stats shows the job of the pod that answered, which may not be the pod that
+  // coordinates the latest job (through a Service, each poll may reach another pod). The latest
+  // job from /jobs (the shared store) wins when it is newer; its record is then followed.
+  let latestJob = null;  // jobs[0] of the last /jobs poll
+  let storeJob = null;   // the latest job's record, while followed
+  let jobKey = null;     // id and state of the job shown by the last poll
 
   class AuthError extends Error {}
 
@@ -72,6 +78,10 @@
     samples = [];
     sampledJob = "";
     renderedPods = "";
+    latestJob = null;
+    storeJob = null;
+    shown = null;
+    jobKey = null;
   }
 
   function handle(error) {
@@ -100,8 +110,24 @@
     if (document.hidden) return;
     try {
       const stats = await api("/stats");
+      let job = stats.job;
+      // Job ids sort by start time (j-<start ms in hex>-…). A job seen once is followed from
+      // then on, whichever pod answers the next poll.
+      if (job && (!latestJob || job.id > latestJob.id)) latestJob = { id: job.id, state: job.state };
+      if (latestJob && (!job || job.id < latestJob.id)) {
+        if (!storeJob || storeJob.id !== latestJob.id || storeJob.state === "running") {
+          storeJob = await api(`/jobs/${encodeURIComponent(latestJob.id)}`);
+        }
+        job = fromRecord(storeJob);
+      }
       $("connection").hidden = true;
-      renderStats(stats);
+      renderStats(stats, job && steady(job));
+      // A job that appears or ends changes the recent jobs: refresh them now, not in 5 s.
+      const key = job ? job.id + " " + job.state : "";
+      if (key !== jobKey) {
+        if (jobKey !== null) pollSlow();
+        jobKey = key;
+      }
     } catch (e) { handle(e); }
   }
 
@@ -109,15 +135,48 @@
     if (document.hidden && force !== true) return;
     try {
       const [keys, jobs] = await Promise.all([api("/keys"), api("/jobs?limit=10")]);
+      latestJob = jobs.jobs.length ? jobs.jobs[0] : null;
       renderKeys(keys);
       renderJobs(jobs.jobs);
     } catch (e) { handle(e); }
   }
 
-  function renderStats(stats) {
+  // A job record from the store (/jobs/:id) in the shape of /stats' job. Elapsed time is the
+  // browser's clock against the record's start while the job runs.
+  function fromRecord(r) {
+    const ok = r.results.filter((b) => !b.error);
+    const byPod = {};
+    for (const b of ok) byPod[b.pod] = (byPod[b.pod] || 0) + 1;
+    const end = r.ended_unix_ms || Date.now();
+    const elapsed = Math.max(0, (end - r.started_unix_ms) / 1000);
+    return {
+      id: r.id, state: r.state, mode: "http (from the store)",
+      unsigned_at_start: r.unsigned_at_start, batches: r.batches,
+      batches_done: ok.length, batches_failed: r.results.length - ok.length,
+      retries: r.results.reduce((n, b) => n + Math.max(0, b.attempts - 1), 0),
+      records_signed: r.records_signed,
+      already_signed: ok.reduce((n, b) => n + b.already_signed, 0), records_invalid: 0,
+      elapsed_seconds: elapsed, records_per_second: elapsed > 0 ? r.records_signed / elapsed : 0,
+      batches_by_pod: byPod, error: "",
+    };
+  }
+
+  // Polls of one running job may come from two sources (the coordinating pod's /stats, the
+  // store's record, saved a moment after each batch): its counts are shown never going back.
+  let shown = null;
+  function steady(job) {
+    if (shown && shown.id === job.id && job.state === "running") {
+      for (const k of ["records_signed", "already_signed", "batches_done", "batches_failed"]) {
+        job[k] = Math.max(job[k], shown[k]);
+      }
+    }
+    shown = job;
+    return job;
+  }
+
+  function renderStats(stats, job) {
     text("signed-records", fmt(stats.signed_records));
     text("unsigned-records", fmt(stats.unsigned_records));
-    const job = stats.job;
     $("no-job").hidden = !!job;
     $("job-detail").hidden = !job;
     if (!job) { text("job-id", ""); $("job-state").textContent = ""; return; }
