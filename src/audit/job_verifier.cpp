@@ -12,6 +12,12 @@ constexpr std::size_t kMaxEventsRead = 10'000'000;
 
 }  // namespace
 
+std::string VerifyReport::summary() const {
+  return std::to_string(found) + " records carry its id, " + std::to_string(expected) +
+         " recorded signed, " + std::to_string(valid) + " valid, " + std::to_string(mismatches) +
+         " mismatches";
+}
+
 VerifyReport verify_job(store::Store& store, const JobRecord& job,
                         const std::function<void(const Mismatch&)>& on_mismatch) {
   VerifyReport report;

@@ -26,6 +26,9 @@ struct VerifyReport {
   std::uint64_t valid = 0;       // of those, signature valid and key allowed
   std::uint64_t mismatches = 0;  // everything on_mismatch was called for
   bool ok() const { return mismatches == 0; }
+  // "F records carry its id, E recorded signed, V valid, M mismatches": the summary line of
+  // `signer audit verify` and of POST /jobs/:id/verify.
+  std::string summary() const;
 };
 
 // Streams the signed records of `job` from `store`, calls `on_mismatch` for each disagreement as

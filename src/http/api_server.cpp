@@ -156,13 +156,18 @@ std::vector<std::string> ApiServer::keys_of(const Caller& caller) const {
 
 ApiServer::~ApiServer() = default;
 
-nlohmann::json ApiServer::verify_state_json(const std::string& job_id) const {
+nlohmann::json ApiServer::job_json(const audit::JobRecord& job) const {
+  nlohmann::json out = audit::to_json(job);
   // A finished job's last audit event is its latest verification, when it has had one.
-  const auto last = store_.list_audit(job_id, 1);
-  if (last.empty() || last.front().route != kVerifyRoute) return {{"state", "unverified"}};
-  const audit::AuditEvent& e = last.front();
-  return {
-      {"state", e.outcome}, {"detail", e.detail}, {"by", e.client}, {"unix_ms", e.time_unix_ms}};
+  const auto last = store_.list_audit(job.id, 1);
+  if (last.empty() || last.front().route != kVerifyRoute) {
+    out["verify"] = {{"state", "unverified"}};
+  } else {
+    const audit::AuditEvent& e = last.front();
+    out["verify"] = {
+        {"state", e.outcome}, {"detail", e.detail}, {"by", e.client}, {"unix_ms", e.time_unix_ms}};
+  }
+  return out;
 }
 
 void ApiServer::publish_key_metrics() {
@@ -438,9 +443,7 @@ void ApiServer::install_routes(ConnectionServer& s, Listener listener) {
     try {
       nlohmann::json jobs = nlohmann::json::array();
       for (const audit::JobRecord& job : store_.list_jobs(std::get<std::size_t>(limit))) {
-        nlohmann::json j = audit::to_json(job);
-        j["verify"] = verify_state_json(job.id);
-        jobs.push_back(std::move(j));
+        jobs.push_back(job_json(job));
       }
       send_json(res, 200, {{"jobs", jobs}});
     } catch (const store::StoreError& e) {
@@ -456,9 +459,7 @@ void ApiServer::install_routes(ConnectionServer& s, Listener listener) {
     try {
       const auto job = store_.find_job(id);
       if (!job) return send_error(res, 404, "no job with id " + id);
-      nlohmann::json j = audit::to_json(*job);
-      j["verify"] = verify_state_json(job->id);
-      send_json(res, 200, j);
+      send_json(res, 200, job_json(*job));
     } catch (const store::StoreError& e) {
       send_error(res, 503, std::string("store unavailable: ") + e.what());
     }
@@ -491,10 +492,7 @@ void ApiServer::install_routes(ConnectionServer& s, Listener listener) {
               listed.push_back({{"record_id", m.record_id}, {"reason", m.reason}});
             }
           });
-      const std::string summary = std::to_string(report.found) + " records carry its id, " +
-                                  std::to_string(report.expected) + " recorded signed, " +
-                                  std::to_string(report.valid) + " valid, " +
-                                  std::to_string(report.mismatches) + " mismatches";
+      const std::string summary = report.summary();
       audit_.record({.client = gate_.identify(req).name,
                      .remote_addr = req.remote_addr,
                      .route = kVerifyRoute,

@@ -76,9 +76,10 @@ class ApiServer {
   void install_routes(ConnectionServer& server, Listener listener);
   // The key indexes `caller` may sign with: its clients-file list, or empty for all keys.
   std::vector<std::string> keys_of(const Caller& caller) const;
-  // A job's latest audit verification from the audit trail: {"state": "unverified"} or
-  // {"state": "ok"|"mismatch", "detail", "by", "unix_ms"}. Throws store::StoreError.
-  nlohmann::json verify_state_json(const std::string& job_id) const;
+  // A job record as /jobs and /jobs/:id show it: its JSON plus "verify", its latest audit
+  // verification from the audit trail: {"state": "unverified"} or {"state": "ok"|"mismatch",
+  // "detail", "by", "unix_ms"}. Throws store::StoreError.
+  nlohmann::json job_json(const audit::JobRecord& job) const;
   // Copies the key set's state (keys by source, version, reload counts) into the metrics.
   void publish_key_metrics();
 
