@@ -87,6 +87,12 @@ CLI::Option* add_pkcs11_flags(CLI::App& command, Config& config) {
   return module;
 }
 
+keys::PasswordSource secret_source(const std::string& file, const std::string& env,
+                                   const char* neither_or_both) {
+  if (file.empty() == env.empty()) throw std::invalid_argument(neither_or_both);
+  return file.empty() ? keys::PasswordSource::environment(env) : keys::PasswordSource::file(file);
+}
+
 keys::Pkcs11KeyConfig pkcs11_key_config(const Config& config) {
   keys::Pkcs11KeyConfig out;
   out.module = config.pkcs11_module;
@@ -106,15 +112,9 @@ keys::Pkcs11KeyConfig pkcs11_key_config(const Config& config) {
     throw std::invalid_argument(
         "--pkcs11-module needs the key: --pkcs11-key-label or --pkcs11-key-id");
   }
-  const bool file = !config.pkcs11_pin_file.empty();
-  const bool env = !config.pkcs11_pin_env.empty();
-  if (file == env) {
-    throw std::invalid_argument(
-        "--pkcs11-module needs the PIN from exactly one of --pkcs11-pin-file FILE or "
-        "--pkcs11-pin-env VARIABLE");
-  }
-  out.pin = file ? keys::PasswordSource::file(config.pkcs11_pin_file)
-                 : keys::PasswordSource::environment(config.pkcs11_pin_env);
+  out.pin = secret_source(config.pkcs11_pin_file, config.pkcs11_pin_env,
+                          "--pkcs11-module needs the PIN from exactly one of --pkcs11-pin-file "
+                          "FILE or --pkcs11-pin-env VARIABLE");
   return out;
 }
 

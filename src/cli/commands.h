@@ -48,6 +48,10 @@ void write_private_file(const std::filesystem::path& path, const std::string& co
 // The PKCS#11 key the --pkcs11-* flags name. Throws std::invalid_argument when the token, the
 // key or the PIN source is missing, or --pkcs11-key-id is not hex.
 keys::Pkcs11KeyConfig pkcs11_key_config(const Config& config);
+// The secret source a pair of --*-file / --*-env flags names: exactly one of them must be given
+// (an empty string is not given); otherwise throws std::invalid_argument(neither_or_both).
+keys::PasswordSource secret_source(const std::string& file, const std::string& env,
+                                   const char* neither_or_both);
 
 // Flags shared by several subcommands.
 void add_store_flags(CLI::App& command, Config& config);

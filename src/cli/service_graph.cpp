@@ -19,15 +19,9 @@ metrics::Registry& declared(metrics::Registry& registry) {
 }  // namespace
 
 keys::PasswordSource keystore_password_source(const Config& config) {
-  const bool file = !config.keystore_password_file.empty();
-  const bool env = !config.keystore_password_env.empty();
-  if (file == env) {
-    throw std::invalid_argument(
-        "a keystore needs its password from exactly one of --password-file FILE or "
-        "--password-env VARIABLE");
-  }
-  return file ? keys::PasswordSource::file(config.keystore_password_file)
-              : keys::PasswordSource::environment(config.keystore_password_env);
+  return secret_source(config.keystore_password_file, config.keystore_password_env,
+                       "a keystore needs its password from exactly one of --password-file FILE or "
+                       "--password-env VARIABLE");
 }
 
 keys::KeySetConfig key_set_config(const Config& config) {

@@ -5,6 +5,7 @@
 #include <array>
 #include <regex>
 
+#include "cli/commands.h"
 #include "crypto/hex.h"
 #include "crypto/private_key.h"
 #include "keys/keystore.h"
@@ -284,6 +285,25 @@ TEST_F(CliKeystore, KeygenRefusesAKeystoreWithoutAUsablePassword) {
   EXPECT_NE(r.err.find("power of 2"), std::string::npos) << r.err;
   r = run_signer("keygen --count 1 --scrypt-n 16 --out " + (dir_ / "d").string(), dir_);
   EXPECT_NE(r.exit_code, 0) << "--scrypt-n without --format keystore";
+}
+
+// A secret's --*-file / --*-env pair: exactly one, else the caller's message.
+TEST(SecretSource, ExactlyOneOfFileAndEnvironment) {
+  const auto file = cli::secret_source("/run/pin", "", "need one");
+  EXPECT_EQ(file.kind, keys::PasswordSource::Kind::kFile);
+  EXPECT_EQ(file.location, "/run/pin");
+  const auto env = cli::secret_source("", "PIN_VAR", "need one");
+  EXPECT_EQ(env.kind, keys::PasswordSource::Kind::kEnvironment);
+  EXPECT_EQ(env.location, "PIN_VAR");
+  for (const auto& [f, e] :
+       {std::pair<std::string, std::string>{"", ""}, {"/run/pin", "PIN_VAR"}}) {
+    try {
+      cli::secret_source(f, e, "need one");
+      ADD_FAILURE() << "accepted file '" << f << "' and env '" << e << "'";
+    } catch (const std::invalid_argument& err) {
+      EXPECT_STREQ(err.what(), "need one");
+    }
+  }
 }
 
 }  // namespace
