@@ -137,7 +137,8 @@ def cpu_seconds(pid):
         return 0.0
 
 
-def processes_named(name):
+def processes_named(name, prefix=False):
+    """Pids of the processes whose command name is `name` (or starts with it, with prefix)."""
     pids = []
     for stat in glob.glob("/proc/[0-9]*/stat"):
         try:
@@ -145,7 +146,8 @@ def processes_named(name):
                 text = f.read()
         except OSError:
             continue
-        if text[text.find("(") + 1:text.rfind(")")] == name:
+        comm = text[text.find("(") + 1:text.rfind(")")]
+        if comm == name or (prefix and comm.startswith(name)):
             pids.append(int(stat.split("/")[2]))
     return pids
 

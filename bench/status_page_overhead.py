@@ -25,6 +25,7 @@ import threading
 import time
 import urllib.request
 
+from cluster_job import cpu_of, processes_named
 from embedded_job import free_port, wait_ready
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -49,21 +50,9 @@ def requests_served(metrics_text):
     return by_route
 
 
-def cpu_seconds_of(name):
-    """CPU seconds (user + system) of every process whose command name starts with `name`."""
-    tick = os.sysconf("SC_CLK_TCK")
-    total = 0.0
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                stat = f.read()
-        except OSError:
-            continue
-        comm = stat[stat.index("(") + 1:stat.rindex(")")]
-        if comm.startswith(name):
-            fields = stat[stat.rindex(")") + 2:].split()
-            total += (int(fields[11]) + int(fields[12])) / tick
-    return total
+def browser_cpu_seconds():
+    """CPU seconds (user + system) of every Chromium process (chromium, chrome_crashpad…)."""
+    return cpu_of(processes_named("chrom", prefix=True))
 
 
 class Poller(threading.Thread):
@@ -117,11 +106,11 @@ def one_job(signer, keys, clients, token, args, playwright, mode):
                 page.wait_for_selector("#dashboard:not([hidden])")
             time.sleep(args.settle)  # the browser's start-up is not part of the job
             before = requests_served(http_get(f"{base}/metrics", token))
-            browser_cpu = cpu_seconds_of("chrom")
+            browser_cpu = browser_cpu_seconds()
             start = time.monotonic()
             job = json.loads(http_get(f"{base}/sign/{args.batch_size}?wait=true", token))
             elapsed = time.monotonic() - start
-            browser_cpu = cpu_seconds_of("chrom") - browser_cpu
+            browser_cpu = browser_cpu_seconds() - browser_cpu
             after = requests_served(http_get(f"{base}/metrics", token))
             assert job["state"] == "succeeded" and job["records_signed"] == args.records, job
             polls = sum(after.get(r, 0) - before.get(r, 0) for r in ("/stats", "/keys", "/jobs"))
