@@ -13,6 +13,7 @@ BUILD_PACKAGES=(
   build-essential cmake ninja-build pkg-config git ca-certificates
   libsecp256k1-dev libcrypto++-dev libcpp-httplib-dev nlohmann-json3-dev libcli11-dev
   libspdlog-dev libsqlite3-dev libmongoc-dev libbson-dev libpq-dev libyaml-cpp-dev libp11-kit-dev
+  libboost1.81-dev
   libgtest-dev libgmock-dev libbenchmark-dev
 )
 TEST_PACKAGES=(nginx-light libnginx-mod-stream clang-format clang libclang-rt-14-dev python3-pip curl procps

@@ -11,6 +11,20 @@
 namespace signer::cli {
 namespace {
 
+// The items of a comma-separated list, each trimmed of spaces; empty items are dropped.
+std::vector<std::string> comma_list(std::string_view rest) {
+  std::vector<std::string> items;
+  while (!rest.empty()) {
+    const std::size_t comma = rest.find(',');
+    std::string_view item = rest.substr(0, comma);
+    while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
+    while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
+    if (!item.empty()) items.emplace_back(item);
+    rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+  }
+  return items;
+}
+
 std::string env(const char* name) {
   const char* v = std::getenv(name);
   return v ? std::string(v) : std::string();
@@ -64,14 +78,10 @@ Config config_from_environment() {
   c.clients_file = env("BS_CLIENTS_FILE");
   c.insecure_no_auth = env_flag("BS_INSECURE_NO_AUTH");
   c.metrics_require_auth = env_flag("BS_METRICS_AUTH");
-  for (std::string_view rest = env("BS_ALLOWED_ORIGINS"); !rest.empty();) {
-    const std::size_t comma = rest.find(',');
-    std::string_view origin = rest.substr(0, comma);
-    while (!origin.empty() && origin.front() == ' ') origin.remove_prefix(1);
-    while (!origin.empty() && origin.back() == ' ') origin.remove_suffix(1);
-    if (!origin.empty()) c.allowed_origins.emplace_back(origin);
-    rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
-  }
+  c.max_connections = static_cast<std::size_t>(
+      std::max(0, env_int("BS_MAX_CONNECTIONS", static_cast<int>(c.max_connections))));
+  c.allowed_origins = comma_list(env("BS_ALLOWED_ORIGINS"));
+  c.proxy_cert_names = comma_list(env("BS_PROXY_CERT_NAMES"));
   c.tls_cert = env("BS_TLS_CERT");
   c.tls_key = env("BS_TLS_KEY");
   c.tls_client_ca = env("BS_TLS_CLIENT_CA");

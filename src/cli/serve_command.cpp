@@ -79,6 +79,7 @@ int serve(Config& config) {
   options.host = config.host;
   options.port = config.port;
   options.http_threads = 16 + config.max_concurrent_batches;
+  options.proxy_cert_names = config.proxy_cert_names;
   options.max_body_bytes = config.max_body_bytes;
   options.max_concurrent_batches = config.max_concurrent_batches;
   options.max_concurrent_ingests = 2;
@@ -92,6 +93,7 @@ int serve(Config& config) {
   options.tls = tls.get();
   options.internal_port = config.internal_port;
   options.connections.max_connections_per_client = config.max_connections_per_client;
+  options.connections.max_connections = config.max_connections;
   options.connections.head_deadline = std::chrono::milliseconds(config.header_timeout_ms);
   http::ApiServer server(*graph.store, graph.keys, *graph.coordinator, graph.worker, graph.metrics,
                          graph.audit, std::move(options));
@@ -173,6 +175,14 @@ void add_serve_command(CLI::App& app, Config& config, int& exit_code) {
                   "Open connections one address may hold on the public port; 0: no cap (env "
                   "BS_MAX_CONNECTIONS_PER_CLIENT)")
       ->capture_default_str();
+  cmd->add_option("--max-connections", config.max_connections,
+                  "Open connections a port holds in all before it answers 503; 0: no cap (env "
+                  "BS_MAX_CONNECTIONS)")
+      ->capture_default_str();
+  cmd->add_option("--proxy-cert-name", config.proxy_cert_names,
+                  "CN or DNS name of the client certificate a proxy in front presents (an "
+                  "ingress): it authenticates nobody, and no client may be named by it "
+                  "(repeatable; env BS_PROXY_CERT_NAMES)");
   cmd->add_option("--header-timeout-ms", config.header_timeout_ms,
                   "Deadline for a whole request head (request line and headers)")
       ->check(CLI::Range(100, 600000))

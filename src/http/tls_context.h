@@ -29,18 +29,25 @@ class TlsConfigError : public std::runtime_error {
 
 using SslCtxPtr = std::shared_ptr<SSL_CTX>;
 
-// What a verified client certificate says about its holder: the subject CN and the DNS, URI and
-// e-mail subject alternative names, any of which a clients file may name as an identity.
+// What a certificate says about its holder: the subject CN and the DNS subject alternative
+// names, either of which a clients file may name as an identity. E-mail, URI and IP SANs are not
+// read: they name nobody here.
 struct PeerCertificate {
   std::string common_name;
-  std::vector<std::string> alt_names;
-  // True when `name` is the CN or one of the alternative names.
+  std::vector<std::string> dns_names;
+  // True when `name` is the CN or one of the DNS names.
   bool names(const std::string& name) const;
+  // True when both name exactly the same CN and the same set of DNS names (how the pods recognise
+  // their own certificate across renewals).
+  bool same_names(const PeerCertificate& other) const;
 };
 
 // Reads the names of `ssl`'s peer certificate. Returns nullopt when the peer sent none or it did
 // not verify against the configured client CA.
 std::optional<PeerCertificate> verified_peer_certificate(const SSL* ssl);
+
+// The names of `cert` (CN and DNS SANs).
+PeerCertificate certificate_names(X509* cert);
 
 class TlsContext {
  public:
@@ -56,12 +63,16 @@ class TlsContext {
 
   bool requires_client_certificate() const { return !files_.client_ca_file.empty(); }
 
+  // The names of this server's own certificate (the leaf of the current chain).
+  PeerCertificate own_certificate() const;
+
  private:
   static SslCtxPtr build(const TlsFiles& files);
 
   TlsFiles files_;
   mutable std::mutex mutex_;
   SslCtxPtr ctx_;
+  PeerCertificate own_;
 };
 
 }  // namespace signer::http
