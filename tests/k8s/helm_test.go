@@ -81,7 +81,8 @@ type securityCase struct {
 	certManager    bool
 	issuer         string // issuerRef.name with cert-manager
 	mtls           bool
-	bearerSecret   string // serviceMonitor.bearerTokenSecret.name
+	proxyCertNames []string // tls.proxyCertNames, each a --proxy-cert-name under mTLS
+	bearerSecret   string   // serviceMonitor.bearerTokenSecret.name
 	bearerKey      string
 	promCertSecret string // serviceMonitor.clientCertSecret
 }
@@ -96,6 +97,7 @@ func securityFromValues(v chartValues) securityCase {
 		certManager:    v.TLS.Enabled && v.TLS.CertManager.Enabled,
 		issuer:         v.TLS.CertManager.IssuerRef.Name,
 		mtls:           v.TLS.Enabled && v.TLS.RequireClientCert,
+		proxyCertNames: v.TLS.ProxyCertNames,
 		bearerSecret:   v.ServiceMonitor.BearerTokenSecret.Name,
 		bearerKey:      v.ServiceMonitor.BearerTokenSecret.Key,
 		promCertSecret: v.ServiceMonitor.ClientCertSecret,
@@ -164,6 +166,7 @@ func renderCases(t *testing.T) []renderCase {
 				"tls.enabled=true",
 				"tls.existingSecret=signer-certs",
 				"tls.requireClientCert=true",
+				"tls.proxyCertNames={signer-ingress,edge.example}",
 				"tls.mountPath=/var/run/signer-tls",
 				"serviceMonitor.enabled=true",
 				"serviceMonitor.bearerTokenSecret.name=prom-token",
@@ -181,6 +184,7 @@ func renderCases(t *testing.T) []renderCase {
 				tls:            true,
 				tlsSecret:      "signer-certs",
 				mtls:           true,
+				proxyCertNames: []string{"signer-ingress", "edge.example"},
 				bearerSecret:   "prom-token",
 				bearerKey:      "tok",
 				promCertSecret: "prom-client-cert",
@@ -434,7 +438,8 @@ type chartValues struct {
 				Name string `json:"name"`
 			} `json:"issuerRef"`
 		} `json:"certManager"`
-		RequireClientCert bool `json:"requireClientCert"`
+		RequireClientCert bool     `json:"requireClientCert"`
+		ProxyCertNames    []string `json:"proxyCertNames"`
 	} `json:"tls"`
 }
 

@@ -226,6 +226,12 @@ func (w *wiring) checkTLS() {
 		want["--tls-client-ca"] = path.Join(dir, "ca.crt")
 		want["--peer-cert"] = path.Join(dir, "tls.crt")
 		want["--peer-key"] = path.Join(dir, "tls.key")
+		// A proxy's certificate (the ingress's) must reach the signer as --proxy-cert-name, or
+		// a client named by it would take every request through the proxy as its own.
+		if got := f["--proxy-cert-name"]; !slices.Equal(got, w.sec.proxyCertNames) {
+			t.Errorf("--proxy-cert-name = %q, want %q (tls.proxyCertNames)", got,
+				w.sec.proxyCertNames)
+		}
 	} else {
 		for _, name := range mtlsFlags {
 			if v, ok := f[name]; ok {
