@@ -1,5 +1,7 @@
 #include "cli/config.h"
 
+#include "http/tls_context.h"
+
 #include <unistd.h>
 
 #include <algorithm>
@@ -85,6 +87,7 @@ Config config_from_environment() {
   c.tls_cert = env("BS_TLS_CERT");
   c.tls_key = env("BS_TLS_KEY");
   c.tls_client_ca = env("BS_TLS_CLIENT_CA");
+  if (const std::string profile = env("BS_TLS_PROFILE"); !profile.empty()) c.tls_profile = profile;
   c.peer_ca = env("BS_PEER_CA");
   c.peer_cert = env("BS_PEER_CERT");
   c.peer_key = env("BS_PEER_KEY");
@@ -119,6 +122,10 @@ void finish_config(Config& c) {
   if (c.tls_cert.empty() != c.tls_key.empty()) {
     throw std::invalid_argument(
         "--tls-cert and --tls-key go together (env BS_TLS_CERT, BS_TLS_KEY)");
+  }
+  if (!http::parse_tls_profile(c.tls_profile)) {
+    throw std::invalid_argument(
+        "--tls-profile must be intermediate or modern (env BS_TLS_PROFILE)");
   }
   if (!c.tls_client_ca.empty() && c.tls_cert.empty()) {
     throw std::invalid_argument("--tls-client-ca needs --tls-cert and --tls-key");

@@ -77,6 +77,7 @@ struct Config {
   std::string tls_cert;
   std::string tls_key;
   std::string tls_client_ca;
+  std::string tls_profile = "intermediate";  // BS_TLS_PROFILE: intermediate or modern
   std::string peer_ca;
   std::string peer_cert;
   std::string peer_key;

@@ -71,7 +71,8 @@ int serve(Config& config) {
   std::unique_ptr<http::TlsContext> tls;
   if (!config.tls_cert.empty()) {
     tls = std::make_unique<http::TlsContext>(
-        http::TlsFiles{config.tls_cert, config.tls_key, config.tls_client_ca});
+        http::TlsFiles{config.tls_cert, config.tls_key, config.tls_client_ca,
+                       *http::parse_tls_profile(config.tls_profile)});
   }
 
   ServiceGraph graph(config);
@@ -199,6 +200,10 @@ void add_serve_command(CLI::App& app, Config& config, int& exit_code) {
   cmd->add_option("--tls-cert", config.tls_cert,
                   "PEM certificate chain: serve HTTPS (env BS_TLS_CERT)");
   cmd->add_option("--tls-key", config.tls_key, "PEM private key of --tls-cert (env BS_TLS_KEY)");
+  cmd->add_option("--tls-profile", config.tls_profile,
+                  "Mozilla TLS profile: intermediate (TLS 1.2 with ECDHE+AEAD, and 1.3) or modern "
+                  "(TLS 1.3 only) (env BS_TLS_PROFILE)")
+      ->capture_default_str();
   cmd->add_option(
       "--tls-client-ca", config.tls_client_ca,
       "PEM CA: clients must present a certificate it signed (mTLS; env BS_TLS_CLIENT_CA)");

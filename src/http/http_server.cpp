@@ -23,6 +23,10 @@ namespace bhttp = boost::beast::http;
 using tcp = net::ip::tcp;
 using error_code = boost::system::error_code;
 
+// An idle connection holds only its Session and, once bytes arrive, a buffer that starts small:
+// the first read of a head takes kFirstRead bytes, later ones up to kReadSize. Upload and drain
+// buffers exist only while a connection uploads or lingers.
+constexpr std::size_t kFirstRead = 1024;
 constexpr std::size_t kReadSize = 16 * 1024;   // one read of the head or a drained body
 constexpr std::size_t kPieceSize = 64 * 1024;  // one piece of an upload's body
 
@@ -213,6 +217,7 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
   // ---- the head ---------------------------------------------------------------------------
   void read_head() {
     if (server_.stopping) return close();
+    if (buffer_.size() == 0) buffer_.shrink_to_fit();  // idle: give the last request's bytes back
     scanner_.emplace(policy_.head);
     idle_ = true;
     lowest().expires_after(policy_.keep_alive_timeout);
@@ -233,7 +238,8 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
       lowest().expires_after(policy_.head_deadline);  // one deadline for the whole head
     }
     const std::size_t room = buffer_.max_size() - buffer_.size();
-    stream_.async_read_some(buffer_.prepare(std::min(kReadSize, room)),
+    const std::size_t want = buffer_.size() == 0 ? kFirstRead : kReadSize;
+    stream_.async_read_some(buffer_.prepare(std::min(want, room)),
                             [self = this->shared_from_this()](const error_code& ec, std::size_t n) {
                               self->on_head_bytes(ec, n);
                             });
@@ -330,8 +336,9 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
   void read_body() {
     if (parser_->is_done()) return end_body({BodyEnd::How::kComplete, 0, {}});
     auto& body = parser_->get().body();
-    body.data = piece_.data();
-    body.size = piece_.size();
+    if (!piece_) piece_ = std::make_unique<std::array<char, kPieceSize>>();
+    body.data = piece_->data();
+    body.size = piece_->size();
     body.more = true;
     lowest().expires_after(policy_.read_timeout);
     bhttp::async_read_some(
@@ -341,7 +348,7 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
 
   void on_body(error_code ec) {
     if (ec == bhttp::error::need_buffer) ec = {};
-    const std::size_t n = piece_.size() - parser_->get().body().size;
+    const std::size_t n = kPieceSize - parser_->get().body().size;
     if (ec) {
       if (ec == bhttp::error::body_limit) {
         return end_body({BodyEnd::How::kTransport, 413,
@@ -363,7 +370,7 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
         [self = this->shared_from_this(), n, guard = net::make_work_guard(server_.io)]() mutable {
           bool more = false;
           try {
-            more = self->sink_->feed(std::string_view(self->piece_.data(), n));
+            more = self->sink_->feed(std::string_view(self->piece_->data(), n));
           } catch (const std::exception& e) {
             spdlog::error("{} {} failed: {}", self->request_->method, self->request_->path,
                           e.what());
@@ -390,6 +397,7 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
           }
           net::post(self->lowest().get_executor(), [self, res = std::move(res)]() mutable {
             self->sink_.reset();
+            self->piece_.reset();
             self->write(std::move(res), false);
           });
         });
@@ -468,7 +476,8 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
   }
 
   void drain() {
-    lowest().async_read_some(net::buffer(discard_),
+    if (!discard_) discard_ = std::make_unique<std::array<char, kReadSize>>();
+    lowest().async_read_some(net::buffer(*discard_),
                              [self = this->shared_from_this()](const error_code& ec, std::size_t) {
                                if (ec) return self->close();
                                self->drain();
@@ -494,8 +503,8 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
   std::optional<bhttp::request_parser<bhttp::buffer_body>> parser_;
   std::shared_ptr<Request> request_;
   std::unique_ptr<BodySink> sink_;
-  std::array<char, kPieceSize> piece_{};
-  std::array<char, kReadSize> discard_{};
+  std::unique_ptr<std::array<char, kPieceSize>> piece_;   // while an upload is read
+  std::unique_ptr<std::array<char, kReadSize>> discard_;  // while a refusal lingers
   std::size_t served_ = 0;
   bool idle_ = false;  // waiting for the first byte of a request
 };

@@ -12,14 +12,27 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace signer::http {
+
+// Which protocols, cipher suites and key-exchange groups the server accepts: Mozilla's server-side
+// TLS recommendations (https://wiki.mozilla.org/Security/Server_Side_TLS, version 5.7).
+//   intermediate: TLS 1.3, and TLS 1.2 with ECDHE and AEAD suites only (AES-GCM,
+//   ChaCha20-Poly1305);
+//                 groups X25519, P-256, P-384. For clients of the last five years or so.
+//   modern:       TLS 1.3 only.
+enum class TlsProfile { kIntermediate, kModern };
+
+// Parses "intermediate" or "modern"; nullopt for anything else.
+std::optional<TlsProfile> parse_tls_profile(std::string_view name);
 
 struct TlsFiles {
   std::string cert_file;       // PEM chain, leaf first
   std::string key_file;        // PEM private key (unencrypted; mounted from a Secret)
   std::string client_ca_file;  // PEM CA bundle; when set, clients must present a certificate
+  TlsProfile profile = TlsProfile::kIntermediate;
 };
 
 class TlsConfigError : public std::runtime_error {
