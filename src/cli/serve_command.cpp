@@ -1,6 +1,7 @@
 // `signer serve`: the HTTP service, with graceful shutdown on SIGTERM/SIGINT.
 #include <pthread.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <spdlog/spdlog.h>
 
 #include <chrono>
@@ -48,9 +49,22 @@ std::string unsafe_bind_reason(const Config& config, bool have_clients) {
          "unauthenticated anyway";
 }
 
+// Lets the process hold as many open files as its hard limit allows: every connection is a file,
+// and thousands of idle ones must cost memory, not refusals (the soft limit is often 1024).
+void raise_open_file_limit() {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur >= limit.rlim_max) return;
+  const rlim_t was = limit.rlim_cur;
+  limit.rlim_cur = limit.rlim_max;
+  if (setrlimit(RLIMIT_NOFILE, &limit) == 0) {
+    spdlog::debug("open file limit raised from {} to {}", was, limit.rlim_cur);
+  }
+}
+
 int serve(Config& config) {
   finish_config(config);
   configure_logging(config);
+  raise_open_file_limit();
   const sigset_t signals = block_handled_signals();
 
   std::optional<auth::ClientRegistry> clients;

@@ -4,6 +4,7 @@
 
 #include <array>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
@@ -527,7 +528,17 @@ void HttpServer::Impl::accept(Listener& listener) {
   listener.acceptor.async_accept(
       net::make_strand(io), [this, &listener](const error_code& ec, tcp::socket socket) {
         if (stopping || !listener.acceptor.is_open()) return;
-        if (!ec) {
+        if (ec) {
+          // Out of file descriptors (EMFILE) or memory: accepting again at once would spin. Wait
+          // a little; connections that close in the meantime make room.
+          spdlog::warn("accept failed: {}; retrying in 100 ms", ec.message());
+          auto timer = std::make_shared<net::steady_timer>(io, std::chrono::milliseconds(100));
+          timer->async_wait([this, &listener, timer](const error_code&) {
+            if (!stopping) accept(listener);
+          });
+          return;
+        }
+        {
           error_code addr_ec;
           const auto remote = socket.remote_endpoint(addr_ec);
           std::string address = addr_ec ? std::string() : remote.address().to_string();

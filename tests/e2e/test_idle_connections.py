@@ -11,6 +11,7 @@ upload over the limit is refused before a byte of its body is read."""
 from __future__ import annotations
 
 import json
+import os
 import random
 import socket
 import statistics
@@ -190,3 +191,40 @@ def test_too_many_records_are_refused_as_soon_as_counted(signer_factory, cli, tm
     assert b"1000 records" in data
     assert inst.stats()["unsigned_records"] == 0
     assert peak_rss_mb(inst.pid) < 200
+
+
+def cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / ticks  # utime + stime
+
+
+def test_out_of_file_descriptors_the_server_waits_instead_of_spinning(signer_factory):
+    """With every descriptor taken (a hard limit of 128 files), accept fails with EMFILE; the
+    server must back off rather than retry in a busy loop, and serve again once connections
+    close."""
+    inst = signer_factory.create()
+    wrapper = inst.log_path.with_suffix(".sh")
+    wrapper.write_text(f"#!/bin/sh\nexec prlimit --nofile=128:128 {inst.binary} \"$@\"\n")
+    wrapper.chmod(0o755)
+    inst.binary = wrapper
+    inst.start()
+    holders = Holders(inst.port, 200, ADDRESSES, trickle=False)
+    try:
+        time.sleep(0.5)
+        before = cpu_seconds(inst.pid)
+        time.sleep(3)
+        burned = cpu_seconds(inst.pid) - before
+        assert burned < 1.0, f"{burned:.2f} s of CPU in 3 s while out of descriptors"
+        assert "accept failed" in inst.log_path.read_text(errors="replace")
+    finally:
+        holders.close()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            if inst.get("/healthz", timeout=2).status_code == 200:
+                break
+        except Exception:  # noqa: BLE001 (still recovering)
+            time.sleep(0.2)
+    assert inst.get("/healthz").status_code == 200
