@@ -1,8 +1,8 @@
 // `signer serve`: the HTTP service, with graceful shutdown on SIGTERM/SIGINT.
 #include <pthread.h>
 #include <signal.h>
-#include <sys/resource.h>
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
 
 #include <chrono>
 #include <cstdlib>
@@ -12,7 +12,8 @@
 #include <optional>
 #include <thread>
 
-#include "auth/client_registry.h"
+#include "audit/audit_log.h"
+#include "auth/client_registry_holder.h"
 #include "cli/commands.h"
 #include "cli/service_graph.h"
 #include "http/api_server.h"
@@ -61,21 +62,60 @@ void raise_open_file_limit() {
   }
 }
 
+// One audit event for each change a reload of the clients file brought, so the trail says who
+// was added, rotated or removed, and when this pod started honouring it.
+void audit_client_changes(audit::AuditLog& audit, const std::string& pod,
+                          const std::vector<auth::ClientChange>& changes) {
+  for (const auth::ClientChange& change : changes) {
+    audit.record({.client = change.name,
+                  .route = "/clients",
+                  .outcome = std::string(auth::to_string(change.kind)),
+                  .detail = "clients file reloaded on pod " + pod});
+  }
+}
+
+// Writes one audit event when a client's expiry passes (checked by the signal watcher's ticks),
+// so the trail shows when its credentials stopped working, whether or not it tried to use them.
+class ExpiryWatch {
+ public:
+  explicit ExpiryWatch(const auth::ClientRegistryHolder* clients)
+      : clients_(clients), checked_until_(audit::unix_ms_now()) {}
+
+  void check(audit::AuditLog& audit, const std::string& pod) {
+    if (clients_ == nullptr) return;
+    const std::int64_t now = audit::unix_ms_now();
+    if (now - checked_until_ < 1000) return;
+    for (const auth::Client& client : clients_->current()->clients()) {
+      if (client.expires_unix_ms && *client.expires_unix_ms > checked_until_ &&
+          *client.expires_unix_ms <= now) {
+        audit.record({.client = client.name,
+                      .route = "/clients",
+                      .outcome = "expired",
+                      .detail = "credentials expired at " +
+                                auth::format_utc_time(*client.expires_unix_ms) + " (pod " + pod +
+                                ")"});
+      }
+    }
+    checked_until_ = now;
+  }
+
+ private:
+  const auth::ClientRegistryHolder* clients_;
+  std::int64_t checked_until_;
+};
+
 int serve(Config& config) {
   finish_config(config);
   configure_logging(config);
   raise_open_file_limit();
   const sigset_t signals = block_handled_signals();
 
-  std::optional<auth::ClientRegistry> clients;
-  if (!config.clients_file.empty()) {
-    clients = auth::ClientRegistry::load_file(config.clients_file);
-  }
-  if (const std::string reason = unsafe_bind_reason(config, clients.has_value()); !reason.empty()) {
+  const bool have_clients = !config.clients_file.empty();
+  if (const std::string reason = unsafe_bind_reason(config, have_clients); !reason.empty()) {
     std::cerr << "error: " << reason << "\n";
     return 2;
   }
-  const bool insecure = !clients && !http::is_loopback_address(config.host);
+  const bool insecure = !have_clients && !http::is_loopback_address(config.host);
   if (insecure) {
     spdlog::warn(
         "INSECURE: --insecure-no-auth: serving on {} without authentication; anyone who "
@@ -90,6 +130,23 @@ int serve(Config& config) {
   }
 
   ServiceGraph graph(config);
+  // The clients file, checked against the keys and the proxies at start and at every reload: a
+  // file that fails keeps the registry before it (or stops the start).
+  std::unique_ptr<auth::ClientRegistryHolder> clients;
+  if (have_clients) {
+    clients = std::make_unique<auth::ClientRegistryHolder>(
+        config.clients_file, [&](const auth::ClientRegistry& registry) {
+          http::check_proxy_cert_names(registry, config.proxy_cert_names);
+          http::check_client_keys(registry, *graph.keys.current());
+        });
+    clients->on_reload([&](const auth::ClientRegistry& before, const auth::ClientRegistry& after) {
+      audit_client_changes(graph.audit, config.pod_name, auth::diff_clients(before, after));
+    });
+    if (config.key_watch_interval_ms > 0) {
+      clients->watch(std::chrono::milliseconds(config.key_watch_interval_ms));
+    }
+  }
+  ExpiryWatch expiries(clients.get());
   http::ApiServerOptions options;
   options.host = config.host;
   options.port = config.port;
@@ -101,7 +158,7 @@ int serve(Config& config) {
   options.max_ingest_records = config.max_ingest_records;
   options.internal_token = config.internal_token;
   options.pod_name = config.pod_name;
-  options.clients = clients ? &*clients : nullptr;
+  options.clients = clients.get();
   options.insecure_no_auth = insecure;
   options.allowed_origins = config.allowed_origins;
   options.metrics_require_auth = config.metrics_require_auth;
@@ -124,7 +181,7 @@ int serve(Config& config) {
                config.host, server.port(), config.pod_name,
                config.peer_url.empty() ? "embedded" : "cluster",
                config.peer_url.empty() ? "" : ", batches to ", config.peer_url,
-               clients ? std::to_string(clients->clients().size()) + " clients"
+               clients ? std::to_string(clients->status().items) + " clients"
                        : (insecure ? "NONE (insecure)" : "none (loopback only)"));
 
   // A Kubernetes Secret update (or any edit of a key file) reloads the key set too.
@@ -138,10 +195,14 @@ int serve(Config& config) {
     const timespec tick{0, 200'000'000};
     while (!stop.stop_requested()) {
       const int sig = sigtimedwait(&signals, nullptr, &tick);
-      if (sig <= 0) continue;
+      if (sig <= 0) {
+        expiries.check(graph.audit, config.pod_name);
+        continue;
+      }
       if (sig == SIGHUP) {
         // Keys first: a failed reload keeps the old set and says why (log, /readyz, metrics).
         graph.keys.reload("SIGHUP");
+        if (clients) clients->reload("SIGHUP");
         if (!tls) continue;
         const std::string error = tls->reload();
         graph.metrics.increment(metrics::kTlsReloads,

@@ -109,29 +109,10 @@ bool is_internal_route(const std::string& path) {
          path.rfind("/batch/", 0) == 0;
 }
 
-// Checks every client's key list against the set loaded at startup, so a typo in the clients
-// file stops the start. Each job resolves the list again against the set current when it starts.
-std::map<std::string, std::vector<std::string>> check_client_keys(
-    const auth::ClientRegistry* clients, const keys::KeySet& keys) {
-  std::map<std::string, std::vector<std::string>> lists;
-  if (clients == nullptr) return lists;
-  for (const auth::Client& client : clients->clients()) {
-    for (const std::string& selector : client.keys) {
-      if (!keys.find(selector)) {
-        throw std::invalid_argument("clients file: client " + client.name + " names key " +
-                                    selector + ", which is not among the " +
-                                    std::to_string(keys.size()) + " loaded keys");
-      }
-    }
-    lists.emplace(client.name, client.keys);
-  }
-  return lists;
-}
-
-// The key set's reload state, for /readyz and /keys.
-nlohmann::json key_set_json(const keys::KeySetHolder::Status& s) {
+// A reload state (of the key set, of the clients file), for /readyz and /keys.
+nlohmann::json reload_json(const reload::ReloadStatus& s, const char* items) {
   return {{"version", s.version},
-          {"keys", s.keys},
+          {items, s.items},
           {"reloads", s.reloads},
           {"failed_reloads", s.failed_reloads},
           {"last_reload_error", s.last_error},
@@ -158,6 +139,18 @@ std::variant<std::size_t, std::string> parse_list_limit(const Request& req) {
 
 }  // namespace
 
+void check_client_keys(const auth::ClientRegistry& clients, const keys::KeySet& keys) {
+  for (const auth::Client& client : clients.clients()) {
+    for (const std::string& selector : client.keys) {
+      if (!keys.find(selector)) {
+        throw std::invalid_argument("clients file: client " + client.name + " names key " +
+                                    selector + ", which is not among the " +
+                                    std::to_string(keys.size()) + " loaded keys");
+      }
+    }
+  }
+}
+
 ApiServer::ApiServer(store::Store& store, keys::KeySetHolder& keys,
                      signing::Coordinator& coordinator, signing::BatchWorker& worker,
                      metrics::Registry& metrics, audit::AuditLog& audit, ApiServerOptions options)
@@ -172,7 +165,6 @@ ApiServer::ApiServer(store::Store& store, keys::KeySetHolder& keys,
              options_.metrics_require_auth, options_.internal_token, options_.proxy_cert_names,
              options_.tls},
             options_.clients),
-      client_keys_(check_client_keys(options_.clients, *keys.current())),
       server_(std::make_unique<HttpServer>(options_.tls, options_.io_threads)) {
   install_routes(public_routes_);
   public_listener_ = server_->add_listener(listener_config(Listener::kPublic));
@@ -186,9 +178,7 @@ ApiServer::ApiServer(store::Store& store, keys::KeySetHolder& keys,
 }
 
 std::vector<std::string> ApiServer::keys_of(const Caller& caller) const {
-  if (caller.client == nullptr) return {};
-  const auto it = client_keys_.find(caller.name);
-  return it == client_keys_.end() ? std::vector<std::string>{} : it->second;
+  return caller.client == nullptr ? std::vector<std::string>{} : caller.client->keys;
 }
 
 ApiServer::~ApiServer() = default;
@@ -217,7 +207,7 @@ nlohmann::json ApiServer::job_json(const audit::JobRecord& job) const {
   return out;
 }
 
-void ApiServer::publish_key_metrics() {
+void ApiServer::publish_reload_metrics() {
   const auto key_set = keys_.current();
   const keys::KeySetHolder::Status status = keys_.status();
   std::map<std::string, double> by_source{{"csv", 0}, {"keystore", 0}, {"pkcs11", 0}};
@@ -231,6 +221,14 @@ void ApiServer::publish_key_metrics() {
   metrics_.set(metrics::kKeyReloads, {{"outcome", "ok"}}, static_cast<double>(status.reloads));
   metrics_.set(metrics::kKeyReloads, {{"outcome", "failed"}},
                static_cast<double>(status.failed_reloads));
+  if (options_.clients != nullptr) {
+    const reload::ReloadStatus clients = options_.clients->status();
+    metrics_.set(metrics::kClientsLoaded, {}, static_cast<double>(clients.items));
+    metrics_.set(metrics::kClientsReloads, {{"outcome", "ok"}},
+                 static_cast<double>(clients.reloads));
+    metrics_.set(metrics::kClientsReloads, {{"outcome", "failed"}},
+                 static_cast<double>(clients.failed_reloads));
+  }
 }
 
 bool ApiServer::bind() {
@@ -349,14 +347,18 @@ void ApiServer::install_routes(Router& r) {
     } catch (const store::StoreError& e) {
       return send_error(res, 503, std::string("store unavailable: ") + e.what());
     }
-    send_json(res, 200,
-              {{"status", "ready"},
-               {"keys", key_set->size()},
-               {"key_set", key_set_json(key_status)},
-               {"store", store_.describe()},
-               {"auth", gate_.auth_enabled() ? "clients" : "none"},
-               {"insecure_no_auth", options_.insecure_no_auth},
-               {"tls", options_.tls != nullptr}});
+    nlohmann::json ready = {{"status", "ready"},
+                            {"keys", key_set->size()},
+                            {"key_set", reload_json(key_status, "keys")},
+                            {"store", store_.describe()},
+                            {"auth", gate_.auth_enabled() ? "clients" : "none"},
+                            {"insecure_no_auth", options_.insecure_no_auth},
+                            {"tls", options_.tls != nullptr}};
+    // A failed reload of the clients file keeps the old clients and stays ready, saying why.
+    if (options_.clients != nullptr) {
+      ready["clients"] = reload_json(options_.clients->status(), "clients");
+    }
+    send_json(res, 200, ready);
   });
 
   r.get(R"(/sign/([^/]*))", [this](const Request& req, Response& res) {
@@ -465,7 +467,7 @@ void ApiServer::install_routes(Router& r) {
   });
 
   r.get("/metrics", [this](const Request&, Response& res) {
-    publish_key_metrics();
+    publish_reload_metrics();
     res.set_content(metrics_.render(), "text/plain; version=0.0.4");
   });
 
@@ -615,7 +617,7 @@ void ApiServer::install_routes(Router& r) {
     send_json(res, 200,
               {{"keys", keys},
                {"set_version", key_set->version()},
-               {"reload", key_set_json(keys_.status())}});
+               {"reload", reload_json(keys_.status(), "keys")}});
   });
 }
 

@@ -16,7 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "audit/audit_log.h"
-#include "auth/client_registry.h"
+#include "auth/client_registry_holder.h"
 #include "http/http_server.h"
 #include "http/request_gate.h"
 #include "http/router.h"
@@ -41,8 +41,9 @@ struct ApiServerOptions {
   std::string internal_token;                  // required on /batch when non-empty
   std::vector<std::string> proxy_cert_names;   // certificates of proxies: never an identity
   std::string pod_name;
-  const auth::ClientRegistry* clients = nullptr;  // null: no authentication (loopback or insecure)
-  bool insecure_no_auth = false;                  // shown by /readyz and /metrics
+  // null: no authentication (loopback or insecure)
+  const auth::ClientRegistryHolder* clients = nullptr;
+  bool insecure_no_auth = false;  // shown by /readyz and /metrics
   std::vector<std::string> allowed_origins;
   bool metrics_require_auth = false;
   const TlsContext* tls = nullptr;  // null: plain HTTP
@@ -54,9 +55,12 @@ struct ApiServerOptions {
   std::size_t internal_threads = 4;
 };
 
+// Throws std::invalid_argument when a client's key list names a key that `keys` does not hold
+// (checked at start and at every reload of the clients file).
+void check_client_keys(const auth::ClientRegistry& clients, const keys::KeySet& keys);
+
 class ApiServer {
  public:
-  // Throws std::invalid_argument when a client's key list names a key the ring does not hold.
   ApiServer(store::Store& store, keys::KeySetHolder& keys, signing::Coordinator& coordinator,
             signing::BatchWorker& worker, metrics::Registry& metrics, audit::AuditLog& audit,
             ApiServerOptions options);
@@ -88,8 +92,9 @@ class ApiServer {
   // verification from the audit trail: {"state": "unverified"} or {"state": "ok"|"mismatch",
   // "detail", "by", "unix_ms"}. Throws store::StoreError.
   nlohmann::json job_json(const audit::JobRecord& job) const;
-  // Copies the key set's state (keys by source, version, reload counts) into the metrics.
-  void publish_key_metrics();
+  // Copies the key set's and the clients file's state (keys by source, versions, reload counts)
+  // into the metrics.
+  void publish_reload_metrics();
 
   store::Store& store_;
   keys::KeySetHolder& keys_;
@@ -99,7 +104,6 @@ class ApiServer {
   audit::AuditLog& audit_;
   ApiServerOptions options_;
   RequestGate gate_;
-  std::map<std::string, std::vector<std::string>> client_keys_;  // by client name
   Router public_routes_;
   Router internal_routes_;
   std::unique_ptr<HttpServer> server_;

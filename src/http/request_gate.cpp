@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <chrono>
 #include <stdexcept>
 
 #include "auth/bearer_token.h"
@@ -70,6 +71,12 @@ bool constant_time_equal(std::string_view a, std::string_view b) {
 
 bool contains(const std::vector<std::string>& names, const std::string& name) {
   return std::find(names.begin(), names.end(), name) != names.end();
+}
+
+std::int64_t now_unix_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
 }
 
 bool is_upload(const Request& req) { return req.method == "POST" && req.path == "/records"; }
@@ -140,12 +147,11 @@ bool is_forwarded(const Request& req) {
          req.has_header("X-Real-IP");
 }
 
-RequestGate::RequestGate(GateOptions options, const auth::ClientRegistry* clients)
-    : options_(std::move(options)), clients_(clients) {
-  if (clients_ == nullptr) return;
-  for (const auth::Client& client : clients_->clients()) {
+void check_proxy_cert_names(const auth::ClientRegistry& clients,
+                            const std::vector<std::string>& proxy_cert_names) {
+  for (const auth::Client& client : clients.clients()) {
     for (const std::string& name : client.cert_names) {
-      if (contains(options_.proxy_cert_names, name)) {
+      if (contains(proxy_cert_names, name)) {
         throw std::invalid_argument(
             "clients file: client " + client.name + " is named by certificate name " + name +
             ", which is a proxy's certificate (--proxy-cert-name): every request through that "
@@ -157,6 +163,9 @@ RequestGate::RequestGate(GateOptions options, const auth::ClientRegistry* client
     }
   }
 }
+
+RequestGate::RequestGate(GateOptions options, const auth::ClientRegistryHolder* clients)
+    : options_(std::move(options)), clients_(clients) {}
 
 std::vector<std::string> RequestGate::certificate_identity(const Request& req) const {
   if (!req.peer_certificate || is_forwarded(req)) return {};
@@ -180,27 +189,24 @@ bool RequestGate::is_internal(const Request& req) const {
 
 Caller RequestGate::identify(const Request& req) const {
   const bool batch = starts_with(req.path, "/batch/");
-  if (batch && is_internal(req)) return {"internal", nullptr, true, true};
+  if (batch && is_internal(req)) return {"internal", nullptr, true, true, nullptr};
   if (clients_ == nullptr) {
     // No identities at all (loopback or --insecure-no-auth): every caller may do everything, and
     // only an internal token, when one is set, keeps /batch to the pods.
-    return {"anonymous", nullptr, true, options_.internal_token.empty()};
+    return {"anonymous", nullptr, true, options_.internal_token.empty(), nullptr};
   }
   // A bearer token, when one is sent, is the caller's explicit choice and decides alone; without
   // one, a verified client certificate may name the client.
+  auto registry = clients_->current();
   const std::string authorization = req.get_header_value("Authorization");
+  const auth::Client* client = nullptr;
   if (const auto token = auth::bearer_token_of(authorization); !token.empty()) {
-    if (const auth::Client* client = clients_->find_by_token(token)) {
-      return {client->name, client, true, false};
-    }
-    return {"anonymous", nullptr, false, false};
+    client = registry->find_by_token(token, now_unix_ms());
+  } else if (const auto names = certificate_identity(req); !names.empty()) {
+    client = registry->find_by_certificate_name(names);
   }
-  if (const auto names = certificate_identity(req); !names.empty()) {
-    if (const auth::Client* client = clients_->find_by_certificate_name(names)) {
-      return {client->name, client, true, false};
-    }
-  }
-  return {"anonymous", nullptr, false, false};
+  if (client == nullptr) return {"anonymous", nullptr, false, false, nullptr};
+  return {client->name, client, true, false, std::move(registry)};
 }
 
 std::optional<Refusal> RequestGate::check(const Request& req) const {
@@ -239,6 +245,11 @@ std::optional<Refusal> RequestGate::check(const Request& req) const {
     if (!caller.authenticated) {
       return Refusal{401, "unauthenticated",
                      "missing or unknown credential: send Authorization: Bearer <token>"};
+    }
+    if (caller.client != nullptr && caller.client->expired(now_unix_ms())) {
+      return Refusal{401, "expired",
+                     "the credentials of client " + caller.name + " expired at " +
+                         auth::format_utc_time(*caller.client->expires_unix_ms)};
     }
     if (caller.client != nullptr && !caller.client->roles.has(access.role)) {
       return Refusal{403, "forbidden",

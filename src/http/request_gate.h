@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "auth/client_registry.h"
+#include "auth/client_registry_holder.h"
 #include "http/request.h"
 #include "http/tls_context.h"
 
@@ -50,6 +51,9 @@ struct Caller {
   const auth::Client* client = nullptr;  // null for anonymous and internal callers
   bool authenticated = false;            // false: no known credential was presented
   bool internal = false;                 // the pods' identity (may name a job on /batch)
+  // The registry `client` belongs to, kept alive for as long as the Caller is (a reload may
+  // replace the current one meanwhile).
+  std::shared_ptr<const auth::ClientRegistry> registry;
 };
 
 struct Refusal {
@@ -60,9 +64,9 @@ struct Refusal {
 
 class RequestGate {
  public:
-  // `clients` may be null: authentication is then off. It must outlive the gate. Throws
-  // std::invalid_argument when a client's cert_names names a proxy's certificate.
-  RequestGate(GateOptions options, const auth::ClientRegistry* clients);
+  // `clients` may be null: authentication is then off. It must outlive the gate. Each request is
+  // checked against the registry current when it arrives.
+  RequestGate(GateOptions options, const auth::ClientRegistryHolder* clients);
 
   // Returns the refusal for `req`, or nullopt when it may proceed.
   std::optional<Refusal> check(const Request& req) const;
@@ -81,8 +85,13 @@ class RequestGate {
   std::vector<std::string> certificate_identity(const Request& req) const;
 
   GateOptions options_;
-  const auth::ClientRegistry* clients_;
+  const auth::ClientRegistryHolder* clients_;
 };
+
+// Throws std::invalid_argument when a client of `clients` is named by one of `proxy_cert_names`
+// (a proxy's certificate would then authenticate every request through it as that client).
+void check_proxy_cert_names(const auth::ClientRegistry& clients,
+                            const std::vector<std::string>& proxy_cert_names);
 
 // True for "localhost", "*.localhost", 127.0.0.0/8 and ::1, with or without a port.
 bool is_loopback_host(std::string_view host_header);

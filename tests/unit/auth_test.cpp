@@ -3,10 +3,13 @@
 
 #include "auth/bearer_token.h"
 #include "auth/client_registry.h"
+#include "auth/client_registry_holder.h"
 #include "http/request_gate.h"
 
 namespace signer {
 namespace {
+
+constexpr std::int64_t kNow = 1'800'000'000'000;  // 2027-01-15T08:00:00Z
 
 std::string client_json(const std::string& name, const std::string& token, const std::string& roles,
                         const std::string& extra = "") {
@@ -45,14 +48,14 @@ TEST(BearerToken, ParsesOnlyTheBearerScheme) {
 TEST(ClientRegistry, FindsClientByTokenAndNeverByHash) {
   const auto registry = registry_of({client_json("ops", "tok-ops", R"(["read"])"),
                                      client_json("ci", "tok-ci", R"(["sign","ingest"])")});
-  ASSERT_NE(registry.find_by_token("tok-ci"), nullptr);
-  EXPECT_EQ(registry.find_by_token("tok-ci")->name, "ci");
-  EXPECT_TRUE(registry.find_by_token("tok-ci")->roles.has(auth::Role::kSign));
-  EXPECT_FALSE(registry.find_by_token("tok-ci")->roles.has(auth::Role::kRead));
-  EXPECT_EQ(registry.find_by_token("tok-nope"), nullptr);
-  EXPECT_EQ(registry.find_by_token(""), nullptr);
+  ASSERT_NE(registry.find_by_token("tok-ci", kNow), nullptr);
+  EXPECT_EQ(registry.find_by_token("tok-ci", kNow)->name, "ci");
+  EXPECT_TRUE(registry.find_by_token("tok-ci", kNow)->roles.has(auth::Role::kSign));
+  EXPECT_FALSE(registry.find_by_token("tok-ci", kNow)->roles.has(auth::Role::kRead));
+  EXPECT_EQ(registry.find_by_token("tok-nope", kNow), nullptr);
+  EXPECT_EQ(registry.find_by_token("", kNow), nullptr);
   // Presenting the stored hash itself must not authenticate.
-  EXPECT_EQ(registry.find_by_token(auth::to_hex(auth::hash_token("tok-ops"))), nullptr);
+  EXPECT_EQ(registry.find_by_token(auth::to_hex(auth::hash_token("tok-ops")), kNow), nullptr);
 }
 
 TEST(ClientRegistry, RejectsEachMalformedClientNamingIt) {
@@ -90,8 +93,9 @@ TEST(ClientRegistry, RoundTripsThroughItsJsonWithoutTheToken) {
   const std::string text = registry.to_json();
   EXPECT_EQ(text.find("secret-token"), std::string::npos);
   const auto again = auth::ClientRegistry::parse(text);
-  ASSERT_NE(again.find_by_token("secret-token"), nullptr);
-  EXPECT_EQ(again.find_by_token("secret-token")->keys, (std::vector<std::string>{"1", "0xabc"}));
+  ASSERT_NE(again.find_by_token("secret-token", kNow), nullptr);
+  EXPECT_EQ(again.find_by_token("secret-token", kNow)->keys,
+            (std::vector<std::string>{"1", "0xabc"}));
   ASSERT_NE(again.find_by_certificate_name({"x", "ops.test"}), nullptr);
   EXPECT_EQ(again.find_by_certificate_name({"other"}), nullptr);
 }
@@ -134,17 +138,18 @@ int status_of(const http::RequestGate& gate, const http::Request& req) {
 
 class RequestGateTest : public ::testing::Test {
  protected:
-  auth::ClientRegistry clients =
+  auth::ClientRegistryHolder clients{
       registry_of({client_json("reader", "tok-read", R"(["read"])"),
-                   client_json("signer", "tok-sign", R"(["sign","ingest"])")});
+                   client_json("signer", "tok-sign", R"(["sign","ingest"])")})};
   http::RequestGate gate{options({"https://ops.example"}, "internal-secret"), &clients};
 };
 
 // Without an internal token a client with the sign role may call /batch (held to its keys by the
 // route); with one, only the internal identity passes.
 TEST(RequestGate, BatchTakesTheSignRoleOnlyWithoutAnInternalToken) {
-  auth::ClientRegistry clients = registry_of({client_json("reader", "tok-read", R"(["read"])"),
-                                              client_json("signer", "tok-sign", R"(["sign"])")});
+  auth::ClientRegistryHolder clients{
+      registry_of({client_json("reader", "tok-read", R"(["read"])"),
+                   client_json("signer", "tok-sign", R"(["sign"])")})};
   http::RequestGate gate(options(), &clients);
   EXPECT_EQ(status_of(gate, request("GET", "/batch/0/1/0")), 401);
   EXPECT_EQ(status_of(gate, request("GET", "/batch/0/1/0", {{"Authorization", "Bearer tok-read"}})),
@@ -214,8 +219,8 @@ TEST_F(RequestGateTest, OnlyAnUploadTakesABodyAndNoneIsEverInflated) {
 }
 
 TEST(RequestGate, CertificatesNameClientsByCnOrDnsNameUnlessForwardedOrAProxys) {
-  auth::ClientRegistry clients =
-      registry_of({R"({"name":"ops","roles":["read"],"cert_names":["ops-client","ops.example"]})"});
+  auth::ClientRegistryHolder clients{registry_of(
+      {R"({"name":"ops","roles":["read"],"cert_names":["ops-client","ops.example"]})"})};
   http::RequestGate gate(options({}, "", {"ingress.example"}), &clients);
   const auto stats = request("GET", "/stats");
   EXPECT_EQ(status_of(gate, stats), 401);
@@ -234,15 +239,80 @@ TEST(RequestGate, CertificatesNameClientsByCnOrDnsNameUnlessForwardedOrAProxys) 
 }
 
 TEST(RequestGate, RefusesAClientNamedByAProxysCertificate) {
-  auth::ClientRegistry clients =
+  const auth::ClientRegistry clients =
       registry_of({R"({"name":"ops","roles":["read"],"cert_names":["ingress.example"]})"});
   try {
-    http::RequestGate gate(options({}, "", {"ingress.example"}), &clients);
+    http::check_proxy_cert_names(clients, {"ingress.example"});
     FAIL() << "a client named by the proxy's certificate was accepted";
   } catch (const std::invalid_argument& e) {
     EXPECT_NE(std::string(e.what()).find("ops"), std::string::npos) << e.what();
     EXPECT_NE(std::string(e.what()).find("ingress.example"), std::string::npos) << e.what();
   }
+  EXPECT_NO_THROW(http::check_proxy_cert_names(clients, {"other.example"}));
+}
+
+TEST(ClientRegistry, ARotatedTokenKeepsTheOldOneOnlyForItsGracePeriod) {
+  auth::ClientRegistry registry = registry_of({client_json("ops", "old-token", R"(["read"])")});
+  registry.rotate("ops", auth::hash_token("new-token"), kNow + 600'000, kNow);
+  EXPECT_NE(registry.find_by_token("new-token", kNow), nullptr);
+  EXPECT_NE(registry.find_by_token("old-token", kNow + 599'999), nullptr);
+  EXPECT_EQ(registry.find_by_token("old-token", kNow + 600'000), nullptr);
+  // The file keeps the grace period across a write and a read.
+  const auto again = auth::ClientRegistry::parse(registry.to_json());
+  EXPECT_NE(again.find_by_token("old-token", kNow), nullptr);
+  EXPECT_EQ(again.find_by_token("old-token", kNow + 600'000), nullptr);
+  // Without a grace period the old token stops at once.
+  registry.rotate("ops", auth::hash_token("third-token"), kNow, kNow);
+  EXPECT_EQ(registry.find_by_token("new-token", kNow), nullptr);
+  EXPECT_NE(registry.find_by_token("third-token", kNow), nullptr);
+  EXPECT_THROW(registry.rotate("nobody", auth::hash_token("x"), 0, kNow), auth::ClientsFileError);
+}
+
+TEST(ClientRegistry, RemoveExpireAndDiffForTheAuditTrail) {
+  auth::ClientRegistry before = registry_of({client_json("a", "tok-a", R"(["read"])"),
+                                             client_json("b", "tok-b", R"(["read"])"),
+                                             client_json("c", "tok-c", R"(["read"])")});
+  auth::ClientRegistry after = before;
+  after.remove("a");
+  after.rotate("b", auth::hash_token("tok-b2"), 0, kNow);
+  auth::Client d = *before.find_by_name("c");
+  d.name = "d";
+  d.token_hash = auth::hash_token("tok-d");
+  after.add(d);
+  EXPECT_THROW(after.remove("a"), auth::ClientsFileError);
+  const auto changes = auth::diff_clients(before, after);
+  ASSERT_EQ(changes.size(), 3u);
+  EXPECT_EQ(auth::to_string(changes[0].kind), "removed");
+  EXPECT_EQ(changes[0].name, "a");
+  EXPECT_EQ(auth::to_string(changes[1].kind), "rotated");
+  EXPECT_EQ(changes[1].name, "b");
+  EXPECT_EQ(auth::to_string(changes[2].kind), "added");
+  EXPECT_EQ(changes[2].name, "d");
+
+  const auto expiring = auth::ClientRegistry::parse(
+      R"({"clients":[{"name":"e","token_sha256":")" + auth::to_hex(auth::hash_token("tok-e")) +
+      R"(","roles":["read"],"expires":"2027-01-15T08:00:00Z"}]})");
+  const auth::Client* e = expiring.find_by_token("tok-e", kNow);
+  ASSERT_NE(e, nullptr);
+  EXPECT_FALSE(e->expired(kNow - 1));
+  EXPECT_TRUE(e->expired(kNow));
+  EXPECT_EQ(auth::format_utc_time(kNow), "2027-01-15T08:00:00Z");
+  for (const char* bad : {"2027-01-15 08:00:00Z", "2027-01-15T08:00:00", "2027-13-01T00:00:00Z",
+                          "2027-02-30T00:00:00Z", "tomorrow"}) {
+    EXPECT_EQ(auth::parse_utc_time(bad), std::nullopt) << bad;
+  }
+}
+
+TEST(RequestGate, AnExpiredClientIsRefusedSayingSo) {
+  auth::ClientRegistryHolder clients{auth::ClientRegistry::parse(
+      R"({"clients":[{"name":"old","token_sha256":")" + auth::to_hex(auth::hash_token("tok-old")) +
+      R"(","roles":["read"],"expires":"2020-01-01T00:00:00Z"}]})")};
+  http::RequestGate gate(options(), &clients);
+  const auto refusal = gate.check(request("GET", "/stats", {{"Authorization", "Bearer tok-old"}}));
+  ASSERT_TRUE(refusal);
+  EXPECT_EQ(refusal->status, 401);
+  EXPECT_NE(refusal->message.find("expired at 2020-01-01T00:00:00Z"), std::string::npos)
+      << refusal->message;
 }
 
 TEST_F(RequestGateTest, ForeignHostAndOriginAreRefusedBeforeCredentials) {
