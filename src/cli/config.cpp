@@ -84,6 +84,9 @@ Config config_from_environment() {
       std::max(0, env_int("BS_MAX_CONNECTIONS", static_cast<int>(c.max_connections))));
   c.allowed_origins = comma_list(env("BS_ALLOWED_ORIGINS"));
   c.proxy_cert_names = comma_list(env("BS_PROXY_CERT_NAMES"));
+  c.audit_retention_days = env_int("BS_AUDIT_RETENTION_DAYS", c.audit_retention_days);
+  c.audit_prune_interval_ms = env_int("BS_AUDIT_PRUNE_INTERVAL_MS", c.audit_prune_interval_ms);
+  c.refusal_audit_window_ms = env_int("BS_REFUSAL_AUDIT_WINDOW_MS", c.refusal_audit_window_ms);
   c.tls_cert = env("BS_TLS_CERT");
   c.tls_key = env("BS_TLS_KEY");
   c.tls_client_ca = env("BS_TLS_CLIENT_CA");
@@ -122,6 +125,12 @@ void finish_config(Config& c) {
   if (c.tls_cert.empty() != c.tls_key.empty()) {
     throw std::invalid_argument(
         "--tls-cert and --tls-key go together (env BS_TLS_CERT, BS_TLS_KEY)");
+  }
+  if (c.audit_retention_days < 0 || c.audit_prune_interval_ms < 100 ||
+      c.refusal_audit_window_ms < 100) {
+    throw std::invalid_argument(
+        "--audit-retention-days must be 0 (keep) or more; BS_AUDIT_PRUNE_INTERVAL_MS and "
+        "BS_REFUSAL_AUDIT_WINDOW_MS at least 100");
   }
   if (!http::parse_tls_profile(c.tls_profile)) {
     throw std::invalid_argument(

@@ -64,6 +64,14 @@ struct Config {
   std::size_t max_connections = 20000;         // BS_MAX_CONNECTIONS: per listener; 0: no cap
   int header_timeout_ms = 10000;               // the whole request head
 
+  // The audit trail: BS_AUDIT_RETENTION_DAYS (0: keep every event), pruned at start and every
+  // BS_AUDIT_PRUNE_INTERVAL_MS.
+  int audit_retention_days = 0;
+  int audit_prune_interval_ms = 3'600'000;
+  // BS_REFUSAL_AUDIT_WINDOW_MS: refusals of unidentified callers, one audit event per address,
+  // route and reason per window.
+  int refusal_audit_window_ms = 60'000;
+
   // Who may call (src/auth, http/request_gate.h).
   std::string clients_file;                  // BS_CLIENTS_FILE
   bool insecure_no_auth = false;             // BS_INSECURE_NO_AUTH=1

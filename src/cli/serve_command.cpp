@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "audit/audit_log.h"
+#include "audit/audit_retention.h"
 #include "auth/client_registry_holder.h"
 #include "cli/commands.h"
 #include "cli/service_graph.h"
@@ -147,11 +148,18 @@ int serve(Config& config) {
     }
   }
   ExpiryWatch expiries(clients.get());
+  std::unique_ptr<audit::AuditRetention> retention;
+  if (config.audit_retention_days > 0) {
+    retention = std::make_unique<audit::AuditRetention>(
+        *graph.store, std::chrono::hours(24) * config.audit_retention_days,
+        std::chrono::milliseconds(config.audit_prune_interval_ms));
+  }
   http::ApiServerOptions options;
   options.host = config.host;
   options.port = config.port;
   options.http_threads = 16 + config.max_concurrent_batches;
   options.proxy_cert_names = config.proxy_cert_names;
+  options.refusal_audit_window = std::chrono::milliseconds(config.refusal_audit_window_ms);
   options.max_body_bytes = config.max_body_bytes;
   options.max_concurrent_batches = config.max_concurrent_batches;
   options.max_concurrent_ingests = 2;
@@ -250,6 +258,10 @@ void add_serve_command(CLI::App& app, Config& config, int& exit_code) {
   cmd->add_option("--max-connections-per-client", config.max_connections_per_client,
                   "Open connections one address may hold on the public port; 0: no cap (env "
                   "BS_MAX_CONNECTIONS_PER_CLIENT)")
+      ->capture_default_str();
+  cmd->add_option("--audit-retention-days", config.audit_retention_days,
+                  "Delete audit events older than this many days, at start and every hour; 0 "
+                  "keeps them all (env BS_AUDIT_RETENTION_DAYS)")
       ->capture_default_str();
   cmd->add_option("--max-connections", config.max_connections,
                   "Open connections a port holds in all before it answers 503; 0: no cap (env "

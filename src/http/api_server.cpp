@@ -165,6 +165,9 @@ ApiServer::ApiServer(store::Store& store, keys::KeySetHolder& keys,
              options_.metrics_require_auth, options_.internal_token, options_.proxy_cert_names,
              options_.tls},
             options_.clients),
+      refusals_(audit, options_.refusal_audit_window,
+                std::min<std::chrono::milliseconds>(std::chrono::seconds(5),
+                                                    options_.refusal_audit_window / 2)),
       server_(std::make_unique<HttpServer>(options_.tls, options_.io_threads)) {
   install_routes(public_routes_);
   public_listener_ = server_->add_listener(listener_config(Listener::kPublic));
@@ -278,13 +281,20 @@ ListenerConfig ApiServer::listener_config(Listener listener) {
     metrics_.increment(metrics::kHttpRejected, {{"route", route}, {"reason", refusal->reason}});
     if (refusal->status == 401 || refusal->status == 403) {
       metrics_.increment(metrics::kAuthRefusals, {{"route", route}, {"reason", refusal->reason}});
-      // Refusals are audited like the requests they stopped. The message names the client or
-      // the header that failed, never the credential itself.
-      audit_.record({.client = gate_.identify(req).name,
-                     .remote_addr = req.remote_addr,
-                     .route = route,
-                     .outcome = "refused:" + std::to_string(refusal->status),
-                     .detail = req.method + " " + route + ": " + refusal->reason});
+      // Refusals are audited like the requests they stopped: an identified client's each time,
+      // an unidentified caller's aggregated (a flood of them must not grow the trail without
+      // bound). The message names the client or the header that failed, never the credential.
+      const Caller caller = gate_.identify(req);
+      const audit::AuditEvent event{.client = caller.name,
+                                    .remote_addr = req.remote_addr,
+                                    .route = route,
+                                    .outcome = "refused:" + std::to_string(refusal->status),
+                                    .detail = req.method + " " + route + ": " + refusal->reason};
+      if (caller.client != nullptr) {
+        audit_.record(event);
+      } else {
+        refusals_.refused(event);
+      }
     }
     if (refusal->status == 401) res.set_header("WWW-Authenticate", "Bearer");
     send_error(res, refusal->status, refusal->message);

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <map>
 #include <memory>
@@ -16,6 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include "audit/audit_log.h"
+#include "audit/refusal_aggregator.h"
 #include "auth/client_registry_holder.h"
 #include "http/http_server.h"
 #include "http/request_gate.h"
@@ -45,6 +47,8 @@ struct ApiServerOptions {
   const auth::ClientRegistryHolder* clients = nullptr;
   bool insecure_no_auth = false;  // shown by /readyz and /metrics
   std::vector<std::string> allowed_origins;
+  // Refusals of unidentified callers: one audit event per address, route and reason per window.
+  std::chrono::milliseconds refusal_audit_window{60'000};
   bool metrics_require_auth = false;
   const TlsContext* tls = nullptr;  // null: plain HTTP
   ConnectionPolicy connections;
@@ -104,6 +108,7 @@ class ApiServer {
   audit::AuditLog& audit_;
   ApiServerOptions options_;
   RequestGate gate_;
+  audit::RefusalAggregator refusals_;
   Router public_routes_;
   Router internal_routes_;
   std::unique_ptr<HttpServer> server_;

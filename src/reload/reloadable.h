@@ -18,7 +18,8 @@
 #include <string_view>
 #include <vector>
 
-#include "reload/file_watcher.h"
+#include "reload/files_fingerprint.h"
+#include "reload/periodic_thread.h"
 
 namespace signer::reload {
 
