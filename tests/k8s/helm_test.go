@@ -82,6 +82,8 @@ type securityCase struct {
 	issuer         string // issuerRef.name with cert-manager
 	mtls           bool
 	proxyCertNames []string // tls.proxyCertNames, each a --proxy-cert-name under mTLS
+	tlsProfile     string   // tls.profile, --tls-profile
+	retentionDays  int      // audit.retentionDays, --audit-retention-days when > 0
 	bearerSecret   string   // serviceMonitor.bearerTokenSecret.name
 	bearerKey      string
 	promCertSecret string // serviceMonitor.clientCertSecret
@@ -98,6 +100,8 @@ func securityFromValues(v chartValues) securityCase {
 		issuer:         v.TLS.CertManager.IssuerRef.Name,
 		mtls:           v.TLS.Enabled && v.TLS.RequireClientCert,
 		proxyCertNames: v.TLS.ProxyCertNames,
+		tlsProfile:     v.TLS.Profile,
+		retentionDays:  v.Audit.RetentionDays,
 		bearerSecret:   v.ServiceMonitor.BearerTokenSecret.Name,
 		bearerKey:      v.ServiceMonitor.BearerTokenSecret.Key,
 		promCertSecret: v.ServiceMonitor.ClientCertSecret,
@@ -167,6 +171,8 @@ func renderCases(t *testing.T) []renderCase {
 				"tls.existingSecret=signer-certs",
 				"tls.requireClientCert=true",
 				"tls.proxyCertNames={signer-ingress,edge.example}",
+				"tls.profile=modern",
+				"audit.retentionDays=30",
 				"tls.mountPath=/var/run/signer-tls",
 				"serviceMonitor.enabled=true",
 				"serviceMonitor.bearerTokenSecret.name=prom-token",
@@ -185,6 +191,8 @@ func renderCases(t *testing.T) []renderCase {
 				tlsSecret:      "signer-certs",
 				mtls:           true,
 				proxyCertNames: []string{"signer-ingress", "edge.example"},
+				tlsProfile:     "modern",
+				retentionDays:  30,
 				bearerSecret:   "prom-token",
 				bearerKey:      "tok",
 				promCertSecret: "prom-client-cert",
@@ -440,7 +448,11 @@ type chartValues struct {
 		} `json:"certManager"`
 		RequireClientCert bool     `json:"requireClientCert"`
 		ProxyCertNames    []string `json:"proxyCertNames"`
+		Profile           string   `json:"profile"`
 	} `json:"tls"`
+	Audit struct {
+		RetentionDays int `json:"retentionDays"`
+	} `json:"audit"`
 }
 
 // readValues merges the given values files the way helm does for these scalar fields:

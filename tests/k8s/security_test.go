@@ -194,6 +194,10 @@ func (w *wiring) checkListenAndAuth() {
 		t.Errorf("--allow-origin values %q, want %q (auth.allowedOrigins)", got,
 			w.sec.allowedOrigins)
 	}
+	if got, want := f["--audit-retention-days"], w.sec.retentionDays; (want == 0 && len(got) != 0) ||
+		(want > 0 && !slices.Equal(got, []string{fmt.Sprint(want)})) {
+		t.Errorf("--audit-retention-days = %q, want %d (audit.retentionDays; 0: absent)", got, want)
+	}
 	if v, ok := f["--metrics-auth"]; ok != w.sec.metricsAuth || (ok && v[0] != "") {
 		t.Errorf("--metrics-auth = %q (present %v), want present %v as a switch", v, ok,
 			w.sec.metricsAuth)
@@ -217,10 +221,15 @@ func (w *wiring) checkTLS() {
 		return
 	}
 	dir := w.tlsDir()
+	profile := w.sec.tlsProfile
+	if profile == "" {
+		profile = "intermediate" // the chart's default
+	}
 	want := map[string]string{
-		"--tls-cert": path.Join(dir, "tls.crt"),
-		"--tls-key":  path.Join(dir, "tls.key"),
-		"--peer-ca":  path.Join(dir, "ca.crt"),
+		"--tls-cert":    path.Join(dir, "tls.crt"),
+		"--tls-key":     path.Join(dir, "tls.key"),
+		"--peer-ca":     path.Join(dir, "ca.crt"),
+		"--tls-profile": profile,
 	}
 	if w.sec.mtls {
 		want["--tls-client-ca"] = path.Join(dir, "ca.crt")
