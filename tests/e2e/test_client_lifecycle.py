@@ -112,22 +112,31 @@ def test_a_client_expires_with_a_401_that_says_so(env):
     assert "short\troles=read\ttoken\texpires=" in listed
 
 
+def replace_file(path, text: str) -> None:
+    """Replaces `path` whole, as a Secret update does (a rename), so the watcher never reads it
+    half written."""
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+
+
 def test_a_broken_clients_file_keeps_the_old_clients_and_says_why(env):
     server = env.start()
+
+    def clients_state():
+        return server.get("/readyz").json()["clients"]
+
     good = env.clients.read_text()
-    env.clients.write_text(good.replace('"roles"', '"rolez"', 1))
-    wait_until(lambda: server.get("/readyz").json()["clients"]["failed_reloads"] == 1,
-               what="failed reload seen")
+    replace_file(env.clients, good.replace('"roles"', '"rolez"', 1))
+    wait_until(lambda: clients_state()["failed_reloads"] == 1, what="failed reload seen")
     ready = server.get("/readyz").json()
     assert "unknown field" in ready["clients"]["last_reload_error"], ready
     assert ready["status"] == "ready"
     assert status(server, "/stats", env.b) == 200  # the old clients still hold
     assert 'signer_clients_reloads_total{outcome="failed"} 1' in server.get("/metrics").text
     # A client naming a key that is not loaded is refused the same way.
-    env.clients.write_text(good)
-    wait_until(lambda: server.get("/readyz").json()["clients"]["last_reload_error"] == "",
-               what="good file reloaded")
+    replace_file(env.clients, good)
+    wait_until(lambda: clients_state()["last_reload_error"] == "", what="good file reloaded")
     env.cli.add_client(env.clients, "nokey", "sign", "--keys", "0x" + "ab" * 20)
-    wait_until(lambda: server.get("/readyz").json()["clients"]["failed_reloads"] == 2,
-               what="key check refused the reload")
-    assert "not among the" in server.get("/readyz").json()["clients"]["last_reload_error"]
+    wait_until(lambda: clients_state()["failed_reloads"] == 2, what="key check refused it")
+    assert "not among the" in clients_state()["last_reload_error"]
