@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "cli/commands.h"
+#include "crypto/secp256k1_library.h"
 #include "http/peer_dispatcher.h"
 #include "metrics/signer_metrics.h"
 #include "store/instrumented_store.h"
@@ -13,6 +14,12 @@ namespace {
 
 metrics::Registry& declared(metrics::Registry& registry) {
   metrics::declare_signer_metrics(registry);
+  const crypto::Secp256k1Library secp256k1 = crypto::secp256k1_library();
+  registry.set(metrics::kBuildInfo,
+               {{"version", SIGNER_VERSION},
+                {"libsecp256k1", std::string(secp256k1.version)},
+                {"libsecp256k1_linkage", std::string(secp256k1.linkage)}},
+               1);
   return registry;
 }
 

@@ -9,6 +9,7 @@
 #include "audit/audit_json.h"
 #include "audit/job_id.h"
 #include "audit/job_verifier.h"
+#include "crypto/secp256k1_library.h"
 #include "http/json_views.h"
 #include "http/route_params.h"
 #include "http/status_page.h"
@@ -271,7 +272,10 @@ void ApiServer::install_routes(ConnectionServer& s, Listener listener) {
       return res.set_content(render_status_page(nonce), "text/html; charset=utf-8");
     }
     send_json(res, 200,
-              {{"status", "live"}, {"service", "message-signer"}, {"version", SIGNER_VERSION}});
+              {{"status", "live"},
+               {"service", "message-signer"},
+               {"version", SIGNER_VERSION},
+               {"libsecp256k1", crypto::secp256k1_library().version}});
   });
 
   s.Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
