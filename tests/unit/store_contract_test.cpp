@@ -747,6 +747,37 @@ TEST_P(StoreContract, MoveFinishesARecordLeftInBothCollectionsByACrash) {
             signed_version(records[0], "before-crash").sign);
 }
 
+// 250 records: SQLite moves whole groups of 100 with multi-row statements and the rest row by row;
+// crash leftovers and an id given twice fall in both parts.
+TEST_P(StoreContract, MoveOfALargeChunkCountsEveryRecordOnceWhereverItFalls) {
+  const auto records = random_records(250, 11);
+  store().ingest(records);
+  for (std::size_t i : {3u, 99u, 100u, 180u, 249u}) {
+    backend().insert_raw_signed(signed_version(records[i], "before-crash"));
+  }
+  std::vector<SignedRecord> chunk = signed_versions(records, "rerun");
+  for (SignedRecord& r : chunk) r.job_id = "j-0123456789ab-0123456789abcdef";
+  chunk.insert(chunk.begin() + 50, chunk[10]);    // id given twice in the first group
+  chunk.insert(chunk.begin() + 230, chunk[205]);  // and in the row-by-row rest
+
+  const MoveResult moved = store().move_to_signed(chunk);
+  EXPECT_EQ(moved.inserted, 245u);
+  EXPECT_EQ(moved.already_signed, 7u);
+  EXPECT_EQ(store().count(), counts(0, 250));
+  EXPECT_TRUE(read_all(everything(), 1000).empty());
+  for (std::size_t i : {0u, 3u, 10u, 99u, 100u, 101u, 180u, 205u, 248u, 249u}) {
+    const auto found = store().find_signed(records[i].id);
+    ASSERT_TRUE(found.has_value()) << i;
+    const bool leftover = i == 3 || i == 99 || i == 100 || i == 180 || i == 249;
+    EXPECT_EQ(found->sign, signed_version(records[i], leftover ? "before-crash" : "rerun").sign)
+        << i;
+    EXPECT_EQ(found->msg, records[i].msg) << i;
+    if (!leftover) {
+      EXPECT_EQ(found->job_id, "j-0123456789ab-0123456789abcdef") << i;
+    }
+  }
+}
+
 TEST_P(StoreContract, ConcurrentMovesOfTheSameRecordsSignEachExactlyOnce) {
   const auto records = random_records(200, 10);
   store().ingest(records);
