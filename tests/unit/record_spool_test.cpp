@@ -68,30 +68,27 @@ void expect_same(const std::vector<UnsignedRecord>& got, const std::vector<Unsig
   }
 }
 
-TEST(RecordSpool, SortsInMemoryWhenTheRecordsFitInOneRun) {
-  const auto input = records_with_repeats(500, 1);
-  RecordSpool spool(runs_of(1000));
+// Adds `input` to a spool with `options`, drains it in chunks of `chunk`, and checks that the
+// records come out sorted by id, equal ids in input order. Returns the runs spilled.
+std::size_t spool_and_check(const std::vector<UnsignedRecord>& input, RecordSpoolOptions options,
+                            std::size_t chunk) {
+  RecordSpool spool(std::move(options));
   for (const auto& r : input) spool.add(r);
-  const Drained out = drain(spool, 1000);
-  EXPECT_EQ(spool.spilled_runs(), 0u);
-  expect_same(out.records, expected_order(input));
+  expect_same(drain(spool, chunk).records, expected_order(input));
+  return spool.spilled_runs();
+}
+
+TEST(RecordSpool, SortsInMemoryWhenTheRecordsFitInOneRun) {
+  EXPECT_EQ(spool_and_check(records_with_repeats(500, 1), runs_of(1000), 1000), 0u);
 }
 
 TEST(RecordSpool, SpillsRunsAndMergesThemByIdKeepingEqualIdsInInputOrder) {
-  const auto input = records_with_repeats(2000, 2);
-  RecordSpool spool(runs_of(37));
-  for (const auto& r : input) spool.add(r);
-  const Drained out = drain(spool, 100000);
-  EXPECT_GT(spool.spilled_runs(), 50u);
-  expect_same(out.records, expected_order(input));
+  EXPECT_GT(spool_and_check(records_with_repeats(2000, 2), runs_of(37), 100000), 50u);
 }
 
 TEST(RecordSpool, MergesInSeveralPassesWhenThereAreMoreRunsThanItsFanIn) {
-  const auto input = records_with_repeats(1000, 3);
-  RecordSpool spool(runs_of(5, 3));  // 200 runs, merged 3 at a time
-  for (const auto& r : input) spool.add(r);
-  const Drained out = drain(spool, 64);
-  expect_same(out.records, expected_order(input));
+  // 200 runs, merged 3 at a time.
+  EXPECT_EQ(spool_and_check(records_with_repeats(1000, 3), runs_of(5, 3), 64), 200u);
 }
 
 TEST(RecordSpool, SpillsAtTheByteBudgetToo) {
@@ -125,9 +122,7 @@ TEST(RecordSpool, KeepsIdsAndMessagesByteForByteThroughItsFiles) {
       {"d", std::string(1 << 20, 'x')},
       {"a", "second a"},
   };
-  RecordSpool spool(runs_of(1));
-  for (const auto& r : input) spool.add(r);
-  expect_same(drain(spool, 2).records, expected_order(input));
+  spool_and_check(input, runs_of(1), 2);
 }
 
 TEST(RecordSpool, IsEmptyAfterADrainAndCanBeFilledAgain) {
