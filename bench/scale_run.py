@@ -15,7 +15,8 @@ loading and the job at 10M within 10% of 100k).
 
 --store pg runs the same on PostgreSQL with --pods pods behind nginx (scripts/cluster.sh, a fresh
 database per size): the load goes to the database, POST /records and GET /stats to the load
-balancer, the job to pod 0; RSS is the largest pod's, disk use the database's data directory.
+balancer, the job to pod 0; RSS is the largest pod's, disk use the database's data directory,
+and the job's CPU that of the pods, PostgreSQL and nginx together (all on the same cores here).
 The 100M-record SQLite run is documented as a manual run (docs/PERFORMANCE.md): it needs about
 40 GB of disk and hours.
 
@@ -39,6 +40,7 @@ import time
 import uuid
 
 import charts
+from cluster_job import cpu_of, cpu_seconds
 from embedded_job import free_port, wait_ready
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -134,11 +136,25 @@ def post_records(api, count, per_request):
     return count / elapsed
 
 
-def cpu_seconds(pid):
-    """utime + stime of a running process, from /proc."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+def with_descendants(pids):
+    """`pids` and every process below them (a postmaster's backends, nginx's workers)."""
+    parent = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    parent[int(entry)] = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                pass
+    found = set(pids)
+    grew = True
+    while grew:
+        grew = False
+        for pid, ppid in parent.items():
+            if ppid in found and pid not in found:
+                found.add(pid)
+                grew = True
+    return found
 
 
 def vm_hwm_mb(pid):
@@ -231,11 +247,17 @@ def pg_size(signer, n, args, raw, work):
         total = n + args.post_records
         pods = [int(open(os.path.join(cdir, "pids", f)).read())
                 for f in os.listdir(os.path.join(cdir, "pids")) if f.startswith("pod-")]
-        cpu_before = sum(cpu_seconds(p) for p in pods)
+        # The job's CPU: the pods', and this cluster's PostgreSQL's and nginx's, which run on the
+        # same cores (backends started during the job count too).
+        roots = [int(open(f"{pg_dir}/data/postmaster.pid").readline()),
+                 int(open(os.path.join(cdir, "pids", "nginx.pid")).read())]
+        helpers = with_descendants(roots)
+        cpu_before = cpu_of(pods) + cpu_of(helpers)
         start = time.monotonic()
         job = Api(base).call("GET", f"/sign/{args.batch_size}?wait=true")
         r["job_s"] = time.monotonic() - start
-        r["job_cpu_us"] = (sum(cpu_seconds(p) for p in pods) - cpu_before) / total * 1e6
+        helpers |= with_descendants(roots)
+        r["job_cpu_us"] = (cpu_of(pods) + cpu_of(helpers) - cpu_before) / total * 1e6
         if job["state"] != "succeeded" or job["records_signed"] != total:
             raise SystemExit(f"job at {n}: {job}")
         r["job_rate"] = total / r["job_s"]
