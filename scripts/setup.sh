@@ -13,6 +13,7 @@ BUILD_PACKAGES=(
   build-essential cmake ninja-build pkg-config git ca-certificates
   libcrypto++-dev libcpp-httplib-dev nlohmann-json3-dev libcli11-dev
   libspdlog-dev libsqlite3-dev libmongoc-dev libbson-dev libpq-dev libyaml-cpp-dev libp11-kit-dev
+  libboost1.81-dev
   libgtest-dev libgmock-dev libbenchmark-dev
 )
 TEST_PACKAGES=(nginx-light libnginx-mod-stream clang-format clang libclang-rt-14-dev python3-pip curl procps
@@ -41,7 +42,7 @@ fi
 ((deps_only)) && exit 0
 
 # Python test packages, pinned.
-if ! python3 -c "import pytest, requests, pymongo, psycopg, playwright" 2>/dev/null; then
+if ! python3 -c "import pytest, requests, pymongo, psycopg, playwright, sslyze" 2>/dev/null; then
   echo "setup: installing Python test packages"
   python3 -m pip install -q --disable-pip-version-check -r "$REPO/tests/e2e/requirements.txt"
 else

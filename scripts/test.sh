@@ -117,7 +117,7 @@ if want asan; then
   # fixtures check.
   SIGNER_BIN="$REPO/build/asan/signer" ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
     UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-    python3 -m pytest -q tests/e2e -k "bad_input or records_api or secrets or crash_safety or refusal or auth or tls or status_page"
+    python3 -m pytest -q tests/e2e -k "bad_input or records_api or secrets or crash_safety or refusal or auth or tls or status_page or smuggling or batch_access or slow_clients"
 fi
 
 if want tsan; then

@@ -3,9 +3,15 @@
 // and optionally the keys its jobs may sign with. The file is JSON, mounted from a Secret:
 //   {"clients": [{"name": "ops", "token_sha256": "<64 hex>", "roles": ["ingest", "sign", "read"],
 //                 "keys": [1, "0x<address>"], "cert_names": ["ops.example"]}]}
-// Loaded once at startup; `signer client add` appends to it.
+// Optional per client: "expires" (RFC 3339 UTC, e.g. "2027-01-31T00:00:00Z"): after it every
+// credential of the client is refused (401, saying so); and, after `signer client rotate`, the
+// previous token's hash with the time it stops working ("previous_token_sha256",
+// "previous_token_expires"), so callers can switch within a grace period.
+// `signer client add/rotate/remove` write it; `serve` reloads it on SIGHUP and when it changes
+// (auth/client_registry_holder.h).
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
 #include <optional>
 #include <stdexcept>
@@ -23,8 +29,35 @@ struct Client {
   std::optional<TokenHash> token_hash;  // absent for certificate-only clients
   Roles roles;
   std::vector<std::string> keys;        // key selectors (index, address or public key); empty: all
-  std::vector<std::string> cert_names;  // CN or SAN values that identify this client under mTLS
+  std::vector<std::string> cert_names;  // CN or DNS SAN values that identify it under mTLS
+  std::optional<std::int64_t> expires_unix_ms;  // after it, every credential is refused
+  // After a rotation: the old token, valid until previous_token_expires_unix_ms.
+  std::optional<TokenHash> previous_token_hash;
+  std::int64_t previous_token_expires_unix_ms = 0;
+
+  // True when the client's credentials have expired at `now_unix_ms`.
+  bool expired(std::int64_t now_unix_ms) const {
+    return expires_unix_ms && now_unix_ms >= *expires_unix_ms;
+  }
 };
+
+// "2027-01-31T00:00:00Z" <-> milliseconds since the epoch (UTC; whole seconds). nullopt when
+// `text` is not such a time.
+std::optional<std::int64_t> parse_utc_time(std::string_view text);
+std::string format_utc_time(std::int64_t unix_ms);
+
+// What changed between two clients files, for the audit trail: a client added or removed, its
+// token rotated, or its roles, keys, certificate names or expiry changed.
+struct ClientChange {
+  enum class Kind { kAdded, kRemoved, kRotated, kChanged };
+  Kind kind;
+  std::string name;
+};
+std::string_view to_string(ClientChange::Kind kind);
+
+class ClientRegistry;
+// The changes from `before` to `after`, in the order of the clients.
+std::vector<ClientChange> diff_clients(const ClientRegistry& before, const ClientRegistry& after);
 
 class ClientsFileError : public std::runtime_error {
  public:
@@ -46,9 +79,10 @@ class ClientRegistry {
   // Renders the registry as a clients file.
   std::string to_json() const;
 
-  // The client whose token hashes to the stored hash, or nullptr. Compares against every client
-  // in constant time per comparison, without stopping at the first match.
-  const Client* find_by_token(std::string_view token) const;
+  // The client whose token hashes to the stored hash (or to its previous token's, before that
+  // one's grace period ends at `now_unix_ms`), or nullptr. Compares against every client in
+  // constant time per comparison, without stopping at the first match.
+  const Client* find_by_token(std::string_view token, std::int64_t now_unix_ms) const;
 
   // The client that one of `names` (a verified certificate's CN and SANs) identifies, or nullptr.
   const Client* find_by_certificate_name(const std::vector<std::string>& names) const;
@@ -57,6 +91,13 @@ class ClientRegistry {
 
   // Adds a client. Throws ClientsFileError when the name, token hash or a cert name is taken.
   void add(Client client);
+  // Removes the client `name`. Throws ClientsFileError when there is none.
+  void remove(std::string_view name);
+  // Gives client `name` the token hash `token_hash`; its current token keeps working until
+  // `old_token_until_unix_ms` (nothing when that is not in the future). Throws ClientsFileError
+  // when there is no such client or it has no token (a certificate-only client).
+  void rotate(std::string_view name, const TokenHash& token_hash,
+              std::int64_t old_token_until_unix_ms, std::int64_t now_unix_ms);
 
   const std::vector<Client>& clients() const { return clients_; }
   bool empty() const { return clients_.empty(); }

@@ -1,5 +1,7 @@
 #include "cli/config.h"
 
+#include "http/tls_context.h"
+
 #include <unistd.h>
 
 #include <algorithm>
@@ -10,6 +12,20 @@
 
 namespace signer::cli {
 namespace {
+
+// The items of a comma-separated list, each trimmed of spaces; empty items are dropped.
+std::vector<std::string> comma_list(std::string_view rest) {
+  std::vector<std::string> items;
+  while (!rest.empty()) {
+    const std::size_t comma = rest.find(',');
+    std::string_view item = rest.substr(0, comma);
+    while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
+    while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
+    if (!item.empty()) items.emplace_back(item);
+    rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+  }
+  return items;
+}
 
 std::string env(const char* name) {
   const char* v = std::getenv(name);
@@ -64,17 +80,17 @@ Config config_from_environment() {
   c.clients_file = env("BS_CLIENTS_FILE");
   c.insecure_no_auth = env_flag("BS_INSECURE_NO_AUTH");
   c.metrics_require_auth = env_flag("BS_METRICS_AUTH");
-  for (std::string_view rest = env("BS_ALLOWED_ORIGINS"); !rest.empty();) {
-    const std::size_t comma = rest.find(',');
-    std::string_view origin = rest.substr(0, comma);
-    while (!origin.empty() && origin.front() == ' ') origin.remove_prefix(1);
-    while (!origin.empty() && origin.back() == ' ') origin.remove_suffix(1);
-    if (!origin.empty()) c.allowed_origins.emplace_back(origin);
-    rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
-  }
+  c.max_connections = static_cast<std::size_t>(
+      std::max(0, env_int("BS_MAX_CONNECTIONS", static_cast<int>(c.max_connections))));
+  c.allowed_origins = comma_list(env("BS_ALLOWED_ORIGINS"));
+  c.proxy_cert_names = comma_list(env("BS_PROXY_CERT_NAMES"));
+  c.audit_retention_days = env_int("BS_AUDIT_RETENTION_DAYS", c.audit_retention_days);
+  c.audit_prune_interval_ms = env_int("BS_AUDIT_PRUNE_INTERVAL_MS", c.audit_prune_interval_ms);
+  c.refusal_audit_window_ms = env_int("BS_REFUSAL_AUDIT_WINDOW_MS", c.refusal_audit_window_ms);
   c.tls_cert = env("BS_TLS_CERT");
   c.tls_key = env("BS_TLS_KEY");
   c.tls_client_ca = env("BS_TLS_CLIENT_CA");
+  if (const std::string profile = env("BS_TLS_PROFILE"); !profile.empty()) c.tls_profile = profile;
   c.peer_ca = env("BS_PEER_CA");
   c.peer_cert = env("BS_PEER_CERT");
   c.peer_key = env("BS_PEER_KEY");
@@ -109,6 +125,16 @@ void finish_config(Config& c) {
   if (c.tls_cert.empty() != c.tls_key.empty()) {
     throw std::invalid_argument(
         "--tls-cert and --tls-key go together (env BS_TLS_CERT, BS_TLS_KEY)");
+  }
+  if (c.audit_retention_days < 0 || c.audit_prune_interval_ms < 100 ||
+      c.refusal_audit_window_ms < 100) {
+    throw std::invalid_argument(
+        "--audit-retention-days must be 0 (keep) or more; BS_AUDIT_PRUNE_INTERVAL_MS and "
+        "BS_REFUSAL_AUDIT_WINDOW_MS at least 100");
+  }
+  if (!http::parse_tls_profile(c.tls_profile)) {
+    throw std::invalid_argument(
+        "--tls-profile must be intermediate or modern (env BS_TLS_PROFILE)");
   }
   if (!c.tls_client_ca.empty() && c.tls_cert.empty()) {
     throw std::invalid_argument("--tls-client-ca needs --tls-cert and --tls-key");

@@ -58,21 +58,34 @@ struct Config {
   std::string sqlite_synchronous = "full";
   std::string log_level = "info";
 
-  // Connections (http/connection_server.h).
+  // Connections (http/http_server.h).
   int internal_port = -1;                      // BS_INTERNAL_PORT: probes, /metrics, /batch
   std::size_t max_connections_per_client = 0;  // BS_MAX_CONNECTIONS_PER_CLIENT; 0: no cap
+  std::size_t max_connections = 20000;         // BS_MAX_CONNECTIONS: per listener; 0: no cap
   int header_timeout_ms = 10000;               // the whole request head
+
+  // The audit trail: BS_AUDIT_RETENTION_DAYS (0: keep every event), pruned at start and every
+  // BS_AUDIT_PRUNE_INTERVAL_MS.
+  int audit_retention_days = 0;
+  int audit_prune_interval_ms = 3'600'000;
+  // BS_REFUSAL_AUDIT_WINDOW_MS: refusals of unidentified callers, one audit event per address,
+  // route and reason per window.
+  int refusal_audit_window_ms = 60'000;
 
   // Who may call (src/auth, http/request_gate.h).
   std::string clients_file;                  // BS_CLIENTS_FILE
   bool insecure_no_auth = false;             // BS_INSECURE_NO_AUTH=1
   std::vector<std::string> allowed_origins;  // BS_ALLOWED_ORIGINS, comma-separated
   bool metrics_require_auth = false;         // BS_METRICS_AUTH=1
+  // BS_PROXY_CERT_NAMES, comma-separated: CN or DNS names of certificates that proxies in front
+  // present (an ingress). Such a certificate authenticates nobody.
+  std::vector<std::string> proxy_cert_names;
 
   // TLS for the listener (BS_TLS_*) and for calls to the peer URL (BS_PEER_*).
   std::string tls_cert;
   std::string tls_key;
   std::string tls_client_ca;
+  std::string tls_profile = "intermediate";  // BS_TLS_PROFILE: intermediate or modern
   std::string peer_ca;
   std::string peer_cert;
   std::string peer_key;

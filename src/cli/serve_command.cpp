@@ -2,6 +2,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
 
 #include <chrono>
 #include <cstdlib>
@@ -11,7 +12,9 @@
 #include <optional>
 #include <thread>
 
-#include "auth/client_registry.h"
+#include "audit/audit_log.h"
+#include "audit/audit_retention.h"
+#include "auth/client_registry_holder.h"
 #include "cli/commands.h"
 #include "cli/service_graph.h"
 #include "crypto/secp256k1_library.h"
@@ -49,20 +52,72 @@ std::string unsafe_bind_reason(const Config& config, bool have_clients) {
          "unauthenticated anyway";
 }
 
+// Lets the process hold as many open files as its hard limit allows: every connection is a file,
+// and thousands of idle ones must cost memory, not refusals (the soft limit is often 1024).
+void raise_open_file_limit() {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur >= limit.rlim_max) return;
+  const rlim_t was = limit.rlim_cur;
+  limit.rlim_cur = limit.rlim_max;
+  if (setrlimit(RLIMIT_NOFILE, &limit) == 0) {
+    spdlog::debug("open file limit raised from {} to {}", was, limit.rlim_cur);
+  }
+}
+
+// One audit event for each change a reload of the clients file brought, so the trail says who
+// was added, rotated or removed, and when this pod started honouring it.
+void audit_client_changes(audit::AuditLog& audit, const std::string& pod,
+                          const std::vector<auth::ClientChange>& changes) {
+  for (const auth::ClientChange& change : changes) {
+    audit.record({.client = change.name,
+                  .route = "/clients",
+                  .outcome = std::string(auth::to_string(change.kind)),
+                  .detail = "clients file reloaded on pod " + pod});
+  }
+}
+
+// Writes one audit event when a client's expiry passes (checked by the signal watcher's ticks),
+// so the trail shows when its credentials stopped working, whether or not it tried to use them.
+class ExpiryWatch {
+ public:
+  explicit ExpiryWatch(const auth::ClientRegistryHolder* clients)
+      : clients_(clients), checked_until_(audit::unix_ms_now()) {}
+
+  void check(audit::AuditLog& audit, const std::string& pod) {
+    if (clients_ == nullptr) return;
+    const std::int64_t now = audit::unix_ms_now();
+    if (now - checked_until_ < 1000) return;
+    for (const auth::Client& client : clients_->current()->clients()) {
+      if (client.expires_unix_ms && *client.expires_unix_ms > checked_until_ &&
+          *client.expires_unix_ms <= now) {
+        audit.record({.client = client.name,
+                      .route = "/clients",
+                      .outcome = "expired",
+                      .detail = "credentials expired at " +
+                                auth::format_utc_time(*client.expires_unix_ms) + " (pod " + pod +
+                                ")"});
+      }
+    }
+    checked_until_ = now;
+  }
+
+ private:
+  const auth::ClientRegistryHolder* clients_;
+  std::int64_t checked_until_;
+};
+
 int serve(Config& config) {
   finish_config(config);
   configure_logging(config);
+  raise_open_file_limit();
   const sigset_t signals = block_handled_signals();
 
-  std::optional<auth::ClientRegistry> clients;
-  if (!config.clients_file.empty()) {
-    clients = auth::ClientRegistry::load_file(config.clients_file);
-  }
-  if (const std::string reason = unsafe_bind_reason(config, clients.has_value()); !reason.empty()) {
+  const bool have_clients = !config.clients_file.empty();
+  if (const std::string reason = unsafe_bind_reason(config, have_clients); !reason.empty()) {
     std::cerr << "error: " << reason << "\n";
     return 2;
   }
-  const bool insecure = !clients && !http::is_loopback_address(config.host);
+  const bool insecure = !have_clients && !http::is_loopback_address(config.host);
   if (insecure) {
     spdlog::warn(
         "INSECURE: --insecure-no-auth: serving on {} without authentication; anyone who "
@@ -72,27 +127,54 @@ int serve(Config& config) {
   std::unique_ptr<http::TlsContext> tls;
   if (!config.tls_cert.empty()) {
     tls = std::make_unique<http::TlsContext>(
-        http::TlsFiles{config.tls_cert, config.tls_key, config.tls_client_ca});
+        http::TlsFiles{config.tls_cert, config.tls_key, config.tls_client_ca,
+                       *http::parse_tls_profile(config.tls_profile)});
   }
 
   ServiceGraph graph(config);
+  // The clients file, checked against the keys and the proxies at start and at every reload: a
+  // file that fails keeps the registry before it (or stops the start).
+  std::unique_ptr<auth::ClientRegistryHolder> clients;
+  if (have_clients) {
+    clients = std::make_unique<auth::ClientRegistryHolder>(
+        config.clients_file, [&](const auth::ClientRegistry& registry) {
+          http::check_proxy_cert_names(registry, config.proxy_cert_names);
+          http::check_client_keys(registry, *graph.keys.current());
+        });
+    clients->on_reload([&](const auth::ClientRegistry& before, const auth::ClientRegistry& after) {
+      audit_client_changes(graph.audit, config.pod_name, auth::diff_clients(before, after));
+    });
+    if (config.key_watch_interval_ms > 0) {
+      clients->watch(std::chrono::milliseconds(config.key_watch_interval_ms));
+    }
+  }
+  ExpiryWatch expiries(clients.get());
+  std::unique_ptr<audit::AuditRetention> retention;
+  if (config.audit_retention_days > 0) {
+    retention = std::make_unique<audit::AuditRetention>(
+        *graph.store, std::chrono::hours(24) * config.audit_retention_days,
+        std::chrono::milliseconds(config.audit_prune_interval_ms));
+  }
   http::ApiServerOptions options;
   options.host = config.host;
   options.port = config.port;
   options.http_threads = 16 + config.max_concurrent_batches;
+  options.proxy_cert_names = config.proxy_cert_names;
+  options.refusal_audit_window = std::chrono::milliseconds(config.refusal_audit_window_ms);
   options.max_body_bytes = config.max_body_bytes;
   options.max_concurrent_batches = config.max_concurrent_batches;
   options.max_concurrent_ingests = 2;
   options.max_ingest_records = config.max_ingest_records;
   options.internal_token = config.internal_token;
   options.pod_name = config.pod_name;
-  options.clients = clients ? &*clients : nullptr;
+  options.clients = clients.get();
   options.insecure_no_auth = insecure;
   options.allowed_origins = config.allowed_origins;
   options.metrics_require_auth = config.metrics_require_auth;
   options.tls = tls.get();
   options.internal_port = config.internal_port;
   options.connections.max_connections_per_client = config.max_connections_per_client;
+  options.connections.max_connections = config.max_connections;
   options.connections.head_deadline = std::chrono::milliseconds(config.header_timeout_ms);
   http::ApiServer server(*graph.store, graph.keys, *graph.coordinator, graph.worker, graph.metrics,
                          graph.audit, std::move(options));
@@ -108,7 +190,7 @@ int serve(Config& config) {
                config.host, server.port(), config.pod_name,
                config.peer_url.empty() ? "embedded" : "cluster",
                config.peer_url.empty() ? "" : ", batches to ", config.peer_url,
-               clients ? std::to_string(clients->clients().size()) + " clients"
+               clients ? std::to_string(clients->status().items) + " clients"
                        : (insecure ? "NONE (insecure)" : "none (loopback only)"));
 
   if (const crypto::Secp256k1Library secp256k1 = crypto::secp256k1_library(); !secp256k1.current) {
@@ -129,10 +211,14 @@ int serve(Config& config) {
     const timespec tick{0, 200'000'000};
     while (!stop.stop_requested()) {
       const int sig = sigtimedwait(&signals, nullptr, &tick);
-      if (sig <= 0) continue;
+      if (sig <= 0) {
+        expiries.check(graph.audit, config.pod_name);
+        continue;
+      }
       if (sig == SIGHUP) {
         // Keys first: a failed reload keeps the old set and says why (log, /readyz, metrics).
         graph.keys.reload("SIGHUP");
+        if (clients) clients->reload("SIGHUP");
         if (!tls) continue;
         const std::string error = tls->reload();
         graph.metrics.increment(metrics::kTlsReloads,
@@ -181,6 +267,18 @@ void add_serve_command(CLI::App& app, Config& config, int& exit_code) {
                   "Open connections one address may hold on the public port; 0: no cap (env "
                   "BS_MAX_CONNECTIONS_PER_CLIENT)")
       ->capture_default_str();
+  cmd->add_option("--audit-retention-days", config.audit_retention_days,
+                  "Delete audit events older than this many days, at start and every hour; 0 "
+                  "keeps them all (env BS_AUDIT_RETENTION_DAYS)")
+      ->capture_default_str();
+  cmd->add_option("--max-connections", config.max_connections,
+                  "Open connections a port holds in all before it answers 503; 0: no cap (env "
+                  "BS_MAX_CONNECTIONS)")
+      ->capture_default_str();
+  cmd->add_option("--proxy-cert-name", config.proxy_cert_names,
+                  "CN or DNS name of the client certificate a proxy in front presents (an "
+                  "ingress): it authenticates nobody, and no client may be named by it "
+                  "(repeatable; env BS_PROXY_CERT_NAMES)");
   cmd->add_option("--header-timeout-ms", config.header_timeout_ms,
                   "Deadline for a whole request head (request line and headers)")
       ->check(CLI::Range(100, 600000))
@@ -197,6 +295,10 @@ void add_serve_command(CLI::App& app, Config& config, int& exit_code) {
   cmd->add_option("--tls-cert", config.tls_cert,
                   "PEM certificate chain: serve HTTPS (env BS_TLS_CERT)");
   cmd->add_option("--tls-key", config.tls_key, "PEM private key of --tls-cert (env BS_TLS_KEY)");
+  cmd->add_option("--tls-profile", config.tls_profile,
+                  "Mozilla TLS profile: intermediate (TLS 1.2 with ECDHE+AEAD, and 1.3) or modern "
+                  "(TLS 1.3 only) (env BS_TLS_PROFILE)")
+      ->capture_default_str();
   cmd->add_option(
       "--tls-client-ca", config.tls_client_ca,
       "PEM CA: clients must present a certificate it signed (mTLS; env BS_TLS_CLIENT_CA)");

@@ -1,6 +1,5 @@
 #include "http/api_server.h"
 
-#include <httplib.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -22,12 +21,12 @@ namespace {
 
 constexpr const char* kJson = "application/json";
 
-void send_json(httplib::Response& res, int status, const nlohmann::json& body) {
+void send_json(Response& res, int status, const nlohmann::json& body) {
   res.status = status;
   res.set_content(body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), kJson);
 }
 
-void send_error(httplib::Response& res, int status, const std::string& message) {
+void send_error(Response& res, int status, const std::string& message) {
   send_json(res, status, {{"error", message}});
 }
 
@@ -47,6 +46,53 @@ class InFlight {
   bool admitted_;
 };
 
+// One upload to POST /records: its body into the store as it arrives, then its audit event.
+class IngestSink final : public BodySink {
+ public:
+  IngestSink(store::Store& store, metrics::Registry& metrics, audit::AuditLog& audit,
+             std::string client, std::string remote_addr, ingest::IngestLimits limits,
+             std::unique_ptr<InFlight> slot)
+      : metrics_(metrics),
+        audit_(audit),
+        client_(std::move(client)),
+        remote_addr_(std::move(remote_addr)),
+        session_(store, limits),
+        slot_(std::move(slot)) {}
+
+  bool feed(std::string_view piece) override { return session_.feed(piece); }
+
+  void finish(const BodyEnd& end, Response& res) override {
+    switch (end.how) {
+      case BodyEnd::How::kComplete: session_.finish(); break;
+      case BodyEnd::How::kStopped: break;  // the session already knows why
+      case BodyEnd::How::kTransport: session_.fail(end.status, end.error); break;
+    }
+    const ingest::IngestReport& report = session_.report();
+    if (report.status == 413) {
+      metrics_.increment(metrics::kHttpRejected, {{"route", "/records"}, {"reason", "too-large"}});
+    }
+    audit_.record(
+        {.client = client_,
+         .remote_addr = remote_addr_,
+         .route = "/records",
+         .outcome = report.status == 200 ? "ok" : "rejected:" + std::to_string(report.status),
+         .count = report.accepted,
+         .detail = std::to_string(report.duplicates) + " duplicates, " +
+                   std::to_string(report.conflicts) + " conflicts, " +
+                   std::to_string(report.rejected) + " rejected" +
+                   (report.error.empty() ? "" : "; " + report.error)});
+    send_json(res, report.status, report.to_json());
+  }
+
+ private:
+  metrics::Registry& metrics_;
+  audit::AuditLog& audit_;
+  std::string client_;
+  std::string remote_addr_;
+  ingest::IngestSession session_;
+  std::unique_ptr<InFlight> slot_;  // this upload's place among the concurrent ingests
+};
+
 // A low-cardinality route label for metrics: the first path segment.
 std::string route_label(const std::string& path) {
   if (path == "/") return "/";
@@ -64,29 +110,10 @@ bool is_internal_route(const std::string& path) {
          path.rfind("/batch/", 0) == 0;
 }
 
-// Checks every client's key list against the set loaded at startup, so a typo in the clients
-// file stops the start. Each job resolves the list again against the set current when it starts.
-std::map<std::string, std::vector<std::string>> check_client_keys(
-    const auth::ClientRegistry* clients, const keys::KeySet& keys) {
-  std::map<std::string, std::vector<std::string>> lists;
-  if (clients == nullptr) return lists;
-  for (const auth::Client& client : clients->clients()) {
-    for (const std::string& selector : client.keys) {
-      if (!keys.find(selector)) {
-        throw std::invalid_argument("clients file: client " + client.name + " names key " +
-                                    selector + ", which is not among the " +
-                                    std::to_string(keys.size()) + " loaded keys");
-      }
-    }
-    lists.emplace(client.name, client.keys);
-  }
-  return lists;
-}
-
-// The key set's reload state, for /readyz and /keys.
-nlohmann::json key_set_json(const keys::KeySetHolder::Status& s) {
+// A reload state (of the key set, of the clients file), for /readyz and /keys.
+nlohmann::json reload_json(const reload::ReloadStatus& s, const char* items) {
   return {{"version", s.version},
-          {"keys", s.keys},
+          {items, s.items},
           {"reloads", s.reloads},
           {"failed_reloads", s.failed_reloads},
           {"last_reload_error", s.last_error},
@@ -100,7 +127,7 @@ constexpr std::size_t kDefaultListLimit = 20;
 constexpr std::size_t kMaxListLimit = 200;
 
 // ?limit= for the history routes: default 20, 1..200.
-std::variant<std::size_t, std::string> parse_list_limit(const httplib::Request& req) {
+std::variant<std::size_t, std::string> parse_list_limit(const Request& req) {
   if (!req.has_param("limit")) return kDefaultListLimit;
   auto limit = parse_u64(req.get_param_value("limit"), "limit");
   if (auto* err = std::get_if<std::string>(&limit)) return *err;
@@ -113,6 +140,18 @@ std::variant<std::size_t, std::string> parse_list_limit(const httplib::Request& 
 
 }  // namespace
 
+void check_client_keys(const auth::ClientRegistry& clients, const keys::KeySet& keys) {
+  for (const auth::Client& client : clients.clients()) {
+    for (const std::string& selector : client.keys) {
+      if (!keys.find(selector)) {
+        throw std::invalid_argument("clients file: client " + client.name + " names key " +
+                                    selector + ", which is not among the " +
+                                    std::to_string(keys.size()) + " loaded keys");
+      }
+    }
+  }
+}
+
 ApiServer::ApiServer(store::Store& store, keys::KeySetHolder& keys,
                      signing::Coordinator& coordinator, signing::BatchWorker& worker,
                      metrics::Registry& metrics, audit::AuditLog& audit, ApiServerOptions options)
@@ -124,38 +163,39 @@ ApiServer::ApiServer(store::Store& store, keys::KeySetHolder& keys,
       audit_(audit),
       options_(std::move(options)),
       gate_({is_loopback_address(options_.host), options_.allowed_origins,
-             options_.metrics_require_auth, options_.internal_token},
+             options_.metrics_require_auth, options_.internal_token, options_.proxy_cert_names,
+             options_.tls},
             options_.clients),
-      client_keys_(check_client_keys(options_.clients, *keys.current())),
-      server_(std::make_unique<ConnectionServer>(options_.connections, options_.tls)) {
-  const std::size_t threads = options_.http_threads;
-  server_->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
-  server_->set_payload_max_length(options_.max_body_bytes);
-  install_routes(*server_, Listener::kPublic);
+      refusals_(audit, options_.refusal_audit_window,
+                std::min<std::chrono::milliseconds>(std::chrono::seconds(5),
+                                                    options_.refusal_audit_window / 2)),
+      server_(std::make_unique<HttpServer>(options_.tls, options_.io_threads)) {
+  install_routes(public_routes_);
+  public_listener_ = server_->add_listener(listener_config(Listener::kPublic));
   if (options_.internal_port >= 0) {
-    // Probes and pods only: no per-address cap (all batches may come from one proxy), and its
-    // own threads, one per batch slot plus a few for probes and scrapes.
-    ConnectionPolicy internal = options_.connections;
-    internal.max_connections_per_client = 0;
-    internal_server_ = std::make_unique<ConnectionServer>(internal, options_.tls);
-    const std::size_t internal_threads =
-        options_.internal_threads + options_.max_concurrent_batches;
-    internal_server_->new_task_queue = [internal_threads] {
-      return new httplib::ThreadPool(internal_threads);
-    };
-    internal_server_->set_payload_max_length(1 << 16);
-    install_routes(*internal_server_, Listener::kInternal);
+    // Probes and pods only: its own handler threads, one per batch slot plus a few for probes
+    // and scrapes, and no per-address cap (all batches may come from one proxy).
+    install_routes(internal_routes_);
+    internal_listener_ = server_->add_listener(listener_config(Listener::kInternal));
   }
   metrics_.set(metrics::kInsecureNoAuth, {}, options_.insecure_no_auth ? 1 : 0);
 }
 
 std::vector<std::string> ApiServer::keys_of(const Caller& caller) const {
-  if (caller.client == nullptr) return {};
-  const auto it = client_keys_.find(caller.name);
-  return it == client_keys_.end() ? std::vector<std::string>{} : it->second;
+  return caller.client == nullptr ? std::vector<std::string>{} : caller.client->keys;
 }
 
 ApiServer::~ApiServer() = default;
+
+bool ApiServer::may_use_key(const Caller& caller, const keys::KeySet& key_set,
+                            std::size_t key_index) const {
+  const std::vector<std::string> selectors = keys_of(caller);
+  return selectors.empty() ||
+         std::any_of(selectors.begin(), selectors.end(), [&](const std::string& selector) {
+           const auto index = key_set.find(selector);
+           return index && *index == key_index;
+         });
+}
 
 nlohmann::json ApiServer::job_json(const audit::JobRecord& job) const {
   nlohmann::json out = audit::to_json(job);
@@ -171,7 +211,7 @@ nlohmann::json ApiServer::job_json(const audit::JobRecord& job) const {
   return out;
 }
 
-void ApiServer::publish_key_metrics() {
+void ApiServer::publish_reload_metrics() {
   const auto key_set = keys_.current();
   const keys::KeySetHolder::Status status = keys_.status();
   std::map<std::string, double> by_source{{"csv", 0}, {"keystore", 0}, {"pkcs11", 0}};
@@ -185,81 +225,112 @@ void ApiServer::publish_key_metrics() {
   metrics_.set(metrics::kKeyReloads, {{"outcome", "ok"}}, static_cast<double>(status.reloads));
   metrics_.set(metrics::kKeyReloads, {{"outcome", "failed"}},
                static_cast<double>(status.failed_reloads));
-}
-
-namespace {
-
-// Binds `server` to host:port (any free port when 0). Returns the port, or -1.
-int bind_listener(ConnectionServer& server, const std::string& host, int port) {
-  if (port == 0) {
-    const int bound = server.bind_to_any_port(host);
-    return bound > 0 ? bound : -1;
+  if (options_.clients != nullptr) {
+    const reload::ReloadStatus clients = options_.clients->status();
+    metrics_.set(metrics::kClientsLoaded, {}, static_cast<double>(clients.items));
+    metrics_.set(metrics::kClientsReloads, {{"outcome", "ok"}},
+                 static_cast<double>(clients.reloads));
+    metrics_.set(metrics::kClientsReloads, {{"outcome", "failed"}},
+                 static_cast<double>(clients.failed_reloads));
   }
-  return server.bind_to_port(host, port) ? port : -1;
 }
-
-}  // namespace
 
 bool ApiServer::bind() {
-  port_ = bind_listener(*server_, options_.host, options_.port);
-  if (port_ < 0) return false;
-  if (internal_server_) {
-    internal_port_ = bind_listener(*internal_server_, options_.host, options_.internal_port);
-    if (internal_port_ < 0) return false;
-  }
+  if (!server_->bind()) return false;
+  port_ = server_->port(public_listener_);
+  if (internal_listener_) internal_port_ = server_->port(*internal_listener_);
   return true;
 }
 
 bool ApiServer::serve() {
-  bool internal_ok = true;
-  std::jthread internal;
-  if (internal_server_) {
-    internal = std::jthread([&] { internal_ok = internal_server_->listen_after_bind(); });
-  }
-  const bool ok = server_->listen_after_bind();
-  if (internal_server_) internal_server_->stop();
-  if (internal.joinable()) internal.join();
-  return ok && internal_ok;
+  server_->run();
+  return true;
 }
 
 void ApiServer::stop() {
   shutdown_.request_stop();
   coordinator_.stop();
   server_->stop();
-  if (internal_server_) internal_server_->stop();
 }
 
-void ApiServer::install_routes(ConnectionServer& s, Listener listener) {
-  // Runs once the head is read, before the body is (request_gate.h has the order of the checks).
-  // cpp-httplib enforces the body limit only on Content-Length bodies, so chunked uploads are
-  // refused there rather than read without bound. The internal listener serves only the probes,
-  // /metrics and /batch.
-  s.set_gate([this, listener](const httplib::Request& req, httplib::Response& res) {
-    if (listener == Listener::kInternal && !is_internal_route(req.path)) {
+ListenerConfig ApiServer::listener_config(Listener listener) {
+  const bool internal = listener == Listener::kInternal;
+  ListenerConfig config;
+  config.host = options_.host;
+  config.port = internal ? options_.internal_port : options_.port;
+  config.policy = options_.connections;
+  config.router = internal ? &internal_routes_ : &public_routes_;
+  if (internal) {
+    config.policy.max_connections_per_client = 0;
+    config.handler_threads = options_.internal_threads + options_.max_concurrent_batches;
+    config.max_body_bytes = 0;
+  } else {
+    config.handler_threads = options_.http_threads;
+    config.max_body_bytes = options_.max_body_bytes;
+  }
+  // Runs once the head is read, before the router and before the body (request_gate.h has the
+  // order of the checks). The internal listener serves only the probes, /metrics and /batch.
+  config.gate = [this, internal](const Request& req) -> std::optional<Response> {
+    Response res;
+    if (internal && !is_internal_route(req.path)) {
       send_error(res, 404, "the internal port serves /healthz, /readyz, /metrics and /batch only");
-      return httplib::Server::HandlerResponse::Handled;
+      return res;
     }
     const auto refusal = gate_.check(req);
-    if (!refusal) return httplib::Server::HandlerResponse::Unhandled;
+    if (!refusal) return std::nullopt;
     const std::string route = route_label(req.path);
     metrics_.increment(metrics::kHttpRejected, {{"route", route}, {"reason", refusal->reason}});
     if (refusal->status == 401 || refusal->status == 403) {
       metrics_.increment(metrics::kAuthRefusals, {{"route", route}, {"reason", refusal->reason}});
-      // Refusals are audited like the requests they stopped. The message names the client or
-      // the header that failed, never the credential itself.
-      audit_.record({.client = gate_.identify(req).name,
-                     .remote_addr = req.remote_addr,
-                     .route = route,
-                     .outcome = "refused:" + std::to_string(refusal->status),
-                     .detail = req.method + " " + route + ": " + refusal->reason});
+      // Refusals are audited like the requests they stopped: an identified client's each time,
+      // an unidentified caller's aggregated (a flood of them must not grow the trail without
+      // bound). The message names the client or the header that failed, never the credential.
+      const Caller caller = gate_.identify(req);
+      const audit::AuditEvent event{.client = caller.name,
+                                    .remote_addr = req.remote_addr,
+                                    .route = route,
+                                    .outcome = "refused:" + std::to_string(refusal->status),
+                                    .detail = req.method + " " + route + ": " + refusal->reason};
+      if (caller.client != nullptr) {
+        audit_.record(event);
+      } else {
+        refusals_.refused(event);
+      }
     }
     if (refusal->status == 401) res.set_header("WWW-Authenticate", "Bearer");
     send_error(res, refusal->status, refusal->message);
-    return httplib::Server::HandlerResponse::Handled;
-  });
+    return res;
+  };
+  // Every status >= 400 without a body of its own gets a JSON one here.
+  config.render_error = [](const Request* req, Response& res) {
+    std::string message;
+    switch (res.status) {
+      case 404:
+        message = req != nullptr ? "no route for " + req->method + " " + req->path.substr(0, 200)
+                                 : "not found";
+        break;
+      case 405: message = "method not allowed"; break;
+      case 413: message = "request body too large"; break;
+      case 414: message = "request URI too long"; break;
+      case 400: message = "bad request"; break;
+      default: message = "error " + std::to_string(res.status); break;
+    }
+    send_error(res, res.status, message);
+  };
+  config.on_response = [this](const Request* req, const Response& res) {
+    metrics_.increment(metrics::kHttpRequests,
+                       {{"route", req != nullptr ? route_label(req->path) : "other"},
+                        {"code", std::to_string(res.status)}});
+    if (req == nullptr && res.status >= 400) {
+      metrics_.increment(metrics::kHttpRejected, {{"route", "other"}, {"reason", "framing"}});
+    }
+  };
+  return config;
+}
 
+void ApiServer::install_routes(Router& r) {
   // A browser gets the status page; every other client the JSON it always got.
-  s.Get("/", [](const httplib::Request& req, httplib::Response& res) {
+  r.get("/", [](const Request& req, Response& res) {
     res.set_header("Vary", "Accept");
     if (prefers_html(req.get_header_value("Accept"))) {
       const std::string nonce = new_csp_nonce();
@@ -278,11 +349,9 @@ void ApiServer::install_routes(ConnectionServer& s, Listener listener) {
                {"libsecp256k1", crypto::secp256k1_library().version}});
   });
 
-  s.Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
-    send_json(res, 200, {{"status", "ok"}});
-  });
+  r.get("/healthz", [](const Request&, Response& res) { send_json(res, 200, {{"status", "ok"}}); });
 
-  s.Get("/readyz", [this](const httplib::Request&, httplib::Response& res) {
+  r.get("/readyz", [this](const Request&, Response& res) {
     if (shutdown_.stop_requested()) return send_error(res, 503, "shutting down");
     const auto key_set = keys_.current();
     if (key_set->size() == 0) return send_error(res, 503, "no keys loaded");
@@ -292,17 +361,21 @@ void ApiServer::install_routes(ConnectionServer& s, Listener listener) {
     } catch (const store::StoreError& e) {
       return send_error(res, 503, std::string("store unavailable: ") + e.what());
     }
-    send_json(res, 200,
-              {{"status", "ready"},
-               {"keys", key_set->size()},
-               {"key_set", key_set_json(key_status)},
-               {"store", store_.describe()},
-               {"auth", gate_.auth_enabled() ? "clients" : "none"},
-               {"insecure_no_auth", options_.insecure_no_auth},
-               {"tls", options_.tls != nullptr}});
+    nlohmann::json ready = {{"status", "ready"},
+                            {"keys", key_set->size()},
+                            {"key_set", reload_json(key_status, "keys")},
+                            {"store", store_.describe()},
+                            {"auth", gate_.auth_enabled() ? "clients" : "none"},
+                            {"insecure_no_auth", options_.insecure_no_auth},
+                            {"tls", options_.tls != nullptr}};
+    // A failed reload of the clients file keeps the old clients and stays ready, saying why.
+    if (options_.clients != nullptr) {
+      ready["clients"] = reload_json(options_.clients->status(), "clients");
+    }
+    send_json(res, 200, ready);
   });
 
-  s.Get(R"(/sign/([^/]*))", [this](const httplib::Request& req, httplib::Response& res) {
+  r.get(R"(/sign/([^/]*))", [this](const Request& req, Response& res) {
     auto size = parse_batch_size(req.matches[1].str());
     if (auto* err = std::get_if<std::string>(&size)) return send_error(res, 400, *err);
     const std::string wait = req.get_param_value("wait");
@@ -329,7 +402,7 @@ void ApiServer::install_routes(ConnectionServer& s, Listener listener) {
     }
   });
 
-  s.Get("/stats", [this](const httplib::Request&, httplib::Response& res) {
+  r.get("/stats", [this](const Request&, Response& res) {
     try {
       send_json(res, 200, stats_json(store_.count(), coordinator_.snapshot()));
     } catch (const store::StoreError& e) {
@@ -337,8 +410,7 @@ void ApiServer::install_routes(ConnectionServer& s, Listener listener) {
     }
   });
 
-  s.Get(R"(/batch/([^/]*)/([^/]*)/([^/]*))", [this](const httplib::Request& req,
-                                                    httplib::Response& res) {
+  r.get(R"(/batch/([^/]*)/([^/]*)/([^/]*))", [this](const Request& req, Response& res) {
     auto params = parse_batch_params(req.matches[1].str(), req.matches[2].str());
     if (auto* err = std::get_if<std::string>(&params)) return send_error(res, 400, *err);
     // Without ?job= (the original layout) records are stamped with job_id "".
@@ -356,6 +428,34 @@ void ApiServer::install_routes(ConnectionServer& s, Listener listener) {
                             std::to_string(keys_.current()->size()) + " or a loaded public key");
     }
     const std::size_t key_index = *key_set->find(selector);
+    const Caller caller = gate_.identify(req);
+    if (!caller.internal) {
+      // A client calling /batch itself is held to what it may do through /sign: its keys, and
+      // no job of anyone's (a job's records are its batches', stamped by the pods).
+      if (req.has_param("job")) {
+        return send_error(res, 403,
+                          "only the pods (X-Internal-Token or the pods' certificate) may name a "
+                          "job; client " +
+                              caller.name + " may call /batch without ?job=");
+      }
+      if (!may_use_key(caller, *key_set, key_index)) {
+        return send_error(res, 403,
+                          "client " + caller.name + " may not sign with key " +
+                              std::to_string(key_index) + " (its clients-file keys)");
+      }
+    }
+    if (!job_id.empty()) {
+      // Only a running job takes records, so nothing joins a job's trail after it ended.
+      try {
+        const auto job = store_.find_job(job_id);
+        if (!job) return send_error(res, 404, "no job with id " + job_id);
+        if (job->state != audit::JobState::kRunning) {
+          return send_error(res, 409, "job " + job_id + " is not running");
+        }
+      } catch (const store::StoreError& e) {
+        return send_error(res, 503, std::string("store unavailable: ") + e.what());
+      }
+    }
     if (shutdown_.stop_requested()) return send_error(res, 503, "shutting down");
     InFlight slot(batches_in_flight_, options_.max_concurrent_batches);
     if (!slot.admitted()) {
@@ -365,11 +465,10 @@ void ApiServer::install_routes(ConnectionServer& s, Listener listener) {
     }
     const auto& p = std::get<BatchParams>(params);
     try {
-      const signing::BatchResult r =
-          worker_.run({p.batch, p.batch_count, key_index, key_set, job_id, gate_.identify(req).name,
-                       req.remote_addr},
-                      shutdown_.get_token());
-      send_json(res, 200, to_json(r));
+      const signing::BatchResult result = worker_.run(
+          {p.batch, p.batch_count, key_index, key_set, job_id, caller.name, req.remote_addr},
+          shutdown_.get_token());
+      send_json(res, 200, to_json(result));
     } catch (const store::StoreError& e) {
       metrics_.increment(metrics::kBatchErrors,
                          {{"kind", std::string(store::to_string(e.kind()))}});
@@ -381,54 +480,32 @@ void ApiServer::install_routes(ConnectionServer& s, Listener listener) {
     }
   });
 
-  s.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
-    publish_key_metrics();
+  r.get("/metrics", [this](const Request&, Response& res) {
+    publish_reload_metrics();
     res.set_content(metrics_.render(), "text/plain; version=0.0.4");
   });
 
-  // The body is read here, after admission, and parsed and stored as it arrives (see
-  // ingest/ingest_session.h), so neither a large nor a hostile upload is ever held whole.
-  s.Post("/records", [this](const httplib::Request& req, httplib::Response& res,
-                            const httplib::ContentReader& content_reader) {
-    InFlight slot(ingests_in_flight_, options_.max_concurrent_ingests);
-    if (!slot.admitted()) {
+  // The body is read after admission, piece by piece as it arrives, and parsed and stored as it
+  // comes (see ingest/ingest_session.h), so neither a large nor a hostile upload is ever held
+  // whole, and a slow one holds no thread.
+  r.upload("/records", [this](const Request& req, Response& res) -> std::unique_ptr<BodySink> {
+    auto slot = std::make_unique<InFlight>(ingests_in_flight_, options_.max_concurrent_ingests);
+    if (!slot->admitted()) {
       metrics_.increment(metrics::kHttpRejected, {{"route", "/records"}, {"reason", "busy"}});
       res.set_header("Retry-After", "1");
-      return send_error(res, 503, "too many ingests in flight");
+      send_error(res, 503, "too many ingests in flight");
+      return nullptr;
     }
-    ingest::IngestSession session(store_, {.max_body_bytes = options_.max_body_bytes,
-                                           .max_records = options_.max_ingest_records});
-    const bool read = content_reader([&](const char* data, std::size_t length) {
-      return session.feed(std::string_view(data, length));
-    });
-    if (read) {
-      session.finish();
-    } else if (session.report().status == 200) {
-      // cpp-httplib stopped reading: a Content-Length over the limit, or a broken connection.
-      session.fail(res.status == 413 ? 413 : 400, res.status == 413
-                                                      ? "request body too large (--max-body-bytes)"
-                                                      : "the request body could not be read");
-    }
-    const ingest::IngestReport& report = session.report();
-    if (report.status == 413) {
-      metrics_.increment(metrics::kHttpRejected, {{"route", "/records"}, {"reason", "too-large"}});
-    }
-    audit_.record(
-        {.client = gate_.identify(req).name,
-         .remote_addr = req.remote_addr,
-         .route = "/records",
-         .outcome = report.status == 200 ? "ok" : "rejected:" + std::to_string(report.status),
-         .count = report.accepted,
-         .detail = std::to_string(report.duplicates) + " duplicates, " +
-                   std::to_string(report.conflicts) + " conflicts, " +
-                   std::to_string(report.rejected) + " rejected" +
-                   (report.error.empty() ? "" : "; " + report.error)});
-    send_json(res, report.status, report.to_json());
+    return std::make_unique<IngestSink>(
+        store_, metrics_, audit_, gate_.identify(req).name, req.remote_addr,
+        ingest::IngestLimits{.max_body_bytes = options_.max_body_bytes,
+                             .max_records = options_.max_ingest_records},
+        std::move(slot));
   });
 
   // [\s\S]*, not .*: a decoded id may hold '/' (order%2F42) or a refused '\n' that must reach
   // the id rule (400) instead of falling through to 404.
-  s.Get(R"(/records/([\s\S]*))", [this](const httplib::Request& req, httplib::Response& res) {
+  r.get(R"(/records/([\s\S]*))", [this](const Request& req, Response& res) {
     auto parsed = parse_record_id(req.matches[1].str());
     if (parsed.index() == 1) return send_error(res, 400, std::get<1>(parsed));
     const std::string& id = std::get<0>(parsed);
@@ -441,7 +518,7 @@ void ApiServer::install_routes(ConnectionServer& s, Listener listener) {
     }
   });
 
-  s.Get("/jobs", [this](const httplib::Request& req, httplib::Response& res) {
+  r.get("/jobs", [this](const Request& req, Response& res) {
     auto limit = parse_list_limit(req);
     if (auto* err = std::get_if<std::string>(&limit)) return send_error(res, 400, *err);
     try {
@@ -455,7 +532,7 @@ void ApiServer::install_routes(ConnectionServer& s, Listener listener) {
     }
   });
 
-  s.Get(R"(/jobs/([^/]*))", [this](const httplib::Request& req, httplib::Response& res) {
+  r.get(R"(/jobs/([^/]*))", [this](const Request& req, Response& res) {
     const std::string id = req.matches[1].str();
     if (!audit::is_valid_job_id(id)) {
       return send_error(res, 400, "not a job id: expected j-<12 hex>-<16 hex>");
@@ -471,7 +548,7 @@ void ApiServer::install_routes(ConnectionServer& s, Listener listener) {
 
   // `signer audit verify --job` as a route, for the status page: one at a time per process (it
   // reads every record of the job), and its result joins the audit trail, where /jobs reads it.
-  s.Post(R"(/jobs/([^/]*)/verify)", [this](const httplib::Request& req, httplib::Response& res) {
+  r.post(R"(/jobs/([^/]*)/verify)", [this](const Request& req, Response& res) {
     const std::string id = req.matches[1].str();
     if (!audit::is_valid_job_id(id)) {
       return send_error(res, 400, "not a job id: expected j-<12 hex>-<16 hex>");
@@ -519,7 +596,7 @@ void ApiServer::install_routes(ConnectionServer& s, Listener listener) {
   });
 
   // The audit trail, most recent first; ?job= narrows it to one job. Will need the `read` role.
-  s.Get("/audit", [this](const httplib::Request& req, httplib::Response& res) {
+  r.get("/audit", [this](const Request& req, Response& res) {
     auto limit = parse_list_limit(req);
     if (auto* err = std::get_if<std::string>(&limit)) return send_error(res, 400, *err);
     std::optional<std::string> job_id;
@@ -540,7 +617,7 @@ void ApiServer::install_routes(ConnectionServer& s, Listener listener) {
     }
   });
 
-  s.Get("/keys", [this](const httplib::Request&, httplib::Response& res) {
+  r.get("/keys", [this](const Request&, Response& res) {
     const auto key_set = keys_.current();
     nlohmann::json keys = nlohmann::json::array();
     for (std::size_t i = 0; i < key_set->size(); ++i) {
@@ -554,42 +631,7 @@ void ApiServer::install_routes(ConnectionServer& s, Listener listener) {
     send_json(res, 200,
               {{"keys", keys},
                {"set_version", key_set->version()},
-               {"reload", key_set_json(keys_.status())}});
-  });
-
-  // Every status >= 400 passes here; fill in a JSON body only where a handler did not.
-  s.set_error_renderer(
-      httplib::Server::HandlerWithResponse([](const httplib::Request& req, httplib::Response& res) {
-        if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
-        std::string message;
-        switch (res.status) {
-          case 404: message = "no route for " + req.method + " " + req.path; break;
-          case 405: message = "method not allowed"; break;
-          case 413: message = "request body too large"; break;
-          case 414: message = "request URI too long"; break;
-          case 400: message = "bad request"; break;
-          default: message = "error " + std::to_string(res.status); break;
-        }
-        send_error(res, res.status, message);
-        return httplib::Server::HandlerResponse::Handled;
-      }));
-
-  s.set_exception_handler(
-      [](const httplib::Request& req, httplib::Response& res, std::exception_ptr ep) {
-        std::string what = "unknown exception";
-        try {
-          std::rethrow_exception(ep);
-        } catch (const std::exception& e) {
-          what = e.what();
-        } catch (...) {
-        }
-        spdlog::error("{} {} failed: {}", req.method, req.path, what);
-        send_error(res, 500, "internal error");
-      });
-
-  s.on_response([this](const httplib::Request& req, const httplib::Response& res) {
-    metrics_.increment(metrics::kHttpRequests,
-                       {{"route", route_label(req.path)}, {"code", std::to_string(res.status)}});
+               {"reload", reload_json(keys_.status(), "keys")}});
   });
 }
 

@@ -1,24 +1,23 @@
-// The current key set of a running signer, and its reloads. A reload (SIGHUP, or a change to any
-// file the set was loaded from) loads a whole new set and checks it before swapping it in; a
-// reload that fails keeps the old set and says why (status(), for /readyz and /metrics).
-// Jobs hold the set they started with (a shared_ptr), so a running job is never touched; new
-// jobs take current(). The set before the current one stays findable by public key
+// The current key set of a running signer, and its reloads (reload/reloadable.h): a reload
+// (SIGHUP, or a change to any file the set was loaded from) loads and checks a whole new set before
+// swapping it in; one that fails keeps the old set and says why (status(), for /readyz and
+// /metrics). Jobs hold the set they started with (a shared_ptr), so a running job is never
+// touched; new jobs take current(). The set before the current one stays findable by public key
 // (find_set_with) until the next reload, so a batch a peer pod sends for a job it started before
 // its own reload is still signed with the job's key.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <memory>
-#include <mutex>
-#include <stop_token>
 #include <string>
 #include <string_view>
-#include <thread>
 #include <vector>
 
 #include "keys/key_set.h"
+#include "reload/reloadable.h"
 
 namespace signer::keys {
 
@@ -31,51 +30,30 @@ class KeySetHolder {
   };
   // Loads a set with the given version; throws (anything derived from std::exception) on failure.
   using Loader = std::function<Loaded(std::uint64_t version)>;
+  using Status = reload::ReloadStatus;  // items: the keys of the current set
 
   // Loads version 1 through `loader`; a failure propagates (a signer without keys does not
-  // start).
+  // start). A reload to a set without keys is refused.
   explicit KeySetHolder(Loader loader);
-  ~KeySetHolder();
-  KeySetHolder(const KeySetHolder&) = delete;
-  KeySetHolder& operator=(const KeySetHolder&) = delete;
 
   // The set new jobs sign with.
-  std::shared_ptr<const KeySet> current() const;
+  std::shared_ptr<const KeySet> current() const { return sets_.current(); }
 
   // The current set when it holds `selector` (index, public key or address), else the previous
   // one when that does; nullptr when neither does.
   std::shared_ptr<const KeySet> find_set_with(std::string_view selector) const;
 
-  struct Status {
-    std::uint64_t version = 0;
-    std::size_t keys = 0;
-    std::uint64_t reloads = 0;         // successful, since start
-    std::uint64_t failed_reloads = 0;  // since start
-    std::string last_error;            // of the last reload, "" when it succeeded
-    std::int64_t last_attempt_unix_ms = 0;
-  };
-  Status status() const;
+  Status status() const { return sets_.status(); }
 
   // Loads a new set and swaps it in. Returns "" on success, else the reason (the old set stays).
-  // Serialised: two reloads never run at once.
-  std::string reload(std::string_view why);
+  std::string reload(std::string_view why) { return sets_.reload(why); }
 
-  // Starts a thread that checks the watched files every `interval` (inode, size and mtime of the
-  // file each path resolves to, so a swapped Secret symlink counts) and reloads on a change.
-  void watch(std::chrono::milliseconds interval);
+  // Reloads whenever a file of the current set changes (checked every `interval`: the file each
+  // path resolves to, so a swapped Secret symlink counts).
+  void watch(std::chrono::milliseconds interval) { sets_.watch(interval); }
 
  private:
-  std::string fingerprint() const;  // caller holds mutex_
-
-  Loader loader_;
-  std::vector<std::filesystem::path> watched_;
-  mutable std::mutex mutex_;
-  std::shared_ptr<const KeySet> current_;
-  std::shared_ptr<const KeySet> previous_;
-  Status status_;
-  std::mutex reload_mutex_;
-  std::string last_fingerprint_;
-  std::jthread watcher_;
+  reload::Reloadable<KeySet> sets_;
 };
 
 }  // namespace signer::keys

@@ -39,6 +39,9 @@ void declare_signer_metrics(Registry& r) {
             "Version of the current key set: 1 at start, +1 per reload.");
   r.declare(kKeyReloads, T::kCounter,
             "Key set reloads (SIGHUP or changed key files), by outcome (ok, failed).");
+  r.declare(kClientsLoaded, T::kGauge, "Clients in the current clients file.");
+  r.declare(kClientsReloads, T::kCounter,
+            "Clients file reloads (SIGHUP or a changed file), by outcome (ok, failed).");
 }
 
 }  // namespace signer::metrics

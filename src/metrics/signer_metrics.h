@@ -29,6 +29,8 @@ inline constexpr const char* kTlsReloads = "signer_tls_reloads_total";
 inline constexpr const char* kKeysLoaded = "signer_keys_loaded";
 inline constexpr const char* kKeySetVersion = "signer_key_set_version";
 inline constexpr const char* kKeyReloads = "signer_key_reloads_total";
+inline constexpr const char* kClientsLoaded = "signer_clients_loaded";
+inline constexpr const char* kClientsReloads = "signer_clients_reloads_total";
 
 // Declares all of the above in `registry`.
 void declare_signer_metrics(Registry& registry);

@@ -76,6 +76,9 @@ std::vector<audit::JobRecord> InstrumentedStore::list_jobs(std::size_t limit) {
 void InstrumentedStore::append_audit(const audit::AuditEvent& event) {
   timed("append_audit", [&] { inner_->append_audit(event); });
 }
+std::uint64_t InstrumentedStore::prune_audit(std::int64_t before_unix_ms) {
+  return timed("prune_audit", [&] { return inner_->prune_audit(before_unix_ms); });
+}
 std::vector<audit::AuditEvent> InstrumentedStore::list_audit(
     const std::optional<std::string>& job_id, std::size_t limit) {
   return timed("list_audit", [&] { return inner_->list_audit(job_id, limit); });

@@ -34,6 +34,7 @@ class InstrumentedStore final : public Store {
   std::optional<audit::JobRecord> find_job(std::string_view id) override;
   std::vector<audit::JobRecord> list_jobs(std::size_t limit) override;
   void append_audit(const audit::AuditEvent& event) override;
+  std::uint64_t prune_audit(std::int64_t before_unix_ms) override;
   std::vector<audit::AuditEvent> list_audit(const std::optional<std::string>& job_id,
                                             std::size_t limit) override;
 

@@ -183,8 +183,13 @@ class Store {
   // Returns up to `limit` jobs, the most recently started first (ties by id, descending).
   virtual std::vector<audit::JobRecord> list_jobs(std::size_t limit) = 0;
 
-  // Appends one event to the audit trail. Events are never updated or deleted by the service.
+  // Appends one event to the audit trail. Events are never updated; they are deleted only by
+  // prune_audit, when the operator set a retention.
   virtual void append_audit(const audit::AuditEvent& event) = 0;
+
+  // Deletes the audit events older than `before_unix_ms` (time_unix_ms < before). Returns how
+  // many it deleted.
+  virtual std::uint64_t prune_audit(std::int64_t before_unix_ms) = 0;
 
   // Returns up to `limit` events, the most recent first; only those of `job_id` when it is set.
   virtual std::vector<audit::AuditEvent> list_audit(const std::optional<std::string>& job_id,

@@ -8,6 +8,7 @@ errors. A screenshot of the finished job is saved as a test artifact
 from __future__ import annotations
 
 import re
+import time
 from types import SimpleNamespace
 
 import pytest
@@ -184,6 +185,44 @@ def test_a_new_tab_asks_again_and_forget_token_logs_out(browser, env):
         tab.page.wait_for_selector("#login:not([hidden])")
         assert tab.page.evaluate("() => sessionStorage.length") == 0
         assert tab.page.eval_on_selector_all("#dashboard td", "cells => cells.length") == 0
+        assert tab.errors == [], tab.errors
+    finally:
+        tab.close()
+
+
+@pytest.mark.parametrize("held", ["/keys", "/stats"])
+def test_an_answer_held_back_past_forget_token_is_never_shown(browser, env, held):
+    """Found in review (issue 19): a /keys or /jobs poll in flight at "Forget token" still
+    rendered its answer after the logout (the fresh-clone run failed once on it). Here the answer
+    is held back by the browser's network layer until after the logout, then let through: the page
+    must drop it, whatever route it was."""
+    tab = StatusPage(browser, env.server.url(f"/?poll_ms={POLL_MS}"))
+    address = env.server.get("/keys").json()["keys"][0]["address"]
+    try:
+        page = tab.page
+        tab.login(env.tokens["viewer"])
+        page.wait_for_selector("#dashboard:not([hidden])")
+        page.wait_for_function("() => document.querySelectorAll('#keys tbody tr').length > 0")
+        requests_held = []
+        page.route(f"**{held}*", lambda route: requests_held.append(route))
+        # A refresh of the keys and jobs (as after a job ends or the tab comes back) or the next
+        # /stats poll: its request is now held.
+        page.evaluate("() => document.dispatchEvent(new Event('visibilitychange'))")
+        deadline = time.monotonic() + 30
+        while not requests_held and time.monotonic() < deadline:
+            page.wait_for_timeout(50)
+        assert requests_held, f"no {held} request to hold"
+        page.click("#logout")
+        page.wait_for_selector("#login:not([hidden])")
+        for route in requests_held:
+            route.continue_()  # the server answers it now, with the old token's data
+        page.unroute(f"**{held}*")
+        page.wait_for_timeout(1500)
+        assert page.is_hidden("#dashboard")
+        assert page.eval_on_selector_all("#dashboard td", "cells => cells.length") == 0
+        assert page.eval_on_selector_all(
+            "#dashboard dd", "dds => dds.filter(d => d.textContent !== '').length") == 0
+        assert address not in page.content()
         assert tab.errors == [], tab.errors
     finally:
         tab.close()

@@ -111,6 +111,59 @@ def test_mtls_needs_a_client_certificate_and_its_cn_is_an_identity(work, pki):
     assert r.status_code == 403, r.text
 
 
+def test_only_the_cn_or_a_dns_name_of_a_certificate_names_a_client(work, pki):
+    """Found in review (issue 19): a certificate whose e-mail or URI SAN equalled a cert_names
+    entry authenticated. Only the CN and DNS SANs name a client; a forwarded request's
+    certificate (the proxy's) names nobody."""
+    by_email = pki.ca.issue("mail-holder", "email:ops@example.test", usage="clientAuth")
+    by_uri = pki.ca.issue("uri-holder", "URI:spiffe://example.test/ops", usage="clientAuth")
+    by_dns = pki.ca.issue("dns-holder", "DNS:ops.example.test", usage="clientAuth")
+    clients = work.dir / "clients.json"
+    work.cli.run("client", "add", "--clients", str(clients), "--name", "ops", "--roles", "read",
+                 "--cert-name", "ops@example.test,spiffe://example.test/ops,ops.example.test",
+                 "--no-token")
+    inst = https_instance(work, pki, "--tls-client-ca", str(pki.ca.ca.cert), "--clients",
+                          str(clients), client_cert=by_dns)
+    ca = str(pki.ca.ca.cert)
+
+    def status(cert, headers=None):
+        return requests.get(inst.url("/stats"), verify=ca, cert=cert.pair, headers=headers,
+                            timeout=10).status_code
+
+    assert status(by_dns) == 200
+    assert status(by_email) == 401
+    assert status(by_uri) == 401
+    for header in ("X-Forwarded-For", "Forwarded", "X-Real-IP"):
+        assert status(by_dns, {header: "203.0.113.7"}) == 401, header
+
+
+def test_a_proxys_certificate_names_nobody_and_may_not_name_a_client(work, pki):
+    """An ingress in front presents its own certificate (docs/K8S.md): with
+    --proxy-cert-name it authenticates nobody, so every request through the ingress needs its
+    own token; a clients file that names that certificate is refused at start."""
+    ingress = pki.ca.issue("signer-ingress", usage="clientAuth")
+    clients = work.dir / "clients.json"
+    token = work.cli.add_client(clients, "ops", "read")
+    tls = ["--tls-client-ca", str(pki.ca.ca.cert), "--proxy-cert-name", "signer-ingress"]
+    inst = https_instance(work, pki, *tls, "--clients", str(clients), client_cert=ingress)
+    ca = str(pki.ca.ca.cert)
+    r = requests.get(inst.url("/stats"), verify=ca, cert=ingress.pair, timeout=10)
+    assert r.status_code == 401, r.text
+    r = requests.get(inst.url("/stats"), verify=ca, cert=ingress.pair, timeout=10,
+                     headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 200, r.text
+
+    named = work.dir / "named-clients.json"
+    work.cli.run("client", "add", "--clients", str(named), "--name", "via-ingress", "--roles",
+                 "read", "--cert-name", "signer-ingress", "--no-token")
+    proc = subprocess.run([str(work.cli.binary), "serve", "--store", work.store, "--keys",
+                           str(work.keys.path), "--port", str(free_port()), "--tls-cert",
+                           str(pki.server.cert), "--tls-key", str(pki.server.key), *tls,
+                           "--clients", str(named)], capture_output=True, text=True, timeout=30)
+    assert proc.returncode != 0
+    assert "via-ingress" in proc.stderr and "signer-ingress" in proc.stderr, proc.stderr
+
+
 def test_sighup_reloads_the_certificate_without_dropping_the_listener(work, pki):
     cert, key = work.dir / "tls.crt", work.dir / "tls.key"
     first = pki.ca.server(out="rotate-1")
@@ -198,11 +251,10 @@ def nginx_tcp(tmp_path):
 
 def test_cluster_mode_over_mtls_through_tcp_passthrough(work, pki, nginx_tcp):
     """Three pods on one store behind nginx (TCP passthrough). Pods require client certificates;
-    the coordinator's certificate (CN=localhost) is the `pods` client with the sign role, so
-    /batch needs no internal token. The people's client uses a token over the same mTLS."""
+    the coordinator presents the pods' own certificate, which is the internal identity on /batch
+    (it names no client here), so /batch needs no internal token and the batches may carry the
+    job's id. The people's client uses a token over the same mTLS."""
     clients = work.dir / "clients.json"
-    work.cli.run("client", "add", "--clients", str(clients), "--name", "pods", "--roles", "sign",
-                 "--cert-name", "localhost", "--no-token")
     token = work.cli.run("client", "add", "--clients", str(clients), "--name", "ops", "--roles",
                          "ingest,sign,read").stdout.strip()
     tls = ["--tls-client-ca", str(pki.ca.ca.cert), "--clients", str(clients)]

@@ -81,7 +81,10 @@ type securityCase struct {
 	certManager    bool
 	issuer         string // issuerRef.name with cert-manager
 	mtls           bool
-	bearerSecret   string // serviceMonitor.bearerTokenSecret.name
+	proxyCertNames []string // tls.proxyCertNames, each a --proxy-cert-name under mTLS
+	tlsProfile     string   // tls.profile, --tls-profile
+	retentionDays  int      // audit.retentionDays, --audit-retention-days when > 0
+	bearerSecret   string   // serviceMonitor.bearerTokenSecret.name
 	bearerKey      string
 	promCertSecret string // serviceMonitor.clientCertSecret
 }
@@ -96,6 +99,9 @@ func securityFromValues(v chartValues) securityCase {
 		certManager:    v.TLS.Enabled && v.TLS.CertManager.Enabled,
 		issuer:         v.TLS.CertManager.IssuerRef.Name,
 		mtls:           v.TLS.Enabled && v.TLS.RequireClientCert,
+		proxyCertNames: v.TLS.ProxyCertNames,
+		tlsProfile:     v.TLS.Profile,
+		retentionDays:  v.Audit.RetentionDays,
 		bearerSecret:   v.ServiceMonitor.BearerTokenSecret.Name,
 		bearerKey:      v.ServiceMonitor.BearerTokenSecret.Key,
 		promCertSecret: v.ServiceMonitor.ClientCertSecret,
@@ -164,6 +170,9 @@ func renderCases(t *testing.T) []renderCase {
 				"tls.enabled=true",
 				"tls.existingSecret=signer-certs",
 				"tls.requireClientCert=true",
+				"tls.proxyCertNames={signer-ingress,edge.example}",
+				"tls.profile=modern",
+				"audit.retentionDays=30",
 				"tls.mountPath=/var/run/signer-tls",
 				"serviceMonitor.enabled=true",
 				"serviceMonitor.bearerTokenSecret.name=prom-token",
@@ -181,6 +190,9 @@ func renderCases(t *testing.T) []renderCase {
 				tls:            true,
 				tlsSecret:      "signer-certs",
 				mtls:           true,
+				proxyCertNames: []string{"signer-ingress", "edge.example"},
+				tlsProfile:     "modern",
+				retentionDays:  30,
 				bearerSecret:   "prom-token",
 				bearerKey:      "tok",
 				promCertSecret: "prom-client-cert",
@@ -434,8 +446,13 @@ type chartValues struct {
 				Name string `json:"name"`
 			} `json:"issuerRef"`
 		} `json:"certManager"`
-		RequireClientCert bool `json:"requireClientCert"`
+		RequireClientCert bool     `json:"requireClientCert"`
+		ProxyCertNames    []string `json:"proxyCertNames"`
+		Profile           string   `json:"profile"`
 	} `json:"tls"`
+	Audit struct {
+		RetentionDays int `json:"retentionDays"`
+	} `json:"audit"`
 }
 
 // readValues merges the given values files the way helm does for these scalar fields:

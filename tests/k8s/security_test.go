@@ -194,6 +194,10 @@ func (w *wiring) checkListenAndAuth() {
 		t.Errorf("--allow-origin values %q, want %q (auth.allowedOrigins)", got,
 			w.sec.allowedOrigins)
 	}
+	if got, want := f["--audit-retention-days"], w.sec.retentionDays; (want == 0 && len(got) != 0) ||
+		(want > 0 && !slices.Equal(got, []string{fmt.Sprint(want)})) {
+		t.Errorf("--audit-retention-days = %q, want %d (audit.retentionDays; 0: absent)", got, want)
+	}
 	if v, ok := f["--metrics-auth"]; ok != w.sec.metricsAuth || (ok && v[0] != "") {
 		t.Errorf("--metrics-auth = %q (present %v), want present %v as a switch", v, ok,
 			w.sec.metricsAuth)
@@ -217,15 +221,26 @@ func (w *wiring) checkTLS() {
 		return
 	}
 	dir := w.tlsDir()
+	profile := w.sec.tlsProfile
+	if profile == "" {
+		profile = "intermediate" // the chart's default
+	}
 	want := map[string]string{
-		"--tls-cert": path.Join(dir, "tls.crt"),
-		"--tls-key":  path.Join(dir, "tls.key"),
-		"--peer-ca":  path.Join(dir, "ca.crt"),
+		"--tls-cert":    path.Join(dir, "tls.crt"),
+		"--tls-key":     path.Join(dir, "tls.key"),
+		"--peer-ca":     path.Join(dir, "ca.crt"),
+		"--tls-profile": profile,
 	}
 	if w.sec.mtls {
 		want["--tls-client-ca"] = path.Join(dir, "ca.crt")
 		want["--peer-cert"] = path.Join(dir, "tls.crt")
 		want["--peer-key"] = path.Join(dir, "tls.key")
+		// A proxy's certificate (the ingress's) must reach the signer as --proxy-cert-name, or
+		// a client named by it would take every request through the proxy as its own.
+		if got := f["--proxy-cert-name"]; !slices.Equal(got, w.sec.proxyCertNames) {
+			t.Errorf("--proxy-cert-name = %q, want %q (tls.proxyCertNames)", got,
+				w.sec.proxyCertNames)
+		}
 	} else {
 		for _, name := range mtlsFlags {
 			if v, ok := f[name]; ok {

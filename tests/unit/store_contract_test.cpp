@@ -1019,6 +1019,23 @@ TEST_P(StoreContract, ListJobsReturnsTheMostRecentFirstUpToTheLimit) {
   EXPECT_EQ(store().list_jobs(200).size(), 3u);
 }
 
+TEST_P(StoreContract, PruneAuditDeletesOnlyEventsOlderThanTheCutOff) {
+  for (std::int64_t t : {1000, 2000, 2999, 3000, 4000}) {
+    audit::AuditEvent e;
+    e.time_unix_ms = t;
+    e.route = "/records";
+    e.outcome = "ok";
+    e.detail = "at " + std::to_string(t);
+    store().append_audit(e);
+  }
+  EXPECT_EQ(store().prune_audit(3000), 3u);
+  const auto left = store().list_audit(std::nullopt, 10);
+  ASSERT_EQ(left.size(), 2u);
+  EXPECT_EQ(left[0].time_unix_ms, 4000);
+  EXPECT_EQ(left[1].time_unix_ms, 3000);
+  EXPECT_EQ(store().prune_audit(3000), 0u);
+}
+
 TEST_P(StoreContract, AuditEventsAreKeptMostRecentFirstAndFilteredByJob) {
   const std::string job = "j-000000000001-00000000000000aa";
   store().append_audit({100,

@@ -46,12 +46,31 @@
   }
   function pill(el, state) { el.textContent = state; el.className = "pill " + state; }
 
+  // Every answer belongs to the session (token) that asked for it. A logout or a new token starts
+  // a new session: requests still in flight are aborted, and an answer that arrives anyway is
+  // dropped (Stale) instead of rendered for someone who is no longer logged in.
+  class Stale extends Error {}
+  let session = { generation: 0, abort: new AbortController() };
+  function newSession() {
+    session.abort.abort();
+    session = { generation: session.generation + 1, abort: new AbortController() };
+  }
+
   async function api(path, options = {}) {
+    const mine = session;
     const headers = { Accept: "application/json" };
     if (token()) headers.Authorization = "Bearer " + token();
-    const res = await fetch(path, { cache: "no-store", credentials: "omit", ...options, headers });
+    let res;
     let body = null;
-    try { body = await res.json(); } catch (e) { body = null; }
+    try {
+      res = await fetch(path, { cache: "no-store", credentials: "omit", ...options, headers,
+                                signal: mine.abort.signal });
+      try { body = await res.json(); } catch (e) { body = null; }
+    } catch (e) {
+      if (mine !== session) throw new Stale();
+      throw e;
+    }
+    if (mine !== session) throw new Stale();
     if (res.status === 401 || res.status === 403) {
       throw new AuthError((body && body.error) || `refused (${res.status})`);
     }
@@ -62,6 +81,7 @@
   function stopPolling() { timers.forEach(clearInterval); timers = []; }
 
   function showLogin(message) {
+    newSession();
     stopPolling();
     $("dashboard").hidden = true;
     $("logout").hidden = true;
@@ -85,6 +105,7 @@
   }
 
   function handle(error) {
+    if (error instanceof Stale) return;  // an answer for a session that has ended
     if (error instanceof AuthError) {
       if (authRequired) sessionStorage.removeItem(TOKEN_KEY);
       showLogin("Token refused: " + error.message);
@@ -329,7 +350,7 @@
     try {
       await api(`/jobs/${encodeURIComponent(id)}/verify`, { method: "POST" });
     } catch (e) {
-      if (e instanceof AuthError) return handle(e);
+      if (e instanceof AuthError || e instanceof Stale) return handle(e);
       alertRow(id, e.message);
     } finally {
       verifying.delete(id);
@@ -368,6 +389,7 @@
     event.preventDefault();
     const value = $("token").value.trim();
     $("token").value = "";
+    newSession();
     sessionStorage.setItem(TOKEN_KEY, value);
     try {
       await api("/stats");

@@ -1233,6 +1233,22 @@ void MongoStore::append_audit(const audit::AuditEvent& event) {
   }
 }
 
+std::uint64_t MongoStore::prune_audit(std::int64_t before_unix_ms) {
+  Bson filter;
+  Bson older;
+  older.int64("$lt", before_unix_ms);
+  filter.document("time", older);
+  const PooledClient client = connection_->client();
+  const CollectionPtr audit_collection = client.collection(kAudit);
+  Bson reply;
+  bson_error_t error;
+  if (!mongoc_collection_delete_many(audit_collection.get(), filter.get(), nullptr, reply.get(),
+                                     &error)) {
+    connection_->fail(error, "prune audit");
+  }
+  return static_cast<std::uint64_t>(number_field(reply.get(), "deletedCount").value_or(0));
+}
+
 std::vector<audit::AuditEvent> MongoStore::list_audit(const std::optional<std::string>& job_id,
                                                       std::size_t limit) {
   Bson filter;

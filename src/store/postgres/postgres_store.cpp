@@ -432,6 +432,16 @@ void PostgresStore::append_audit(const audit::AuditEvent& event) {
             {std::to_string(event.time_unix_ms), event.job_id, event.route, body});
 }
 
+std::uint64_t PostgresStore::prune_audit(std::int64_t before_unix_ms) {
+  auto conn = pool_->borrow();
+  const pg::Result r =
+      conn->run("prune_audit",
+                "WITH gone AS (DELETE FROM audit WHERE time_unix_ms < $1 RETURNING 1) "
+                "SELECT count(*) FROM gone",
+                {std::to_string(before_unix_ms)});
+  return static_cast<std::uint64_t>(std::stoull(r.string(0, 0)));
+}
+
 std::vector<audit::AuditEvent> PostgresStore::list_audit(const std::optional<std::string>& job_id,
                                                          std::size_t limit) {
   std::vector<std::string> bodies;

@@ -549,6 +549,15 @@ void SqliteStore::append_audit(const audit::AuditEvent& event) {
   writer_->step(stmt);
 }
 
+std::uint64_t SqliteStore::prune_audit(std::int64_t before_unix_ms) {
+  std::lock_guard lock(write_mutex_);
+  sqlite3_stmt* stmt = writer_->statement("DELETE FROM audit WHERE time_unix_ms < ?1");
+  StatementUse use(stmt);
+  writer_->bind_int(stmt, 1, before_unix_ms);
+  writer_->step(stmt);
+  return static_cast<std::uint64_t>(sqlite3_changes(writer_->get()));
+}
+
 std::vector<audit::AuditEvent> SqliteStore::list_audit(const std::optional<std::string>& job_id,
                                                        std::size_t limit) {
   std::vector<std::string> bodies;

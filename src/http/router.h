@@ -1,0 +1,69 @@
+// Routes by method and path pattern, the way the API reads in its spec:
+//   router.get(R"(/records/([\s\S]*))", handler);
+// A pattern must match the whole decoded path; its captures land in Request::matches. HEAD
+// requests use the GET routes (the front door sends the head of the answer only). Upload routes
+// take their body as a stream of pieces (BodySink), so a large or slow body never holds a thread
+// while it is on the wire.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <regex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "http/request.h"
+
+namespace signer::http {
+
+// How a request's body ended, for BodySink::finish.
+struct BodyEnd {
+  enum class How {
+    kComplete,   // the whole body was read
+    kStopped,    // feed() returned false; the sink knows why
+    kTransport,  // the connection failed it: too slow, cut short, malformed, over the limit
+  };
+  How how = How::kComplete;
+  int status = 0;     // kTransport: the status the transport suggests (400, 408, 413, 503)
+  std::string error;  // kTransport: why, fit for the client
+};
+
+// Takes an upload's body as it arrives. Called on a handler thread, one call at a time.
+class BodySink {
+ public:
+  virtual ~BodySink() = default;
+  // The next piece of the body. Returns false to stop reading (over a limit, a broken body); the
+  // rest of the body is then never read and the connection closes after the answer.
+  virtual bool feed(std::string_view piece) = 0;
+  // The body ended (BodyEnd::How says how). Fills `res`.
+  virtual void finish(const BodyEnd& end, Response& res) = 0;
+};
+
+using Handler = std::function<void(const Request&, Response&)>;
+// Opens an upload: returns the sink for its body, or nullptr after filling `res` with a refusal
+// (busy, …), in which case the body is never read.
+using UploadHandler = std::function<std::unique_ptr<BodySink>(const Request&, Response&)>;
+
+struct Route {
+  std::string method;
+  std::regex pattern;
+  Handler handler;       // set for routes without a body
+  UploadHandler upload;  // set for upload routes
+  bool takes_body() const { return static_cast<bool>(upload); }
+};
+
+class Router {
+ public:
+  void get(const std::string& pattern, Handler handler);
+  void post(const std::string& pattern, Handler handler);
+  void upload(const std::string& pattern, UploadHandler handler);  // POST with a streamed body
+
+  // The route for `req` (HEAD uses GET routes), with req.matches set; nullptr when none matches.
+  const Route* find(Request& req) const;
+
+ private:
+  std::vector<Route> routes_;
+};
+
+}  // namespace signer::http
