@@ -201,7 +201,9 @@ TEST_F(PostgresServer, OpeningAgainKeepsTheDataAndMigratesNothing) {
   open()->ingest(numbered(10));
   auto again = open();
   EXPECT_EQ(again->count().unsigned_records, 10u);
-  EXPECT_EQ(raw_->query("SELECT count(*) FROM signer_schema")[0][0], "1");
+  // One row per migration, each made once.
+  EXPECT_EQ(raw_->query("SELECT count(*) FROM signer_schema")[0][0],
+            std::to_string(PostgresStore::kSchemaVersion));
 }
 
 TEST_F(PostgresServer, PodsOpeningTogetherCreateTheSchemaOnce) {
@@ -210,7 +212,8 @@ TEST_F(PostgresServer, PodsOpeningTogetherCreateTheSchemaOnce) {
     opens.push_back(std::async(std::launch::async, [&] { open(); }));
   }
   for (auto& f : opens) EXPECT_NO_THROW(f.get());
-  EXPECT_EQ(raw_->query("SELECT count(*) FROM signer_schema")[0][0], "1");
+  EXPECT_EQ(raw_->query("SELECT count(*) FROM signer_schema")[0][0],
+            std::to_string(PostgresStore::kSchemaVersion));
 }
 
 TEST_F(PostgresServer, RefusesADatabaseWhoseSchemaIsNewer) {
@@ -235,6 +238,101 @@ TEST_F(PostgresServer, AdoptsARecordsTableAnotherToolMade) {
   const auto page = store->read_unsigned(records::shard_range_for_batch(0, 1), cursor, 10);
   ASSERT_EQ(page.size(), 1u);
   EXPECT_EQ(page[0].msg, "hello");
+}
+
+// A table another tool made with the columns but without a unique index on id: ON CONFLICT (id)
+// would fail every move, and nothing would stop an id from being stored twice.
+TEST_F(PostgresServer, GivesATableAnotherToolMadeTheUniqueIndexOnIdItLacks) {
+  raw_->query("CREATE TABLE signedrecords (id text, msg text, salt text, sign text, key text)");
+  raw_->query("INSERT INTO signedrecords VALUES ('a', 'm', 's', 'x', 'k')");
+  auto store = open();
+  EXPECT_EQ(store
+                ->move_to_signed(std::vector<records::SignedRecord>{{"a", "m", "s2", "x2", "k", ""},
+                                                                    {"b", "m", "s", "x", "k", ""}})
+                .inserted,
+            1u);
+  EXPECT_EQ(raw_->query("SELECT count(*) FROM signedrecords WHERE id = 'a'")[0][0], "1");
+}
+
+TEST_F(PostgresServer, RefusesATableThatHoldsAnIdTwiceNamingIt) {
+  raw_->query("CREATE TABLE signedrecords (id text, msg text, salt text, sign text, key text)");
+  raw_->query(
+      "INSERT INTO signedrecords VALUES ('a', 'm', 's', 'x', 'k'), ('a', 'm', 't', 'y', 'k')");
+  try {
+    open();
+    FAIL() << "a table holding an id twice was accepted";
+  } catch (const StoreError& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kConflict) << e.what();
+    EXPECT_NE(std::string(e.what()).find("signedrecords has no unique index on id"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
+TEST_F(PostgresServer, AShardColumnOfAnotherTypeBecomesBigintAndIsBackfilled) {
+  raw_->query("CREATE TABLE records (id text PRIMARY KEY, msg text, shard double precision)");
+  raw_->query("INSERT INTO records VALUES ('0000000c-a', 'm', 12.5), ('0000000d-b', 'm', 13)");
+  auto store = open();
+  EXPECT_EQ(raw_->query("SELECT data_type FROM information_schema.columns WHERE table_name = "
+                        "'records' AND column_name = 'shard'")[0][0],
+            "bigint");
+  EXPECT_EQ(store->backfill_shards(), 2u);
+  ReadCursor cursor;
+  EXPECT_EQ(store->read_unsigned(records::shard_range_for_batch(0, 1), cursor, 10).size(), 2u);
+}
+
+// The race of the issue, forced: a move of id X holds its transaction open (X deleted from records
+// and inserted into signedrecords, not yet committed) while an ingest of X with another msg
+// arrives. The ingest's insert waits on the move's row lock; once the move commits, the insert
+// goes through, since its snapshot saw neither copy. It must be taken back and answered
+// "conflict": before, it was "accepted", and the next job dropped it as already signed.
+TEST_F(PostgresServer, AnIngestThatWaitedOnAMoveOfItsIdIsAnsweredAsAConflict) {
+  auto store = open();
+  const std::string id = "0000abcd-raced";
+  store->ingest(std::vector<records::UnsignedRecord>{{id, "first"}});
+  RawPg mover(pg_url());
+  mover.query("BEGIN");
+  mover.query(
+      "INSERT INTO signedrecords (id, msg, salt, sign, key, job_id) "
+      "VALUES ($1, 'first', 's', '0xsign', '0x04key', '')",
+      {id});
+  mover.query("DELETE FROM records WHERE id = $1", {id});
+  auto ingest = std::async(std::launch::async, [&] {
+    return store->ingest(std::vector<records::UnsignedRecord>{{id, "second"}});
+  });
+  // Until the ingest is waiting on the move's lock.
+  bool waiting = false;
+  for (int i = 0; i < 200 && !waiting; ++i) {
+    waiting = raw_->query(
+                  "SELECT count(*) FROM pg_stat_activity WHERE application_name = "
+                  "'message-signer' AND wait_event_type = 'Lock'")[0][0] == "1";
+    if (!waiting) std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  }
+  ASSERT_TRUE(waiting) << "the ingest never waited on the move";
+  EXPECT_EQ(ingest.wait_for(std::chrono::milliseconds(0)), std::future_status::timeout);
+  mover.query("COMMIT");
+  const IngestResult result = ingest.get();
+  EXPECT_EQ(result.accepted, 0u);
+  EXPECT_EQ(result.conflicts, 1u);
+  EXPECT_EQ(raw_->query("SELECT count(*) FROM records WHERE id = $1", {id})[0][0], "0");
+  EXPECT_EQ(raw_->query("SELECT msg FROM signedrecords WHERE id = $1", {id})[0][0], "first");
+}
+
+// An ingest of records with the job's start in between: the start waits for the ingest's
+// transaction, so its records are counted in the start's epoch, all of them or none.
+TEST_F(PostgresServer, AJobStartWaitsForAnIngestInFlight) {
+  auto store = open();
+  RawPg ingester(pg_url());
+  ingester.query("BEGIN");
+  ingester.query("SELECT pg_advisory_xact_lock_shared(7163550141852860020)");
+  ingester.query(
+      "INSERT INTO records (id, msg, shard, epoch) SELECT 'late', 'm', 1, epoch FROM signer_epoch");
+  auto start = std::async(std::launch::async, [&] { return store->start_job(); });
+  EXPECT_EQ(start.wait_for(std::chrono::milliseconds(300)), std::future_status::timeout);
+  ingester.query("COMMIT");
+  const JobStart opened = start.get();
+  EXPECT_EQ(opened.counts.unsigned_records, 1u);
+  EXPECT_EQ(store->count_unsigned_through_epoch(opened.epoch), 1u);
 }
 
 // The hot path stays an index range scan however large the table: the chunk read walks

@@ -18,6 +18,8 @@ ErrorKind kind_of_sqlstate(std::string_view state) {
   if (state.size() != 5) return ErrorKind::kUnavailable;  // no result: the connection went away
   const std::string_view error_class = state.substr(0, 2);
   if (error_class == "23") return ErrorKind::kConflict;  // integrity constraint violation
+  // disk_full (53100): the server's disk; retrying helps once space is freed there.
+  if (state == "53100") return ErrorKind::kFull;
   // data exception, syntax or access rule, invalid name, feature not supported, schema and
   // configuration errors: the same statement would fail again.
   if (error_class == "22" || error_class == "42" || error_class == "0A" || error_class == "3F" ||
