@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <csignal>
 #include <future>
 #include <string>
 #include <thread>
@@ -391,6 +392,36 @@ TEST_F(PostgresServer, AMsgWithANulCharacterIsRefusedAndNothingIsWritten) {
 
 // A statement held up (here by a lock another session keeps) ends at the statement timeout with
 // a retryable error, and the store works again once the lock is gone.
+// A server that stops answering altogether (frozen, or behind a link that accepts bytes and
+// delivers none) cannot cancel the statement itself: the store gives up after the statement
+// timeout plus the store timeout, closes the connection, and the next statement reconnects.
+TEST_F(PostgresServer,
+       AServerThatStopsAnsweringFailsTheStatementAfterItsTimeoutPlusTheStoreTimeout) {
+  StoreOptions options{.url = pg_url(), .timeout_ms = 1000};
+  options.statement_timeout_ms = 500;
+  options.pg_pool_size = 1;
+  PostgresStore store(options);
+  store.ingest(numbered(5));
+  // The one pooled connection's server process, frozen.
+  const std::string backend = raw_->query(
+      "SELECT pid FROM pg_stat_activity WHERE application_name = 'message-signer'")[0][0];
+  ASSERT_EQ(::kill(std::stoi(backend), SIGSTOP), 0);
+  const auto start = Clock::now();
+  try {
+    store.count();
+    ADD_FAILURE() << "a frozen server answered";
+  } catch (const StoreError& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kUnavailable) << e.what();
+    EXPECT_NE(std::string(e.what()).find("did not answer within 1500 ms"), std::string::npos)
+        << e.what();
+  }
+  const auto took = Clock::now() - start;
+  ::kill(std::stoi(backend), SIGCONT);
+  EXPECT_GE(took, std::chrono::milliseconds(1400));
+  EXPECT_LT(took, std::chrono::seconds(5));
+  EXPECT_EQ(store.count().unsigned_records, 5u);
+}
+
 TEST_F(PostgresServer, AStatementBlockedPastItsTimeoutFailsAsUnavailable) {
   auto store = open(300);
   store->ingest(numbered(5));

@@ -5,7 +5,9 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <charconv>
+#include <chrono>
 #include <utility>
 
 #include "store/store_factory.h"
@@ -167,7 +169,10 @@ std::int64_t Result::int64(int row, int column) const {
 
 // ---- Connection ------------------------------------------------------------------------------
 
-Connection::Connection(const ConnectParams& params) : password_(params.password) {
+Connection::Connection(const ConnectParams& params)
+    : password_(params.password),
+      answer_timeout_ms_(std::max(0, params.statement_timeout_ms) +
+                         std::max(1000, params.connect_timeout_ms)) {
   const std::string connect_timeout =
       std::to_string(std::max(2, (params.connect_timeout_ms + 999) / 1000));
   const std::string user_timeout = std::to_string(std::max(1000, params.connect_timeout_ms));
@@ -194,6 +199,9 @@ Connection::Connection(const ConnectParams& params) : password_(params.password)
                          scrub(message, {params.password, url_password(params.url)}));
   }
   PQsetNoticeProcessor(conn_, &log_notice, nullptr);
+  // Non-blocking, so that sending a large chunk to a server that stopped reading cannot hang
+  // (await bounds the whole exchange).
+  PQsetnonblocking(conn_, 1);
   const std::string set_timeout =
       "SET statement_timeout = " + std::to_string(std::max(0, params.statement_timeout_ms));
   exec(set_timeout.c_str());
@@ -208,6 +216,7 @@ bool Connection::healthy() const {
 }
 
 bool Connection::still_open() {
+  if (!conn_) return false;
   // An idle connection has nothing to read unless the server spoke first: a FATAL notice before
   // it closed, then end-of-file. Read until there is nothing more (or libpq saw the end).
   for (int reads = 0; reads < 8 && healthy(); ++reads) {
@@ -223,17 +232,80 @@ void Connection::fail(pg_result* result, const char* what) {
   const char* state_field = result ? PQresultErrorField(result, PG_DIAG_SQLSTATE) : nullptr;
   const std::string state = state_field ? state_field : "";
   std::string message = one_line(result ? PQresultErrorMessage(result) : "");
-  if (message.empty()) message = one_line(PQerrorMessage(conn_));
+  if (message.empty() && conn_) message = one_line(PQerrorMessage(conn_));
   if (result) PQclear(result);
   // Leave the connection idle, so the pool can lend it again (or see that it is broken).
-  const PGTransactionStatusType tx = PQtransactionStatus(conn_);
-  if (tx == PQTRANS_INTRANS || tx == PQTRANS_INERROR) PQclear(PQexec(conn_, "ROLLBACK"));
+  if (conn_) {
+    const PGTransactionStatusType tx = PQtransactionStatus(conn_);
+    if (tx == PQTRANS_INTRANS || tx == PQTRANS_INERROR) {
+      try {
+        if (PQsendQuery(conn_, "ROLLBACK")) PQclear(await("ROLLBACK"));
+      } catch (const StoreError&) {  // the connection is closed: nothing to roll back
+      }
+    }
+  }
   throw StoreError(kind_of_sqlstate(state),
                    std::string("postgres: ") + what + ": " + scrub(message, {password_}));
 }
 
+bool Connection::wait_for(short events, std::chrono::steady_clock::time_point deadline) {
+  for (;;) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return false;
+    pollfd ready{PQsocket(conn_), events, 0};
+    const int n = ::poll(&ready, 1, static_cast<int>(std::min<std::int64_t>(left.count(), 1000)));
+    if (n > 0) return true;
+    if (n < 0 && errno != EINTR) return true;  // let libpq meet and report the socket's error
+  }
+}
+
+[[noreturn]] void Connection::abandon(const char* what) {
+  PQfinish(conn_);
+  conn_ = nullptr;
+  throw StoreError(ErrorKind::kUnavailable,
+                   std::string("postgres: ") + what + ": the server did not answer within " +
+                       std::to_string(answer_timeout_ms_) +
+                       " ms (statement timeout + store timeout); connection closed");
+}
+
+pg_result* Connection::await(const char* what) {
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(answer_timeout_ms_);
+  // Everything sent first: a server that stopped reading leaves the buffer full.
+  for (int flushed = PQflush(conn_); flushed != 0; flushed = PQflush(conn_)) {
+    if (flushed < 0) break;  // the error comes back as the result
+    if (!wait_for(POLLOUT | POLLIN, deadline)) abandon(what);
+    if (PQconsumeInput(conn_) == 0) break;
+  }
+  // Every result of the command: the first that failed is kept, else the last.
+  pg_result* kept = nullptr;
+  auto failed = [](pg_result* r) {
+    const ExecStatusType status = PQresultStatus(r);
+    return status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK;
+  };
+  for (;;) {
+    while (PQisBusy(conn_)) {
+      if (!wait_for(POLLIN, deadline)) {
+        if (kept) PQclear(kept);
+        abandon(what);
+      }
+      if (PQconsumeInput(conn_) == 0) break;  // the connection's error comes as a result
+    }
+    pg_result* next = PQgetResult(conn_);
+    if (!next) break;
+    if (kept && failed(kept)) {
+      PQclear(next);
+    } else {
+      if (kept) PQclear(kept);
+      kept = next;
+    }
+  }
+  return kept;
+}
+
 void Connection::exec(const char* sql) {
-  pg_result* result = PQexec(conn_, sql);
+  pg_result* result = PQsendQuery(conn_, sql) ? await("statement") : nullptr;
   const ExecStatusType status = result ? PQresultStatus(result) : PGRES_FATAL_ERROR;
   if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) fail(result, "statement failed");
   PQclear(result);
@@ -242,7 +314,9 @@ void Connection::exec(const char* sql) {
 Result Connection::run(const char* name, const char* sql,
                        std::span<const std::optional<std::string_view>> params) {
   if (!prepared_.contains(name)) {
-    pg_result* prepared = PQprepare(conn_, name, sql, static_cast<int>(params.size()), nullptr);
+    pg_result* prepared = PQsendPrepare(conn_, name, sql, static_cast<int>(params.size()), nullptr)
+                              ? await(name)
+                              : nullptr;
     if (!prepared || PQresultStatus(prepared) != PGRES_COMMAND_OK) fail(prepared, name);
     PQclear(prepared);
     prepared_.insert(name);
@@ -259,8 +333,10 @@ Result Connection::run(const char* name, const char* sql,
     }
     values.push_back(owned.emplace_back(*param).c_str());
   }
-  pg_result* result = PQexecPrepared(conn_, name, static_cast<int>(values.size()), values.data(),
-                                     nullptr, nullptr, 0);
+  pg_result* result = PQsendQueryPrepared(conn_, name, static_cast<int>(values.size()),
+                                          values.data(), nullptr, nullptr, 0)
+                          ? await(name)
+                          : nullptr;
   const ExecStatusType status = result ? PQresultStatus(result) : PGRES_FATAL_ERROR;
   if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) fail(result, name);
   return Result(result);
