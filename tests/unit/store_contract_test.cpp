@@ -13,6 +13,7 @@
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -1315,6 +1316,30 @@ TEST(DurableWriteConcern, AsksForAJournaledMajorityWithTheGivenTimeout) {
   EXPECT_TRUE(settings.journal);
   EXPECT_EQ(settings.wtimeout_ms, 60000);
   EXPECT_FALSE(settings_of(nullptr).majority);
+}
+
+// Pods start together on a fresh database: every one of them prepares it (indexes, the epoch
+// document) at once, and every one starts.
+TEST_F(MongoServer, PodsOpeningAFreshDatabaseTogetherAllStart) {
+  for (int round = 0; round < 3; ++round) {
+    backend_->raw().drop_database();
+    std::vector<std::thread> pods;
+    std::atomic<int> failed{0};
+    for (int i = 0; i < 6; ++i) {
+      pods.emplace_back([&] {
+        try {
+          MongoStore store({.url = mongo_url(), .timeout_ms = 5000});
+        } catch (const StoreError& e) {
+          ++failed;
+          ADD_FAILURE() << e.what();
+        }
+      });
+    }
+    for (std::thread& t : pods) t.join();
+    EXPECT_EQ(failed.load(), 0);
+  }
+  MongoStore store({.url = mongo_url(), .timeout_ms = 5000});
+  EXPECT_EQ(store.start_job().epoch, 1u);
 }
 
 TEST_F(MongoServer, OpeningAgainKeepsDataAndIndexes) {

@@ -850,8 +850,10 @@ MongoStore::MongoStore(const StoreOptions& options)
   opts.boolean("upsert", true);
   Bson reply;
   bson_error_t error;
+  // Pods starting together upsert it at once: a duplicate key is another pod's, made first.
   if (!mongoc_collection_update_one(epochs.get(), selector.get(), update.get(), opts.get(),
-                                    reply.get(), &error)) {
+                                    reply.get(), &error) &&
+      kind_of(error) != ErrorKind::kConflict) {
     try {
       connection_->fail(error, "create the epoch document");
     } catch (const StoreError& e) {
