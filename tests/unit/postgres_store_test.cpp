@@ -86,6 +86,19 @@ TEST(PostgresStoreConfig, UnreachableServerFailsWithinTheTimeoutAndHidesThePassw
   EXPECT_LT(Clock::now() - start, std::chrono::seconds(3));
 }
 
+// A primary and its standby, the URL a failover setup gives (docs/K8S.md): each host named with
+// its port, never a password.
+TEST(PostgresStoreConfig, AMultiHostUrlIsDescribedHostByHost) {
+  EXPECT_EQ(pg::describe_url("postgresql://signer:secret@10.0.0.1:5432,10.0.0.2:5433/signer"
+                             "?target_session_attrs=read-write"),
+            "postgresql://signer@10.0.0.1:5432,10.0.0.2:5433/signer");
+  // libpq: a host without a port of its own gets the default one.
+  EXPECT_EQ(pg::describe_url("postgresql://signer@pg-a,pg-b:6432/db"),
+            "postgresql://signer@pg-a,pg-b:6432/db");
+  EXPECT_EQ(pg::describe_url("host=pg-a,pg-b port=6432 dbname=db user=signer"),
+            "postgresql://signer@pg-a:6432,pg-b:6432/db");
+}
+
 TEST(PostgresStoreConfig, NonPositiveTimeoutsAreInvalid) {
   for (auto [connect, statement] : {std::pair{0, 1000}, std::pair{1000, 0}}) {
     StoreOptions options{.url = "postgresql://127.0.0.1:1/signer", .timeout_ms = connect};

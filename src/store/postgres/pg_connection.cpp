@@ -124,8 +124,26 @@ std::string describe_url(const std::string& url) {
   }
   std::string out = "postgresql://";
   if (!user.empty()) out += user + "@";
-  out += host.empty() ? "localhost" : host;
-  if (!port.empty()) out += ":" + port;
+  // A failover list (host=a,b port=1,2, or postgresql://a:1,b:2/) pairs each host with its port;
+  // a single port applies to every host.
+  auto split = [](const std::string& list) {
+    std::vector<std::string> items;
+    std::size_t begin = 0;
+    for (std::size_t comma; (comma = list.find(',', begin)) != std::string::npos;
+         begin = comma + 1) {
+      items.push_back(list.substr(begin, comma - begin));
+    }
+    items.push_back(list.substr(begin));
+    return items;
+  };
+  const std::vector<std::string> hosts = split(host.empty() ? "localhost" : host);
+  const std::vector<std::string> ports = split(port);
+  for (std::size_t i = 0; i < hosts.size(); ++i) {
+    if (i > 0) out += ",";
+    out += hosts[i].empty() ? "localhost" : hosts[i];
+    const std::string& p = ports.size() == hosts.size() ? ports[i] : ports.front();
+    if (!p.empty()) out += ":" + p;
+  }
   out += "/" + dbname;
   return out;
 }
