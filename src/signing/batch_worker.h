@@ -73,7 +73,8 @@ struct BatchWorkerOptions {
   std::size_t chunk_bytes = std::size_t{8} << 20;
   // Chunk reads that fail in a way that may pass are retried in place (store_retry.h); a move
   // that fails ends the run, and the coordinator retries the batch.
-  StoreRetryPolicy read_retry{3, std::chrono::milliseconds(100), std::chrono::milliseconds(1000)};
+  StoreRetryPolicy read_retry{3, std::chrono::milliseconds(100), std::chrono::milliseconds(1000),
+                              std::chrono::milliseconds(1000)};
 };
 
 class BatchWorker {

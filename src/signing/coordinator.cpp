@@ -26,6 +26,13 @@ struct Coordinator::Job {
   std::int64_t started_unix_ms = 0;
   std::atomic<bool> halted{false};  // the store is down or full: start no more batches
 
+  // The job's record is saved after each batch by a thread of its own (save_progress), so a
+  // batch never waits for a save: a store that went silent would hold every dispatcher for a
+  // timeout per save.
+  std::mutex save_mutex;
+  std::condition_variable_any save_wanted;
+  bool save_pending = false;  // guarded by save_mutex
+
   std::atomic<std::uint64_t> next_batch{0};
   std::atomic<std::uint64_t> batches_done{0};
   std::atomic<std::uint64_t> batches_failed{0};
@@ -150,6 +157,8 @@ JobSnapshot Coordinator::start(const JobRequest& request) {
 void Coordinator::run_job(std::stop_token stop, std::shared_ptr<Job> job) {
   const std::size_t workers =
       static_cast<std::size_t>(std::min<std::uint64_t>(options_.concurrency, job->batches));
+  std::jthread saver(
+      [this, &job](std::stop_token halt_saving) { save_progress(halt_saving, *job); });
   {
     std::vector<std::jthread> dispatchers;
     dispatchers.reserve(workers);
@@ -166,7 +175,17 @@ void Coordinator::run_job(std::stop_token stop, std::shared_ptr<Job> job) {
   }  // joins the dispatchers
 
   const bool all_done = job->batches_done.load() == job->batches;
-  take_final_account(*job, all_done);
+  // A job halted by a silent store reports at once: its account, its record and its audit event
+  // would each wait out the store's timeout first. They follow as soon as the store answers.
+  const bool halted = job->halted.load();
+  saver.request_stop();
+  if (!halted) saver.join();  // the final save below is then the last one
+  if (halted) {
+    std::lock_guard lock(mutex_);
+    job->error = job->halt_reason;
+  } else {
+    take_final_account(*job, all_done);
+  }
   JobSnapshot s;
   {
     std::lock_guard lock(mutex_);
@@ -198,18 +217,20 @@ void Coordinator::run_job(std::stop_token stop, std::shared_ptr<Job> job) {
   metrics_.set(metrics::kJobRunning, {}, 0);
   metrics_.increment(metrics::kJobsTotal, {{"outcome", std::string(to_string(s.state))}});
   publish_progress(*job);
-  const bool saved = persist(*job);
-  audit_.record({.time_unix_ms = job->ended_unix_ms,
-                 .client = job->client,
-                 .remote_addr = job->remote_addr,
-                 .route = "/sign",
-                 .outcome = std::string(to_string(s.state)),
-                 .count = s.records_signed,
-                 .job_id = s.id,
-                 .detail = std::to_string(s.batches_done) + "/" + std::to_string(s.batches) +
-                           " batches done, " + std::to_string(s.batches_failed) + " failed, " +
-                           std::to_string(s.records_invalid) + " invalid records" +
-                           (s.error.empty() ? "" : ": " + s.error)});
+  const bool saved = !halted && persist(*job);
+  const audit::AuditEvent ended{.time_unix_ms = job->ended_unix_ms,
+                                .client = job->client,
+                                .remote_addr = job->remote_addr,
+                                .route = "/sign",
+                                .outcome = std::string(to_string(s.state)),
+                                .count = s.records_signed,
+                                .job_id = s.id,
+                                .detail = std::to_string(s.batches_done) + "/" +
+                                          std::to_string(s.batches) + " batches done, " +
+                                          std::to_string(s.batches_failed) + " failed, " +
+                                          std::to_string(s.records_invalid) + " invalid records" +
+                                          (s.error.empty() ? "" : ": " + s.error)};
+  if (!halted) audit_.record(ended);
   spdlog::info(
       "job {} {}: {} signed ({} already signed, {} invalid), {}/{} batches done, {} failed, {} "
       "retries, {:.1f}s, {:.0f} records/s{}{}",
@@ -223,6 +244,11 @@ void Coordinator::run_job(std::stop_token stop, std::shared_ptr<Job> job) {
     accounted = job->unsigned_at_end.has_value();
   }
   finished_.notify_all();
+  if (halted) {
+    // After the report: each may wait out the store's timeout.
+    if (saver.joinable()) saver.join();
+    audit_.record(ended);
+  }
   // The store did not answer at the end (the outage that ended the job, often): the job has
   // ended and said so, but its record and counts wait for the store. They are taken as soon as it
   // answers, so the job's record ends up matching the store, unless a new job starts first.
@@ -235,9 +261,7 @@ void Coordinator::take_final_account(Job& job, bool all_done) {
   // So the store is asked how many records of the start are still unsigned. By their ingest
   // epoch, not by subtracting what the batches reported from the count at the start: records
   // ingested during the job are signed too and would make up for the ones missed.
-  // A halted job asks once: the store has just failed to answer for a whole store timeout.
-  const StoreRetryPolicy retry =
-      job.halted.load() ? StoreRetryPolicy{1, {}, {}} : store_retry_policy();
+  const StoreRetryPolicy retry = store_retry_policy();
   std::optional<std::uint64_t> unsigned_at_end, left_from_start, stamped;
   std::string accounting_error;
   try {
@@ -255,9 +279,7 @@ void Coordinator::take_final_account(Job& job, bool all_done) {
   std::lock_guard lock(mutex_);
   job.unsigned_at_end = unsigned_at_end;
   job.left_from_start = left_from_start;
-  if (job.halted.load()) {
-    job.error = job.halt_reason;
-  } else if (all_done && left_from_start) {
+  if (all_done && left_from_start) {
     // Records that cannot be signed stay unsigned, reported by the batches that met them.
     const std::uint64_t invalid = job.records_invalid.load();
     const std::uint64_t missed = *left_from_start > invalid ? *left_from_start - invalid : 0;
@@ -272,7 +294,8 @@ void Coordinator::take_final_account(Job& job, bool all_done) {
 }
 
 StoreRetryPolicy Coordinator::store_retry_policy() const {
-  return {options_.max_attempts, options_.initial_backoff, options_.max_backoff};
+  return {options_.max_attempts, options_.initial_backoff, options_.max_backoff,
+          options_.store_timeout};
 }
 
 void Coordinator::halt(Job& job, const std::string& reason) {
@@ -300,8 +323,10 @@ bool Coordinator::store_answers(Job& job, std::stop_token stop) {
     } catch (const std::exception& e) {
       error = e.what();
     }
+    // A ping that waited out the whole window itself (MongoDB's server selection) ends it: a
+    // second one would double the wait.
     const auto now = std::chrono::steady_clock::now();
-    if (now >= deadline || stop.stop_requested()) break;
+    if (now + options_.initial_backoff >= deadline || stop.stop_requested()) break;
     interruptible_sleep(stop,
                         std::min<std::chrono::steady_clock::duration>(backoff, deadline - now));
     backoff = std::min(backoff * 2, options_.max_backoff);
@@ -335,8 +360,7 @@ void Coordinator::run_batch(std::stop_token stop, Job& job, std::uint64_t batch)
       job.results.push_back(outcome);
       if (outcome.error.empty()) ++job.batches_by_pod[outcome.pod];
     }
-    // Saving while the store is known to be down or full would only wait out its timeout.
-    if (!job.halted.load()) persist(job);
+    request_save(job);
   };
   auto backoff = options_.initial_backoff;
   std::string last_error;
@@ -452,6 +476,26 @@ audit::JobRecord Coordinator::record_of(const Job& job) const {
   r.started_unix_ms = job.started_unix_ms;
   r.ended_unix_ms = job.ended_unix_ms;
   return r;
+}
+
+void Coordinator::request_save(Job& job) {
+  {
+    std::lock_guard lock(job.save_mutex);
+    job.save_pending = true;
+  }
+  job.save_wanted.notify_one();
+}
+
+void Coordinator::save_progress(std::stop_token stop, Job& job) {
+  for (;;) {
+    {
+      std::unique_lock lock(job.save_mutex);
+      if (!job.save_wanted.wait(lock, stop, [&] { return job.save_pending; })) return;
+      job.save_pending = false;
+    }
+    // Saving while the store is known to be down or full would only wait out its timeout.
+    if (!job.halted.load()) persist(job);
+  }
 }
 
 bool Coordinator::persist(const Job& job) {

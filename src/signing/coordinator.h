@@ -164,11 +164,16 @@ class Coordinator {
   bool store_answers(Job& job, std::stop_token stop);
   // Stops the job from starting batches (the store is down or full); `reason` becomes its error.
   void halt(Job& job, const std::string& reason);
-  // Counts at the end of the job, into `job` (retried, or tried once when the job was halted).
+  // Counts at the end of the job, into `job` (retried like the start's counts); a halted job
+  // leaves them to settle_later.
   void take_final_account(Job& job, bool all_done);
   StoreRetryPolicy store_retry_policy() const;
   JobSnapshot snapshot_of(const Job& job) const;
   void publish_progress(const Job& job);
+  // Asks the job's saver thread to save its record (the latest state; saves coalesce).
+  void request_save(Job& job);
+  // The saver: saves the job's record whenever asked, until `stop`; not while halted.
+  void save_progress(std::stop_token stop, Job& job);
   // Saves the job's current record. Logs, never throws, when the store fails: a lost progress
   // save must not fail the signing; the next save carries everything. Returns whether it saved.
   bool persist(const Job& job);

@@ -19,21 +19,29 @@ struct StoreRetryPolicy {
   int attempts = 4;  // first try included
   std::chrono::milliseconds initial_backoff{200};
   std::chrono::milliseconds max_backoff{5000};
+  // No new try once this long has passed since the first began (0: no limit). A call that
+  // failed at once (a reset) is worth another; one that waited out the store timeout met an
+  // outage, and trying again would only multiply the wait (the job's store check decides then).
+  std::chrono::milliseconds give_up_after{0};
 };
 
 // Returns call(). Retries it while it throws store::StoreError(kUnavailable), up to
-// policy.attempts tries in all, sleeping initial_backoff, then twice as long each time (at most
-// max_backoff); every other error, and the last one, is rethrown. A stop request ends the waiting
-// early and rethrows the error at hand.
+// policy.attempts tries in all and within policy.give_up_after, sleeping initial_backoff, then
+// twice as long each time (at most max_backoff); every other error, and the last one, is
+// rethrown. A stop request ends the waiting early and rethrows the error at hand.
 template <typename Call>
 auto with_store_retry(const StoreRetryPolicy& policy, std::stop_token stop, Call&& call)
     -> decltype(call()) {
+  const auto first = std::chrono::steady_clock::now();
   auto backoff = policy.initial_backoff;
   for (int attempt = 1;; ++attempt) {
     try {
       return call();
     } catch (const store::StoreError& e) {
-      if (e.kind() != store::ErrorKind::kUnavailable || attempt >= policy.attempts ||
+      const bool too_late =
+          policy.give_up_after.count() > 0 &&
+          std::chrono::steady_clock::now() + backoff - first >= policy.give_up_after;
+      if (e.kind() != store::ErrorKind::kUnavailable || attempt >= policy.attempts || too_late ||
           stop.stop_requested()) {
         throw;
       }

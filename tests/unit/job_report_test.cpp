@@ -237,6 +237,33 @@ TEST_F(SigningTest, AResetDuringAChunkReadIsRetriedWithinTheBatch) {
   EXPECT_EQ(store_->count().unsigned_records, 0u);
 }
 
+TEST(StoreRetry, RetriesACallThatFailedAtOnceButNotOneThatWaitedOutTheStoreTimeout) {
+  int calls = 0;
+  auto reset = [&]() -> int {
+    if (++calls < 3) throw store::StoreError(store::ErrorKind::kUnavailable, "reset");
+    return 7;
+  };
+  EXPECT_EQ(with_store_retry({4, 1ms, 1ms, 1000ms}, {}, reset), 7);
+  EXPECT_EQ(calls, 3);
+
+  calls = 0;
+  auto silent = [&]() -> int {
+    ++calls;
+    std::this_thread::sleep_for(60ms);  // a server selection waited out
+    throw store::StoreError(store::ErrorKind::kUnavailable, "no suitable servers");
+  };
+  EXPECT_THROW(with_store_retry({4, 1ms, 1ms, 50ms}, {}, silent), store::StoreError);
+  EXPECT_EQ(calls, 1);
+
+  calls = 0;
+  auto invalid = [&]() -> int {
+    ++calls;
+    throw store::StoreError(store::ErrorKind::kInvalid, "bad");
+  };
+  EXPECT_THROW(with_store_retry({4, 1ms, 1ms, {}}, {}, invalid), store::StoreError);
+  EXPECT_EQ(calls, 1);
+}
+
 // Every batch fails because the store does not answer the pod, and the store does not answer
 // this process either: a store that is down.
 class DeadStore final : public testing::ForwardingStore {
@@ -277,6 +304,18 @@ TEST_F(SigningTest, AJobStopsWaitingOnADeadStoreAfterOneStoreTimeoutNotOnePerBat
   EXPECT_LE(down.dispatched.load(), 2 * options.concurrency);
   EXPECT_LT(done->batches_done + done->batches_failed, done->batches);
   EXPECT_LT(took, 10 * options.store_timeout);
+  // Reported before its account and record: those wait for the store, and follow once it
+  // answers (here its counts and saves do).
+  EXPECT_FALSE(done->unsigned_at_end);
+  std::optional<audit::JobRecord> saved;
+  for (int i = 0; i < 200 && !(saved && saved->state == JobState::kFailed); ++i) {
+    std::this_thread::sleep_for(25ms);
+    saved = store_->find_job(done->id);
+  }
+  ASSERT_TRUE(saved && saved->state == JobState::kFailed);
+  EXPECT_EQ(saved->unsigned_at_end, 400u);
+  EXPECT_EQ(saved->error, done->error);
+  EXPECT_EQ(coordinator.snapshot()->unsigned_at_end, 400u);
 }
 
 // The store answers this process, but the pod that ran the batch could not reach it: one pod
