@@ -126,10 +126,13 @@ ServiceGraph::ServiceGraph(const Config& config)
                                     std::chrono::seconds(config.batch_timeout_seconds),
                                     config.peer_ca, config.peer_cert, config.peer_key});
   }
-  coordinator = std::make_unique<signing::Coordinator>(
-      *store, keys, *dispatcher, metrics, audit,
-      signing::CoordinatorOptions{config.concurrency, config.batch_attempts,
-                                  std::chrono::milliseconds(200), std::chrono::milliseconds(5000)});
+  signing::CoordinatorOptions coordinator_options{config.concurrency, config.batch_attempts,
+                                                  std::chrono::milliseconds(200),
+                                                  std::chrono::milliseconds(5000)};
+  // How long the store may stay silent before a job stops waiting for it: one store timeout.
+  coordinator_options.store_timeout = std::chrono::milliseconds(config.store_timeout_ms);
+  coordinator = std::make_unique<signing::Coordinator>(*store, keys, *dispatcher, metrics, audit,
+                                                       coordinator_options);
   spdlog::info("store {}, {} signing threads, chunk {}, dispatch {} x{}", store->describe(),
                pool.size(), config.chunk_size, dispatcher->mode(), config.concurrency);
 }

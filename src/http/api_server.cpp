@@ -472,8 +472,7 @@ void ApiServer::install_routes(Router& r) {
     } catch (const store::StoreError& e) {
       metrics_.increment(metrics::kBatchErrors,
                          {{"kind", std::string(store::to_string(e.kind()))}});
-      send_error(res, e.kind() == store::ErrorKind::kInvalid ? 500 : 503,
-                 std::string("store ") + std::string(store::to_string(e.kind())) + ": " + e.what());
+      send_json(res, batch_error_status(e), batch_error_json(e));
     } catch (const keys::SigningError& e) {
       metrics_.increment(metrics::kBatchErrors, {{"kind", "key"}});
       send_error(res, 503, std::string("signing key unavailable: ") + e.what());

@@ -134,7 +134,12 @@ bool IngestSession::flush() {
                           : "conflict: id already stored with a different msg"}});
     }
   } catch (const store::StoreError& e) {
-    stop(503, std::string("store unavailable: ") + e.what());
+    // The chunk is stored whole or not at all; the ones before it stay accepted.
+    if (e.kind() == store::ErrorKind::kFull) {
+      stop(507, std::string("store full: ") + e.what());
+    } else {
+      stop(503, std::string("store unavailable: ") + e.what());
+    }
     return false;
   }
   chunk_.clear();
