@@ -3,7 +3,6 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
-#include <cctype>
 #include <ctime>
 #include <fstream>
 #include <sstream>
@@ -15,52 +14,6 @@ std::string where(std::size_t position, const std::string& name) {
   std::string text = "client #" + std::to_string(position + 1);
   if (!name.empty()) text += " (" + name + ")";
   return text;
-}
-
-DomainRule domain_rule(const nlohmann::json& entry, const std::string& at) {
-  const std::string what = at + ": an eip712_domains entry";
-  if (!entry.is_object() || entry.empty()) {
-    throw ClientsFileError(what + " must be an object with some of name, version, chainId, "
-                           "verifyingContract");
-  }
-  DomainRule rule;
-  for (const auto& [field, value] : entry.items()) {
-    if (field == "chainId") {
-      if (!value.is_number_unsigned()) {
-        throw ClientsFileError(what + ": chainId must be a non-negative integer");
-      }
-      rule.chain_id = value.get<std::uint64_t>();
-      continue;
-    }
-    if (!value.is_string()) throw ClientsFileError(what + ": " + field + " must be a string");
-    std::string text = value.get<std::string>();
-    if (field == "name") {
-      rule.name = std::move(text);
-    } else if (field == "version") {
-      rule.version = std::move(text);
-    } else if (field == "verifyingContract") {
-      const bool hex = text.size() == 42 && text.starts_with("0x") &&
-                       std::all_of(text.begin() + 2, text.end(), [](char c) {
-                         return std::isxdigit(static_cast<unsigned char>(c)) != 0;
-                       });
-      if (!hex) throw ClientsFileError(what + ": verifyingContract must be \"0x\" + 40 hex");
-      std::transform(text.begin(), text.end(), text.begin(),
-                     [](char c) { return static_cast<char>(std::tolower(c)); });
-      rule.verifying_contract = std::move(text);
-    } else {
-      throw ClientsFileError(what + ": unknown field \"" + field + "\"");
-    }
-  }
-  return rule;
-}
-
-nlohmann::json domain_rule_json(const DomainRule& rule) {
-  nlohmann::json j = nlohmann::json::object();
-  if (rule.name) j["name"] = *rule.name;
-  if (rule.version) j["version"] = *rule.version;
-  if (rule.chain_id) j["chainId"] = *rule.chain_id;
-  if (rule.verifying_contract) j["verifyingContract"] = *rule.verifying_contract;
-  return j;
 }
 
 Client client_from_json(const nlohmann::json& entry, std::size_t position) {
@@ -75,7 +28,7 @@ Client client_from_json(const nlohmann::json& entry, std::size_t position) {
   for (const auto& [field, value] : entry.items()) {
     if (field != "name" && field != "token_sha256" && field != "roles" && field != "keys" &&
         field != "cert_names" && field != "expires" && field != "previous_token_sha256" &&
-        field != "previous_token_expires" && field != "schemes" && field != "eip712_domains") {
+        field != "previous_token_expires") {
       throw ClientsFileError(at + ": unknown field \"" + field + "\"");
     }
   }
@@ -122,24 +75,6 @@ Client client_from_json(const nlohmann::json& entry, std::size_t position) {
   }
   if (!client.token_hash && client.cert_names.empty()) {
     throw ClientsFileError(at + ": needs \"token_sha256\" or \"cert_names\" to identify it");
-  }
-  if (const auto schemes = entry.find("schemes"); schemes != entry.end()) {
-    if (!schemes->is_array() || schemes->empty()) {
-      throw ClientsFileError(at + ": \"schemes\" must list at least one of raw, eip191, eip712");
-    }
-    for (const auto& scheme : *schemes) {
-      const std::string name = scheme.is_string() ? scheme.get<std::string>() : scheme.dump();
-      if (name != "raw" && name != "eip191" && name != "eip712") {
-        throw ClientsFileError(at + ": unknown scheme " + name + " (raw, eip191 or eip712)");
-      }
-      client.schemes.push_back(name);
-    }
-  }
-  if (const auto domains = entry.find("eip712_domains"); domains != entry.end()) {
-    if (!domains->is_array() || domains->empty()) {
-      throw ClientsFileError(at + ": \"eip712_domains\" must list at least one domain");
-    }
-    for (const auto& domain : *domains) client.eip712_domains.push_back(domain_rule(domain, at));
   }
   const auto time_field = [&](const char* field) -> std::optional<std::int64_t> {
     const auto value = entry.find(field);
@@ -217,8 +152,7 @@ std::vector<ClientChange> diff_clients(const ClientRegistry& before, const Clien
     } else if (old->token_hash != now.token_hash) {
       changes.push_back({ClientChange::Kind::kRotated, now.name});
     } else if (old->roles.to_string() != now.roles.to_string() || old->keys != now.keys ||
-               old->cert_names != now.cert_names || old->expires_unix_ms != now.expires_unix_ms ||
-               old->schemes != now.schemes || old->eip712_domains != now.eip712_domains) {
+               old->cert_names != now.cert_names || old->expires_unix_ms != now.expires_unix_ms) {
       changes.push_back({ClientChange::Kind::kChanged, now.name});
     }
   }
@@ -270,12 +204,6 @@ std::string ClientRegistry::to_json() const {
     entry["roles"] = roles;
     if (!client.keys.empty()) entry["keys"] = client.keys;
     if (!client.cert_names.empty()) entry["cert_names"] = client.cert_names;
-    if (!client.schemes.empty()) entry["schemes"] = client.schemes;
-    if (!client.eip712_domains.empty()) {
-      nlohmann::json domains = nlohmann::json::array();
-      for (const DomainRule& rule : client.eip712_domains) domains.push_back(domain_rule_json(rule));
-      entry["eip712_domains"] = std::move(domains);
-    }
     if (client.expires_unix_ms) entry["expires"] = format_utc_time(*client.expires_unix_ms);
     if (client.previous_token_hash) {
       entry["previous_token_sha256"] = to_hex(*client.previous_token_hash);

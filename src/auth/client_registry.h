@@ -3,13 +3,7 @@
 // and optionally the keys its jobs may sign with. The file is JSON, mounted from a Secret:
 //   {"clients": [{"name": "ops", "token_sha256": "<64 hex>", "roles": ["ingest", "sign", "read"],
 //                 "keys": [1, "0x<address>"], "cert_names": ["ops.example"]}]}
-// Optional per client: "schemes", the signing schemes its jobs may use ("raw", "eip191",
-// "eip712"; all when absent), and "eip712_domains", the EIP-712 domains it may sign for: each
-// entry gives some of "name", "version", "chainId" (an integer) and "verifyingContract", and a
-// scheme file's domain is allowed when it has exactly those values for every field the entry
-// gives (all domains when absent), e.g.
-//   "schemes": ["eip712"], "eip712_domains": [{"name": "Vouchers", "chainId": 1}]
-// Also optional: "expires" (RFC 3339 UTC, e.g. "2027-01-31T00:00:00Z"): after it every
+// Optional per client: "expires" (RFC 3339 UTC, e.g. "2027-01-31T00:00:00Z"): after it every
 // credential of the client is refused (401, saying so); and, after `signer client rotate`, the
 // previous token's hash with the time it stops working ("previous_token_sha256",
 // "previous_token_expires"), so callers can switch within a grace period.
@@ -30,24 +24,12 @@
 
 namespace signer::auth {
 
-// An EIP-712 domain a client may sign for: the fields it names must match; the others are free.
-struct DomainRule {
-  std::optional<std::string> name;
-  std::optional<std::string> version;
-  std::optional<std::uint64_t> chain_id;
-  std::optional<std::string> verifying_contract;  // "0x" + 40 lowercase hex
-
-  bool operator==(const DomainRule&) const = default;
-};
-
 struct Client {
   std::string name;
   std::optional<TokenHash> token_hash;  // absent for certificate-only clients
   Roles roles;
   std::vector<std::string> keys;        // key selectors (index, address or public key); empty: all
   std::vector<std::string> cert_names;  // CN or DNS SAN values that identify it under mTLS
-  std::vector<std::string> schemes;     // "raw", "eip191", "eip712"; empty: all
-  std::vector<DomainRule> eip712_domains;  // empty: any domain
   std::optional<std::int64_t> expires_unix_ms;  // after it, every credential is refused
   // After a rotation: the old token, valid until previous_token_expires_unix_ms.
   std::optional<TokenHash> previous_token_hash;
@@ -65,7 +47,7 @@ std::optional<std::int64_t> parse_utc_time(std::string_view text);
 std::string format_utc_time(std::int64_t unix_ms);
 
 // What changed between two clients files, for the audit trail: a client added or removed, its
-// token rotated, or its roles, keys, certificate names, schemes, domains or expiry changed.
+// token rotated, or its roles, keys, certificate names or expiry changed.
 struct ClientChange {
   enum class Kind { kAdded, kRemoved, kRotated, kChanged };
   Kind kind;
