@@ -59,7 +59,7 @@ struct Config {
   std::string log_level = "info";
 
   // Signing schemes (schemes/): BS_SCHEME_FILES, comma-separated EIP-712 scheme files (YAML or
-  // JSON) a job may name as eip712:<name>; and the scheme of `sign` and `sign-message` (--scheme).
+  // JSON) --scheme may name as eip712:<name>; and the scheme of `sign-message` (--scheme).
   std::vector<std::string> scheme_files;
   std::string scheme = "raw";
 

@@ -1,7 +1,7 @@
 // EIP-191 version 0x45, "personal_sign": the hash wallets, ethers' verifyMessage, eth-account's
 // encode_defunct and OpenZeppelin's MessageHashUtils.toEthSignedMessageHash put in front of a
 // message before signing, so that a signed message can never be a transaction or typed data.
-// A record of an eip191 job signs the bytes of salt + msg this way.
+// An eip191 record signs the bytes of salt + msg this way.
 #pragma once
 
 #include <string_view>

@@ -3,11 +3,10 @@
 //   raw (no scheme field): Keccak-256(salt + msg), V in {0,1}, and no digest field;
 //   eip191: the EIP-191 hash of salt + msg, V in {27,28}, and no digest field;
 //   eip712: the record's digest must be the one its msg and salt give under one of the EIP-712
-//           schemes the verifier was given (a job's own, or the --scheme-file of `signer
-//           verify`), and the signature, V in {27,28}, must be over that digest. Without a
-//           scheme to recompute it, an eip712 record is not valid: a digest alone does not say
-//           what was signed.
-// Used by `signer verify`, `signer audit verify` and POST /jobs/:id/verify.
+//           schemes the verifier was given (the --scheme-files of `signer verify`), and the
+//           signature, V in {27,28}, must be over that digest. Without a scheme to recompute it, an
+//           eip712 record is not valid: a digest alone does not say what was signed.
+// Used by `signer verify`.
 #pragma once
 
 #include <memory>

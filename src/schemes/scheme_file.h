@@ -1,6 +1,6 @@
-// The EIP-712 scheme file an operator mounts (like the key config), YAML or JSON:
+// The EIP-712 scheme file an operator gives (--scheme-file), YAML or JSON:
 //
-//   name: voucher                 # how a job names it: ?scheme=eip712:voucher
+//   name: voucher                 # how --scheme names it: eip712:voucher
 //   domain:                       # at least one of the four; chainId and verifyingContract as
 //     name: Vouchers              # the contract expects them (OpenZeppelin's EIP712: its
 //     version: "1"                # address and block.chainid)

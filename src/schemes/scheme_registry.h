@@ -1,6 +1,6 @@
 // The signing schemes a process offers: raw and eip191 always, and eip712 with each scheme file
-// the operator mounted (--scheme-file, repeatable; BS_SCHEME_FILES). It turns the text a job
-// asks for (?scheme=, --scheme) into a SigningScheme. Loaded once at start; immutable.
+// given (--scheme-file, repeatable; BS_SCHEME_FILES). It turns the text of --scheme into a
+// SigningScheme. Loaded once at start; immutable.
 #pragma once
 
 #include <filesystem>

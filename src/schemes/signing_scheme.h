@@ -1,5 +1,4 @@
-// How a job signs each record: the scheme, chosen per job (GET /sign/:size?scheme=…, signer sign
-// --scheme) and carried by each of its batches.
+// How a record is signed: the scheme, chosen with `signer sign-message --scheme`.
 //   raw     Keccak-256(salt + msg), V in {0,1}: the original's scheme, byte-identical to it and
 //           to go-ethereum's crypto.Sign (DESIGN.md §2). The default.
 //   eip191  personal_sign over the bytes of salt + msg (eip191.h), V in {27,28}: what ethers'
@@ -40,7 +39,7 @@ class SigningScheme {
   static SigningScheme eip712(std::shared_ptr<const TypedDataScheme> typed);
 
   SchemeKind kind() const { return kind_; }
-  // "raw", "eip191" or "eip712:<scheme name>": what ?scheme= takes and /jobs shows.
+  // "raw", "eip191" or "eip712:<scheme name>": what --scheme takes.
   std::string name() const;
   // The typed-data scheme of an eip712 scheme; nullptr otherwise.
   const TypedDataScheme* typed_data() const { return typed_.get(); }

@@ -10,7 +10,7 @@
 //                              for bytes32, BigInt("0x" + salt.replaceAll("-", "")) for uints;
 //   bytes16:                   the UUID's 16 bytes;
 //   string:                    the salt as written.
-// Immutable once built; shared by every thread of a job.
+// Immutable once built; shared by every signing thread.
 #pragma once
 
 #include <memory>
@@ -40,12 +40,11 @@ class TypedDataScheme {
   const std::string& salt_field() const { return salt_field_; }
   const crypto::Hash256& domain_separator() const { return domain_separator_; }
   // "0x" + hex of Keccak-256(domain separator || typeHash(primary) || salt field name): two
-  // schemes with the same fingerprint give every record the same digest. Pods compare it before
-  // they sign a batch of a job.
+  // schemes with the same fingerprint give every record the same digest.
   const std::string& fingerprint() const { return fingerprint_; }
 
   // The definition as a scheme file in JSON: {"name", "domain", "primaryType", "types",
-  // "saltField"}. parse_scheme_file reads it back to an equal scheme (a job record keeps it).
+  // "saltField"}. parse_scheme_file reads it back to an equal scheme.
   nlohmann::json to_json() const;
 
   // The digest that a record with `salt` (a UUIDv4 as the signer writes it) and `msg` signs, or

@@ -1,7 +1,6 @@
-// Signing one record under a job's scheme: the per-record step of the batch worker and of
-// `signer sign-message`. raw keeps the original's exact path (Key::sign_salted, V in {0,1});
-// eip191 and eip712 sign the scheme's digest and move V to 27/28; an eip712 record also keeps
-// the digest it signed.
+// Signing one record under a scheme: the per-record step of `signer sign-message`. raw keeps the
+// original's exact path (Key::sign_salted, V in {0,1}); eip191 and eip712 sign the scheme's digest
+// and move V to 27/28; an eip712 record also keeps the digest it signed.
 #pragma once
 
 #include <optional>

@@ -1,11 +1,12 @@
-// Records signed under each scheme, as the batch worker signs them (signing::sign_record), and
-// checked as `signer verify` and `signer audit verify` check them: each scheme verifies, and each
+// Records signed under each scheme, as `signer sign-message` signs them (signing::sign_record),
+// and checked as `signer verify` checks them: each scheme verifies, and each
 // way a stored record can be changed (a byte of msg, its scheme, its digest, V in the other
 // form, another scheme file) is refused.
 #include <gtest/gtest.h>
 
 #include <string>
 
+#include "crypto/hex.h"
 #include "crypto/salt_generator.h"
 #include "keys/key_set.h"
 #include "schemes/record_verifier.h"
