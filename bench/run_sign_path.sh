@@ -47,4 +47,9 @@ if command -v valgrind >/dev/null; then
   bare=$(( $(count bare 3000) - $(count bare 1000) ))
   path=$(( $(count path 3000) - $(count path 1000) ))
   python3 -c "b=$bare/2000; p=$path/2000; print(f'instructions per op: bare {b:,.0f}, sign path {p:,.0f}; sign path / bare throughput (instruction count) {b/p:.3f}  (target >= 0.9)')"
+  raw=$(( $(count raw 3000) - $(count raw 1000) ))
+  for scheme in eip191:0.97 eip712:0.9; do
+    n=$(( $(count "${scheme%:*}" 3000) - $(count "${scheme%:*}" 1000) ))
+    python3 -c "r=$raw/2000; s=$n/2000; print(f'instructions per voucher record: raw {r:,.0f}, ${scheme%:*} {s:,.0f}; ${scheme%:*} / raw throughput (instruction count) {r/s:.3f}  (target >= ${scheme#*:})')"
+  done
 fi

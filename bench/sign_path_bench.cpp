@@ -3,7 +3,7 @@
 //   BareSignRecoverable: secp256k1_ecdsa_sign_recoverable on a precomputed hash (the reference)
 //   SignPath:            salt + Keccak-256(salt + msg) + sign + serialize + hex (our hot path)
 //   Salt, Keccak68, Hex65: the parts of the overhead
-//   Scheme/raw, Scheme/eip191, Scheme/eip712: one record signed as the batch worker signs it
+//   Scheme/raw, Scheme/eip191, Scheme/eip712: one record signed as `signer sign-message` signs it
 //     (signing::sign_record, a fresh salt each), under each signing scheme, on the same voucher
 //     msg; eip712 parses it as JSON and hashes it as typed data with a bytes32 salt field
 // bench/run_sign_path.sh runs it and prints SignPath / BareSignRecoverable, and each scheme
@@ -18,7 +18,7 @@
 #include "crypto/message_signer.h"
 #include "crypto/salt_generator.h"
 #include "keys/key_set.h"
-#include "schemes/scheme_file.h"
+#include "scheme_fixture.h"
 #include "signing/record_signer.h"
 
 namespace {
@@ -81,39 +81,19 @@ void Hex65(benchmark::State& state) {
 }
 BENCHMARK(Hex65);
 
-// A voucher as an airdrop or a redeemable allowance would carry it.
-const std::string kVoucherMsg =
-    R"({"to":"0xbBbBBBBbbBBBbbbBbbBbbbbBBbBbbbbBbBbbBBbB","amount":"1000000000000000000",)"
-    R"("expires":1767225600,"memo":"spring airdrop, wave 3"})";
-
-const signer::schemes::SigningScheme& scheme_for(std::int64_t which) {
-  static const auto typed = signer::schemes::parse_scheme_file(R"({"name": "voucher",
-    "domain": {"name": "Vouchers", "version": "1", "chainId": 1,
-               "verifyingContract": "0xCcCCccccCCCCcCCCCCCcCcCccCcCCCcCcccccccC"},
-    "primaryType": "Voucher",
-    "types": {"Voucher": [{"name": "to", "type": "address"}, {"name": "amount", "type": "uint256"},
-                          {"name": "expires", "type": "uint64"}, {"name": "memo", "type": "string"},
-                          {"name": "nonce", "type": "bytes32"}]},
-    "saltField": "nonce"})",
-                                                               "bench");
-  static const signer::schemes::SigningScheme schemes[] = {
-      signer::schemes::SigningScheme::raw(), signer::schemes::SigningScheme::eip191(),
-      signer::schemes::SigningScheme::eip712(typed)};
-  return schemes[which];
-}
-
 void Scheme(benchmark::State& state) {
   static const signer::keys::KeySet keys(
       signer::keys::KeySet::keys_of(std::make_shared<KeyRing>(KeyRing::generate(1)),
                                     signer::keys::KeySource::kCsv, "bench"),
       1);
-  const signer::schemes::SigningScheme& scheme = scheme_for(state.range(0));
+  const signer::schemes::SigningScheme& scheme =
+      signer::bench::voucher_scheme(static_cast<std::size_t>(state.range(0)));
   MessageSigner signer;
   SaltGenerator salts;
   signer::records::SignedRecord record;
   for (auto _ : state) {
     record.salt = salts.next();
-    record.msg = kVoucherMsg;
+    record.msg = signer::bench::kVoucherMsg;
     if (signer::signing::sign_record(scheme, keys.at(0), signer, record))
       state.SkipWithError("msg");
     benchmark::DoNotOptimize(record.sign.data());
