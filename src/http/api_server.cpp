@@ -453,7 +453,9 @@ void ApiServer::install_routes(Router& r) {
           return send_error(res, 409, "job " + job_id + " is not running");
         }
       } catch (const store::StoreError& e) {
-        return send_error(res, 503, std::string("store unavailable: ") + e.what());
+        // Said the way a failed batch says it, so the coordinator knows the store is at fault
+        // (and retries without using up an attempt while the store answers it).
+        return send_json(res, batch_error_status(e), batch_error_json(e));
       }
     }
     if (shutdown_.stop_requested()) return send_error(res, 503, "shutting down");
