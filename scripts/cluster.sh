@@ -55,6 +55,15 @@
 #                         to the coordinator)
 #   CLUSTER_LB_MAX_FAILS, CLUSTER_LB_FAIL_TIMEOUT  nginx passive health check per pod (default
 #                         0 = never take a pod out, and 10 s)
+#   CLUSTER_TOXIPROXY     1: put Toxiproxy (.tools/bin/toxiproxy-server, scripts/install-tools.sh)
+#                         between the pods and the rest, as the network they cross: proxy
+#                         store-pod-I between pod I and the store it starts (FerretDB or
+#                         PostgreSQL), so one pod can be cut off alone, and proxy "service"
+#                         between every pod and nginx (their BS_MSG_SIGNER_URL). `up` then also
+#                         prints TOXIPROXY_URL=, the API that adds and removes faults
+#   CLUSTER_TOXIPROXY_PORT      its API port on 127.0.0.1 (default 18474)
+#   CLUSTER_TOXIPROXY_BASE_PORT the proxies listen on BASE+I (store-pod-I) and BASE+N (service)
+#                         (default 18200)
 #   CLUSTER_READY_TIMEOUT seconds to wait for readiness (default 30)
 #   CLUSTER_STOP_TIMEOUT  seconds between SIGTERM and SIGKILL on `down` (default 30; a pod
 #                         finishes its current chunk within its 25 s grace period)
@@ -84,6 +93,10 @@ MAX_FAILS="${CLUSTER_LB_MAX_FAILS:-0}"
 FAIL_TIMEOUT="${CLUSTER_LB_FAIL_TIMEOUT:-10}"
 SIGNER_BIN="${SIGNER_BIN:-$REPO/build/release/signer}"
 NGINX_BIN="${NGINX_BIN:-$(command -v nginx || echo /usr/sbin/nginx)}"
+TOXIPROXY="${CLUSTER_TOXIPROXY:-0}"
+TOXIPROXY_PORT="${CLUSTER_TOXIPROXY_PORT:-18474}"
+TOXIPROXY_BASE_PORT="${CLUSTER_TOXIPROXY_BASE_PORT:-18200}"
+TOXIPROXY_BIN="${TOXIPROXY_BIN:-$REPO/.tools/bin/toxiproxy-server}"
 
 log() { printf '[cluster] %s\n' "$*"; }
 die() {
@@ -119,6 +132,17 @@ load_state() {
 
 pod_pidfile() { echo "$DIR/pids/pod-$1.pid"; }
 NGINX_PIDFILE_REL="pids/nginx.pid"
+TOXIPROXY_PIDFILE_REL="pids/toxiproxy.pid"
+
+# toxiproxy_add NAME LISTEN_PORT UPSTREAM_PORT: a proxy on 127.0.0.1 through Toxiproxy's API.
+toxiproxy_add() {
+  local body
+  body="$(printf '{"name":"%s","listen":"127.0.0.1:%s","upstream":"127.0.0.1:%s","enabled":true}' \
+    "$1" "$2" "$3")"
+  curl -sf -m 5 -X POST -H 'Content-Type: application/json' -d "$body" \
+    "http://127.0.0.1:$TOXIPROXY_PORT/proxies" > /dev/null ||
+    die "toxiproxy would not make proxy $1 (127.0.0.1:$2 -> 127.0.0.1:$3)"
+}
 
 # ---- the store ---------------------------------------------------------------------------------
 # State of a cluster written before these settings existed: FerretDB or an external MongoDB.
@@ -231,8 +255,14 @@ down() {
     pids+=("$pid")
   fi
   await_exit "$STOP_TIMEOUT" "${pids[@]}"
+  # Toxiproxy last: the pods' last answers and writes pass through it.
+  if pid="$(alive "$DIR/$TOXIPROXY_PIDFILE_REL" toxiproxy-server)"; then
+    log "stopping toxiproxy (pid $pid)"
+    kill -TERM "$pid" 2> /dev/null || true
+    await_exit "$STOP_TIMEOUT" "$pid"
+  fi
   for ((i = 0; i < S_PODS; i++)); do rm -f "$(pod_pidfile "$i")"; done
-  rm -f "$DIR/$NGINX_PIDFILE_REL"
+  rm -f "$DIR/$NGINX_PIDFILE_REL" "$DIR/$TOXIPROXY_PIDFILE_REL"
   if [[ "$S_STORE" == ferretdb && "$S_FERRETDB" == 1 ]]; then
     bash "$REPO/scripts/ferretdb.sh" stop "$S_MONGO_PORT" "$DIR/ferretdb"
   elif [[ "$S_STORE" == postgres && "$S_PG_LOCAL" == 1 ]]; then
@@ -295,9 +325,18 @@ status() {
   total=$((total + 1))
   if pid="$(alive "$DIR/$NGINX_PIDFILE_REL" nginx)"; then
     running=$((running + 1))
-    printf '%-10s running  pid %-8s %s  (BS_MSG_SIGNER_URL)\n' nginx "$pid" "$S_LB_URL"
+    printf '%-10s running  pid %-8s %s  (the Service)\n' nginx "$pid" "$S_LB_URL"
   else
     printf '%-10s stopped  %-12s %s\n' nginx "" "$S_LB_URL"
+  fi
+  if [[ "${S_TOXIPROXY:-0}" == 1 ]]; then
+    total=$((total + 1))
+    if pid="$(alive "$DIR/$TOXIPROXY_PIDFILE_REL" toxiproxy-server)"; then
+      running=$((running + 1))
+      printf '%-10s running  pid %-8s %s  (faults API)\n' toxiproxy "$pid" "$S_TOXIPROXY_URL"
+    else
+      printf '%-10s stopped  %-12s %s\n' toxiproxy "" "$S_TOXIPROXY_URL"
+    fi
   fi
   printf 'keys       %s\nstate      %s\n' "$S_KEYS_FILE" "$DIR"
   ((running == total)) && return 0
@@ -444,6 +483,14 @@ up() {
   fi
   [[ -x "$SIGNER_BIN" ]] || die "signer binary not found at $SIGNER_BIN (scripts/build.sh release)"
   [[ -x "$NGINX_BIN" ]] || die "nginx not found ($NGINX_BIN); install the Debian package nginx-light"
+  if [[ "$TOXIPROXY" == 1 ]]; then
+    [[ -x "$TOXIPROXY_BIN" ]] ||
+      die "toxiproxy-server not found ($TOXIPROXY_BIN); run scripts/install-tools.sh toxiproxy"
+    is_port "$TOXIPROXY_PORT" && is_port "$TOXIPROXY_BASE_PORT" &&
+      is_port "$((TOXIPROXY_BASE_PORT + n))" || die "bad toxiproxy ports"
+    [[ "$STORE" == ferretdb && -z "$EXT_MONGO_URL" || "$STORE" == postgres && -z "$EXT_PG_URL" ]] ||
+      die "CLUSTER_TOXIPROXY=1 proxies a store this script starts, not an external one"
+  fi
   command -v curl > /dev/null || die "curl is needed"
 
   if load_state; then
@@ -562,7 +609,8 @@ up() {
       S_MONGO_PORT "$MONGO_PORT" S_MONGO_URL "${mongo_url:+$store_url}" S_FERRETDB "$ferretdb" \
       S_PG_LOCAL "$pg_local" S_PG_PORT "$PG_PORT" S_PG_DIR "$pg_dir" \
       S_PG_PASSWORD_FILE "$pg_password_file" \
-      S_KEYS_FILE "$keys_dir/keys.csv" S_SIGNER_BIN_STARTED "$SIGNER_BIN" > "$DIR/cluster.env"
+      S_KEYS_FILE "$keys_dir/keys.csv" S_SIGNER_BIN_STARTED "$SIGNER_BIN" \
+      S_TOXIPROXY "$TOXIPROXY" S_TOXIPROXY_URL "http://127.0.0.1:$TOXIPROXY_PORT" > "$DIR/cluster.env"
   )
   trap 'st=$?; if ((st != 0)); then log "start-up failed; stopping what was started"; down >&2 || true; fi' EXIT
 
@@ -572,6 +620,29 @@ up() {
     # It prints the URL with the password: not for our output.
     bash "$REPO/scripts/postgres.sh" start "$PG_PORT" "$pg_dir" > /dev/null
     log "postgres on 127.0.0.1:$PG_PORT, pid $(head -n 1 "$pg_dir/data/postmaster.pid"), dir $pg_dir"
+  fi
+
+  # Toxiproxy: one proxy per pod in front of the store, one in front of the Service.
+  local store_port="$MONGO_PORT"
+  [[ "$STORE" == postgres ]] && store_port="$PG_PORT"
+  if [[ "$TOXIPROXY" == 1 ]]; then
+    port_open "$TOXIPROXY_PORT" && die "127.0.0.1:$TOXIPROXY_PORT (toxiproxy) is already in use"
+    nohup "$TOXIPROXY_BIN" -host 127.0.0.1 -port "$TOXIPROXY_PORT" < /dev/null \
+      >> "$DIR/toxiproxy.log" 2>&1 &
+    echo $! > "$DIR/$TOXIPROXY_PIDFILE_REL"
+    local waited
+    for ((waited = 0; waited < 100; waited++)); do
+      [[ "$(http_code "http://127.0.0.1:$TOXIPROXY_PORT/version")" == 200 ]] && break
+      sleep 0.1
+    done
+    [[ "$(http_code "http://127.0.0.1:$TOXIPROXY_PORT/version")" == 200 ]] ||
+      die "toxiproxy did not answer on 127.0.0.1:$TOXIPROXY_PORT; log: $DIR/toxiproxy.log"
+    for ((i = 0; i < n; i++)); do
+      toxiproxy_add "store-pod-$i" "$((TOXIPROXY_BASE_PORT + i))" "$store_port"
+    done
+    toxiproxy_add service "$((TOXIPROXY_BASE_PORT + n))" "$LB_PORT"
+    log "toxiproxy on 127.0.0.1:$TOXIPROXY_PORT: store-pod-I on :$TOXIPROXY_BASE_PORT+I," \
+      "service on :$((TOXIPROXY_BASE_PORT + n))"
   fi
 
   # What tells each pod where the store is, and nothing else: BS_STORE would override
@@ -603,8 +674,20 @@ up() {
       fi
       pod_env+=(SOFTHSM2_CONF="$DIR/hsm-pod-$i/softhsm2.conf")
     fi
-    env "${store_env[@]}" "${pod_env[@]}" BS_KEYS_DIR="$keys_dir" BS_SIGNER_PORT="$port" \
-      BS_MSG_SIGNER_URL="$lb_url" BS_INTERNAL_TOKEN="$token" BS_POD_NAME="pod-$i" \
+    # Through Toxiproxy, pod I reaches the store on its own proxy and the Service on the shared one.
+    local pod_store_env=() service_url="$lb_url"
+    if [[ "$TOXIPROXY" == 1 ]]; then
+      local proxied="127.0.0.1:$((TOXIPROXY_BASE_PORT + i))"
+      if [[ "$STORE" == ferretdb ]]; then
+        pod_store_env=(BS_MONGO_URL="mongodb://$proxied/")
+      else
+        pod_store_env=(BS_STORE="postgresql://signer@$proxied/signer")
+      fi
+      service_url="http://127.0.0.1:$((TOXIPROXY_BASE_PORT + n))"
+    fi
+    env "${store_env[@]}" "${pod_store_env[@]}" "${pod_env[@]}" BS_KEYS_DIR="$keys_dir" \
+      BS_SIGNER_PORT="$port" BS_MSG_SIGNER_URL="$service_url" BS_INTERNAL_TOKEN="$token" \
+      BS_POD_NAME="pod-$i" \
       nohup "$SIGNER_BIN" serve --host 127.0.0.1 --port "$port" "${extra[@]}" \
       < /dev/null >> "$DIR/pod-$i.log" 2>&1 &
     echo $! > "$(pod_pidfile "$i")"
@@ -623,6 +706,7 @@ up() {
   log "load balancer (BS_MSG_SIGNER_URL): $lb_url"
   echo "LB_URL=$lb_url"
   echo "STORE_URL=$store_url"
+  [[ "$TOXIPROXY" == 1 ]] && echo "TOXIPROXY_URL=http://127.0.0.1:$TOXIPROXY_PORT"
   if [[ "$STORE" == ferretdb ]]; then
     log "MongoDB: $store_url"
     echo "MONGO_URL=$store_url"

@@ -2,6 +2,9 @@
 # Builds the project's Go-based tools from the pinned tools modules into .tools/bin/:
 #   ferretdb  (tools/ferretdb/go.mod, the MongoDB-compatible test server, SQLite backend)
 #   helm      (tools/helm/go.mod, chart lint/template for deploy/helm)
+#   toxiproxy-server  (github.com/Shopify/toxiproxy/v2 at TOXIPROXY_VERSION below, by
+#             `go install module@version`: the fault injector between the cluster test's pods,
+#             their store and their Service; its go.sum is checked against the checksum database)
 #
 # Idempotent: a binary is rebuilt only when it is missing or its stamp file
 # (.tools/bin/NAME.version) no longer matches the pinned version and the hash of the
@@ -19,23 +22,25 @@
 # `replace` in a scratch copy of tools/ferretdb/go.mod. (go build -overlay refuses
 # files under GOMODCACHE.)
 #
-# Usage: scripts/install-tools.sh [--force] [ferretdb] [helm]
-#   No tool names: build both. --force: rebuild even when the stamp matches.
+# Usage: scripts/install-tools.sh [--force] [ferretdb] [helm] [toxiproxy]
+#   No tool names: build all three. --force: rebuild even when the stamp matches.
 # Environment: GO (go binary; default: `go` on PATH, else /usr/local/go/bin/go).
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 TOOLS_DIR="$REPO/.tools"
 BIN_DIR="$TOOLS_DIR/bin"
+TOXIPROXY_MODULE=github.com/Shopify/toxiproxy/v2
+TOXIPROXY_VERSION=v2.12.0
 FORCE=0
 WANT=()
 
 for arg in "$@"; do
   case "$arg" in
     --force) FORCE=1 ;;
-    ferretdb | helm) WANT+=("$arg") ;;
+    ferretdb | helm | toxiproxy) WANT+=("$arg") ;;
     -h | --help)
-      sed -n '2,24p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+      sed -n '2,27p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
       exit 0
       ;;
     *)
@@ -44,7 +49,7 @@ for arg in "$@"; do
       ;;
   esac
 done
-[[ ${#WANT[@]} -eq 0 ]] && WANT=(ferretdb helm)
+[[ ${#WANT[@]} -eq 0 ]] && WANT=(ferretdb helm toxiproxy)
 
 log() { printf '[install-tools] %s\n' "$*"; }
 die() {
@@ -69,8 +74,8 @@ stamp_for() {
 }
 
 up_to_date() {
-  local name="$1" stamp="$2"
-  [[ $FORCE -eq 0 && -x "$BIN_DIR/$name" && -f "$BIN_DIR/$name.version" ]] &&
+  local name="$1" stamp="$2" bin="${3:-$1}"
+  [[ $FORCE -eq 0 && -x "$BIN_DIR/$bin" && -f "$BIN_DIR/$name.version" ]] &&
     [[ "$(cat "$BIN_DIR/$name.version")" == "$stamp" ]]
 }
 
@@ -156,19 +161,42 @@ build_helm() {
   log "helm $version: built in $((SECONDS - start)) s"
 }
 
+# Toxiproxy has no replace directives, so a plain `go install module@version` builds it (into a
+# scratch GOBIN: the command is named "server" upstream).
+build_toxiproxy() {
+  local stamp="$1" go_bin="$2" start=$SECONDS gobin="$TOOLS_DIR/build/toxiproxy"
+  rm -rf "$gobin"
+  mkdir -p "$gobin"
+  log "toxiproxy $TOXIPROXY_VERSION: go install (about a minute on 2 cores when cold)"
+  GOBIN="$gobin" CGO_ENABLED=0 "$go_bin" install -trimpath \
+    -ldflags "-s -w -X $TOXIPROXY_MODULE.Version=$TOXIPROXY_VERSION" \
+    "$TOXIPROXY_MODULE/cmd/server@$TOXIPROXY_VERSION"
+  mv -f "$gobin/server" "$BIN_DIR/toxiproxy-server"
+  "$BIN_DIR/toxiproxy-server" -version > /dev/null 2>&1 ||
+    die "the built toxiproxy-server does not run: $BIN_DIR/toxiproxy-server -version"
+  printf '%s' "$stamp" > "$BIN_DIR/toxiproxy.version"
+  log "toxiproxy $TOXIPROXY_VERSION: built in $((SECONDS - start)) s"
+}
+
 mkdir -p "$BIN_DIR"
 # Serialize concurrent callers (e.g. two test scripts) so they never race on one binary.
 exec 9> "$TOOLS_DIR/.install.lock"
 flock 9
 
 for name in "${WANT[@]}"; do
+  bin="$name"
   case "$name" in
     ferretdb) module=github.com/FerretDB/FerretDB ;;
     helm) module=helm.sh/helm/v3 ;;
+    toxiproxy) bin=toxiproxy-server ;;
   esac
-  stamp="$(stamp_for "$name" "$module")"
-  if up_to_date "$name" "$stamp"; then
-    log "$name: up to date ($(cut -d' ' -f2 < "$BIN_DIR/$name.version")) at $BIN_DIR/$name"
+  if [[ "$name" == toxiproxy ]]; then
+    stamp="toxiproxy $TOXIPROXY_VERSION $TOXIPROXY_MODULE"
+  else
+    stamp="$(stamp_for "$name" "$module")"
+  fi
+  if up_to_date "$name" "$stamp" "$bin"; then
+    log "$name: up to date ($(cut -d' ' -f2 < "$BIN_DIR/$name.version")) at $BIN_DIR/$bin"
     continue
   fi
   go_bin="$(find_go)"
@@ -176,11 +204,12 @@ for name in "${WANT[@]}"; do
   "build_$name" "$stamp" "$go_bin"
 done
 
-# Verify both binaries actually run, on every call (cheap: a few milliseconds each).
+# Verify the binaries actually run, on every call (cheap: a few milliseconds each).
 for name in "${WANT[@]}"; do
   case "$name" in
     ferretdb) cmd=("$BIN_DIR/ferretdb" --version) ;;
     helm) cmd=("$BIN_DIR/helm" version --short) ;;
+    toxiproxy) cmd=("$BIN_DIR/toxiproxy-server" -version) ;;
   esac
   out="$("${cmd[@]}" 2>&1)" || die "$BIN_DIR/$name does not run: $out"
   log "$name ok: ${out%%$'\n'*}"

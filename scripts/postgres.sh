@@ -9,10 +9,16 @@
 #        scripts/postgres.sh restart PORT DIR  stop (fast) and start again, same data
 #        scripts/postgres.sh kill PORT DIR     SIGKILL the postmaster (crash; the next start recovers)
 #        scripts/postgres.sh url PORT DIR      prints the store URL again
+#        scripts/postgres.sh standby PORT DIR PRIMARY_PORT PRIMARY_DIR
+#            a hot standby of the server in PRIMARY_DIR: pg_basebackup of it into DIR, started on
+#            PORT, streaming from it, and made its synchronous standby (synchronous_standby_names
+#            on the primary), so a commit returns only once the standby has it. Prints the
+#            multi-host URL of the pair (with the password) that only connects to the primary.
+#        scripts/postgres.sh promote PORT DIR  turns the standby in DIR into a primary
 # The password is in DIR/password (mode 0600); the server log in DIR/server.log.
 set -euo pipefail
 
-action="${1:?usage: postgres.sh start|stop|restart|kill|url PORT DIR}"
+action="${1:?usage: postgres.sh start|stop|restart|kill|url|standby|promote PORT DIR}"
 port="${2:?port}"
 dir="${3:?dir}"
 
@@ -60,8 +66,47 @@ stop() {
   as_owner "$bin/pg_ctl" -D "$dir/data" -m fast -w -t 60 stop >/dev/null
 }
 
+psql_as_signer() {  # PORT SQL
+  PGPASSWORD="$(cat "$dir/password")" "$bin/psql" -h 127.0.0.1 -p "$1" -U signer -d postgres \
+    -v ON_ERROR_STOP=1 -tAc "$2"
+}
+
+standby() {
+  local primary_port="${4:?primary port}" primary_dir="${5:?primary dir}"
+  [[ -f "$primary_dir/password" ]] || { echo "postgres.sh: no primary in $primary_dir" >&2; exit 1; }
+  mkdir -p "$dir"
+  (umask 077 && cp "$primary_dir/password" "$dir/password")
+  if [[ "$(id -u)" == 0 ]]; then chown postgres: "$dir" "$dir/password"; fi
+  if [[ ! -f "$dir/data/PG_VERSION" ]]; then
+    # The superuser made by initdb may replicate; initdb's pg_hba.conf lets it from 127.0.0.1.
+    as_owner env PGPASSWORD="$(cat "$dir/password")" "$bin/pg_basebackup" -h 127.0.0.1 \
+      -p "$primary_port" -U signer -D "$dir/data" -X stream -c fast >"$dir/basebackup.log" 2>&1 ||
+      { cat "$dir/basebackup.log" >&2; exit 1; }
+    as_owner touch "$dir/data/standby.signal"
+    printf "primary_conninfo = 'host=127.0.0.1 port=%s user=signer password=%s application_name=standby'\nhot_standby = on\n" \
+      "$primary_port" "$(cat "$dir/password")" | as_owner tee -a "$dir/data/postgresql.auto.conf" >/dev/null
+  fi
+  as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
+    -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c max_connections=200" start >/dev/null ||
+    { tail -20 "$dir/server.log" >&2; exit 1; }
+  psql_as_signer "$primary_port" "ALTER SYSTEM SET synchronous_standby_names = 'standby'" >/dev/null
+  psql_as_signer "$primary_port" "SELECT pg_reload_conf()" >/dev/null
+  local state=""
+  for _ in $(seq 300); do
+    state="$(psql_as_signer "$primary_port" \
+      "SELECT sync_state FROM pg_stat_replication WHERE application_name = 'standby'")"
+    [[ "$state" == sync ]] && break
+    sleep 0.1
+  done
+  [[ "$state" == sync ]] ||
+    { echo "postgres.sh: the standby on $port did not become synchronous ($state)" >&2; exit 1; }
+  echo "postgresql://signer:$(cat "$dir/password")@127.0.0.1:$primary_port,127.0.0.1:$port/signer?target_session_attrs=read-write"
+}
+
 case "$action" in
   start) start ;;
+  standby) standby "$@" ;;
+  promote) as_owner "$bin/pg_ctl" -D "$dir/data" -w -t 60 promote >/dev/null ;;
   stop) stop ;;
   restart) stop; start >/dev/null ;;
   kill)

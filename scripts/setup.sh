@@ -11,7 +11,7 @@ REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 BUILD_PACKAGES=(
   build-essential cmake ninja-build pkg-config git ca-certificates
-  libsecp256k1-dev libcrypto++-dev libcpp-httplib-dev nlohmann-json3-dev libcli11-dev
+  libcrypto++-dev libcpp-httplib-dev nlohmann-json3-dev libcli11-dev
   libspdlog-dev libsqlite3-dev libmongoc-dev libbson-dev libpq-dev libyaml-cpp-dev libp11-kit-dev
   libboost1.81-dev
   libgtest-dev libgmock-dev libbenchmark-dev
@@ -37,6 +37,8 @@ if ((${#missing[@]})); then
 else
   echo "setup: Debian packages present"
 fi
+# libsecp256k1 0.7.1 from Debian unstable, pinned to exactly those two packages.
+"$REPO/scripts/install-secp256k1.sh"
 ((deps_only)) && exit 0
 
 # Python test packages, pinned.

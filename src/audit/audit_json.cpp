@@ -3,6 +3,19 @@
 #include <stdexcept>
 
 namespace signer::audit {
+namespace {
+
+nlohmann::json optional_json(const std::optional<std::uint64_t>& value) {
+  return value ? nlohmann::json(*value) : nlohmann::json(nullptr);
+}
+
+// Fields added after the first release: a record saved before them has none.
+std::optional<std::uint64_t> optional_count(const nlohmann::json& j, const char* key) {
+  if (!j.contains(key) || j.at(key).is_null()) return std::nullopt;
+  return j.at(key).get<std::uint64_t>();
+}
+
+}  // namespace
 
 nlohmann::json to_json(const JobRecord& job) {
   nlohmann::json keys = nlohmann::json::array();
@@ -29,8 +42,13 @@ nlohmann::json to_json(const JobRecord& job) {
           {"batches", job.batches},
           {"results", results},
           {"records_signed", job.records_signed},
+          {"already_signed", job.already_signed},
+          {"records_invalid", job.records_invalid},
           {"started_unix_ms", job.started_unix_ms},
-          {"ended_unix_ms", job.ended_unix_ms}};
+          {"ended_unix_ms", job.ended_unix_ms},
+          {"unsigned_at_end", optional_json(job.unsigned_at_end)},
+          {"left_from_start", optional_json(job.left_from_start)},
+          {"error", job.error}};
 }
 
 JobRecord job_record_from_json(const nlohmann::json& j) {
@@ -57,8 +75,13 @@ JobRecord job_record_from_json(const nlohmann::json& j) {
          b.at("attempts").get<int>(), b.at("error").get<std::string>()});
   }
   job.records_signed = j.at("records_signed").get<std::uint64_t>();
+  job.already_signed = optional_count(j, "already_signed").value_or(0);
+  job.records_invalid = optional_count(j, "records_invalid").value_or(0);
   job.started_unix_ms = j.at("started_unix_ms").get<std::int64_t>();
   job.ended_unix_ms = j.at("ended_unix_ms").get<std::int64_t>();
+  job.unsigned_at_end = optional_count(j, "unsigned_at_end");
+  job.left_from_start = optional_count(j, "left_from_start");
+  job.error = j.value("error", std::string());
   return job;
 }
 

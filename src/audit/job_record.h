@@ -50,9 +50,18 @@ struct JobRecord {
   std::uint64_t unsigned_at_start = 0;
   std::uint64_t batches = 0;
   std::vector<BatchOutcome> results;  // one per batch that ended, in the order they ended
+  // While running, what the batches reported; once ended, the records stamped with the job's id
+  // as the store counted them then (see Coordinator).
   std::uint64_t records_signed = 0;
+  std::uint64_t already_signed = 0;   // moves that found the record signed already
+  std::uint64_t records_invalid = 0;  // records the batches could not sign (they stay unsigned)
   std::int64_t started_unix_ms = 0;
   std::int64_t ended_unix_ms = 0;  // 0 while running
+  // Set once ended (when the store could be counted): every unsigned record then, and those of
+  // them that were there at the start (invalid ones included).
+  std::optional<std::uint64_t> unsigned_at_end;
+  std::optional<std::uint64_t> left_from_start;
+  std::string error;  // why it did not succeed; "" while running or when it did
 };
 
 }  // namespace signer::audit

@@ -21,11 +21,15 @@ std::string VerifyReport::summary() const {
 VerifyReport verify_job(store::Store& store, const JobRecord& job,
                         const std::function<void(const Mismatch&)>& on_mismatch) {
   VerifyReport report;
-  for (const BatchOutcome& b : job.results) report.expected += b.signed_count;
-  // An attempt that failed after moving some chunks is retried; its moved records carry the job
-  // id but only its "/batch" error event (written by the pod that ran it) counts them.
-  for (const AuditEvent& e : store.list_audit(job.id, kMaxEventsRead)) {
-    if (e.route == "/batch" && e.outcome == "error") report.expected += e.count;
+  if (job.state != JobState::kRunning) {
+    report.expected = job.records_signed;
+  } else {
+    // An attempt that failed after moving some chunks is retried; its moved records carry the
+    // job id but only its "/batch" error event (written by the pod that ran it) counts them.
+    for (const BatchOutcome& b : job.results) report.expected += b.signed_count;
+    for (const AuditEvent& e : store.list_audit(job.id, kMaxEventsRead)) {
+      if (e.route == "/batch" && e.outcome == "error") report.expected += e.count;
+    }
   }
   std::unordered_set<std::string> allowed;
   for (const KeyGrant& k : job.keys) allowed.insert(k.public_key);

@@ -1,8 +1,9 @@
 // `signer audit verify`: checks a job's signed records against what its record says. The records
-// stamped with the job's id must be as many as the job accounts for (the sum of its per-batch
-// signed counts, plus what failed attempts moved before failing, from their "/batch" error audit
-// events), each signature must verify (crypto/signature_verifier.h), and each record's key must
-// be one the job was allowed to use. Reads the store only; never writes.
+// stamped with the job's id must be as many as the job accounts for: once it has ended, the
+// records_signed it recorded (what carried its id when it ended); while it runs, the sum of its
+// per-batch signed counts plus what failed attempts moved before failing, from their "/batch"
+// error audit events. Each signature must verify (crypto/signature_verifier.h), and each
+// record's key must be one the job was allowed to use. Reads the store only; never writes.
 #pragma once
 
 #include <cstdint>
@@ -21,7 +22,7 @@ struct Mismatch {
 };
 
 struct VerifyReport {
-  std::uint64_t expected = 0;    // sum of the job's per-batch signed counts
+  std::uint64_t expected = 0;    // what the job accounts for (see above)
   std::uint64_t found = 0;       // signed records stamped with the job's id
   std::uint64_t valid = 0;       // of those, signature valid and key allowed
   std::uint64_t mismatches = 0;  // everything on_mismatch was called for

@@ -7,6 +7,7 @@
 
 #include "crypto/hex.h"
 #include "crypto/key_ring.h"
+#include "crypto/secp256k1_library.h"
 #include "keys/keystore.h"
 #include "keys/password.h"
 #include "store/store.h"
@@ -136,6 +137,13 @@ void add_engine_flags(CLI::App& command, Config& config) {
       ->capture_default_str();
 }
 
+// What `signer version` and `signer --version` print: this binary's version, then the
+// libsecp256k1 it signs with (flagged OLD when it is older than the project's minimum).
+std::string version_text() {
+  return std::string("signer ") + SIGNER_VERSION + "\n" +
+         crypto::describe(crypto::secp256k1_library());
+}
+
 int run_cli(int argc, char** argv) {
   Config config = config_from_environment();
   CommandArgs args;
@@ -143,10 +151,12 @@ int run_cli(int argc, char** argv) {
   CLI::App app{"Message Signer: batch secp256k1 signing of stored messages"};
   app.require_subcommand(1);
   app.fallthrough();  // --log-level may follow the subcommand
-  app.set_version_flag("--version", SIGNER_VERSION);
+  app.set_version_flag("--version", version_text());
   app.add_option("--log-level", config.log_level,
                  "trace, debug, info, warn, error (env BS_LOG_LEVEL)")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
+  app.add_subcommand("version", "Print the version and the libsecp256k1 this binary signs with")
+      ->callback([] { std::cout << version_text() << "\n"; });
   add_serve_command(app, config, exit_code);
   add_job_commands(app, config, args, exit_code);
   add_key_commands(app, config, args, exit_code);

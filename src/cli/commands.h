@@ -20,6 +20,7 @@ struct CommandArgs {
   std::string progress = "auto";                      // sign
   std::uint64_t count = 0;                            // load, keygen
   std::string input;                                  // load, sign-message, verify
+  std::string spool_dir;                              // load: where sorted runs spill
   std::string output;                                 // export, keygen --out
   std::string secret_name;                            // keygen --k8s-secret
   bool force = false;                                 // keygen

@@ -12,12 +12,17 @@
 #include "cli/service_graph.h"
 #include "crypto/salt_generator.h"
 #include "http/json_views.h"
+#include "ingest/record_spool.h"
 #include "records/record_json.h"
 
 namespace signer::cli {
 namespace {
 
-constexpr std::size_t kIngestChunk = 10000;
+// Records per store.ingest call (one transaction each) of a bulk load. They arrive in id order
+// (ingest::RecordSpool), so a larger chunk costs no more page writes per record, only memory,
+// and saves commits (one fsync each).
+constexpr std::size_t kIngestChunk = 50000;
+constexpr std::size_t kIngestChunkBytes = std::size_t{16} << 20;  // … or this many of ids and msgs
 
 std::string format_duration(double seconds) {
   if (seconds < 0 || seconds > 1e7) return "--";
@@ -84,15 +89,18 @@ std::string random_hex_id(crypto::SaltGenerator& salts) {
   return id;
 }
 
-int load(Config& config, std::uint64_t count, const std::string& input) {
+// Every record goes through a RecordSpool first and reaches the store in id order, in chunks of
+// kIngestChunk: sorted inserts append to the store's B-trees, so the load runs at the same rate
+// into 10M records as into 100k (docs/PERFORMANCE.md, "Loading"). Nothing is stored before the
+// input has been read to its end; each chunk is then committed (and durable) on its own.
+int load(Config& config, std::uint64_t count, const std::string& input,
+         const std::string& spool_dir) {
   finish_config(config);
   configure_logging(config);
   auto store = open_configured_store(config);
   store::IngestResult total;
-  std::vector<records::UnsignedRecord> chunk;
-  chunk.reserve(kIngestChunk);
-  auto flush = [&] {
-    if (chunk.empty()) return;
+  ingest::RecordSpool spool({.dir = spool_dir});
+  auto flush = [&](std::vector<records::UnsignedRecord>& chunk) {
     const store::IngestResult r = store->ingest(chunk);
     total.accepted += r.accepted;
     total.duplicates += r.duplicates;
@@ -100,7 +108,6 @@ int load(Config& config, std::uint64_t count, const std::string& input) {
     for (const store::IngestConflict& c : r.conflict_list) {
       std::cerr << "conflict: record " << c.id << " already stored with a different msg\n";
     }
-    chunk.clear();
   };
   std::uint64_t rejected = 0;
   if (!input.empty()) {
@@ -120,8 +127,7 @@ int load(Config& config, std::uint64_t count, const std::string& input) {
             ++rejected;
             return;
           }
-          chunk.push_back(std::move(record));
-          if (chunk.size() == kIngestChunk) flush();
+          spool.add(std::move(record));
         },
         [&](records::Rejection r) {
           std::cerr << "rejected record " << r.index << ": " << r.reason << "\n";
@@ -131,11 +137,10 @@ int load(Config& config, std::uint64_t count, const std::string& input) {
     crypto::SaltGenerator salts;
     for (std::uint64_t i = 0; i < count; ++i) {
       std::string id = random_hex_id(salts);
-      chunk.push_back({id, id});
-      if (chunk.size() == kIngestChunk) flush();
+      spool.add({id, id});
     }
   }
-  flush();
+  spool.drain(kIngestChunk, kIngestChunkBytes, flush);
   std::cout << nlohmann::json{{"accepted", total.accepted},
                               {"duplicates", total.duplicates},
                               {"conflicts", total.conflicts},
@@ -203,12 +208,15 @@ void add_job_commands(CLI::App& app, Config& config, CommandArgs& args, int& exi
     auto* input_opt =
         cmd->add_option("--input", args.input, "NDJSON or JSON array of {id, msg}; - for stdin");
     count_opt->excludes(input_opt);
+    cmd->add_option("--spool-dir", args.spool_dir,
+                    "Where the records are sorted by id before they are stored, in unnamed "
+                    "temporary files of about the input's size (default: the temp dir, TMPDIR)");
     add_store_flags(*cmd, config);
     cmd->callback([&, count_opt, input_opt] {
       if (count_opt->count() == 0 && input_opt->count() == 0) {
         throw CLI::ValidationError("load", "give --count N or --input FILE");
       }
-      exit_code = load(config, args.count, args.input);
+      exit_code = load(config, args.count, args.input, args.spool_dir);
     });
   }
   {

@@ -17,6 +17,7 @@
 #include "auth/client_registry_holder.h"
 #include "cli/commands.h"
 #include "cli/service_graph.h"
+#include "crypto/secp256k1_library.h"
 #include "http/api_server.h"
 #include "http/request_gate.h"
 #include "http/tls_context.h"
@@ -191,6 +192,13 @@ int serve(Config& config) {
                config.peer_url.empty() ? "" : ", batches to ", config.peer_url,
                clients ? std::to_string(clients->status().items) + " clients"
                        : (insecure ? "NONE (insecure)" : "none (loopback only)"));
+
+  if (const crypto::Secp256k1Library secp256k1 = crypto::secp256k1_library(); !secp256k1.current) {
+    spdlog::warn(
+        "signing with {}; build with libsecp256k1 {} or newer "
+        "(scripts/install-secp256k1.sh)",
+        crypto::describe(secp256k1), secp256k1.minimum_version);
+  }
 
   // A Kubernetes Secret update (or any edit of a key file) reloads the key set too.
   if (config.key_watch_interval_ms > 0) {

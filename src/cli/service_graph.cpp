@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "cli/commands.h"
+#include "crypto/secp256k1_library.h"
 #include "http/peer_dispatcher.h"
 #include "metrics/signer_metrics.h"
 #include "store/instrumented_store.h"
@@ -13,6 +14,12 @@ namespace {
 
 metrics::Registry& declared(metrics::Registry& registry) {
   metrics::declare_signer_metrics(registry);
+  const crypto::Secp256k1Library secp256k1 = crypto::secp256k1_library();
+  registry.set(metrics::kBuildInfo,
+               {{"version", SIGNER_VERSION},
+                {"libsecp256k1", std::string(secp256k1.version)},
+                {"libsecp256k1_linkage", std::string(secp256k1.linkage)}},
+               1);
   return registry;
 }
 
@@ -119,10 +126,13 @@ ServiceGraph::ServiceGraph(const Config& config)
                                     std::chrono::seconds(config.batch_timeout_seconds),
                                     config.peer_ca, config.peer_cert, config.peer_key});
   }
-  coordinator = std::make_unique<signing::Coordinator>(
-      *store, keys, *dispatcher, metrics, audit,
-      signing::CoordinatorOptions{config.concurrency, config.batch_attempts,
-                                  std::chrono::milliseconds(200), std::chrono::milliseconds(5000)});
+  signing::CoordinatorOptions coordinator_options{config.concurrency, config.batch_attempts,
+                                                  std::chrono::milliseconds(200),
+                                                  std::chrono::milliseconds(5000)};
+  // How long the store may stay silent before a job stops waiting for it: one store timeout.
+  coordinator_options.store_timeout = std::chrono::milliseconds(config.store_timeout_ms);
+  coordinator = std::make_unique<signing::Coordinator>(*store, keys, *dispatcher, metrics, audit,
+                                                       coordinator_options);
   spdlog::info("store {}, {} signing threads, chunk {}, dispatch {} x{}", store->describe(),
                pool.size(), config.chunk_size, dispatcher->mode(), config.concurrency);
 }

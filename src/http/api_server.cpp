@@ -8,6 +8,7 @@
 #include "audit/audit_json.h"
 #include "audit/job_id.h"
 #include "audit/job_verifier.h"
+#include "crypto/secp256k1_library.h"
 #include "http/json_views.h"
 #include "http/openapi_document.h"
 #include "http/route_params.h"
@@ -353,7 +354,10 @@ void ApiServer::install_routes(Router& r) {
       return res.set_content(render_status_page(nonce), "text/html; charset=utf-8");
     }
     send_json(res, 200,
-              {{"status", "live"}, {"service", "message-signer"}, {"version", SIGNER_VERSION}});
+              {{"status", "live"},
+               {"service", "message-signer"},
+               {"version", SIGNER_VERSION},
+               {"libsecp256k1", crypto::secp256k1_library().version}});
   });
 
   r.get("/healthz", [](const Request&, Response& res) { send_json(res, 200, {{"status", "ok"}}); });
@@ -487,8 +491,7 @@ void ApiServer::install_routes(Router& r) {
     } catch (const store::StoreError& e) {
       metrics_.increment(metrics::kBatchErrors,
                          {{"kind", std::string(store::to_string(e.kind()))}});
-      send_error(res, e.kind() == store::ErrorKind::kInvalid ? 500 : 503,
-                 std::string("store ") + std::string(store::to_string(e.kind())) + ": " + e.what());
+      send_json(res, batch_error_status(e), batch_error_json(e));
     } catch (const keys::SigningError& e) {
       metrics_.increment(metrics::kBatchErrors, {{"kind", "key"}});
       send_error(res, 503, std::string("signing key unavailable: ") + e.what());

@@ -32,6 +32,49 @@ signing::BatchResult batch_result_from_json(const nlohmann::json& j) {
   return r;
 }
 
+int batch_error_status(const store::StoreError& error) {
+  switch (error.kind()) {
+    case store::ErrorKind::kInvalid: return 500;
+    case store::ErrorKind::kFull: return 507;
+    case store::ErrorKind::kUnavailable:
+    case store::ErrorKind::kConflict: return 503;
+  }
+  return 503;
+}
+
+nlohmann::json batch_error_json(const store::StoreError& error) {
+  nlohmann::json body = {
+      {"error",
+       std::string("store ") + std::string(store::to_string(error.kind())) + ": " + error.what()},
+      {"store_error", std::string(store::to_string(error.kind()))}};
+  if (const auto* run = dynamic_cast<const signing::BatchRunError*>(&error)) {
+    body["signed"] = run->signed_count();
+    body["already_signed"] = run->already_signed();
+  }
+  return body;
+}
+
+signing::BatchFailure batch_failure_from_json(int status, bool has_retry_after,
+                                              const nlohmann::json& body) {
+  signing::BatchFailure failure;
+  failure.retryable = status >= 500 || status == 429 || status == 408;
+  failure.busy = status == 503 && has_retry_after;
+  if (!body.is_object()) return failure;
+  const std::string kind = body.value("store_error", std::string());
+  if (kind == "unavailable") failure.store = signing::StoreFault::kUnavailable;
+  if (kind == "full") {
+    failure.store = signing::StoreFault::kFull;
+    failure.retryable = false;
+  }
+  const auto count = [&](const char* key) -> std::uint64_t {
+    return body.contains(key) && body[key].is_number_unsigned() ? body[key].get<std::uint64_t>()
+                                                                : 0;
+  };
+  failure.signed_before = count("signed");
+  failure.already_signed_before = count("already_signed");
+  return failure;
+}
+
 nlohmann::json to_json(const signing::JobSnapshot& s) {
   nlohmann::json failed = nlohmann::json::array();
   for (const auto& f : s.failed) {
@@ -62,6 +105,7 @@ nlohmann::json to_json(const signing::JobSnapshot& s) {
                         {"invalid_ids", s.invalid_ids},
                         {"error", s.error}};
   out["unsigned_at_end"] = s.unsigned_at_end ? nlohmann::json(*s.unsigned_at_end) : nullptr;
+  out["left_from_start"] = s.left_from_start ? nlohmann::json(*s.left_from_start) : nullptr;
   return out;
 }
 

@@ -56,7 +56,7 @@ signing::BatchResult PeerDispatcher::dispatch(const signing::BatchSpec& spec, st
     throw signing::BatchError(options_.base_url + ": " + httplib::to_string(res.error()), true);
   }
   const int status = res->status;
-  const bool busy = status == 503 && res->has_header("Retry-After");
+  const bool has_retry_after = res->has_header("Retry-After");
   std::string body = res->body;
   release(std::move(client));
 
@@ -75,9 +75,8 @@ signing::BatchResult PeerDispatcher::dispatch(const signing::BatchSpec& spec, st
   } else {
     message = body.substr(0, 200);
   }
-  const bool retryable = status >= 500 || status == 429 || status == 408;
-  throw signing::BatchError("peer answered " + std::to_string(status) + ": " + message, retryable,
-                            busy);
+  throw signing::BatchError("peer answered " + std::to_string(status) + ": " + message,
+                            batch_failure_from_json(status, has_retry_after, json));
 }
 
 }  // namespace signer::http

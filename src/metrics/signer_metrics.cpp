@@ -6,6 +6,8 @@ void declare_signer_metrics(Registry& r) {
   using T = Registry::Type;
   const std::vector<double> seconds = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
                                        1,     2.5,  5,     10,   30,  60,   300};
+  r.declare(kBuildInfo, T::kGauge,
+            "Always 1; its labels name the signer version and the libsecp256k1 it signs with.");
   r.declare(kRecordsSigned, T::kCounter, "Records signed by this process, per key and pod.");
   r.declare(kRecordsAlreadySigned, T::kCounter,
             "Records found already signed during a move (completed an interrupted move).");

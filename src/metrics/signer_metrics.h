@@ -6,6 +6,7 @@
 
 namespace signer::metrics {
 
+inline constexpr const char* kBuildInfo = "signer_build_info";
 inline constexpr const char* kRecordsSigned = "signer_records_signed_total";
 inline constexpr const char* kRecordsAlreadySigned = "signer_records_already_signed_total";
 inline constexpr const char* kBatchesRun = "signer_batches_run_total";

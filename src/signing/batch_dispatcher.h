@@ -3,6 +3,7 @@
 // spreads batches over the pods.
 #pragma once
 
+#include <cstdint>
 #include <stdexcept>
 #include <stop_token>
 #include <string>
@@ -11,20 +12,38 @@
 
 namespace signer::signing {
 
+// What a failed batch attempt says about the store behind it.
+enum class StoreFault {
+  kNone,         // the attempt failed for another reason (a pod, the network to it, a key)
+  kUnavailable,  // the store did not answer the pod that ran it (down, or only that pod's link)
+  kFull,         // the store's disk is full: no batch can move anything until space is freed
+};
+
+struct BatchFailure {
+  bool retryable = true;
+  // The worker refused for load (503 with Retry-After): try again later without counting it as
+  // a failed attempt, since nothing failed.
+  bool busy = false;
+  StoreFault store = StoreFault::kNone;
+  // What the attempt moved before it failed, when the worker could say (it stays moved).
+  std::uint64_t signed_before = 0;
+  std::uint64_t already_signed_before = 0;
+};
+
 // A batch attempt that failed. `retryable` is false only when retrying cannot help (for example
 // the peer rejected the request as invalid).
 class BatchError : public std::runtime_error {
  public:
+  BatchError(const std::string& message, BatchFailure failure)
+      : std::runtime_error(message), failure_(failure) {}
   BatchError(const std::string& message, bool retryable, bool busy = false)
-      : std::runtime_error(message), retryable_(retryable), busy_(busy) {}
-  bool retryable() const { return retryable_; }
-  // The worker refused for load (503 with Retry-After): try again later without counting it as
-  // a failed attempt, since nothing failed.
-  bool busy() const { return busy_; }
+      : BatchError(message, BatchFailure{.retryable = retryable, .busy = busy}) {}
+  bool retryable() const { return failure_.retryable; }
+  bool busy() const { return failure_.busy; }
+  const BatchFailure& failure() const { return failure_; }
 
  private:
-  bool retryable_;
-  bool busy_;
+  BatchFailure failure_;
 };
 
 class BatchDispatcher {
@@ -35,6 +54,9 @@ class BatchDispatcher {
   // "in-process" or "http".
   virtual std::string mode() const = 0;
 };
+
+// The StoreFault a store error of `kind` means for a batch.
+StoreFault store_fault_of(store::ErrorKind kind);
 
 class InProcessDispatcher final : public BatchDispatcher {
  public:

@@ -41,19 +41,24 @@ BatchResult BatchWorker::run(const BatchSpec& spec, std::stop_token stop) {
   std::vector<records::UnsignedRecord> next;
   bool more = true;  // the range may hold records after `next`
   auto read_next = [&] {
-    const std::string id_before = cursor.id;
-    const std::uint64_t shard_before = cursor.shard;
-    next = store_.read_unsigned(range, cursor, options_.chunk_size, options_.chunk_bytes);
+    // A failed read is retried from where the cursor stood before it: a read that failed part
+    // way may have moved the cursor over records it did not return.
+    const store::ReadCursor before = cursor;
+    next = with_store_retry(options_.read_retry, stop, [&] {
+      cursor = before;
+      return store_.read_unsigned(range, cursor, options_.chunk_size, options_.chunk_bytes);
+    });
     for (store::InvalidRecord& r : cursor.invalid) invalid.push_back(std::move(r));
-    std::size_t bytes = 0;
-    for (const records::UnsignedRecord& r : next) bytes += r.id.size() + r.msg.size();
-    // A read that went through fewer records than its limit without filling its byte budget
-    // met the end of the range: skip the round trip that would only confirm it (a full
-    // collection scan on FerretDB). Records ingested into the range after that are signed by
-    // the next job. A read that returned nothing and could not move the cursor ends it too.
-    const bool moved = cursor.id != id_before || cursor.shard != shard_before;
-    more = (cursor.visited >= options_.chunk_size || bytes >= options_.chunk_bytes) &&
-           (!next.empty() || moved);
+    // Only the store knows whether the range is exhausted: it may have cut the read at a row it
+    // did not return as a record (a NULL msg on PostgreSQL still counts toward the byte budget).
+    // Records ingested into the range after it was read are signed by the next job.
+    if (!cursor.exhausted && cursor.visited == 0) {
+      throw store::StoreError(store::ErrorKind::kInvalid,
+                              "the store neither returned a record nor reached the end of the "
+                              "range (" +
+                                  store_.describe() + ")");
+    }
+    more = !cursor.exhausted;
   };
   auto start_signing = [&](std::vector<records::UnsignedRecord> input) {
     auto chunk = std::make_unique<Chunk>();
@@ -118,12 +123,23 @@ BatchResult BatchWorker::run(const BatchSpec& spec, std::stop_token stop) {
       }
     }
     metrics_.increment(metrics::kBatchesRun, {{"pod", options_.pod_name}, {"outcome", "error"}});
+    if (result.signed_count > 0) {
+      metrics_.increment(metrics::kRecordsSigned,
+                         {{"key_index", std::to_string(spec.key_index)},
+                          {"address", key.address()},
+                          {"pod", options_.pod_name}},
+                         static_cast<double>(result.signed_count));
+    }
     event.outcome = "error";
     event.count = result.signed_count;
     event.detail = "pod " + options_.pod_name + " batch " + std::to_string(spec.batch) + "/" +
                    std::to_string(spec.batch_count);
     try {
       throw;
+    } catch (const store::StoreError& e) {
+      event.detail += ": " + std::string(e.what());
+      audit_.record(event);
+      throw BatchRunError(e, result.signed_count, result.already_signed);
     } catch (const std::exception& e) {
       event.detail += ": " + std::string(e.what());
       audit_.record(event);

@@ -14,6 +14,7 @@
 #include "audit/audit_log.h"
 #include "keys/key_set.h"
 #include "metrics/registry.h"
+#include "signing/store_retry.h"
 #include "signing/worker_pool.h"
 #include "store/store.h"
 
@@ -46,6 +47,23 @@ struct BatchResult {
 // BatchResult::failed_ids lists at most this many ids.
 inline constexpr std::size_t kMaxListedInvalid = 20;
 
+// A batch run that a store error ended part way: the store's error (same kind and message) and
+// what the run had moved before it, which stays moved. A retry of the batch finishes the rest.
+class BatchRunError : public store::StoreError {
+ public:
+  BatchRunError(const store::StoreError& cause, std::uint64_t signed_count,
+                std::uint64_t already_signed)
+      : store::StoreError(cause.kind(), cause.what()),
+        signed_count_(signed_count),
+        already_signed_(already_signed) {}
+  std::uint64_t signed_count() const { return signed_count_; }
+  std::uint64_t already_signed() const { return already_signed_; }
+
+ private:
+  std::uint64_t signed_count_;
+  std::uint64_t already_signed_;
+};
+
 struct BatchWorkerOptions {
   std::size_t chunk_size = 2000;
   std::string pod_name;  // reported in results and metrics
@@ -53,6 +71,10 @@ struct BatchWorkerOptions {
   // record is read alone). Up to three chunks of a batch are in memory at once (read, signing,
   // moving), so a batch holds about 3 x chunk_bytes of records plus their signed copies.
   std::size_t chunk_bytes = std::size_t{8} << 20;
+  // Chunk reads that fail in a way that may pass are retried in place (store_retry.h); a move
+  // that fails ends the run, and the coordinator retries the batch.
+  StoreRetryPolicy read_retry{3, std::chrono::milliseconds(100), std::chrono::milliseconds(1000),
+                              std::chrono::milliseconds(1000)};
 };
 
 class BatchWorker {
@@ -67,7 +89,9 @@ class BatchWorker {
   // (outcome "invalid"); the rest of the batch is signed.
   // Preconditions: spec.batch < spec.batch_count, spec.key_set is set and
   // spec.key_index < spec.key_set->size().
-  // Throws store::StoreError when the store fails; chunks moved before that stay moved.
+  // A range ends only when the store says it is exhausted (store::ReadCursor::exhausted).
+  // Throws BatchRunError (a store::StoreError) when the store fails, with what the run moved
+  // before; chunks moved before that stay moved.
   // Returns early with interrupted = true once `stop` is requested (after the current chunk).
   BatchResult run(const BatchSpec& spec, std::stop_token stop = {});
 

@@ -1,6 +1,14 @@
 // The job model: /sign/:size becomes a job of B = ceil(unsigned / size) batches, dispatched with
 // bounded concurrency, each failed batch retried with exponential backoff up to a bounded number
 // of attempts. One job at a time per process. Progress is readable at any time as a JobSnapshot.
+// A batch that failed because the store did not answer is not simply retried: the coordinator
+// asks the store itself, once for all the batches that fail meanwhile, for at most one store
+// timeout. A store that answers again (a restart, a reset, one pod's lost link) lets the batches
+// go on; one that does not ends the job at once, naming the outage, instead of every batch
+// waiting out its own timeouts. A full disk ends the job at once too.
+// At its end a job takes its account from the store: the records of its start still unsigned
+// (by their ingest epoch, so records ingested meanwhile cannot hide one it missed), and the
+// records stamped with its id, which is the records_signed it reports and persists.
 // Every job has an id unique across pods (audit/job_id.h) and is persisted in the store as an
 // audit::JobRecord at its start, after each batch and at its end, so any pod can answer for it
 // after a restart; its start and end are audit events.
@@ -24,6 +32,7 @@
 #include "keys/key_set_holder.h"
 #include "metrics/registry.h"
 #include "signing/batch_dispatcher.h"
+#include "signing/store_retry.h"
 #include "store/store.h"
 
 namespace signer::signing {
@@ -34,6 +43,12 @@ struct CoordinatorOptions {
   std::chrono::milliseconds initial_backoff{200};
   std::chrono::milliseconds max_backoff{5000};
   int max_busy_waits = 600;  // per batch: "busy" answers tolerated, each waited out, not counted
+  // Per batch: failures for a store that did not answer the pod while it answered the
+  // coordinator (one pod's lost link, a moment's outage), retried without using up an attempt.
+  int max_store_retries = 16;
+  // How long the store may fail to answer the coordinator before the job stops waiting for it:
+  // one store timeout (BS_STORE_TIMEOUT_MS).
+  std::chrono::milliseconds store_timeout{5000};
   // JobSnapshot::failed lists at most this many failed batches (the first ones);
   // batches_failed counts them all and failed_omitted the ones left out.
   std::size_t max_listed_failures = 20;
@@ -91,9 +106,11 @@ struct JobSnapshot {
   // written by another tool); the first ids of them, at most max_listed_failures.
   std::uint64_t records_invalid = 0;
   std::vector<std::string> invalid_ids;
-  // Set when the job has ended: unsigned records counted then, and why the job did not succeed
-  // ("" when it did).
+  // Set when the job has ended: unsigned records counted then (all of them, also those ingested
+  // during the job), how many of them were already there at its start (invalid ones included),
+  // and why the job did not succeed ("" when it did; never "" when it did not).
   std::optional<std::uint64_t> unsigned_at_end;
+  std::optional<std::uint64_t> left_from_start;
   std::string error;
 };
 
@@ -119,7 +136,8 @@ class Coordinator {
 
   // Plans and starts a job signing every unsigned record in batches of about
   // request.batch_size, with the keys request.keys allows. Backfills missing shards
-  // first, saves the job record and records the "/sign" audit event before returning the plan
+  // first (retried with backoff, as the counts are, when the store fails in a way that may
+  // pass), saves the job record and records the "/sign" audit event before returning the plan
   // as the job's first snapshot.
   // Throws JobRequestError for batch_size 0, a key the current set does not hold or an empty set;
   // JobAlreadyRunning while another job runs; store::StoreError when the store cannot be
@@ -140,11 +158,28 @@ class Coordinator {
   struct Job;
   void run_job(std::stop_token stop, std::shared_ptr<Job> job);
   void run_batch(std::stop_token stop, Job& job, std::uint64_t batch);
+  // Whether the store answers this process, asked again with backoff for at most one store
+  // timeout after a batch found it silent. One check runs at a time; batches that fail meanwhile
+  // wait for its answer instead of each waiting out timeouts of their own. false halts the job.
+  bool store_answers(Job& job, std::stop_token stop);
+  // Stops the job from starting batches (the store is down or full); `reason` becomes its error.
+  void halt(Job& job, const std::string& reason);
+  // Counts at the end of the job, into `job` (retried like the start's counts); a halted job
+  // leaves them to settle_later.
+  void take_final_account(Job& job, bool all_done);
+  StoreRetryPolicy store_retry_policy() const;
   JobSnapshot snapshot_of(const Job& job) const;
   void publish_progress(const Job& job);
+  // Asks the job's saver thread to save its record (the latest state; saves coalesce).
+  void request_save(Job& job);
+  // The saver: saves the job's record whenever asked, until `stop`; not while halted.
+  void save_progress(std::stop_token stop, Job& job);
   // Saves the job's current record. Logs, never throws, when the store fails: a lost progress
-  // save must not fail the signing; the next save carries everything.
-  void persist(const Job& job);
+  // save must not fail the signing; the next save carries everything. Returns whether it saved.
+  bool persist(const Job& job);
+  // After a job ended while the store did not answer: counts its records and saves its record
+  // as soon as the store answers again (backoff), until that succeeds or `stop` is requested.
+  void settle_later(std::stop_token stop, Job& job);
   audit::JobRecord record_of(const Job& job) const;  // caller holds mutex_
 
   store::Store& store_;
@@ -154,9 +189,14 @@ class Coordinator {
   audit::AuditLog& audit_;
   CoordinatorOptions options_;
 
+  // Held while a job is planned (store calls, maybe retried): one /sign plans at a time, without
+  // holding mutex_, so /stats answers meanwhile.
+  std::mutex start_mutex_;
   // Taken before mutex_ (never after), so that saves of one job reach the store in the order
   // their records were built: the last save is of the newest state.
   std::mutex persist_mutex_;
+  std::mutex health_mutex_;  // one store check at a time (store_answers)
+  std::chrono::steady_clock::time_point store_answered_;  // guarded by health_mutex_
   mutable std::mutex mutex_;
   std::condition_variable finished_;
   std::shared_ptr<Job> job_;

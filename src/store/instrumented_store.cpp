@@ -49,6 +49,15 @@ MoveResult InstrumentedStore::move_to_signed(
     std::span<const records::SignedRecord> signed_records) {
   return timed("move", [&] { return inner_->move_to_signed(signed_records); });
 }
+JobStart InstrumentedStore::start_job() {
+  return timed("start_job", [&] { return inner_->start_job(); });
+}
+std::uint64_t InstrumentedStore::count_unsigned_through_epoch(std::uint64_t epoch) {
+  return timed("count_start", [&] { return inner_->count_unsigned_through_epoch(epoch); });
+}
+std::uint64_t InstrumentedStore::count_signed_of_job(std::string_view job_id) {
+  return timed("count_job", [&] { return inner_->count_signed_of_job(job_id); });
+}
 IngestResult InstrumentedStore::ingest(std::span<const records::UnsignedRecord> unsigned_records) {
   return timed("ingest", [&] { return inner_->ingest(unsigned_records); });
 }

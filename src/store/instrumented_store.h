@@ -18,6 +18,9 @@ class InstrumentedStore final : public Store {
   std::string describe() const override { return inner_->describe(); }
   void ping() override;
   Counts count() override;
+  JobStart start_job() override;
+  std::uint64_t count_unsigned_through_epoch(std::uint64_t epoch) override;
+  std::uint64_t count_signed_of_job(std::string_view job_id) override;
   std::uint64_t backfill_shards() override;
   std::vector<records::UnsignedRecord> read_unsigned(const records::ShardRange& range,
                                                      ReadCursor& cursor, std::size_t limit,

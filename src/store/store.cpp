@@ -9,6 +9,7 @@ std::string_view to_string(ErrorKind kind) {
     case ErrorKind::kUnavailable: return "unavailable";
     case ErrorKind::kConflict: return "conflict";
     case ErrorKind::kInvalid: return "invalid";
+    case ErrorKind::kFull: return "full";
   }
   return "unknown";
 }

@@ -26,6 +26,7 @@ enum class ErrorKind {
   kUnavailable,  // connection, timeout, busy: retrying later may succeed
   kConflict,     // a uniqueness rule was broken in a way the operation could not absorb
   kInvalid,      // bad input or bad configuration: retrying will not help
+  kFull,         // the store's disk (or quota) is full: retrying helps only once space is freed
 };
 
 std::string_view to_string(ErrorKind kind);
@@ -58,10 +59,13 @@ struct ReadCursor {
   std::string id;
   bool started = false;
   // Filled by each read_unsigned call (cleared at its start): the invalid records it passed over,
-  // and how many stored records it went through, valid or not (a read that went through fewer
-  // than its record limit reached the end of the range).
+  // how many stored records it went through, valid or not, and whether the store found the end
+  // of the range. Only the store decides that the range is exhausted: a caller that inferred it
+  // from counts of its own (records or bytes returned) would end a batch early whenever the
+  // store cut a read for a reason the caller cannot see, such as a row it did not return.
   std::vector<InvalidRecord> invalid;
   std::size_t visited = 0;
+  bool exhausted = false;
 
   // What every read_unsigned does first: a cursor not started yet begins at `range`'s first
   // shard, and the per-read fields are cleared.
@@ -73,6 +77,7 @@ struct ReadCursor {
     }
     invalid.clear();
     visited = 0;
+    exhausted = false;
   }
 };
 
@@ -107,6 +112,24 @@ struct IngestResult {
 void add_conflict(IngestResult& result, std::size_t position, std::string_view id,
                   bool within_call);
 
+// What a job starts from: both counts, and the ingest epoch they close. Every record counted in
+// `counts.unsigned_records` carries an ingest epoch <= `epoch` (records written by other tools
+// carry none and count as epoch 0); every record ingested after the counts gets a larger one.
+// So count_unsigned_through_epoch(epoch) at the end of the job counts exactly the records of its
+// start that are still unsigned, however many were ingested meanwhile.
+struct JobStart {
+  Counts counts;
+  std::uint64_t epoch = 0;
+};
+
+// Fault injection, DuckDB style: a store calls the hook, when one is set, at the named points
+// between the round trips of its multi-step operations, so a test can make another client act
+// exactly there (a concurrent move, a crash) instead of hoping for the interleaving. Production
+// never sets it. Points: "ingest:checked" (MongoDB: signed copies looked up, nothing inserted),
+// "ingest:inserted" (MongoDB: inserted, not yet checked again), "backfill:deleted" (MongoDB:
+// shardless originals deleted, copies not yet re-inserted).
+using FaultHook = std::function<void(std::string_view point)>;
+
 // Parse the JSON body a SQL store keeps a job or an audit event in. Stored rows are the store's
 // own; a body that no longer parses was edited by hand: StoreError(kInvalid) naming `where`.
 audit::JobRecord job_from_stored_body(const std::string& body, std::string_view where);
@@ -129,8 +152,22 @@ class Store {
   // Counts both collections.
   virtual Counts count() = 0;
 
-  // Gives every unsigned record whose shard is missing, not a number, or outside [0, 2^32) its
-  // shard_of(id), so some batch reads it. Returns how many it updated.
+  // Counts both collections and closes the current ingest epoch (see JobStart), atomically
+  // with respect to ingest on SQLite and PostgreSQL. On MongoDB, which has no transaction here,
+  // an ingest still in flight while the job starts may put records of the closed epoch into the
+  // store after the counts: the end-of-job check then counts them as records of the start, so it
+  // can only err towards failing a job, never towards hiding a record it missed.
+  virtual JobStart start_job() = 0;
+
+  // Unsigned records whose ingest epoch is at most `epoch` (or that carry none).
+  virtual std::uint64_t count_unsigned_through_epoch(std::uint64_t epoch) = 0;
+
+  // Signed records stamped with `job_id`: what the job really moved, whichever attempt did it.
+  virtual std::uint64_t count_signed_of_job(std::string_view job_id) = 0;
+
+  // Gives every unsigned record whose shard is missing, not a number, not a whole number, or
+  // outside [0, 2^32) its shard_of(id), so some batch reads it exactly once. Returns how many it
+  // updated.
   virtual std::uint64_t backfill_shards() = 0;
 
   // Returns up to `limit` unsigned records whose shard is in `range`, in (shard, id) order,
@@ -138,6 +175,8 @@ class Store {
   // stops once the records returned hold `byte_limit` bytes of id and msg or more, so a chunk of
   // large messages stays bounded in memory; a first record larger than `byte_limit` is still
   // returned, alone. Records that cannot be signed are skipped and listed in cursor.invalid.
+  // Sets cursor.exhausted when no record of `range` is left after the cursor; a read that is not
+  // exhausted has moved the cursor past at least one record (cursor.visited > 0).
   virtual std::vector<records::UnsignedRecord> read_unsigned(const records::ShardRange& range,
                                                              ReadCursor& cursor, std::size_t limit,
                                                              std::size_t byte_limit) = 0;
@@ -157,6 +196,10 @@ class Store {
   // appears earlier in the same call is skipped: a duplicate when its msg equals the msg of that
   // stored (or, when none is stored, earlier) record, a conflict when it differs. The stored
   // record is never changed, and within one call the first occurrence of an id wins.
+  // An ingest that races a move of the same id is answered by what the move left: a conflict
+  // (or duplicate) against the signed copy, never "accepted" next to it. After any interleaving
+  // no id is unsigned and signed with different messages. Each call is atomic on SQLite and
+  // PostgreSQL: a failed call stores nothing.
   // Callers validate ids and messages first (records::unsigned_record_from_json).
   virtual IngestResult ingest(std::span<const records::UnsignedRecord> unsigned_records) = 0;
 

@@ -25,6 +25,8 @@ struct StoreOptions {
   std::string pg_password{};
   int statement_timeout_ms = 30000;
   std::size_t pg_pool_size = 16;
+  // Tests only: called at the named points of multi-step operations (store.h, FaultHook).
+  FaultHook fault_hook{};
 };
 
 // True for a URL open_store connects to PostgreSQL with.

@@ -33,12 +33,16 @@ def pytest_generate_tests(metafunc):
 
 @pytest.fixture
 def cluster_factory(request, tmp_path, signer_bin, store):
-    """make(pods=3, env=None) -> a LocalCluster on `store` that is up. Every cluster is brought
-    down at teardown, and the test fails if `down` left one of its processes running."""
+    """make(pods=3, env=None, toxiproxy=False, database=None) -> a LocalCluster on `store` that
+    is up (with Toxiproxy between its pods and the rest when asked; on the store `database`
+    makes, e.g. FailoverPostgres.started, when given). Every cluster is brought down at
+    teardown, and the test fails if `down` left one of its processes running."""
     clusters: list[tuple[LocalCluster, set[tuple[int, int]]]] = []
 
-    def make(pods: int = 3, env: dict | None = None) -> LocalCluster:
-        c = LocalCluster(tmp_path / f"c{len(clusters)}", pods=pods, env=env, store=store)
+    def make(pods: int = 3, env: dict | None = None, toxiproxy: bool = False,
+             database=None) -> LocalCluster:
+        c = LocalCluster(tmp_path / f"c{len(clusters)}", pods=pods, env=env, store=store,
+                         toxiproxy=toxiproxy, database=database)
         entry = (c, set())
         clusters.append(entry)
         c.up()
@@ -73,7 +77,8 @@ def command_line(pid: int) -> str:
 
 def read_processes(c: LocalCluster) -> set[tuple[int, int]]:
     """(pid, start time) of each process the cluster's pid files name that runs now."""
-    files = [pod.pid_file for pod in c.pods] + [c.pid_file("nginx"), *c.db.pid_files()]
+    files = [pod.pid_file for pod in c.pods] + [c.pid_file("nginx"), c.pid_file("toxiproxy"),
+                                                 *c.db.pid_files()]
     processes = set()
     for f in files:
         try:

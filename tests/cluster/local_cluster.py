@@ -10,12 +10,13 @@ import re
 import shutil
 import signal
 import subprocess
+import tempfile
 import time
 import uuid
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 import psycopg
 import pymongo
@@ -109,6 +110,9 @@ class Database:
         """What scripts/cluster.sh needs to start this store."""
         raise NotImplementedError
 
+    def prepare(self) -> None:
+        """Before `cluster.sh up`: starts what the script does not start itself."""
+
     def check_up_output(self, stdout: str) -> None:
         """Asserts `cluster.sh up` announced this store (and never its password)."""
         raise NotImplementedError
@@ -132,6 +136,14 @@ class Database:
 
     def count_with_shard(self) -> int:
         """Unsigned records that already carry a shard."""
+        raise NotImplementedError
+
+    def count(self, table: str) -> int:
+        """Rows of `table` (records or signedrecords), counted by the database itself."""
+        raise NotImplementedError
+
+    def count_of_job(self, job_id: str) -> int:
+        """Signed records stamped with `job_id`."""
         raise NotImplementedError
 
     def kill(self) -> None:
@@ -192,6 +204,13 @@ class FerretDatabase(Database):
 
     def count_with_shard(self) -> int:
         return self.client()[DB]["records"].count_documents({"shard": {"$exists": True}})
+
+    def count(self, table: str) -> int:
+        assert table in ("records", "signedrecords"), table
+        return self.client()[DB][table].count_documents({})
+
+    def count_of_job(self, job_id: str) -> int:
+        return self.client()[DB]["signedrecords"].count_documents({"job_id": job_id})
 
     def _script(self, action: str) -> subprocess.CompletedProcess:
         proc = subprocess.run(["bash", str(FERRETDB_SH), action, str(self.port), str(self.dir)],
@@ -281,6 +300,16 @@ class PostgresDatabase(Database):
             return conn.execute("SELECT count(*) FROM records WHERE shard IS NOT NULL"
                                 ).fetchone()[0]
 
+    def count(self, table: str) -> int:
+        assert table in ("records", "signedrecords"), table
+        with self.connect() as conn:
+            return conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+
+    def count_of_job(self, job_id: str) -> int:
+        with self.connect() as conn:
+            return conn.execute("SELECT count(*) FROM signedrecords WHERE job_id = %s",
+                                (job_id,)).fetchone()[0]
+
     def _script(self, action: str) -> subprocess.CompletedProcess:
         # `start` prints the URL with the password: kept out of the test output.
         proc = subprocess.run(["bash", str(POSTGRES_SH), action, str(self.port), str(self.dir)],
@@ -319,6 +348,121 @@ class PostgresDatabase(Database):
         except (OSError, IndexError, ValueError):
             pass
         shutil.rmtree(target, ignore_errors=True)
+
+
+class FailoverPostgres(PostgresDatabase):
+    """A PostgreSQL primary with a synchronous hot standby (scripts/postgres.sh start, then
+    standby: pg_basebackup and synchronous_standby_names), which the test starts and stops
+    itself; the pods get it as an external store (CLUSTER_PG_URL) through a multi-host URL with
+    target_session_attrs=read-write, as a CloudNativePG or Patroni cluster gives, so they follow
+    the primary wherever it is."""
+
+    def __init__(self, cluster: "LocalCluster", primary_port: int):
+        super().__init__(cluster, primary_port)
+        self.primary_port = primary_port
+        self.standby_port = free_port(1, {primary_port, cluster.base_port, cluster.lb_port})
+        self.primary_dir = Path(tempfile.mkdtemp(prefix="signer-failover-primary."))
+        self.standby_dir = Path(tempfile.mkdtemp(prefix="signer-failover-standby."))
+        self.url = (f"postgresql://signer@127.0.0.1:{primary_port},127.0.0.1:{self.standby_port}"
+                    f"/signer?target_session_attrs=read-write")
+        self.password_file = self.primary_dir / "password"
+
+    def prepare(self) -> None:
+        self._run("start", self.primary_port, self.primary_dir)
+        self._run("standby", self.standby_port, self.standby_dir, str(self.primary_port),
+                  str(self.primary_dir))
+
+    @property
+    def dir(self) -> Path:
+        return self.primary_dir
+
+    def _run(self, action: str, port: int, directory: Path, *extra: str) -> None:
+        # `start` and `standby` print URLs with the password: kept out of the test output.
+        proc = subprocess.run(["bash", str(POSTGRES_SH), action, str(port), str(directory), *extra],
+                              env=self.cluster.env, text=True, capture_output=True, timeout=120)
+        assert proc.returncode == 0, f"postgres.sh {action} {port} -> {proc.returncode}: {proc.stderr}"
+
+    def cluster_env(self) -> dict[str, str]:
+        return {"CLUSTER_STORE": "postgres", "CLUSTER_PG_URL": self.url,
+                "BS_PG_PASSWORD_FILE": str(self.password_file)}
+
+    def check_up_output(self, stdout: str) -> None:
+        assert f"PG_URL={self.url}" in stdout, stdout
+        assert f"STORE_URL={self.url}" in stdout, stdout
+        assert self.password() not in stdout, "cluster.sh up printed the PostgreSQL password"
+
+    def pid_files(self) -> list[Path]:
+        return []  # not started by cluster.sh, so not stopped by it: see cleanup()
+
+    def log_paths(self) -> list[Path]:
+        return [self.primary_dir / "server.log", self.standby_dir / "server.log"]
+
+    def connect(self) -> psycopg.Connection:
+        """To the primary, whichever server that is now."""
+        return psycopg.connect(self.url.replace("signer@", f"signer:{self.password()}@", 1),
+                               connect_timeout=10, autocommit=True)
+
+    def kill_primary(self) -> None:
+        """kill -9 of the primary's postmaster and every backend: it is gone at once."""
+        self._run("kill", self.primary_port, self.primary_dir)
+
+    def promote_standby(self) -> None:
+        self._run("promote", self.standby_port, self.standby_dir)
+
+    def cleanup(self) -> None:
+        for port, directory in ((self.primary_port, self.primary_dir),
+                                (self.standby_port, self.standby_dir)):
+            subprocess.run(["bash", str(POSTGRES_SH), "stop", str(port), str(directory)],
+                           env=self.cluster.env, capture_output=True, timeout=120)
+            shutil.rmtree(directory, ignore_errors=True)
+
+
+# ---- the network, through Toxiproxy -------------------------------------------------------------
+class Toxiproxy:
+    """The API of the Toxiproxy server `cluster.sh up` starts with CLUSTER_TOXIPROXY=1. Proxies:
+    store-pod-I (pod I and the store) and service (every pod and nginx). A fault is a toxic on a
+    proxy, or a proxy disabled; `reset()` takes every fault away."""
+
+    TOXICS = ("latency", "bandwidth", "reset_peer", "timeout", "slicer")
+
+    def __init__(self, url: str, pods: int):
+        self.url = url
+        self.pods = pods
+        self.session = requests.Session()
+
+    def store_proxies(self) -> list[str]:
+        return [f"store-pod-{i}" for i in range(self.pods)]
+
+    def _check(self, r: requests.Response, what: str) -> dict:
+        assert r.status_code < 300, f"toxiproxy {what} -> {r.status_code} {r.text}"
+        return r.json() if r.text else {}
+
+    def proxies(self) -> dict:
+        return self._check(self.session.get(f"{self.url}/proxies", timeout=5), "list")
+
+    def add(self, proxy: str, kind: str, stream: str = "downstream", name: Optional[str] = None,
+            **attributes) -> str:
+        """Adds toxic `kind` (one of TOXICS) with `attributes` to `proxy`; returns its name."""
+        assert kind in self.TOXICS, kind
+        name = name or f"{kind}_{stream}"
+        body = {"name": name, "type": kind, "stream": stream, "toxicity": 1.0,
+                "attributes": attributes}
+        self._check(self.session.post(f"{self.url}/proxies/{proxy}/toxics", json=body, timeout=5),
+                    f"add {kind} to {proxy}")
+        return name
+
+    def remove(self, proxy: str, name: str) -> None:
+        self._check(self.session.delete(f"{self.url}/proxies/{proxy}/toxics/{name}", timeout=5),
+                    f"remove {name} from {proxy}")
+
+    def set_enabled(self, proxy: str, enabled: bool) -> None:
+        """A disabled proxy closes its connections and refuses new ones: the link is down."""
+        self._check(self.session.post(f"{self.url}/proxies/{proxy}", json={"enabled": enabled},
+                                      timeout=5), f"{'enable' if enabled else 'disable'} {proxy}")
+
+    def reset(self) -> None:
+        """Every proxy enabled, every toxic removed."""
+        self._check(self.session.post(f"{self.url}/reset", timeout=5), "reset")
 
 
 # ---- pods --------------------------------------------------------------------------------------
@@ -385,7 +529,8 @@ class Pod:
 # ---- the cluster -------------------------------------------------------------------------------
 class LocalCluster:
     def __init__(self, workdir: Path, pods: int = 3, env: Optional[dict] = None,
-                 store: str = "ferretdb"):
+                 store: str = "ferretdb", toxiproxy: bool = False,
+                 database: Optional[Callable[["LocalCluster", int], "Database"]] = None):
         assert store in STORES, store
         self.workdir = workdir
         self.dir = workdir / "cluster"
@@ -396,8 +541,23 @@ class LocalCluster:
         self.lb_port = free_port(1, taken)
         taken.add(self.lb_port)
         db_port = free_port(1, taken)
-        self.db: Database = (PostgresDatabase(self, db_port) if store == "postgres"
-                             else FerretDatabase(self, db_port))
+        taken.add(db_port)
+        toxiproxy_env: dict[str, str] = {}
+        self.toxiproxy: Optional[Toxiproxy] = None
+        if toxiproxy:
+            api_port = free_port(1, taken)
+            taken.add(api_port)
+            proxy_base = free_port(pods + 1, taken)
+            taken.update(range(proxy_base, proxy_base + pods + 1))
+            toxiproxy_env = {"CLUSTER_TOXIPROXY": "1", "CLUSTER_TOXIPROXY_PORT": str(api_port),
+                             "CLUSTER_TOXIPROXY_BASE_PORT": str(proxy_base)}
+            self.toxiproxy = Toxiproxy(f"http://127.0.0.1:{api_port}", pods)
+        if database is not None:
+            self.db: Database = database(self, db_port)
+        elif store == "postgres":
+            self.db = PostgresDatabase(self, db_port)
+        else:
+            self.db = FerretDatabase(self, db_port)
         self.binary = signer_binary()
         # Settings of the caller's own cluster (or MongoDB) must not leak into the test's.
         inherited = {k: v for k, v in os.environ.items()
@@ -410,6 +570,7 @@ class LocalCluster:
             **self.db.cluster_env(),
             "CLUSTER_KEY_COUNT": "3",
             "SIGNER_BIN": str(self.binary),
+            **toxiproxy_env,
             **(env or {}),
         }
         self.lb_url = f"http://127.0.0.1:{self.lb_port}"
@@ -436,10 +597,14 @@ class LocalCluster:
         return proc
 
     def up(self) -> "LocalCluster":
+        self.db.prepare()
         proc = self.script("up", str(self.n))
         self.up_output = proc.stdout
         assert f"LB_URL={self.lb_url}" in proc.stdout, proc.stdout
         self.db.check_up_output(proc.stdout)
+        if self.toxiproxy:
+            assert f"TOXIPROXY_URL={self.toxiproxy.url}" in proc.stdout, proc.stdout
+            assert set(self.toxiproxy.proxies()) == {*self.toxiproxy.store_proxies(), "service"}
         return self
 
     def down(self) -> subprocess.CompletedProcess:
@@ -467,7 +632,8 @@ class LocalCluster:
 
     def logs(self) -> list[Path]:
         paths = [p.log_path for p in self.pods]
-        paths += [self.dir / "nginx" / "logs" / "error.log", *self.db.log_paths()]
+        paths += [self.dir / "nginx" / "logs" / "error.log", *self.db.log_paths(),
+                  self.dir / "toxiproxy.log"]
         return [p for p in paths if p.exists()]
 
     def dump_logs(self, lines: int = 40) -> None:
@@ -475,6 +641,19 @@ class LocalCluster:
             print(f"----- {path} (tail) -----\n{tail(path, lines)}")
 
     # ---- the store --------------------------------------------------------------------------
+    def load_records(self, n: int) -> dict[str, str]:
+        """Loads n new records through `signer load` (with their shards, as the signer ingests
+        them); returns {id: msg}."""
+        path = self.workdir / f"load-{time.monotonic_ns()}.ndjson"
+        records = {uuid.uuid4().hex: "m-" + secrets.token_hex(12) for _ in range(n)}
+        with open(path, "w") as f:
+            for i, m in records.items():
+                f.write('{"id":"%s","msg":"%s"}\n' % (i, m))
+        report = self.cli().load_file(path)
+        assert report["accepted"] == n, report
+        path.unlink()
+        return records
+
     def insert_original_docs(self, n: int) -> dict[str, str]:
         """Inserts n records the original's way (no shard, empty sign and key) straight into the
         store's `records`, as another tool would; returns {id: msg}."""

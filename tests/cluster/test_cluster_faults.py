@@ -11,6 +11,7 @@ import pytest
 import requests
 
 from helpers import metric_values, wait_until
+from job_report import assert_report_matches_store, job_end, job_gauge
 from local_cluster import LocalCluster, ceil_div, scaled
 
 
@@ -144,6 +145,9 @@ def test_database_killed_mid_job(cluster_factory, store):
     print(f"job ended {took:.1f}s after the database died: state {job['state']}, done "
           f"{job['batches_done']}, failed {job['batches_failed']}, retries {job['retries']}")
     assert job["state"] == "failed", job
+    # One store check for the whole job (default store timeout 5 s), not attempts per batch.
+    assert took < 20, f"the job took {took:.1f}s to report the dead store"
+    assert "did not answer" in job["error"], job["error"]
     assert job["batches_failed"] > 0, job
     assert len(job["failed"]) + job.get("failed_omitted", 0) == job["batches_failed"], job
     bad = [f for f in job["failed"] if not store_error.search(f["error"])]
@@ -217,3 +221,40 @@ def _ready(pod) -> bool:
         return pod.get("/readyz", timeout=10).status_code == 200
     except requests.RequestException:
         return False
+
+
+@pytest.mark.stores("ferretdb")
+def test_a_dead_store_is_reported_within_two_store_timeouts(cluster_factory, store):
+    """FerretDB dies (kill -9) mid-job and stays down. Every operation of a pod then waits out
+    server selection (the store timeout); the batches in flight fail after one, the coordinator
+    asks the store itself for one more, and the job ends naming the outage: about two store
+    timeouts after the kill, where each batch used to wait out its own (50 s in the issue's run).
+    Once FerretDB is back, the job's record and counts are saved, and a rerun finishes."""
+    n, size, timeout_s = 2_000, 50, 3
+    cluster = cluster_factory(3, env={"BS_STORE_TIMEOUT_MS": str(timeout_s * 1000)})
+    expected = cluster.load_records(n)
+    coordinator = cluster.pods[0]
+    with ThreadPoolExecutor(1) as pool:
+        waiting = pool.submit(coordinator.sign, size, True, 300)
+        wait_until(lambda: job_gauge(coordinator, "signer_job_batches_done") >= 2, timeout=120,
+                   interval=0.05, what="the first batches")
+        cluster.db.kill()
+        killed = time.monotonic()
+        r = waiting.result(timeout=300)
+    took = time.monotonic() - killed
+    assert r.status_code == 200, r.text
+    job = r.json()
+    print(f"job ended {took:.1f}s after FerretDB died: {job['state']}, {job['batches_done']}/"
+          f"{job['batches']} batches done, {job['batches_failed']} failed: {job['error']}")
+    assert job["state"] == "failed", job
+    assert cluster.db.error_pattern.search(job["error"]) and "did not answer" in job["error"], job
+    assert took < 4 * timeout_s, f"the job took {took:.1f}s to report the dead store"
+    assert job["batches_done"] + job["batches_failed"] < job["batches"], \
+        "the job went on sending batches to a dead store"
+
+    cluster.db.start()
+    settled = job_end(coordinator)
+    assert settled["id"] == job["id"]
+    assert_report_matches_store(cluster, settled)
+    rerun_until_done(cluster, coordinator, size, n)
+    cluster.export_and_verify(expected)

@@ -414,10 +414,16 @@ type vector struct {
 
 func loadVectors(t *testing.T) []vector {
 	t.Helper()
-	p := filepath.Join(sharedDir(), "vectors", "deterministic.ndjson")
+	return loadVectorFile(t, filepath.Join(sharedDir(), "vectors", "deterministic.ndjson"),
+		"set SHARED_DIR to the shared folder")
+}
+
+// loadVectorFile reads NDJSON lines of vector; hint says how to fix a missing file.
+func loadVectorFile(t *testing.T, p, hint string) []vector {
+	t.Helper()
 	b, err := os.ReadFile(p)
 	if err != nil {
-		t.Fatalf("reading vectors (set SHARED_DIR to the shared folder): %v", err)
+		t.Fatalf("reading vectors (%s): %v", hint, err)
 	}
 	var vs []vector
 	for i, line := range bytes.Split(b, []byte("\n")) {
@@ -579,6 +585,30 @@ func TestSharedVectors(t *testing.T) {
 			t.Logf("%s", res.describe())
 		}
 	})
+}
+
+// TestPinnedSignatures: the signatures tests/unit pins (tests/unit/testdata/
+// pinned_signatures.ndjson, fixed keys including 1 and n-1, fixed salts and messages) are
+// go-ethereum's own: crypto.Sign must still make each of them, byte for byte, and
+// crypto.FromECDSAPub each key. The unit test PinnedSignatures.* makes our sign path reproduce
+// them whatever libsecp256k1 it links, so a library upgrade cannot change a signature unnoticed.
+func TestPinnedSignatures(t *testing.T) {
+	vs := loadVectorFile(t, filepath.Join("..", "unit", "testdata", "pinned_signatures.ndjson"),
+		"run from tests/compat")
+	t.Logf("go-ethereum backend: %s; %d pinned signatures", secpBackend, len(vs))
+	for i, v := range vs {
+		priv, err := crypto.HexToECDSA(strings.TrimPrefix(v.Priv, "0x"))
+		if err != nil {
+			t.Fatalf("pinned %d: bad priv: %v", i, err)
+		}
+		k := keyFromPriv(priv)
+		if k.pubHex != v.Key {
+			t.Errorf("pinned %d: key %s, but crypto.FromECDSAPub(priv) = %s", i, v.Key, k.pubHex)
+		}
+		if got := "0x" + hex.EncodeToString(gethSign(t, k.priv, v.Salt, v.Msg)); got != v.Sign {
+			t.Errorf("pinned %d (msg %q): crypto.Sign = %s, pinned %s", i, v.Msg, got, v.Sign)
+		}
+	}
 }
 
 func flipHex(c byte) string {

@@ -5,6 +5,8 @@
 #      usr/ only), and symlinks in TREE stay inside TREE;
 #   3. BINARY --help exits 0 when run by the ELF interpreter from TREE with only TREE's
 #      library directories, and the loader resolves every library from TREE (ld.so --list);
+#      run that way, `BINARY version` names the libsecp256k1 the build found (pkg-config), so
+#      the image signs with the same library (linked statically, or a shared copy in TREE);
 #   4. the Dockerfile's build stage collects into one directory, and its runtime stage
 #      copies exactly that tree to / and the collected binary to /usr/local/bin/signer.
 #
@@ -109,6 +111,17 @@ else
     pass "$(basename "$BINARY") --help exits 0 under ${loader#"$TREE"} from the tree"
   else
     fail "$(basename "$BINARY") --help under the tree's loader" "$(head -n 20 <<< "$out")"
+  fi
+  want_secp="libsecp256k1 $(pkg-config --modversion libsecp256k1 2> /dev/null)"
+  version_out="$(env -u LD_LIBRARY_PATH -u LD_PRELOAD "$loader" --inhibit-cache \
+    --library-path "$libpath" "$BINARY" version 2>&1)"
+  secp_line="$(grep '^libsecp256k1 ' <<< "$version_out")"
+  if [[ "$secp_line" == "$want_secp ("* ]]; then
+    pass "from the tree, $(basename "$BINARY") signs with ${secp_line}"
+    [[ "$secp_line" == *OLD:* ]] && printf 'WARN %s
+' "the image carries an OLD libsecp256k1"
+  else
+    fail "$(basename "$BINARY") version from the tree: want $want_secp" "$version_out"
   fi
   # The loader also searches the system directories for anything not on --library-path,
   # so step 3's run alone could pass on a host library; --list shows where each came from.

@@ -113,6 +113,17 @@ def request_bytes(method: str, path: str, headers: Optional[dict] = None, body: 
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
 
 
+def read_until_closed(sock: socket.socket) -> bytes:
+    """Everything `sock` receives until the server closes it (a reset ends it too)."""
+    data = b""
+    try:
+        while chunk := sock.recv(65536):
+            data += chunk
+    except ConnectionResetError:
+        pass
+    return data
+
+
 def peak_rss_mb(pid: int) -> float:
     """The kernel's high-water mark of the process's resident memory (VmHWM), in MB."""
     with open(f"/proc/{pid}/status") as f:

@@ -9,18 +9,12 @@ import uuid
 
 import pytest
 
+from http_wire import peak_rss_mb
+
 ARRAY_BYTES = 16 << 20
 ARRAY_GROWTH_BOUND_MB = 48     # one chunk, one element and the parser, with margin
 NDJSON_RECORDS = 200_000       # about 20 MiB
 NDJSON_GROWTH_BOUND_MB = 80    # chunks of 5,000 records and SQLite's page cache, with margin
-
-
-def peak_rss_mb(pid: int) -> float:
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    raise AssertionError("no VmHWM")
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ import time
 
 import pytest
 
-from http_wire import exchange, peak_rss_mb, request_bytes
+from http_wire import exchange, peak_rss_mb, read_until_closed, request_bytes
 
 HOLDERS = 2000
 ADDRESSES = [f"127.0.0.{i}" for i in range(2, 52)]
@@ -159,12 +159,7 @@ def test_a_declared_length_over_the_limit_is_refused_before_the_body(server, exp
     with socket.create_connection(("127.0.0.1", server.port), timeout=10) as s:
         s.sendall(request_bytes("POST", "/records", headers))
         start = time.monotonic()
-        data = b""
-        while True:  # no byte of the body is ever sent
-            chunk = s.recv(4096)
-            if not chunk:
-                break
-            data += chunk
+        data = read_until_closed(s)  # no byte of the body is ever sent
         took = time.monotonic() - start
     assert data.startswith(b"HTTP/1.1 413 "), data
     assert b"100 Continue" not in data
@@ -181,12 +176,7 @@ def test_too_many_records_are_refused_as_soon_as_counted(signer_factory, cli, tm
     headers = {"Content-Type": "application/x-ndjson", "Content-Length": len(body) * 100}
     with socket.create_connection(("127.0.0.1", inst.port), timeout=10) as s:
         s.sendall(request_bytes("POST", "/records", headers) + body)
-        data = b""
-        while True:
-            chunk = s.recv(4096)
-            if not chunk:
-                break
-            data += chunk
+        data = read_until_closed(s)
     assert data.startswith(b"HTTP/1.1 413 "), data[:300]
     assert b"1000 records" in data
     assert inst.stats()["unsigned_records"] == 0

@@ -244,6 +244,21 @@ func renderCases(t *testing.T) []renderCase {
 				url: "postgresql://signer@pg.db.svc.cluster.local:5432/signer?sslmode=verify-full"},
 		},
 		{
+			// PostgreSQL with a standby for failover (docs/K8S.md): a multi-host URL that only
+			// accepts the primary, as a CloudNativePG or Patroni cluster gives. The comma is
+			// escaped for --set.
+			name: "postgresql-failover",
+			set: []string{
+				"store=postgresql",
+				`postgresql.url=postgresql://signer@pg-1.db.svc.cluster.local:5432\,pg-2.db.svc.cluster.local:5432/signer?target_session_attrs=read-write`,
+			},
+			keys:  csvKeys(defaults),
+			sec:   securityFromValues(defaults),
+			ports: portsFromValues(defaults),
+			postgres: postgresCase{
+				url: "postgresql://signer@pg-1.db.svc.cluster.local:5432,pg-2.db.svc.cluster.local:5432/signer?target_session_attrs=read-write"},
+		},
+		{
 			// No authentication, TLS from cert-manager without client certificates.
 			name: "insecure-certmanager",
 			set: []string{

@@ -69,6 +69,43 @@ TEST(MessageSigner, ReproducesEverySharedVectorByteForByte) {
   }
 }
 
+// testdata/pinned_signatures.ndjson holds 18 signatures made by go-ethereum v1.17.10's
+// crypto.Sign (cgo and pure-Go backends gave the same bytes) over fixed keys (1, 2, n-1, about
+// n/2 and two others), fixed UUIDv4 salts and fixed messages (empty, ASCII, UTF-8 with a 4-byte
+// character, 200 bytes, JSON escapes). RFC 6979 nonces and low S do not depend on the
+// libsecp256k1 version, so our sign path must reproduce them byte for byte whatever library the
+// build links (issue 21); tests/compat's TestPinnedSignatures checks go-ethereum still makes them.
+std::vector<nlohmann::json> pinned_signatures() {
+  return testing::read_ndjson(std::filesystem::path(SIGNER_UNIT_TESTDATA_DIR) /
+                              "pinned_signatures.ndjson");
+}
+
+TEST(PinnedSignatures, FixedKeysSaltsAndMessagesSignToThePinnedBytes) {
+  const auto vectors = pinned_signatures();
+  ASSERT_EQ(vectors.size(), 18u) << "the pinned file lost or gained lines";
+  const MessageSigner signer;
+  for (const auto& v : vectors) {
+    const PrivateKey key = key_from_hex(v["priv"].get<std::string>());
+    const std::string salt = v["salt"].get<std::string>();
+    const std::string msg = v["msg"].get<std::string>();
+    EXPECT_EQ(signer.sign_salted(key, salt, msg), v["sign"].get<std::string>())
+        << "key " << v["key"].get<std::string>() << " salt " << salt << " msg " << msg;
+    EXPECT_EQ(to_prefixed_hex(signer.public_key(key)), v["key"].get<std::string>());
+  }
+}
+
+TEST(PinnedSignatures, CoverTheEdgeKeysAndBothRecoveryIds) {
+  std::set<std::string> keys;
+  std::set<std::string> recovery_ids;
+  for (const auto& v : pinned_signatures()) {
+    keys.insert(v["priv"].get<std::string>());
+    recovery_ids.insert(v["sign"].get<std::string>().substr(130));
+  }
+  EXPECT_TRUE(keys.contains("0x0000000000000000000000000000000000000000000000000000000000000001"));
+  EXPECT_TRUE(keys.contains("0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364140"));
+  EXPECT_EQ(recovery_ids, (std::set<std::string>{"00", "01"}));
+}
+
 TEST(MessageSigner, RecoversTheKeyOfEverySharedVector) {
   const MessageSigner signer;
   for (const auto& v : testing::deterministic_vectors()) {

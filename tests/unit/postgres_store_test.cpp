@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <csignal>
 #include <future>
 #include <string>
 #include <thread>
@@ -83,6 +84,19 @@ TEST(PostgresStoreConfig, UnreachableServerFailsWithinTheTimeoutAndHidesThePassw
     EXPECT_EQ(message.find("EnvPassw0rd"), std::string::npos) << message;
   }
   EXPECT_LT(Clock::now() - start, std::chrono::seconds(3));
+}
+
+// A primary and its standby, the URL a failover setup gives (docs/K8S.md): each host named with
+// its port, never a password.
+TEST(PostgresStoreConfig, AMultiHostUrlIsDescribedHostByHost) {
+  EXPECT_EQ(pg::describe_url("postgresql://signer:secret@10.0.0.1:5432,10.0.0.2:5433/signer"
+                             "?target_session_attrs=read-write"),
+            "postgresql://signer@10.0.0.1:5432,10.0.0.2:5433/signer");
+  // libpq: a host without a port of its own gets the default one.
+  EXPECT_EQ(pg::describe_url("postgresql://signer@pg-a,pg-b:6432/db"),
+            "postgresql://signer@pg-a,pg-b:6432/db");
+  EXPECT_EQ(pg::describe_url("host=pg-a,pg-b port=6432 dbname=db user=signer"),
+            "postgresql://signer@pg-a:6432,pg-b:6432/db");
 }
 
 TEST(PostgresStoreConfig, NonPositiveTimeoutsAreInvalid) {
@@ -201,7 +215,9 @@ TEST_F(PostgresServer, OpeningAgainKeepsTheDataAndMigratesNothing) {
   open()->ingest(numbered(10));
   auto again = open();
   EXPECT_EQ(again->count().unsigned_records, 10u);
-  EXPECT_EQ(raw_->query("SELECT count(*) FROM signer_schema")[0][0], "1");
+  // One row per migration, each made once.
+  EXPECT_EQ(raw_->query("SELECT count(*) FROM signer_schema")[0][0],
+            std::to_string(PostgresStore::kSchemaVersion));
 }
 
 TEST_F(PostgresServer, PodsOpeningTogetherCreateTheSchemaOnce) {
@@ -210,7 +226,8 @@ TEST_F(PostgresServer, PodsOpeningTogetherCreateTheSchemaOnce) {
     opens.push_back(std::async(std::launch::async, [&] { open(); }));
   }
   for (auto& f : opens) EXPECT_NO_THROW(f.get());
-  EXPECT_EQ(raw_->query("SELECT count(*) FROM signer_schema")[0][0], "1");
+  EXPECT_EQ(raw_->query("SELECT count(*) FROM signer_schema")[0][0],
+            std::to_string(PostgresStore::kSchemaVersion));
 }
 
 TEST_F(PostgresServer, RefusesADatabaseWhoseSchemaIsNewer) {
@@ -235,6 +252,101 @@ TEST_F(PostgresServer, AdoptsARecordsTableAnotherToolMade) {
   const auto page = store->read_unsigned(records::shard_range_for_batch(0, 1), cursor, 10);
   ASSERT_EQ(page.size(), 1u);
   EXPECT_EQ(page[0].msg, "hello");
+}
+
+// A table another tool made with the columns but without a unique index on id: ON CONFLICT (id)
+// would fail every move, and nothing would stop an id from being stored twice.
+TEST_F(PostgresServer, GivesATableAnotherToolMadeTheUniqueIndexOnIdItLacks) {
+  raw_->query("CREATE TABLE signedrecords (id text, msg text, salt text, sign text, key text)");
+  raw_->query("INSERT INTO signedrecords VALUES ('a', 'm', 's', 'x', 'k')");
+  auto store = open();
+  EXPECT_EQ(store
+                ->move_to_signed(std::vector<records::SignedRecord>{{"a", "m", "s2", "x2", "k", ""},
+                                                                    {"b", "m", "s", "x", "k", ""}})
+                .inserted,
+            1u);
+  EXPECT_EQ(raw_->query("SELECT count(*) FROM signedrecords WHERE id = 'a'")[0][0], "1");
+}
+
+TEST_F(PostgresServer, RefusesATableThatHoldsAnIdTwiceNamingIt) {
+  raw_->query("CREATE TABLE signedrecords (id text, msg text, salt text, sign text, key text)");
+  raw_->query(
+      "INSERT INTO signedrecords VALUES ('a', 'm', 's', 'x', 'k'), ('a', 'm', 't', 'y', 'k')");
+  try {
+    open();
+    FAIL() << "a table holding an id twice was accepted";
+  } catch (const StoreError& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kConflict) << e.what();
+    EXPECT_NE(std::string(e.what()).find("signedrecords has no unique index on id"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
+TEST_F(PostgresServer, AShardColumnOfAnotherTypeBecomesBigintAndIsBackfilled) {
+  raw_->query("CREATE TABLE records (id text PRIMARY KEY, msg text, shard double precision)");
+  raw_->query("INSERT INTO records VALUES ('0000000c-a', 'm', 12.5), ('0000000d-b', 'm', 13)");
+  auto store = open();
+  EXPECT_EQ(raw_->query("SELECT data_type FROM information_schema.columns WHERE table_name = "
+                        "'records' AND column_name = 'shard'")[0][0],
+            "bigint");
+  EXPECT_EQ(store->backfill_shards(), 2u);
+  ReadCursor cursor;
+  EXPECT_EQ(store->read_unsigned(records::shard_range_for_batch(0, 1), cursor, 10).size(), 2u);
+}
+
+// The race of the issue, forced: a move of id X holds its transaction open (X deleted from records
+// and inserted into signedrecords, not yet committed) while an ingest of X with another msg
+// arrives. The ingest's insert waits on the move's row lock; once the move commits, the insert
+// goes through, since its snapshot saw neither copy. It must be taken back and answered
+// "conflict": before, it was "accepted", and the next job dropped it as already signed.
+TEST_F(PostgresServer, AnIngestThatWaitedOnAMoveOfItsIdIsAnsweredAsAConflict) {
+  auto store = open();
+  const std::string id = "0000abcd-raced";
+  store->ingest(std::vector<records::UnsignedRecord>{{id, "first"}});
+  RawPg mover(pg_url());
+  mover.query("BEGIN");
+  mover.query(
+      "INSERT INTO signedrecords (id, msg, salt, sign, key, job_id) "
+      "VALUES ($1, 'first', 's', '0xsign', '0x04key', '')",
+      {id});
+  mover.query("DELETE FROM records WHERE id = $1", {id});
+  auto ingest = std::async(std::launch::async, [&] {
+    return store->ingest(std::vector<records::UnsignedRecord>{{id, "second"}});
+  });
+  // Until the ingest is waiting on the move's lock.
+  bool waiting = false;
+  for (int i = 0; i < 200 && !waiting; ++i) {
+    waiting = raw_->query(
+                  "SELECT count(*) FROM pg_stat_activity WHERE application_name = "
+                  "'message-signer' AND wait_event_type = 'Lock'")[0][0] == "1";
+    if (!waiting) std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  }
+  ASSERT_TRUE(waiting) << "the ingest never waited on the move";
+  EXPECT_EQ(ingest.wait_for(std::chrono::milliseconds(0)), std::future_status::timeout);
+  mover.query("COMMIT");
+  const IngestResult result = ingest.get();
+  EXPECT_EQ(result.accepted, 0u);
+  EXPECT_EQ(result.conflicts, 1u);
+  EXPECT_EQ(raw_->query("SELECT count(*) FROM records WHERE id = $1", {id})[0][0], "0");
+  EXPECT_EQ(raw_->query("SELECT msg FROM signedrecords WHERE id = $1", {id})[0][0], "first");
+}
+
+// An ingest of records with the job's start in between: the start waits for the ingest's
+// transaction, so its records are counted in the start's epoch, all of them or none.
+TEST_F(PostgresServer, AJobStartWaitsForAnIngestInFlight) {
+  auto store = open();
+  RawPg ingester(pg_url());
+  ingester.query("BEGIN");
+  ingester.query("SELECT pg_advisory_xact_lock_shared(7163550141852860020)");
+  ingester.query(
+      "INSERT INTO records (id, msg, shard, epoch) SELECT 'late', 'm', 1, epoch FROM signer_epoch");
+  auto start = std::async(std::launch::async, [&] { return store->start_job(); });
+  EXPECT_EQ(start.wait_for(std::chrono::milliseconds(300)), std::future_status::timeout);
+  ingester.query("COMMIT");
+  const JobStart opened = start.get();
+  EXPECT_EQ(opened.counts.unsigned_records, 1u);
+  EXPECT_EQ(store->count_unsigned_through_epoch(opened.epoch), 1u);
 }
 
 // The hot path stays an index range scan however large the table: the chunk read walks
@@ -293,6 +405,36 @@ TEST_F(PostgresServer, AMsgWithANulCharacterIsRefusedAndNothingIsWritten) {
 
 // A statement held up (here by a lock another session keeps) ends at the statement timeout with
 // a retryable error, and the store works again once the lock is gone.
+// A server that stops answering altogether (frozen, or behind a link that accepts bytes and
+// delivers none) cannot cancel the statement itself: the store gives up after the statement
+// timeout plus the store timeout, closes the connection, and the next statement reconnects.
+TEST_F(PostgresServer,
+       AServerThatStopsAnsweringFailsTheStatementAfterItsTimeoutPlusTheStoreTimeout) {
+  StoreOptions options{.url = pg_url(), .timeout_ms = 1000};
+  options.statement_timeout_ms = 500;
+  options.pg_pool_size = 1;
+  PostgresStore store(options);
+  store.ingest(numbered(5));
+  // The one pooled connection's server process, frozen.
+  const std::string backend = raw_->query(
+      "SELECT pid FROM pg_stat_activity WHERE application_name = 'message-signer'")[0][0];
+  ASSERT_EQ(::kill(std::stoi(backend), SIGSTOP), 0);
+  const auto start = Clock::now();
+  try {
+    store.count();
+    ADD_FAILURE() << "a frozen server answered";
+  } catch (const StoreError& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kUnavailable) << e.what();
+    EXPECT_NE(std::string(e.what()).find("did not answer within 1500 ms"), std::string::npos)
+        << e.what();
+  }
+  const auto took = Clock::now() - start;
+  ::kill(std::stoi(backend), SIGCONT);
+  EXPECT_GE(took, std::chrono::milliseconds(1400));
+  EXPECT_LT(took, std::chrono::seconds(5));
+  EXPECT_EQ(store.count().unsigned_records, 5u);
+}
+
 TEST_F(PostgresServer, AStatementBlockedPastItsTimeoutFailsAsUnavailable) {
   auto store = open(300);
   store->ingest(numbered(5));

@@ -20,61 +20,12 @@
 #include "signing/coordinator.h"
 #include "signing/interruptible_sleep.h"
 #include "signing/worker_pool.h"
+#include "signing_fixture.h"
 #include "store/sqlite/sqlite_store.h"
 #include "test_support.h"
 
 namespace signer::signing {
 namespace {
-
-std::vector<records::UnsignedRecord> random_records(std::size_t n) {
-  crypto::SaltGenerator salts;
-  std::vector<records::UnsignedRecord> out;
-  for (std::size_t i = 0; i < n; ++i) {
-    std::string id = salts.next();
-    id.erase(std::remove(id.begin(), id.end(), '-'), id.end());
-    out.push_back({id, "msg-" + std::to_string(i)});
-  }
-  return out;
-}
-
-constexpr const char* kJob = "j-0123456789ab-0123456789abcdef";
-
-// A job request as the HTTP layer makes one, every key allowed.
-JobRequest request(std::uint64_t batch_size, std::vector<std::size_t> key_indexes = {}) {
-  std::vector<std::string> selectors;
-  for (const std::size_t i : key_indexes) selectors.push_back(std::to_string(i));
-  return {batch_size, "tester", "127.0.0.1", std::move(selectors)};
-}
-
-class SigningTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    metrics::declare_signer_metrics(metrics_);
-    store_ = std::make_unique<store::SqliteStore>(dir_ / "signer.db");
-    audit_ = std::make_unique<audit::AuditLog>(*store_);
-  }
-  std::map<std::string, records::SignedRecord> signed_records() {
-    std::map<std::string, records::SignedRecord> out;
-    store_->for_each_signed([&](const records::SignedRecord& r) { out.emplace(r.id, r); });
-    return out;
-  }
-
-  testing::TempDir dir_;
-  metrics::Registry metrics_;
-  std::unique_ptr<store::SqliteStore> store_;
-  std::unique_ptr<audit::AuditLog> audit_;
-  std::shared_ptr<const crypto::KeyRing> ring_ =
-      std::make_shared<const crypto::KeyRing>(crypto::KeyRing::generate(3));
-  const crypto::KeyRing& keys_ = *ring_;  // the private halves, for the assertions
-  keys::KeySetHolder key_holder_{[ring = ring_](std::uint64_t version) {
-    return keys::KeySetHolder::Loaded{
-        std::make_shared<const keys::KeySet>(
-            keys::KeySet::keys_of(ring, keys::KeySource::kCsv, "generated"), version),
-        {}};
-  }};
-  std::shared_ptr<const keys::KeySet> key_set_ = key_holder_.current();
-  WorkerPool pool_{2};
-};
 
 TEST(InterruptibleSleep, SleepsTheWholeDurationWhenNotStopped) {
   std::stop_source never;
@@ -554,14 +505,16 @@ TEST_F(SigningTest, JobVerifierAcceptsAnHonestJobAndNamesATamperedRecord) {
   // A job that claims more than carries its id is a count mismatch.
   found.clear();
   audit::JobRecord inflated = *job;
-  inflated.results[0].signed_count += 1;
+  inflated.records_signed += 1;
   report = audit::verify_job(*store_, inflated, collect);
   EXPECT_EQ(found.back().record_id, "");
   EXPECT_NE(found.back().reason.find("account for 301"), std::string::npos) << found.back().reason;
 
-  // Records moved by an attempt that then failed are accounted for by its "/batch" error event.
+  // While a job runs, records moved by an attempt that then failed are accounted for by its
+  // "/batch" error event.
   found.clear();
   audit::JobRecord retried = *job;
+  retried.state = audit::JobState::kRunning;
   retried.results[0].signed_count -= 5;
   EXPECT_EQ(audit::verify_job(*store_, retried, collect).mismatches, 2u);  // tampered + count
   store_->append_audit({.route = "/batch", .outcome = "error", .count = 5, .job_id = id});
@@ -608,17 +561,6 @@ TEST_F(SigningTest, JobVerifierRejectsARecordWhoseSaltBoundaryWasMoved) {
 }
 
 // ---- honest outcomes (issue 11) ----
-
-// Runs SQL on the test's database the way another tool would.
-void exec_raw(const std::filesystem::path& db_path, const char* sql) {
-  sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open(db_path.c_str(), &db), SQLITE_OK);
-  char* err = nullptr;
-  const int rc = sqlite3_exec(db, sql, nullptr, nullptr, &err);
-  EXPECT_EQ(rc, SQLITE_OK) << (err ? err : "");
-  sqlite3_free(err);
-  sqlite3_close(db);
-}
 
 TEST_F(SigningTest, CoordinatorRepairsShardsOutsideTheShardSpaceAndSignsThoseRecords) {
   store_->ingest(random_records(10));

@@ -24,14 +24,19 @@ inline std::string read_file(const std::filesystem::path& path) {
   return out.str();
 }
 
-inline std::vector<nlohmann::json> deterministic_vectors() {
+// One JSON value per non-empty line of the file at `path`.
+inline std::vector<nlohmann::json> read_ndjson(const std::filesystem::path& path) {
   std::vector<nlohmann::json> out;
-  std::istringstream in(read_file(shared_dir() / "vectors" / "deterministic.ndjson"));
+  std::istringstream in(read_file(path));
   std::string line;
   while (std::getline(in, line)) {
     if (!line.empty()) out.push_back(nlohmann::json::parse(line));
   }
   return out;
+}
+
+inline std::vector<nlohmann::json> deterministic_vectors() {
+  return read_ndjson(shared_dir() / "vectors" / "deterministic.ndjson");
 }
 
 // A fresh directory under the system temp dir, removed when the object dies.

@@ -6,9 +6,11 @@
 
 #include <algorithm>
 #include <array>
+#include <chrono>
 #include <cstring>
 #include <limits>
 #include <mutex>
+#include <thread>
 #include <type_traits>
 #include <unordered_map>
 #include <unordered_set>
@@ -28,6 +30,9 @@ constexpr const char* kJobs = "jobs";
 constexpr const char* kAudit = "audit";
 // Copies of records whose shard backfill_shards() is adding; empty except during a backfill.
 constexpr const char* kBackfillStaging = "records_backfill";
+// One document, {_id: "ingest", epoch: N}: the epoch ingests stamp records with (store.h).
+constexpr const char* kEpochs = "signer_epoch";
+constexpr const char* kEpochId = "ingest";
 constexpr const char* kAppName = "message-signer";
 constexpr std::uint32_t kMaxPoolSize = 32;
 constexpr std::int64_t kMinSocketTimeoutMs = 60000;
@@ -61,6 +66,14 @@ using PoolPtr = std::unique_ptr<mongoc_client_pool_t, PoolDeleter>;
 using CollectionPtr = std::unique_ptr<mongoc_collection_t, CollectionDeleter>;
 using CursorPtr = std::unique_ptr<mongoc_cursor_t, CursorDeleter>;
 using BulkPtr = std::unique_ptr<mongoc_bulk_operation_t, BulkDeleter>;
+struct ReadConcernDeleter {
+  void operator()(mongoc_read_concern_t* concern) const { mongoc_read_concern_destroy(concern); }
+};
+struct FindAndModifyOptsDeleter {
+  void operator()(mongoc_find_and_modify_opts_t* opts) const {
+    mongoc_find_and_modify_opts_destroy(opts);
+  }
+};
 
 // An owned bson_t. Also serves as the "overwritable storage" libmongoc wants for replies: an empty
 // initialized document holds no heap memory, so libmongoc re-initializing it leaks nothing.
@@ -90,6 +103,9 @@ class Bson {
     return check(bson_append_bool(&doc_, key, -1, value));
   }
   Bson& null(const char* key) { return check(bson_append_null(&doc_, key, -1)); }
+  Bson& oid(const char* key, const bson_oid_t& value) {
+    return check(bson_append_oid(&doc_, key, -1, &value));
+  }
   Bson& document(const char* key, const Bson& child) {
     return check(bson_append_document(&doc_, key, -1, child.get()));
   }
@@ -113,14 +129,29 @@ class Bson {
   bson_t doc_;
 };
 
-// Appends {shard: {$not: {$gte: 0, $lt: 2^32}}}: a shard no batch's range holds, because it is
-// missing, null, not a number, negative or too large. These are what backfill_shards() repairs.
+// Appends {shard: {$not: {$gte: 0, $lt: 2^32, $type: ["int", "long"]}}}: a shard no batch's
+// range holds, because it is missing, null, not a number, negative or too large; or a double,
+// which may not be a whole number (12.5: a cursor, which holds whole shards, would meet it again
+// after passing it, and sign it twice; a whole double is rewritten as an int64 too). These are
+// what backfill_shards() repairs. One condition on one field, so it combines with any other.
 void append_shard_needs_repair(Bson& filter) {
-  Bson in_range;
-  in_range.int64("$gte", 0).int64("$lt", std::int64_t{1} << 32);
-  Bson outside;
-  outside.document("$not", in_range);
-  filter.document("shard", outside);
+  Bson integer_types;
+  integer_types.utf8("0", "int").utf8("1", "long");
+  Bson valid;
+  valid.int64("$gte", 0).int64("$lt", std::int64_t{1} << 32).array("$type", integer_types);
+  Bson invalid;
+  invalid.document("$not", valid);
+  filter.document("shard", invalid);
+}
+
+// Appends readConcern {level: "majority"} to the options of a find.
+void append_majority_read(Bson& opts) {
+  const std::unique_ptr<mongoc_read_concern_t, ReadConcernDeleter> concern(
+      mongoc_read_concern_new());
+  mongoc_read_concern_set_level(concern.get(), MONGOC_READ_CONCERN_LEVEL_MAJORITY);
+  if (!mongoc_read_concern_append(concern.get(), opts.get())) {
+    throw StoreError(ErrorKind::kInvalid, "mongodb: cannot set the read concern");
+  }
 }
 
 // Whether `doc` has a shard some batch reads: a number in [0, 2^32).
@@ -222,6 +253,10 @@ std::optional<std::int64_t> number_field(const bson_t* doc, const char* key) {
 }
 
 bool has_valid_shard(const bson_t* doc) {
+  bson_iter_t iter;
+  if (bson_iter_init_find(&iter, doc, "shard") && bson_iter_type(&iter) == BSON_TYPE_DOUBLE) {
+    return false;  // see append_shard_needs_repair
+  }
   const std::optional<std::int64_t> shard = number_field(doc, "shard");
   return shard && *shard >= 0 && *shard < (std::int64_t{1} << 32);
 }
@@ -232,12 +267,15 @@ records::SignedRecord signed_record_from(const bson_t* doc) {
           utf8_field(doc, "key").value_or(""),  utf8_field(doc, "job_id").value_or("")};
 }
 
-void signed_projection(Bson& opts) {
+// The options of every read of signed records: their fields, and read concern "majority", so a
+// record given to a caller has reached a majority and cannot be rolled back by a failover.
+void signed_read_options(Bson& opts) {
   Bson projection;
   projection.int32("_id", 0).int32("id", 1).int32("msg", 1).int32("salt", 1).int32("sign", 1).int32(
       "key", 1);
   projection.int32("job_id", 1);
   opts.document("projection", projection);
+  append_majority_read(opts);
 }
 
 // Job records and audit events are nested documents whose shape audit/audit_json.h owns; they
@@ -731,9 +769,62 @@ struct DocumentPage {
 
 }  // namespace
 
+namespace {
+
+// Puts back into `records` the staged copies (from a backfill) whose re-insert found their id
+// taken: by another pod's re-insert of the same copy (settled), or by an ingest that ran while the
+// original was out of `records`. That ingest checks again after its insert, finds the staged copy
+// and takes its record back, so the copy waits for its place, up to `wait_ms`; a record still
+// there by then belongs to an ingest that died before it could check (its caller never heard
+// "accepted"), and gives way to the original, which came first.
+void restore_displaced(const MongoConnection& db, std::vector<std::unique_ptr<Bson>>& copies,
+                       int wait_ms) {
+  const PooledClient client = db.client();
+  const CollectionPtr records = client.collection(kRecords);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(wait_ms);
+  for (;;) {
+    if (copies.empty()) return;
+    std::vector<std::string> id_list;
+    for (const auto& copy : copies) id_list.push_back(utf8_field(copy->get(), "id").value_or(""));
+    const std::vector<std::string_view> ids =
+        sorted_unique_ids(id_list, [](const std::string& id) { return std::string_view(id); });
+    const auto present = db.stored_msgs(records.get(), ids, "backfill (find displaced)");
+    const bool waited_enough = std::chrono::steady_clock::now() >= deadline;
+    std::vector<std::unique_ptr<Bson>> free, pending;
+    std::vector<std::string_view> stale;  // intruders whose ingest died: they give way
+    for (std::size_t i = 0; i < copies.size(); ++i) {
+      const auto it = present.find(id_list[i]);
+      if (it == present.end()) {
+        free.push_back(std::move(copies[i]));
+      } else if (it->second == utf8_field(copies[i]->get(), "msg")) {
+        continue;  // another pod re-inserted it
+      } else if (waited_enough) {
+        stale.push_back(id_list[i]);
+        free.push_back(std::move(copies[i]));
+      } else {
+        pending.push_back(std::move(copies[i]));
+      }
+    }
+    if (!stale.empty()) {
+      std::sort(stale.begin(), stale.end());
+      db.delete_ids(records.get(), stale, false, "backfill (remove intruder)");
+    }
+    const InsertOutcome outcome = db.insert_all(records.get(), free, "backfill (restore)");
+    for (const std::size_t index : outcome.duplicate_indexes) {
+      pending.push_back(std::move(free[index]));  // taken again meanwhile: next round
+    }
+    copies = std::move(pending);
+    if (!copies.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+}
+
+}  // namespace
+
 MongoStore::MongoStore(const StoreOptions& options)
     : description_(redact_url(options.url)),
-      connection_(std::make_unique<MongoConnection>(options, description_)) {
+      connection_(std::make_unique<MongoConnection>(options, description_)),
+      fault_hook_(options.fault_hook),
+      intruder_wait_ms_(options.timeout_ms) {
   try {
     ping();
   } catch (const StoreError& e) {
@@ -746,6 +837,54 @@ MongoStore::MongoStore(const StoreOptions& options)
     // Reachable, but refused: not authorized, or data that breaks a unique index.
     throw StoreError(e.kind(), "cannot prepare MongoDB at " + description_ + ": " + e.what());
   }
+  // The epoch document, made once (the first epoch is 1; records without one count as 0).
+  const PooledClient client = connection_->client();
+  const CollectionPtr epochs = client.collection(kEpochs);
+  Bson selector;
+  selector.utf8("_id", kEpochId);
+  Bson first;
+  first.int64("epoch", 1);
+  Bson update;
+  update.document("$setOnInsert", first);
+  Bson opts;
+  opts.boolean("upsert", true);
+  Bson reply;
+  bson_error_t error;
+  // Pods starting together upsert it at once: a duplicate key is another pod's, made first.
+  if (!mongoc_collection_update_one(epochs.get(), selector.get(), update.get(), opts.get(),
+                                    reply.get(), &error) &&
+      kind_of(error) != ErrorKind::kConflict) {
+    try {
+      connection_->fail(error, "create the epoch document");
+    } catch (const StoreError& e) {
+      throw StoreError(e.kind(), "cannot prepare MongoDB at " + description_ + ": " + e.what());
+    }
+  }
+}
+
+std::string MongoStore::signed_read_options_json() {
+  Bson opts;
+  signed_read_options(opts);
+  return json_from_bson(opts.get()).dump();
+}
+
+std::int64_t MongoStore::current_epoch() {
+  const PooledClient client = connection_->client();
+  const CollectionPtr epochs = client.collection(kEpochs);
+  Bson filter;
+  filter.utf8("_id", kEpochId);
+  Bson opts;
+  opts.int64("limit", 1);
+  const CursorPtr found(
+      mongoc_collection_find_with_opts(epochs.get(), filter.get(), opts.get(), nullptr));
+  std::int64_t epoch = 0;
+  connection_->drain(found.get(), "read the epoch",
+                     [&](const bson_t* doc) { epoch = number_field(doc, "epoch").value_or(0); });
+  if (epoch <= 0) {
+    connection_->fail(ErrorKind::kInvalid, "read the epoch",
+                      std::string("collection ") + kEpochs + " has lost its document");
+  }
+  return epoch;
 }
 
 MongoStore::~MongoStore() = default;
@@ -788,6 +927,77 @@ Counts MongoStore::count() {
   counts.unsigned_records = count_all(unsigned_records.get(), kRecords);
   counts.signed_records = count_all(signed_records.get(), kSignedRecords);
   return counts;
+}
+
+JobStart MongoStore::start_job() {
+  // Counted first, closed second: a record counted was ingested with an epoch read before it was
+  // inserted, so before the epoch closes; it is never left out of the end-of-job check.
+  JobStart start;
+  start.counts = count();
+  const PooledClient client = connection_->client();
+  const CollectionPtr epochs = client.collection(kEpochs);
+  Bson selector;
+  selector.utf8("_id", kEpochId);
+  Bson step;
+  step.int64("epoch", 1);
+  Bson update;
+  update.document("$inc", step);
+  const std::unique_ptr<mongoc_find_and_modify_opts_t, FindAndModifyOptsDeleter> opts(
+      mongoc_find_and_modify_opts_new());
+  mongoc_find_and_modify_opts_set_update(opts.get(), update.get());
+  mongoc_find_and_modify_opts_set_flags(opts.get(), MONGOC_FIND_AND_MODIFY_NONE);  // old doc
+  Bson reply;
+  bson_error_t error;
+  if (!mongoc_collection_find_and_modify_with_opts(epochs.get(), selector.get(), opts.get(),
+                                                   reply.get(), &error)) {
+    connection_->fail(error, "close the epoch");
+  }
+  bson_iter_t iter;
+  bson_iter_t value;
+  std::int64_t epoch = 0;
+  if (bson_iter_init_find(&iter, reply.get(), "value") &&
+      bson_iter_type(&iter) == BSON_TYPE_DOCUMENT && bson_iter_recurse(&iter, &value) &&
+      bson_iter_find(&value, "epoch") && BSON_ITER_HOLDS_NUMBER(&value)) {
+    epoch = bson_iter_as_int64(&value);
+  }
+  if (epoch <= 0) {
+    connection_->fail(ErrorKind::kInvalid, "close the epoch",
+                      std::string("collection ") + kEpochs + " has lost its document");
+  }
+  start.epoch = static_cast<std::uint64_t>(epoch);
+  return start;
+}
+
+namespace {
+
+std::uint64_t count_matching(const MongoConnection& connection, const char* collection,
+                             const Bson& filter, const char* operation) {
+  const PooledClient client = connection.client();
+  const CollectionPtr from = client.collection(collection);
+  bson_error_t error;
+  const std::int64_t n = mongoc_collection_count_documents(from.get(), filter.get(), nullptr,
+                                                           nullptr, nullptr, &error);
+  if (n < 0) connection.fail(error, operation);
+  return static_cast<std::uint64_t>(n);
+}
+
+}  // namespace
+
+std::uint64_t MongoStore::count_unsigned_through_epoch(std::uint64_t epoch) {
+  // {epoch: {$not: {$gt: E}}}: at most E, or no epoch at all (another tool's document).
+  Bson above;
+  above.int64("$gt", static_cast<std::int64_t>(epoch));
+  Bson not_above;
+  not_above.document("$not", above);
+  Bson filter;
+  filter.document("epoch", not_above);
+  return count_matching(*connection_, kRecords, filter, "count records of the start");
+}
+
+std::uint64_t MongoStore::count_signed_of_job(std::string_view job_id) {
+  Bson filter;
+  filter.utf8("job_id", job_id);
+  return count_matching(*connection_, kSignedRecords, filter, "count records of the job");
 }
 
 // Backfill rewrites documents instead of updating them: it stages a copy with the shard in
@@ -891,6 +1101,7 @@ std::uint64_t MongoStore::backfill_shards() {
 
     db.insert_all(staging.get(), page.docs, "backfill (stage)");  // duplicates: staged already
     db.delete_ids(records.get(), ids, true, "backfill (delete shardless)");
+    fault_point("backfill:deleted");
     // A record signed meanwhile (by a run that read another pod's re-inserted copy) stays signed.
     const auto signed_ids =
         db.existing_ids(signed_collection.get(), ids, "backfill (check signed)");
@@ -898,8 +1109,18 @@ std::uint64_t MongoStore::backfill_shards() {
     for (std::size_t i = 0; i < page.ids.size(); ++i) {
       if (!signed_ids.contains(page.ids[i])) unsigned_copies.push_back(std::move(page.docs[i]));
     }
-    // A duplicate here is a copy another pod re-inserted first.
-    updated += db.insert_all(records.get(), unsigned_copies, "backfill (re-insert)").inserted;
+    const InsertOutcome reinserted =
+        db.insert_all(records.get(), unsigned_copies, "backfill (re-insert)");
+    updated += reinserted.inserted;
+    // A duplicate here is a copy another pod re-inserted first (the same msg), or a record an
+    // ingest put in while the original was out of `records` (another msg). That ingest finds the
+    // staged copy when it checks again after its insert, takes its record back and answers
+    // "conflict"; the original, which came first, is re-inserted once its place is free.
+    std::vector<std::unique_ptr<Bson>> displaced;
+    for (const std::size_t index : reinserted.duplicate_indexes) {
+      displaced.push_back(std::move(unsigned_copies[index]));
+    }
+    restore_displaced(db, displaced, intruder_wait_ms_);
     db.delete_ids(staging.get(), ids, false, "backfill (clear staged)");
   }
 }
@@ -934,6 +1155,14 @@ std::vector<records::UnsignedRecord> MongoStore::read_unsigned(const records::Sh
     either.document("0", same_shard).document("1", later_shards);
     filter.array("$or", either);
   }
+  // String ids only, so the cursor (a string) can be placed after every document read. An id of
+  // another type (another tool's: a number sorts before the strings, an ObjectId or binary after
+  // them) could never be passed by a string cursor; those are listed once the range is read.
+  {
+    Bson string_type;
+    string_type.utf8("$type", "string");
+    filter.document("id", string_type);
+  }
   Bson opts;
   {
     Bson projection;
@@ -951,6 +1180,7 @@ std::vector<records::UnsignedRecord> MongoStore::read_unsigned(const records::Sh
 
   out.reserve(std::min<std::size_t>(limit, 4096));
   std::size_t bytes = 0;
+  bool budget_reached = false;
   {
     const PooledClient client = connection_->client();
     const CollectionPtr records = client.collection(kRecords);
@@ -959,18 +1189,12 @@ std::vector<records::UnsignedRecord> MongoStore::read_unsigned(const records::Sh
     // Stops consuming at the byte budget; destroying the cursor then discards the rest of the
     // server's batch (at most one 16 MiB reply held by the driver meanwhile).
     connection_->drain_while(found.get(), "read unsigned", [&](const bson_t* doc) {
-      ++cursor.visited;
       std::optional<std::string> id = utf8_field(doc, "id");
-      const std::optional<std::int64_t> shard = number_field(doc, "shard");
-      if (!id) {
-        // Another tool's document; it can never be signed (signedrecords wants a string id).
-        // The cursor cannot be placed after it, but (shard, id) order puts every non-string id
-        // of a shard before its strings, so the next read does not return it again unless it
-        // is the whole chunk (then the job's end count reports it).
-        cursor.invalid.push_back({"(not a string)", "id is not a string"});
-        return true;
+      if (!id) return true;  // excluded by the filter
+      ++cursor.visited;
+      if (const std::optional<std::int64_t> shard = number_field(doc, "shard")) {
+        cursor.shard = static_cast<std::uint64_t>(*shard);
       }
-      if (shard) cursor.shard = static_cast<std::uint64_t>(*shard);
       cursor.id = *id;
       std::optional<std::string> msg = utf8_field(doc, "msg");
       if (!msg) {
@@ -979,10 +1203,43 @@ std::vector<records::UnsignedRecord> MongoStore::read_unsigned(const records::Sh
       }
       bytes += id->size() + msg->size();
       out.push_back({std::move(*id), std::move(*msg)});
-      return bytes < byte_limit;
+      budget_reached = bytes >= byte_limit;
+      return !budget_reached;
     });
   }
+  cursor.exhausted = !budget_reached && cursor.visited < limit;
+  if (cursor.exhausted) list_non_string_ids(range, cursor);
   return out;
+}
+
+void MongoStore::list_non_string_ids(const records::ShardRange& range, ReadCursor& cursor) {
+  Bson shard;
+  shard.int64("$gte", static_cast<std::int64_t>(range.begin))
+      .int64("$lt", static_cast<std::int64_t>(range.end));
+  Bson string_type;
+  string_type.utf8("$type", "string");
+  Bson not_string;
+  not_string.document("$not", string_type);
+  Bson filter;
+  filter.document("shard", shard).document("id", not_string);
+  Bson opts;
+  Bson projection;
+  projection.int32("_id", 1).int32("id", 1);
+  opts.document("projection", projection);
+  const PooledClient client = connection_->client();
+  const CollectionPtr records = client.collection(kRecords);
+  const CursorPtr found(
+      mongoc_collection_find_with_opts(records.get(), filter.get(), opts.get(), nullptr));
+  connection_->drain(found.get(), "read unsigned (ids not strings)", [&](const bson_t* doc) {
+    std::string name = "(not a string)";
+    bson_iter_t iter;
+    if (bson_iter_init_find(&iter, doc, "_id") && bson_iter_type(&iter) == BSON_TYPE_OID) {
+      char hex[25];
+      bson_oid_to_string(bson_iter_oid(&iter), hex);
+      name = std::string("(_id ") + hex + ")";
+    }
+    cursor.invalid.push_back({std::move(name), "id is not a string"});
+  });
 }
 
 MoveResult MongoStore::move_to_signed(std::span<const records::SignedRecord> signed_records) {
@@ -1023,16 +1280,25 @@ MoveResult MongoStore::move_to_signed(std::span<const records::SignedRecord> sig
 
 // Ingest classifies every record against what is stored or came first, like SQLite's one
 // transaction does: the first occurrence of an id in the call is the candidate; it is inserted
-// unless the id is signed already. A later occurrence, and a candidate that is stored already,
-// is a duplicate when its msg equals the stored msg (or, when the id was not stored, the
-// candidate's), a conflict otherwise. The unordered insert never sees two documents of one id,
-// so which one is kept no longer depends on the server.
+// unless the id is signed already (or staged by a backfill, whose unsigned copy is out of
+// `records` for a moment). A later occurrence, and a candidate that is stored already, is a
+// duplicate when its msg equals the stored msg (or, when the id was not stored, the candidate's),
+// a conflict otherwise. The unordered insert never sees two documents of one id, so which one is
+// kept no longer depends on the server.
+// There is no transaction: a move (or a backfill) of the same id may finish between the check and
+// the insert. The move deletes the unsigned copy, so the unique index of `records` lets the insert
+// through, next to the signed copy. So the inserted ids are looked up again afterwards; one found
+// signed or staged is taken back (deleted by the _id this call gave it) and answered like a stored
+// one, never "accepted".
 IngestResult MongoStore::ingest(std::span<const records::UnsignedRecord> unsigned_records) {
   IngestResult result;
   if (unsigned_records.empty()) return result;
+  const std::int64_t epoch = current_epoch();
   const PooledClient client = connection_->client();
   const CollectionPtr signed_collection = client.collection(kSignedRecords);
   const CollectionPtr records = client.collection(kRecords);
+  const CollectionPtr staging = client.collection(kBackfillStaging);
+  const MongoConnection& db = *connection_;
 
   std::unordered_map<std::string_view, std::size_t> first;  // id -> position of its candidate
   for (std::size_t i = 0; i < unsigned_records.size(); ++i)
@@ -1042,42 +1308,98 @@ IngestResult MongoStore::ingest(std::span<const records::UnsignedRecord> unsigne
   for (const auto& [id, position] : first) ids.push_back(id);
   std::sort(ids.begin(), ids.end());
 
-  // Ids already signed: the unique index of `records` cannot see them.
-  std::unordered_map<std::string, std::optional<std::string>> stored =
-      connection_->stored_msgs(signed_collection.get(), ids, "ingest (find signed)");
+  // The stored msg of ids found signed or staged (signed copies first), and of the candidates
+  // the unique index of `records` refused.
+  std::unordered_map<std::string, std::optional<std::string>> stored;
+  auto look_up = [&](mongoc_collection_t* collection, std::span<const std::string_view> sorted,
+                     const char* operation) {
+    if (sorted.empty()) return;
+    for (auto& [id, msg] : db.stored_msgs(collection, sorted, operation)) {
+      stored.emplace(id, std::move(msg));
+    }
+  };
+  look_up(signed_collection.get(), ids, "ingest (find signed)");
+  look_up(staging.get(), ids, "ingest (find staged)");
+  fault_point("ingest:checked");
 
   std::vector<std::unique_ptr<Bson>> docs;
   std::vector<std::size_t> doc_positions;
+  std::vector<bson_oid_t> doc_oids;
   for (std::size_t i = 0; i < unsigned_records.size(); ++i) {
     const records::UnsignedRecord& r = unsigned_records[i];
     if (first.at(r.id) != i || stored.contains(r.id)) continue;
+    bson_oid_t oid;
+    bson_oid_init(&oid, nullptr);
     auto doc = std::make_unique<Bson>();
-    doc->utf8("id", r.id).utf8("msg", r.msg).int64("shard", records::shard_of(r.id));
+    doc->oid("_id", oid)
+        .utf8("id", r.id)
+        .utf8("msg", r.msg)
+        .int64("shard", records::shard_of(r.id))
+        .int64("epoch", epoch);
     docs.push_back(std::move(doc));
     doc_positions.push_back(i);
+    doc_oids.push_back(oid);
   }
-  const InsertOutcome outcome = connection_->insert_all(records.get(), docs, "ingest");
-  result.accepted = outcome.inserted;
-  std::unordered_set<std::size_t> refused;  // candidates whose id was already unsigned
+  const InsertOutcome outcome = db.insert_all(records.get(), docs, "ingest");
+  fault_point("ingest:inserted");
+  std::unordered_set<std::size_t> refused;  // candidates not inserted, or taken back
   std::vector<std::string_view> refused_ids;
   for (const std::size_t index : outcome.duplicate_indexes) {
     if (index >= doc_positions.size()) continue;
     refused.insert(doc_positions[index]);
     refused_ids.push_back(unsigned_records[doc_positions[index]].id);
   }
+
+  // Inserted next to a signed or staged copy that a move or backfill made meanwhile: taken back.
+  std::vector<std::string_view> inserted_ids;
+  for (const std::size_t position : doc_positions) {
+    if (!refused.contains(position)) inserted_ids.push_back(unsigned_records[position].id);
+  }
+  std::sort(inserted_ids.begin(), inserted_ids.end());
+  const std::size_t stored_before = stored.size();
+  look_up(signed_collection.get(), inserted_ids, "ingest (check signed again)");
+  look_up(staging.get(), inserted_ids, "ingest (check staged again)");
+  if (stored.size() > stored_before) {
+    Bson oids;
+    ArrayKey key;
+    std::size_t n = 0;
+    for (std::size_t k = 0; k < doc_positions.size(); ++k) {
+      const std::size_t position = doc_positions[k];
+      if (refused.contains(position) || !stored.contains(unsigned_records[position].id)) continue;
+      oids.oid(key(n++), doc_oids[k]);
+      refused.insert(position);
+    }
+    Bson in;
+    in.array("$in", oids);
+    Bson filter;
+    filter.document("_id", in);
+    Bson reply;
+    bson_error_t error;
+    if (!mongoc_collection_delete_many(records.get(), filter.get(), nullptr, reply.get(), &error)) {
+      db.fail(error, "ingest (take back)");
+    }
+  }
+
   if (!refused_ids.empty()) {
     std::sort(refused_ids.begin(), refused_ids.end());
-    for (auto& [id, msg] :
-         connection_->stored_msgs(records.get(), refused_ids, "ingest (find unsigned)")) {
-      stored.emplace(id, std::move(msg));
+    look_up(records.get(), refused_ids, "ingest (find unsigned)");
+    // A refused candidate whose unsigned copy is gone was moved (or staged) meanwhile.
+    std::vector<std::string_view> vanished;
+    for (const std::string_view id : refused_ids) {
+      if (!stored.contains(std::string(id))) vanished.push_back(id);
     }
+    look_up(signed_collection.get(), vanished, "ingest (find moved)");
+    look_up(staging.get(), vanished, "ingest (find staged)");
   }
 
   for (std::size_t i = 0; i < unsigned_records.size(); ++i) {
     const records::UnsignedRecord& r = unsigned_records[i];
     const std::size_t candidate = first.at(r.id);
     const bool inserted = candidate == i && !stored.contains(r.id) && !refused.contains(i);
-    if (inserted) continue;
+    if (inserted) {
+      ++result.accepted;
+      continue;
+    }
     const auto it = stored.find(r.id);
     if (it != stored.end()) {
       // Stored before this call (or by a concurrent one). A msg that is not a string (another
@@ -1087,9 +1409,10 @@ IngestResult MongoStore::ingest(std::span<const records::UnsignedRecord> unsigne
       } else {
         add_conflict(result, i, r.id, false);
       }
-      // A refused candidate whose stored copy vanished meanwhile (signed and moved) falls
-      // through to a duplicate: nothing was lost.
-    } else if (refused.contains(candidate) || unsigned_records[candidate].msg == r.msg) {
+    } else if (refused.contains(candidate)) {
+      // Refused, and found nowhere since: the caller cannot be told it was stored.
+      add_conflict(result, i, r.id, false);
+    } else if (unsigned_records[candidate].msg == r.msg) {
       ++result.duplicates;
     } else {
       add_conflict(result, i, r.id, true);
@@ -1102,7 +1425,7 @@ std::optional<records::SignedRecord> MongoStore::find_signed(std::string_view id
   Bson filter;
   filter.utf8("id", id);
   Bson opts;
-  signed_projection(opts);
+  signed_read_options(opts);
   opts.int64("limit", 1);
 
   const PooledClient client = connection_->client();
@@ -1122,7 +1445,7 @@ namespace {
 void stream_signed(MongoConnection& connection, const Bson& filter, const char* operation,
                    const std::function<void(const records::SignedRecord&)>& sink) {
   Bson opts;
-  signed_projection(opts);
+  signed_read_options(opts);
   Bson sort;
   sort.int32("id", 1);
   opts.document("sort", sort);

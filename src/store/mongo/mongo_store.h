@@ -47,15 +47,29 @@ class MongoStore final : public Store {
   // and ingest make theirs: {w: "majority", j: true}, wtimeout = the socket timeout.
   WriteConcernSettings write_concern() const;
 
+  // The options every read of signed records goes out with, as relaxed extended JSON: their
+  // fields, and readConcern {level: "majority"}.
+  static std::string signed_read_options_json();
+
   void ping() override;
   Counts count() override;
+  // Counts, then closes the epoch (no transaction: see Store::start_job).
+  JobStart start_job() override;
+  std::uint64_t count_unsigned_through_epoch(std::uint64_t epoch) override;
+  std::uint64_t count_signed_of_job(std::string_view job_id) override;
   std::uint64_t backfill_shards() override;
   std::vector<records::UnsignedRecord> read_unsigned(const records::ShardRange& range,
                                                      ReadCursor& cursor, std::size_t limit,
                                                      std::size_t byte_limit) override;
   using Store::read_unsigned;
   MoveResult move_to_signed(std::span<const records::SignedRecord> signed_records) override;
+  // Checks signedrecords, inserts into records (whose unique index refuses an unsigned copy),
+  // then looks at signedrecords and the backfill's staged copies again: an insert that raced a
+  // move or a backfill of the same id is taken back and answered as a conflict (or duplicate).
   IngestResult ingest(std::span<const records::UnsignedRecord> unsigned_records) override;
+  // Signed records are read with read concern "majority": what a caller is given has reached a
+  // majority of the replica set, so a failover cannot roll it back and have it signed again
+  // with another salt.
   std::optional<records::SignedRecord> find_signed(std::string_view id) override;
   void for_each_signed(const std::function<void(const records::SignedRecord&)>& sink) override;
   void for_each_signed_of_job(
@@ -70,8 +84,18 @@ class MongoStore final : public Store {
                                             std::size_t limit) override;
 
  private:
+  void fault_point(std::string_view point) const {
+    if (fault_hook_) fault_hook_(point);
+  }
+  // The epoch ingests stamp their records with now.
+  std::int64_t current_epoch();
+  // Lists in cursor.invalid every record of `range` whose id is not a string.
+  void list_non_string_ids(const records::ShardRange& range, ReadCursor& cursor);
+
   std::string description_;
   std::unique_ptr<MongoConnection> connection_;
+  FaultHook fault_hook_;
+  int intruder_wait_ms_;
 };
 
 }  // namespace signer::store

@@ -5,7 +5,9 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <charconv>
+#include <chrono>
 #include <utility>
 
 #include "store/store_factory.h"
@@ -18,6 +20,8 @@ ErrorKind kind_of_sqlstate(std::string_view state) {
   if (state.size() != 5) return ErrorKind::kUnavailable;  // no result: the connection went away
   const std::string_view error_class = state.substr(0, 2);
   if (error_class == "23") return ErrorKind::kConflict;  // integrity constraint violation
+  // disk_full (53100): the server's disk; retrying helps once space is freed there.
+  if (state == "53100") return ErrorKind::kFull;
   // data exception, syntax or access rule, invalid name, feature not supported, schema and
   // configuration errors: the same statement would fail again.
   if (error_class == "22" || error_class == "42" || error_class == "0A" || error_class == "3F" ||
@@ -120,8 +124,26 @@ std::string describe_url(const std::string& url) {
   }
   std::string out = "postgresql://";
   if (!user.empty()) out += user + "@";
-  out += host.empty() ? "localhost" : host;
-  if (!port.empty()) out += ":" + port;
+  // A failover list (host=a,b port=1,2, or postgresql://a:1,b:2/) pairs each host with its port;
+  // a single port applies to every host.
+  auto split = [](const std::string& list) {
+    std::vector<std::string> items;
+    std::size_t begin = 0;
+    for (std::size_t comma; (comma = list.find(',', begin)) != std::string::npos;
+         begin = comma + 1) {
+      items.push_back(list.substr(begin, comma - begin));
+    }
+    items.push_back(list.substr(begin));
+    return items;
+  };
+  const std::vector<std::string> hosts = split(host.empty() ? "localhost" : host);
+  const std::vector<std::string> ports = split(port);
+  for (std::size_t i = 0; i < hosts.size(); ++i) {
+    if (i > 0) out += ",";
+    out += hosts[i].empty() ? "localhost" : hosts[i];
+    const std::string& p = ports.size() == hosts.size() ? ports[i] : ports.front();
+    if (!p.empty()) out += ":" + p;
+  }
   out += "/" + dbname;
   return out;
 }
@@ -165,7 +187,10 @@ std::int64_t Result::int64(int row, int column) const {
 
 // ---- Connection ------------------------------------------------------------------------------
 
-Connection::Connection(const ConnectParams& params) : password_(params.password) {
+Connection::Connection(const ConnectParams& params)
+    : password_(params.password),
+      answer_timeout_ms_(std::max(0, params.statement_timeout_ms) +
+                         std::max(1000, params.connect_timeout_ms)) {
   const std::string connect_timeout =
       std::to_string(std::max(2, (params.connect_timeout_ms + 999) / 1000));
   const std::string user_timeout = std::to_string(std::max(1000, params.connect_timeout_ms));
@@ -192,6 +217,9 @@ Connection::Connection(const ConnectParams& params) : password_(params.password)
                          scrub(message, {params.password, url_password(params.url)}));
   }
   PQsetNoticeProcessor(conn_, &log_notice, nullptr);
+  // Non-blocking, so that sending a large chunk to a server that stopped reading cannot hang
+  // (await bounds the whole exchange).
+  PQsetnonblocking(conn_, 1);
   const std::string set_timeout =
       "SET statement_timeout = " + std::to_string(std::max(0, params.statement_timeout_ms));
   exec(set_timeout.c_str());
@@ -206,6 +234,7 @@ bool Connection::healthy() const {
 }
 
 bool Connection::still_open() {
+  if (!conn_) return false;
   // An idle connection has nothing to read unless the server spoke first: a FATAL notice before
   // it closed, then end-of-file. Read until there is nothing more (or libpq saw the end).
   for (int reads = 0; reads < 8 && healthy(); ++reads) {
@@ -221,17 +250,80 @@ void Connection::fail(pg_result* result, const char* what) {
   const char* state_field = result ? PQresultErrorField(result, PG_DIAG_SQLSTATE) : nullptr;
   const std::string state = state_field ? state_field : "";
   std::string message = one_line(result ? PQresultErrorMessage(result) : "");
-  if (message.empty()) message = one_line(PQerrorMessage(conn_));
+  if (message.empty() && conn_) message = one_line(PQerrorMessage(conn_));
   if (result) PQclear(result);
   // Leave the connection idle, so the pool can lend it again (or see that it is broken).
-  const PGTransactionStatusType tx = PQtransactionStatus(conn_);
-  if (tx == PQTRANS_INTRANS || tx == PQTRANS_INERROR) PQclear(PQexec(conn_, "ROLLBACK"));
+  if (conn_) {
+    const PGTransactionStatusType tx = PQtransactionStatus(conn_);
+    if (tx == PQTRANS_INTRANS || tx == PQTRANS_INERROR) {
+      try {
+        if (PQsendQuery(conn_, "ROLLBACK")) PQclear(await("ROLLBACK"));
+      } catch (const StoreError&) {  // the connection is closed: nothing to roll back
+      }
+    }
+  }
   throw StoreError(kind_of_sqlstate(state),
                    std::string("postgres: ") + what + ": " + scrub(message, {password_}));
 }
 
+bool Connection::wait_for(short events, std::chrono::steady_clock::time_point deadline) {
+  for (;;) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return false;
+    pollfd ready{PQsocket(conn_), events, 0};
+    const int n = ::poll(&ready, 1, static_cast<int>(std::min<std::int64_t>(left.count(), 1000)));
+    if (n > 0) return true;
+    if (n < 0 && errno != EINTR) return true;  // let libpq meet and report the socket's error
+  }
+}
+
+[[noreturn]] void Connection::abandon(const char* what) {
+  PQfinish(conn_);
+  conn_ = nullptr;
+  throw StoreError(ErrorKind::kUnavailable,
+                   std::string("postgres: ") + what + ": the server did not answer within " +
+                       std::to_string(answer_timeout_ms_) +
+                       " ms (statement timeout + store timeout); connection closed");
+}
+
+pg_result* Connection::await(const char* what) {
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(answer_timeout_ms_);
+  // Everything sent first: a server that stopped reading leaves the buffer full.
+  for (int flushed = PQflush(conn_); flushed != 0; flushed = PQflush(conn_)) {
+    if (flushed < 0) break;  // the error comes back as the result
+    if (!wait_for(POLLOUT | POLLIN, deadline)) abandon(what);
+    if (PQconsumeInput(conn_) == 0) break;
+  }
+  // Every result of the command: the first that failed is kept, else the last.
+  pg_result* kept = nullptr;
+  auto failed = [](pg_result* r) {
+    const ExecStatusType status = PQresultStatus(r);
+    return status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK;
+  };
+  for (;;) {
+    while (PQisBusy(conn_)) {
+      if (!wait_for(POLLIN, deadline)) {
+        if (kept) PQclear(kept);
+        abandon(what);
+      }
+      if (PQconsumeInput(conn_) == 0) break;  // the connection's error comes as a result
+    }
+    pg_result* next = PQgetResult(conn_);
+    if (!next) break;
+    if (kept && failed(kept)) {
+      PQclear(next);
+    } else {
+      if (kept) PQclear(kept);
+      kept = next;
+    }
+  }
+  return kept;
+}
+
 void Connection::exec(const char* sql) {
-  pg_result* result = PQexec(conn_, sql);
+  pg_result* result = PQsendQuery(conn_, sql) ? await("statement") : nullptr;
   const ExecStatusType status = result ? PQresultStatus(result) : PGRES_FATAL_ERROR;
   if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) fail(result, "statement failed");
   PQclear(result);
@@ -240,7 +332,9 @@ void Connection::exec(const char* sql) {
 Result Connection::run(const char* name, const char* sql,
                        std::span<const std::optional<std::string_view>> params) {
   if (!prepared_.contains(name)) {
-    pg_result* prepared = PQprepare(conn_, name, sql, static_cast<int>(params.size()), nullptr);
+    pg_result* prepared = PQsendPrepare(conn_, name, sql, static_cast<int>(params.size()), nullptr)
+                              ? await(name)
+                              : nullptr;
     if (!prepared || PQresultStatus(prepared) != PGRES_COMMAND_OK) fail(prepared, name);
     PQclear(prepared);
     prepared_.insert(name);
@@ -257,8 +351,10 @@ Result Connection::run(const char* name, const char* sql,
     }
     values.push_back(owned.emplace_back(*param).c_str());
   }
-  pg_result* result = PQexecPrepared(conn_, name, static_cast<int>(values.size()), values.data(),
-                                     nullptr, nullptr, 0);
+  pg_result* result = PQsendQueryPrepared(conn_, name, static_cast<int>(values.size()),
+                                          values.data(), nullptr, nullptr, 0)
+                          ? await(name)
+                          : nullptr;
   const ExecStatusType status = result ? PQresultStatus(result) : PGRES_FATAL_ERROR;
   if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) fail(result, name);
   return Result(result);

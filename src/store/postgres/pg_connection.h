@@ -4,6 +4,7 @@
 // Errors become StoreError with a kind taken from the SQLSTATE, and never carry the password.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
@@ -63,7 +64,11 @@ class Result {
 // One server connection. Not thread-safe: the pool lends it to one thread at a time.
 class Connection {
  public:
-  // Connects (blocking, bounded by connect_timeout_ms) and sets the statement timeout.
+  // Connects (blocking, bounded by connect_timeout_ms) and sets the statement timeout. Every
+  // statement then waits for its answer at most statement_timeout_ms + connect_timeout_ms: the
+  // server cancels a statement past its timeout, and a server that does not even answer that
+  // (a link that accepts bytes and delivers none, a frozen server) is given up on; the connection
+  // is then closed and the statement fails with StoreError(kUnavailable).
   // Throws StoreError(kUnavailable) when the server cannot be reached or refuses the login, with
   // libpq's message (which names host and user, never the password).
   explicit Connection(const ConnectParams& params);
@@ -91,9 +96,15 @@ class Connection {
 
  private:
   [[noreturn]] void fail(pg_result* result, const char* what);
+  // Waits for the results of the command just sent (see the constructor); returns the first
+  // that failed, else the last, or nullptr when the connection broke.
+  pg_result* await(const char* what);
+  bool wait_for(short events, std::chrono::steady_clock::time_point deadline);
+  [[noreturn]] void abandon(const char* what);
 
   pg_conn* conn_ = nullptr;
-  std::string password_;  // scrubbed from every message
+  std::string password_;
+  int answer_timeout_ms_;  // scrubbed from every message
   std::unordered_set<std::string> prepared_;
 };
 

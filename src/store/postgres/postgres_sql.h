@@ -9,10 +9,13 @@ namespace signer::store::pg::sql {
 // One page of a batch's shard range: $1 shard and $2 id of the cursor, $3 the range's end, $4 the
 // record limit, $5 the byte budget. The page is cut on the server at the byte budget (a running
 // sum over the page in index order), so a chunk of large messages never crosses the network, nor
-// sits in memory, whole.
+// sits in memory, whole. The fourth column is how many rows the page had before the cut: a page
+// shorter than the limit and not cut reached the end of the range, which only the server can
+// tell (its running sum counts rows the reader does not get back as records, e.g. a NULL msg).
 inline const std::string kReadUnsigned =
-    "SELECT id, msg, shard FROM ("
-    "  SELECT id, msg, shard, sum(octet_length(id) + coalesce(octet_length(msg), 0)) "
+    "SELECT id, msg, shard, page_rows FROM ("
+    "  SELECT id, msg, shard, count(*) OVER () AS page_rows, "
+    "    sum(octet_length(id) + coalesce(octet_length(msg), 0)) "
     "    OVER (ORDER BY shard, id ROWS UNBOUNDED PRECEDING) "
     "    - (octet_length(id) + coalesce(octet_length(msg), 0)) AS before"
     "  FROM (SELECT id, msg, shard FROM records WHERE (shard, id) > ($1::bigint, $2::text) "

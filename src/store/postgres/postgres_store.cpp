@@ -19,6 +19,20 @@ using pg::TextArray;
 // Any constant shared by every release: pods that start together take this advisory lock, so
 // one of them creates or migrates the schema and the others then find it done.
 constexpr const char* kSchemaLock = "SELECT pg_advisory_xact_lock(7163550141852860019)";
+// The ingest epoch's lock: every ingest holds it shared for its transaction, a job's start takes
+// it alone, so no ingest commits between the start's counts and its closing of the epoch.
+constexpr const char* kBeginIngest =
+    "BEGIN; SELECT pg_advisory_xact_lock_shared(7163550141852860020)";
+constexpr const char* kBeginJobStart = "BEGIN; SELECT pg_advisory_xact_lock(7163550141852860020)";
+
+// Whether `table` has a unique index on exactly (id), its primary key or another, without a
+// predicate. A table another tool made first may have none: ON CONFLICT (id) would then fail
+// every move, or a plain insert store an id twice.
+constexpr const char* kHasUniqueId =
+    "SELECT count(*) FROM pg_index i "
+    "JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0] "
+    "WHERE i.indrelid = to_regclass($1) AND i.indisunique AND i.indnkeyatts = 1 "
+    "AND i.indpred IS NULL AND a.attname = 'id'";
 
 // Version 1. Written to run over tables another tool made first (IF NOT EXISTS, ADD COLUMN IF NOT
 // EXISTS), as the SQLite and MongoDB stores read what the original's generator wrote.
@@ -58,8 +72,28 @@ CREATE TABLE IF NOT EXISTS audit (
 CREATE INDEX IF NOT EXISTS audit_job ON audit (job_id, seq);
 )sql";
 
+// Version 2: the ingest epoch (store.h, JobStart). Records get the epoch they were ingested in
+// (NULL: before this, or by another tool); signer_epoch holds the current one, which a job's
+// start closes. A `shard` column another tool made with another type (numeric, double, text)
+// could hold values a cursor cannot follow; it becomes bigint, emptied, and the next backfill
+// gives every record its shard again.
+constexpr const char* kSchemaV2 = R"sql(
+ALTER TABLE records ADD COLUMN IF NOT EXISTS epoch bigint;
+CREATE TABLE IF NOT EXISTS signer_epoch (epoch bigint NOT NULL);
+INSERT INTO signer_epoch (epoch) SELECT 1 WHERE NOT EXISTS (SELECT 1 FROM signer_epoch);
+DO $$
+BEGIN
+  IF (SELECT data_type FROM information_schema.columns
+      WHERE table_schema = current_schema() AND table_name = 'records'
+        AND column_name = 'shard') <> 'bigint' THEN
+    ALTER TABLE records ALTER COLUMN shard TYPE bigint USING NULL;
+  END IF;
+END
+$$;
+)sql";
+
 // Migration i+1 takes the schema from version i to i+1.
-constexpr const char* kMigrations[] = {kSchemaV1};
+constexpr const char* kMigrations[] = {kSchemaV1, kSchemaV2};
 static_assert(std::size(kMigrations) == PostgresStore::kSchemaVersion);
 
 constexpr int kStreamPage = 1000;
@@ -126,6 +160,20 @@ void PostgresStore::migrate() {
         "INSERT INTO signer_schema (version) VALUES (" + std::to_string(next + 1) + ")";
     conn->exec(record.c_str());
   }
+  // Checked on every open, not only when the tables are made: they may predate the signer.
+  for (const char* table : {"records", "signedrecords"}) {
+    const pg::Result unique = conn->run("has_unique_id", kHasUniqueId, {table});
+    if (unique.int64(0, 0) > 0) continue;
+    const std::string create =
+        std::string("CREATE UNIQUE INDEX ") + table + "_id_unique ON " + table + " (id)";
+    try {
+      conn->exec(create.c_str());
+    } catch (const StoreError& e) {
+      throw StoreError(e.kind(),
+                       "postgres: " + description_ + ": table " + table +
+                           " has no unique index on id, and one cannot be made: " + e.what());
+    }
+  }
   conn->exec("COMMIT");
 }
 
@@ -148,6 +196,47 @@ Counts PostgresStore::count() {
       "count", "SELECT (SELECT count(*) FROM records), (SELECT count(*) FROM signedrecords)",
       std::initializer_list<std::string_view>{});
   return {static_cast<std::uint64_t>(r.int64(0, 0)), static_cast<std::uint64_t>(r.int64(0, 1))};
+}
+
+JobStart PostgresStore::start_job() {
+  auto conn = pool_->borrow();
+  // Taking the epoch lock alone waits for the ingests in flight to commit; the ones that come
+  // after wait for this transaction, and then read the next epoch.
+  conn->exec(kBeginJobStart);
+  const pg::Result closed =
+      conn->run("close_epoch", "UPDATE signer_epoch SET epoch = epoch + 1 RETURNING epoch - 1",
+                std::initializer_list<std::string_view>{});
+  if (closed.rows() != 1) {
+    conn->exec("ROLLBACK");
+    throw StoreError(ErrorKind::kInvalid,
+                     "postgres: " + description_ + ": table signer_epoch must hold one row");
+  }
+  // A new statement, so a snapshot taken after every ingest of the closed epoch committed.
+  const pg::Result r = conn->run(
+      "count", "SELECT (SELECT count(*) FROM records), (SELECT count(*) FROM signedrecords)",
+      std::initializer_list<std::string_view>{});
+  JobStart start{
+      {static_cast<std::uint64_t>(r.int64(0, 0)), static_cast<std::uint64_t>(r.int64(0, 1))},
+      static_cast<std::uint64_t>(closed.int64(0, 0))};
+  conn->exec("COMMIT");
+  return start;
+}
+
+std::uint64_t PostgresStore::count_unsigned_through_epoch(std::uint64_t epoch) {
+  auto conn = pool_->borrow();
+  return static_cast<std::uint64_t>(
+      conn->run("count_through_epoch",
+                "SELECT count(*) FROM records WHERE epoch IS NULL OR epoch <= $1::bigint",
+                {decimal(epoch)})
+          .int64(0, 0));
+}
+
+std::uint64_t PostgresStore::count_signed_of_job(std::string_view job_id) {
+  auto conn = pool_->borrow();
+  return static_cast<std::uint64_t>(
+      conn->run("count_signed_of_job", "SELECT count(*) FROM signedrecords WHERE job_id = $1",
+                {job_id})
+          .int64(0, 0));
 }
 
 std::uint64_t PostgresStore::backfill_shards() {
@@ -186,9 +275,14 @@ std::vector<records::UnsignedRecord> PostgresStore::read_unsigned(const records:
   cursor.begin_read(range);
   auto conn = pool_->borrow();
   // Cut on the server at the byte budget (see pg::sql::kReadUnsigned).
-  const pg::Result r = conn->run("read_unsigned", pg::sql::kReadUnsigned.c_str(),
-                                 {decimal(cursor.shard), cursor.id, decimal(range.end),
-                                  bigint_limit(limit), bigint_limit(byte_limit)});
+  // A budget of at least one byte always lets the first row of a page through, so a page that
+  // comes back empty was empty.
+  const pg::Result r =
+      conn->run("read_unsigned", pg::sql::kReadUnsigned.c_str(),
+                {decimal(cursor.shard), cursor.id, decimal(range.end), bigint_limit(limit),
+                 bigint_limit(std::max<std::size_t>(byte_limit, 1))});
+  const auto page_rows = r.rows() == 0 ? 0 : static_cast<std::size_t>(r.int64(0, 3));
+  cursor.exhausted = page_rows < limit && static_cast<std::size_t>(r.rows()) == page_rows;
   std::vector<records::UnsignedRecord> out;
   out.reserve(static_cast<std::size_t>(r.rows()));
   for (int row = 0; row < r.rows(); ++row) {
@@ -268,11 +362,14 @@ IngestResult PostgresStore::ingest(std::span<const records::UnsignedRecord> unsi
     shards.add(records::shard_of(r.id));
   }
   auto conn = pool_->borrow();
+  // One transaction, holding the epoch lock shared (see start_job): the records land in the
+  // epoch read here, and nothing of the call stays when any statement of it fails.
+  conn->exec(kBeginIngest);
   const pg::Result inserted_rows =
       conn->run("ingest",
-                "INSERT INTO records (id, msg, shard) "
-                "SELECT t.id, t.msg, t.shard FROM unnest($1::text[], $2::text[], $3::bigint[]) "
-                "AS t(id, msg, shard) "
+                "INSERT INTO records (id, msg, shard, epoch) "
+                "SELECT t.id, t.msg, t.shard, (SELECT epoch FROM signer_epoch) "
+                "FROM unnest($1::text[], $2::text[], $3::bigint[]) AS t(id, msg, shard) "
                 "WHERE NOT EXISTS (SELECT 1 FROM signedrecords s WHERE s.id = t.id) "
                 "ON CONFLICT (id) DO NOTHING RETURNING id",
                 {ids.literal(), msgs.literal(), shards.literal()});
@@ -282,25 +379,45 @@ IngestResult PostgresStore::ingest(std::span<const records::UnsignedRecord> unsi
     inserted.emplace(inserted_rows.text(row, 0), true);
   }
 
-  // The stored msg of every offered id that was not inserted (signed copy first).
+  // The stored msg of every offered id that was not inserted, or that was inserted next to a
+  // signed copy (signed copy first).
   std::unordered_map<std::string, std::optional<std::string>> stored;
-  if (inserted.size() < first.size()) {
-    TextArray taken;
-    for (const auto& [id, position] : first) {
-      if (!inserted.contains(id)) taken.add(id);
-    }
-    const pg::Result r =
-        conn->run("ingest_stored",
-                  "SELECT id, msg FROM signedrecords WHERE id = ANY($1::text[]) "
-                  "UNION ALL SELECT id, msg FROM records WHERE id = ANY($1::text[])",
-                  {taken.literal()});
+  auto remember = [&](const pg::Result& r) {
     for (int row = 0; row < r.rows(); ++row) {
-      // The signed copy comes first in the union: keep it.
       std::optional<std::string> msg;
       if (!r.is_null(row, 1)) msg = r.string(row, 1);
       stored.emplace(r.string(row, 0), std::move(msg));
     }
+  };
+
+  // A move of one of these ids that committed while the insert ran: the insert's snapshot did
+  // not see its signed copy, and waited on its delete of the unsigned one, then inserted. This
+  // statement sees the move (a new snapshot) and takes such an insert back, so the id is not
+  // left unsigned and signed with two messages, and the caller hears "conflict", not "accepted".
+  if (!inserted.empty()) {
+    TextArray fresh;
+    for (const auto& [id, unused] : inserted) fresh.add(id);
+    const pg::Result raced =
+        conn->run("ingest_raced",
+                  "DELETE FROM records r USING signedrecords s "
+                  "WHERE r.id = ANY($1::text[]) AND s.id = r.id RETURNING r.id, s.msg",
+                  {fresh.literal()});
+    for (int row = 0; row < raced.rows(); ++row) inserted.erase(raced.text(row, 0));
+    remember(raced);
   }
+  if (inserted.size() < first.size()) {
+    TextArray taken;
+    for (const auto& [id, position] : first) {
+      if (!inserted.contains(id) && !stored.contains(std::string(id))) taken.add(id);
+    }
+    if (taken.size() > 0) {
+      remember(conn->run("ingest_stored",
+                         "SELECT id, msg FROM signedrecords WHERE id = ANY($1::text[]) "
+                         "UNION ALL SELECT id, msg FROM records WHERE id = ANY($1::text[])",
+                         {taken.literal()}));
+    }
+  }
+  conn->exec("COMMIT");
 
   for (std::size_t i = 0; i < unsigned_records.size(); ++i) {
     const records::UnsignedRecord& r = unsigned_records[i];

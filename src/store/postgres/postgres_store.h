@@ -33,7 +33,7 @@ enum class PgMoveStrategy {
 class PostgresStore final : public Store {
  public:
   // The schema version this build creates and reads.
-  static constexpr int kSchemaVersion = 1;
+  static constexpr int kSchemaVersion = 2;
 
   // Connects to options.url ("postgres://…" or "postgresql://…"; libpq honours its sslmode and
   // other parameters). options.pg_password, when set, replaces the URL's password. Connecting
@@ -56,12 +56,18 @@ class PostgresStore final : public Store {
 
   void ping() override;
   Counts count() override;
+  JobStart start_job() override;
+  std::uint64_t count_unsigned_through_epoch(std::uint64_t epoch) override;
+  std::uint64_t count_signed_of_job(std::string_view job_id) override;
   std::uint64_t backfill_shards() override;
   std::vector<records::UnsignedRecord> read_unsigned(const records::ShardRange& range,
                                                      ReadCursor& cursor, std::size_t limit,
                                                      std::size_t byte_limit) override;
   using Store::read_unsigned;
   MoveResult move_to_signed(std::span<const records::SignedRecord> signed_records) override;
+  // One transaction that inserts, then looks at signedrecords again with a new snapshot: an
+  // insert that waited on a move of the same id (and so went through once the move deleted the
+  // unsigned copy) is taken back and answered as a conflict or duplicate.
   // A msg holding a NUL character cannot be stored in a PostgreSQL text column: such a call
   // throws StoreError(kInvalid) naming the record, before anything is written.
   IngestResult ingest(std::span<const records::UnsignedRecord> unsigned_records) override;

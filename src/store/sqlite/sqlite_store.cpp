@@ -1,8 +1,11 @@
 #include "store/sqlite/sqlite_store.h"
 
 #include <sqlite3.h>
+#include <sys/statvfs.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <mutex>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
@@ -15,15 +18,64 @@ namespace {
 
 constexpr int kBusyTimeoutMs = 15000;
 
-ErrorKind kind_of(int code) {
+// A move writes groups of this many records with one multi-row INSERT and one DELETE … IN, and
+// the rest of its chunk row by row: one statement execution per group instead of one per record
+// cuts a move's instructions by about 30% (docs/PERFORMANCE.md, "Where an embedded job's time
+// goes"). 6 parameters a row, 600 in all, well under SQLite's limit of 32766.
+constexpr std::size_t kMoveGroup = 100;
+
+// Process-wide SQLite settings, applied before its first use. SQLITE_CONFIG_MEMSTATUS off: SQLite
+// then keeps no global count of its allocations, which took a global mutex on every malloc and
+// free (about 6% of a move's instructions). Nothing here reads sqlite3_memory_used().
+void configure_sqlite_once() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);  // SQLITE_MISUSE if already initialized: harmless
+  });
+}
+
+// "prefix(?,…,?),(?,…,?)…": `rows` groups of `columns` parameters, for a multi-row statement.
+std::string with_parameter_groups(std::string sql, std::size_t rows, std::size_t columns) {
+  for (std::size_t r = 0; r < rows; ++r) {
+    sql += r == 0 ? "(" : ",(";
+    for (std::size_t c = 0; c < columns; ++c) sql += c == 0 ? "?" : ",?";
+    sql += ")";
+  }
+  return sql;
+}
+
+// `code` is an extended result code, `system_errno` what sqlite3_system_errno() said with it: a
+// write the file system refused for lack of space (or of quota, or past the file-size limit) is
+// reported by SQLite as SQLITE_FULL, or as an I/O error that carries ENOSPC.
+ErrorKind kind_of(int code, int system_errno = 0) {
+  if ((code & 0xff) == SQLITE_FULL) return ErrorKind::kFull;
+  if ((code & 0xff) == SQLITE_IOERR &&
+      (system_errno == ENOSPC || system_errno == EDQUOT || system_errno == EFBIG)) {
+    return ErrorKind::kFull;
+  }
   switch (code & 0xff) {
     case SQLITE_CONSTRAINT: return ErrorKind::kConflict;
     case SQLITE_MISUSE:
     case SQLITE_RANGE:
     case SQLITE_MISMATCH:
     case SQLITE_TOOBIG: return ErrorKind::kInvalid;
-    default: return ErrorKind::kUnavailable;  // BUSY, LOCKED, IOERR, FULL, CANTOPEN, CORRUPT, …
+    default: return ErrorKind::kUnavailable;  // BUSY, LOCKED, IOERR, CANTOPEN, CORRUPT, …
   }
+}
+
+// What a full disk looks like in an error: the database file, how much room its file system
+// has left, and SQLite's own words, so an operator knows which disk to free.
+std::string disk_full_message(const std::filesystem::path& path, const std::string& detail) {
+  std::string message = "sqlite: the disk holding " + path.string() + " is full (" + detail + ")";
+  struct statvfs fs {};
+  const std::filesystem::path dir = path.has_parent_path() ? path.parent_path() : ".";
+  if (::statvfs(dir.c_str(), &fs) == 0) {
+    message += ": " + std::to_string(static_cast<unsigned long long>(fs.f_bavail) * fs.f_frsize) +
+               " bytes free of " +
+               std::to_string(static_cast<unsigned long long>(fs.f_blocks) * fs.f_frsize) +
+               " on its file system; free space there and run the job again";
+  }
+  return message;
 }
 
 struct StatementDeleter {
@@ -63,7 +115,8 @@ std::string column_text(sqlite3_stmt* stmt, int col) {
 // One sqlite3 handle with its prepared statements.
 class SqliteConnection {
  public:
-  SqliteConnection(const std::filesystem::path& path, bool synchronous_full) {
+  SqliteConnection(const std::filesystem::path& path, bool synchronous_full) : path_(path) {
+    configure_sqlite_once();
     sqlite3* raw = nullptr;
     const int rc =
         sqlite3_open_v2(path.c_str(), &raw,
@@ -74,6 +127,7 @@ class SqliteConnection {
                        "cannot open sqlite database " + path.string() + ": " +
                            (raw ? sqlite3_errmsg(raw) : sqlite3_errstr(rc)));
     }
+    sqlite3_extended_result_codes(db_.get(), 1);
     sqlite3_busy_timeout(db_.get(), kBusyTimeoutMs);
     exec("PRAGMA journal_mode=WAL");
     // FULL in WAL mode: every commit is fsynced before it returns, so a move reported done
@@ -91,11 +145,12 @@ class SqliteConnection {
     if (rc != SQLITE_OK) {
       std::string message = err ? err : sqlite3_errstr(rc);
       sqlite3_free(err);
-      throw StoreError(kind_of(rc), "sqlite: " + message);
+      raise(rc, message);
     }
   }
 
-  // Returns the cached prepared statement for `sql`.
+  // Returns the cached prepared statement for `sql`, which must live as long as the connection
+  // (a literal, or a static string): statements are cached by the address of their text.
   sqlite3_stmt* statement(const char* sql) {
     auto it = statements_.find(sql);
     if (it != statements_.end()) return it->second.get();
@@ -106,8 +161,12 @@ class SqliteConnection {
     return raw;
   }
 
-  [[noreturn]] void fail(int rc) const {
-    throw StoreError(kind_of(rc), std::string("sqlite: ") + sqlite3_errmsg(db_.get()));
+  [[noreturn]] void fail(int rc) const { raise(rc, sqlite3_errmsg(db_.get())); }
+
+  [[noreturn]] void raise(int rc, const std::string& message) const {
+    const ErrorKind kind = kind_of(rc, sqlite3_system_errno(db_.get()));
+    if (kind == ErrorKind::kFull) throw StoreError(kind, disk_full_message(path_, message));
+    throw StoreError(kind, "sqlite: " + message);
   }
 
   // Steps `stmt`; returns true for a row, false when done, throws on error.
@@ -130,6 +189,7 @@ class SqliteConnection {
   }
 
  private:
+  std::filesystem::path path_;
   std::unique_ptr<sqlite3, DatabaseDeleter> db_;
   std::unordered_map<const char*, StatementPtr> statements_;
 };
@@ -188,6 +248,17 @@ CREATE TABLE IF NOT EXISTS audit (
 CREATE INDEX IF NOT EXISTS audit_job ON audit (job_id, seq);
 )sql";
 
+// The ingest epoch (store.h, JobStart): one row, the epoch ingests stamp records with; a job's
+// start closes it. Records made by other tools (or before this existed) have a NULL epoch.
+constexpr const char* kEpochTable = R"sql(
+CREATE TABLE IF NOT EXISTS signer_epoch (
+  id    INTEGER PRIMARY KEY CHECK (id = 1),
+  epoch INTEGER NOT NULL
+);
+INSERT OR IGNORE INTO signer_epoch (id, epoch) VALUES (1, 1);
+)sql";
+constexpr const char* kEpochColumn = "ALTER TABLE records ADD COLUMN epoch INTEGER";
+
 // Provenance column, added to databases made before it existed (and by the original layout).
 // Runs after kSchema in the same write transaction, so two processes opening one file at once
 // cannot both try to add it.
@@ -203,20 +274,56 @@ records::SignedRecord signed_from_row(sqlite3_stmt* stmt) {
 
 }  // namespace
 
+namespace {
+
+bool has_column(SqliteConnection& conn, const char* table, const char* column) {
+  StatementUse use(
+      conn.statement("SELECT 1 FROM pragma_table_info(?1) WHERE name = ?2 COLLATE NOCASE"));
+  conn.bind_text(use.get(), 1, table);
+  conn.bind_text(use.get(), 2, column);
+  return conn.step(use.get());
+}
+
+// Whether `table` has a unique index on exactly (id), as its primary key or otherwise. A table
+// another tool made first may have none; INSERT OR IGNORE would then store an id twice.
+bool has_unique_id(SqliteConnection& conn, const char* table) {
+  StatementUse use(conn.statement(
+      "SELECT 1 FROM pragma_index_list(?1) AS l WHERE l.\"unique\" = 1 AND l.partial = 0 "
+      "AND (SELECT count(*) FROM pragma_index_info(l.name)) = 1 "
+      "AND (SELECT name FROM pragma_index_info(l.name)) = 'id' COLLATE NOCASE"));
+  conn.bind_text(use.get(), 1, table);
+  return conn.step(use.get());
+}
+
+// Gives `table` the unique index on id the move and ingest rely on, when it lacks one. Throws
+// StoreError(kConflict) when the table already holds an id twice, naming it.
+void ensure_unique_id(SqliteConnection& conn, const char* table) {
+  if (has_unique_id(conn, table)) return;
+  const std::string create =
+      std::string("CREATE UNIQUE INDEX ") + table + "_id_unique ON " + table + " (id)";
+  try {
+    conn.exec(create.c_str());
+  } catch (const StoreError& e) {
+    throw StoreError(e.kind(),
+                     std::string("sqlite: table ") + table +
+                         " has no unique index on id, and one cannot be made: " + e.what());
+  }
+}
+
+}  // namespace
+
 SqliteStore::SqliteStore(const std::filesystem::path& path, bool synchronous_full)
     : path_(path),
       writer_(std::make_unique<SqliteConnection>(path, synchronous_full)),
       reader_(std::make_unique<SqliteConnection>(path, synchronous_full)) {
   Transaction tx(*writer_);
   writer_->exec(kSchema);
-  bool has_job_id = false;
-  {
-    StatementUse use(writer_->statement(
-        "SELECT 1 FROM pragma_table_info('signedrecords') WHERE name = 'job_id'"));
-    has_job_id = writer_->step(use.get());
-  }
-  if (!has_job_id) writer_->exec(kJobIdColumn);
+  if (!has_column(*writer_, "signedrecords", "job_id")) writer_->exec(kJobIdColumn);
   writer_->exec(kJobIdIndex);
+  if (!has_column(*writer_, "records", "epoch")) writer_->exec(kEpochColumn);
+  writer_->exec(kEpochTable);
+  ensure_unique_id(*writer_, "records");
+  ensure_unique_id(*writer_, "signedrecords");
   tx.commit();
 }
 
@@ -261,6 +368,50 @@ Counts SqliteStore::count() {
   return counts;
 }
 
+JobStart SqliteStore::start_job() {
+  std::lock_guard lock(write_mutex_);
+  // A write transaction: ingests wait for it, so none lands between the counts and the epoch.
+  Transaction tx(*writer_);
+  JobStart start;
+  {
+    StatementUse use(writer_->statement("SELECT count(*) FROM records"));
+    writer_->step(use.get());
+    start.counts.unsigned_records = static_cast<std::uint64_t>(sqlite3_column_int64(use.get(), 0));
+  }
+  {
+    StatementUse use(writer_->statement("SELECT count(*) FROM signedrecords"));
+    writer_->step(use.get());
+    start.counts.signed_records = static_cast<std::uint64_t>(sqlite3_column_int64(use.get(), 0));
+  }
+  {
+    StatementUse use(writer_->statement(
+        "UPDATE signer_epoch SET epoch = epoch + 1 WHERE id = 1 RETURNING epoch - 1"));
+    if (!writer_->step(use.get())) {
+      throw StoreError(ErrorKind::kInvalid, "sqlite: table signer_epoch has lost its row");
+    }
+    start.epoch = static_cast<std::uint64_t>(sqlite3_column_int64(use.get(), 0));
+  }
+  tx.commit();
+  return start;
+}
+
+std::uint64_t SqliteStore::count_unsigned_through_epoch(std::uint64_t epoch) {
+  std::lock_guard lock(read_mutex_);
+  StatementUse use(
+      reader_->statement("SELECT count(*) FROM records WHERE epoch IS NULL OR epoch <= ?1"));
+  reader_->bind_int(use.get(), 1, static_cast<std::int64_t>(epoch));
+  reader_->step(use.get());
+  return static_cast<std::uint64_t>(sqlite3_column_int64(use.get(), 0));
+}
+
+std::uint64_t SqliteStore::count_signed_of_job(std::string_view job_id) {
+  std::lock_guard lock(read_mutex_);
+  StatementUse use(reader_->statement("SELECT count(*) FROM signedrecords WHERE job_id = ?1"));
+  reader_->bind_text(use.get(), 1, job_id);
+  reader_->step(use.get());
+  return static_cast<std::uint64_t>(sqlite3_column_int64(use.get(), 0));
+}
+
 std::uint64_t SqliteStore::backfill_shards() {
   std::lock_guard lock(write_mutex_);
   std::uint64_t updated = 0;
@@ -272,6 +423,15 @@ std::uint64_t SqliteStore::backfill_shards() {
       StatementUse use(writer_->statement(
           "SELECT id FROM records WHERE shard IS NULL OR shard < 0 OR shard >= 4294967296 "
           "LIMIT 10000"));
+      while (writer_->step(use.get())) ids.push_back(column_text(use.get(), 0));
+    }
+    if (ids.empty()) {
+      // Not whole numbers: an INTEGER column keeps 12.5 as a REAL (12.0 becomes 12). A cursor
+      // holds whole shards, so a read would meet such a record again after passing it, and
+      // sign it twice. A scan of the (shard, id) index, which holds the shard.
+      StatementUse use(
+          writer_->statement("SELECT id FROM records WHERE typeof(shard) = 'real' "
+                             "LIMIT 10000"));
       while (writer_->step(use.get())) ids.push_back(column_text(use.get(), 0));
     }
     if (ids.empty()) return updated;
@@ -310,8 +470,14 @@ std::vector<records::UnsignedRecord> SqliteStore::read_unsigned(const records::S
   writer_->bind_text(stmt, 2, after_id);
   writer_->bind_int(stmt, 3, static_cast<std::int64_t>(range.end));
   writer_->bind_int(stmt, 4, static_cast<std::int64_t>(limit));
-  // Rows are stepped one at a time, so stopping at the byte budget reads no further.
-  while (bytes < byte_limit && writer_->step(stmt)) {
+  // Rows are stepped one at a time, so stopping at the byte budget reads no further. Stepping
+  // past the last row of the range (fewer rows than the limit) is what says it is exhausted.
+  bool stepped_to_end = false;
+  while (bytes < byte_limit) {
+    if (!writer_->step(stmt)) {
+      stepped_to_end = true;
+      break;
+    }
     ++cursor.visited;
     cursor.shard = static_cast<std::uint64_t>(sqlite3_column_int64(stmt, 2));
     cursor.id = column_text(stmt, 0);
@@ -327,18 +493,54 @@ std::vector<records::UnsignedRecord> SqliteStore::read_unsigned(const records::S
     out.push_back({cursor.id, column_text(stmt, 1)});
     bytes += out.back().id.size() + out.back().msg.size();
   }
+  cursor.exhausted = stepped_to_end && cursor.visited < limit;
   return out;
 }
 
 MoveResult SqliteStore::move_to_signed(std::span<const records::SignedRecord> signed_records) {
+  static const std::string insert_group_sql = with_parameter_groups(
+      "INSERT OR IGNORE INTO signedrecords (id, msg, salt, sign, key, job_id) VALUES ", kMoveGroup,
+      6);
+  static const std::string delete_group_sql =
+      with_parameter_groups("DELETE FROM records WHERE id IN ", 1, kMoveGroup);
   std::lock_guard lock(write_mutex_);
   MoveResult result;
   Transaction tx(*writer_);
+  // Whole groups first. INSERT OR IGNORE skips a record already in signedrecords (or earlier in
+  // the group), exactly as row by row: sqlite3_changes says how many rows it inserted.
+  std::size_t done = 0;
+  if (signed_records.size() >= kMoveGroup) {
+    sqlite3_stmt* insert_group = writer_->statement(insert_group_sql.c_str());
+    sqlite3_stmt* delete_group = writer_->statement(delete_group_sql.c_str());
+    for (; done + kMoveGroup <= signed_records.size(); done += kMoveGroup) {
+      const auto group = signed_records.subspan(done, kMoveGroup);
+      {
+        StatementUse use(insert_group);
+        int p = 0;
+        for (const records::SignedRecord& r : group) {
+          writer_->bind_text(insert_group, ++p, r.id);
+          writer_->bind_text(insert_group, ++p, r.msg);
+          writer_->bind_text(insert_group, ++p, r.salt);
+          writer_->bind_text(insert_group, ++p, r.sign);
+          writer_->bind_text(insert_group, ++p, r.key);
+          writer_->bind_text(insert_group, ++p, r.job_id);
+        }
+        writer_->step(insert_group);
+        const auto inserted = static_cast<std::uint64_t>(sqlite3_changes(writer_->get()));
+        result.inserted += inserted;
+        result.already_signed += kMoveGroup - inserted;
+      }
+      StatementUse use(delete_group);
+      int p = 0;
+      for (const records::SignedRecord& r : group) writer_->bind_text(delete_group, ++p, r.id);
+      writer_->step(delete_group);
+    }
+  }
   sqlite3_stmt* insert = writer_->statement(
       "INSERT OR IGNORE INTO signedrecords (id, msg, salt, sign, key, job_id) "
       "VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
   sqlite3_stmt* remove = writer_->statement("DELETE FROM records WHERE id = ?1");
-  for (const records::SignedRecord& r : signed_records) {
+  for (const records::SignedRecord& r : signed_records.subspan(done)) {
     {
       StatementUse use(insert);
       writer_->bind_text(insert, 1, r.id);
@@ -365,9 +567,17 @@ MoveResult SqliteStore::move_to_signed(std::span<const records::SignedRecord> si
 IngestResult SqliteStore::ingest(std::span<const records::UnsignedRecord> unsigned_records) {
   std::lock_guard lock(write_mutex_);
   IngestResult result;
+  // BEGIN IMMEDIATE serialises this with every move and with a job's start: no move can commit
+  // between the checks below and the inserts, and the epoch read here is the one the records
+  // land in.
   Transaction tx(*writer_);
+  std::int64_t epoch = 0;
+  {
+    StatementUse use(writer_->statement("SELECT epoch FROM signer_epoch WHERE id = 1"));
+    if (writer_->step(use.get())) epoch = sqlite3_column_int64(use.get(), 0);
+  }
   sqlite3_stmt* insert = writer_->statement(
-      "INSERT OR IGNORE INTO records (id, msg, shard) SELECT ?1, ?2, ?3 "
+      "INSERT OR IGNORE INTO records (id, msg, shard, epoch) SELECT ?1, ?2, ?3, ?4 "
       "WHERE NOT EXISTS (SELECT 1 FROM signedrecords WHERE id = ?1)");
   // Records are inserted in call order inside one transaction, so an id repeated in the call
   // finds its first occurrence already stored and is compared with it.
@@ -382,6 +592,7 @@ IngestResult SqliteStore::ingest(std::span<const records::UnsignedRecord> unsign
       writer_->bind_text(insert, 1, r.id);
       writer_->bind_text(insert, 2, r.msg);
       writer_->bind_int(insert, 3, records::shard_of(r.id));
+      writer_->bind_int(insert, 4, epoch);
       writer_->step(insert);
       if (sqlite3_changes(writer_->get()) == 1) {
         ++result.accepted;

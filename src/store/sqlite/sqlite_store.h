@@ -25,7 +25,9 @@ class SqliteStore final : public Store {
   // fsynced, so a committed move survives an OS crash or power loss too. false sets NORMAL
   // (fsync only at checkpoints): a commit survives a process crash, but an OS crash may roll back
   // the last commits, and their records are then signed again. NORMAL exists for measurement.
-  // Throws StoreError(kUnavailable) when the file cannot be opened or the schema cannot be made.
+  // Throws StoreError(kUnavailable) when the file cannot be opened or the schema cannot be made,
+  // StoreError(kConflict) when a table another tool made holds an id twice (the unique index
+  // on id that every move relies on cannot be added), StoreError(kFull) when its disk is full.
   explicit SqliteStore(const std::filesystem::path& path, bool synchronous_full = true);
   ~SqliteStore() override;
 
@@ -37,6 +39,9 @@ class SqliteStore final : public Store {
 
   void ping() override;
   Counts count() override;
+  JobStart start_job() override;
+  std::uint64_t count_unsigned_through_epoch(std::uint64_t epoch) override;
+  std::uint64_t count_signed_of_job(std::string_view job_id) override;
   std::uint64_t backfill_shards() override;
   std::vector<records::UnsignedRecord> read_unsigned(const records::ShardRange& range,
                                                      ReadCursor& cursor, std::size_t limit,
