@@ -397,8 +397,7 @@ void ApiServer::install_routes(Router& r) {
     if (auto* err = std::get_if<std::string>(&size)) return send_error(res, 400, *err);
     // Present, `wait` is one of these: an empty `?wait=` is refused like any other value.
     const std::string wait = req.get_param_value("wait");
-    if (req.has_param("wait") && wait != "true" && wait != "false" && wait != "1" &&
-        wait != "0") {
+    if (req.has_param("wait") && wait != "true" && wait != "false" && wait != "1" && wait != "0") {
       return send_error(res, 400, "wait must be true or false");
     }
     if (shutdown_.stop_requested()) return send_error(res, 503, "shutting down");

@@ -79,8 +79,8 @@ std::set<Operation> minus(const std::set<Operation>& a, const std::set<Operation
 class ServerRoutes : public ::testing::Test {
  protected:
   void SetUp() override {
-    const CommandResult keygen = run_signer("keygen --count 1 --out " + (dir_ / "keys").string(),
-                                            dir_);
+    const CommandResult keygen =
+        run_signer("keygen --count 1 --out " + (dir_ / "keys").string(), dir_);
     ASSERT_EQ(keygen.exit_code, 0) << keygen.err;
     config_.store = "sqlite:" + (dir_ / "signer.db").string();
     config_.keys_file = (dir_ / "keys" / "keys.csv").string();
@@ -89,9 +89,9 @@ class ServerRoutes : public ::testing::Test {
     http::ApiServerOptions options;
     options.port = 0;
     options.internal_port = 0;
-    server_ = std::make_unique<http::ApiServer>(*graph_->store, graph_->keys,
-                                                *graph_->coordinator, graph_->worker,
-                                                graph_->metrics, graph_->audit, options);
+    server_ =
+        std::make_unique<http::ApiServer>(*graph_->store, graph_->keys, *graph_->coordinator,
+                                          graph_->worker, graph_->metrics, graph_->audit, options);
   }
 
   TempDir dir_;
@@ -116,7 +116,8 @@ TEST_F(ServerRoutes, DocumentDescribesEveryRouteOfThePublicPortAndNoOther) {
   EXPECT_TRUE(minus(server, doc).empty())
       << "served on the public port but not in docs/openapi.json:" << listing(minus(server, doc));
   EXPECT_TRUE(minus(doc, server).empty())
-      << "in docs/openapi.json (x-listeners: public) but not served:" << listing(minus(doc, server));
+      << "in docs/openapi.json (x-listeners: public) but not served:"
+      << listing(minus(doc, server));
   EXPECT_GE(server.size(), 15u);
 }
 
@@ -124,8 +125,7 @@ TEST_F(ServerRoutes, DocumentDescribesEveryRouteOfTheInternalPortAndNoOther) {
   const std::set<Operation> server = served(*server_, Listener::kInternal);
   const std::set<Operation> doc = documented(document(), "internal");
   EXPECT_TRUE(minus(server, doc).empty())
-      << "served on the internal port but not in docs/openapi.json:"
-      << listing(minus(server, doc));
+      << "served on the internal port but not in docs/openapi.json:" << listing(minus(server, doc));
   EXPECT_TRUE(minus(doc, server).empty())
       << "in docs/openapi.json (x-listeners: internal) but not served:"
       << listing(minus(doc, server));
