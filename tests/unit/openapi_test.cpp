@@ -74,6 +74,17 @@ std::set<Operation> minus(const std::set<Operation>& a, const std::set<Operation
   return out;
 }
 
+// Fails, naming each, for every operation `listener` serves that the document lacks, and for every
+// one the document gives `listener` that it does not serve.
+void expect_same_operations(const std::set<Operation>& server, const std::set<Operation>& doc,
+                            const std::string& listener) {
+  EXPECT_TRUE(minus(server, doc).empty())
+      << "served on the " << listener
+      << " port but not in docs/openapi.json:" << listing(minus(server, doc));
+  EXPECT_TRUE(minus(doc, server).empty()) << "in docs/openapi.json (x-listeners: " << listener
+                                          << ") but not served:" << listing(minus(doc, server));
+}
+
 // A real server, built as `signer serve` builds one (on a SQLite store in a temp dir), with both
 // listeners; it is never bound.
 class ServerRoutes : public ::testing::Test {
@@ -112,23 +123,13 @@ TEST(OpenApiDocument, IsOpenApi31AndCarriesTheServersVersion) {
 
 TEST_F(ServerRoutes, DocumentDescribesEveryRouteOfThePublicPortAndNoOther) {
   const std::set<Operation> server = served(*server_, Listener::kPublic);
-  const std::set<Operation> doc = documented(document(), "public");
-  EXPECT_TRUE(minus(server, doc).empty())
-      << "served on the public port but not in docs/openapi.json:" << listing(minus(server, doc));
-  EXPECT_TRUE(minus(doc, server).empty())
-      << "in docs/openapi.json (x-listeners: public) but not served:"
-      << listing(minus(doc, server));
+  expect_same_operations(server, documented(document(), "public"), "public");
   EXPECT_GE(server.size(), 15u);
 }
 
 TEST_F(ServerRoutes, DocumentDescribesEveryRouteOfTheInternalPortAndNoOther) {
   const std::set<Operation> server = served(*server_, Listener::kInternal);
-  const std::set<Operation> doc = documented(document(), "internal");
-  EXPECT_TRUE(minus(server, doc).empty())
-      << "served on the internal port but not in docs/openapi.json:" << listing(minus(server, doc));
-  EXPECT_TRUE(minus(doc, server).empty())
-      << "in docs/openapi.json (x-listeners: internal) but not served:"
-      << listing(minus(doc, server));
+  expect_same_operations(server, documented(document(), "internal"), "internal");
   EXPECT_EQ(server.count("GET /openapi.json"), 1u);
 }
 
