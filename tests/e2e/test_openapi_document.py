@@ -3,7 +3,8 @@ without a credential, and describes what the server answers: one scenario makes 
 of the document answer with success (and the usual refusals), and each answer is checked against
 the document: a documented status, a documented media type and a body that matches its schema,
 whose objects admit no field the document does not name. A route whose answer changes shape
-without the document fails here. (Schemathesis then tests the server from the document with
+without the document fails here, and so does one whose roles differ from its security
+requirement. (Schemathesis then tests the server from the document with
 generated data: test_openapi_schemathesis.py; the route table against the document:
 tests/unit/openapi_test.cpp.)"""
 from __future__ import annotations
@@ -15,8 +16,8 @@ import pytest
 import requests
 from openapi_spec_validator import validate
 
-from openapi_support import (DOCUMENT_PATH, INTERNAL_TOKEN, Conformance, load_document,
-                             start_api_server)
+from openapi_support import (DOCUMENT_PATH, INTERNAL_TOKEN, ROLES, Conformance, load_document,
+                             operations, start_api_server)
 
 
 def test_document_is_valid_openapi_3_1():
@@ -121,3 +122,47 @@ def test_every_operation_answers_as_the_document_says(signer_factory, cli, tmp_p
 
     missing = c.not_succeeded()
     assert not missing, f"operations of the document never seen answering 2xx: {missing}"
+
+
+# A value for each path parameter of the document, so that every operation can be called.
+PATH_VALUES = {"size": "1", "id": "j-000000000000-0000000000000000", "batchId": "0",
+               "batchCount": "1", "key": "0"}
+
+
+def test_every_operation_admits_exactly_the_roles_its_security_names(signer_factory, cli,
+                                                                     tmp_path):
+    """Each operation's security requirement is what the gate enforces: an open operation answers
+    without a credential; one that names bearerAuth roles answers each of those roles, refuses
+    the other roles with 403 and no credential with 401; /batch (an internal token is set) admits
+    the internal token alone."""
+    api = start_api_server(signer_factory, cli, tmp_path)
+    doc = load_document()
+    checked = 0
+    for method, template, op in operations(doc, "public"):
+        path = template
+        for name, value in PATH_VALUES.items():
+            path = path.replace("{" + name + "}", value)
+        security = op.get("security", doc.get("security", []))
+        is_open = security == [] or {} in security
+        roles = {role for req in security for role in req.get("bearerAuth", [])}
+        internal_only = any("internalToken" in req for req in security)
+        body = {}
+        if method == "POST" and template == "/records":
+            body = {"data": b'{"id":"roles-1","msg":"m"}\n',
+                    "headers": {"Content-Type": "application/x-ndjson"}}
+        credentials = {"none": {}, **{role: api.auth(role) for role in ROLES},
+                       "internal": {"X-Internal-Token": INTERNAL_TOKEN}}
+        for who, headers in credentials.items():
+            r = requests.request(method, api.url(path),
+                                 headers={**headers, **body.get("headers", {})},
+                                 data=body.get("data"), timeout=60)
+            # X-Internal-Token names nobody outside /batch.
+            admitted = who == "internal" if internal_only else is_open or who in roles
+            label = f"{method} {template} as {who}: {r.status_code} {r.text[:200]}"
+            if admitted:
+                assert r.status_code not in (401, 403), label
+            else:
+                expected = 401 if who in ("none", "internal") or internal_only else 403
+                assert r.status_code == expected, label
+            checked += 1
+    assert checked >= 14 * 5
