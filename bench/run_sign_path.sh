@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the sign-path microbenchmark and prints our path's throughput as a ratio of the bare
-# libsecp256k1 call, single-threaded, from the same run.
+# libsecp256k1 call, single-threaded, and the eip191 and eip712 schemes' as ratios of raw's, on
+# one and two threads, all from the same run.
 # Usage: bench/run_sign_path.sh [build dir, default build/release]
 set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -22,6 +23,12 @@ for name, r in sorted(rate.items()):
 bare1 = rate["BareSignRecoverable/real_time/threads:1"]
 ours1 = rate["SignPath/real_time/threads:1"]
 print(f"\nsign path / bare sign, 1 thread: {ours1 / bare1:.3f}  (target >= 0.9)")
+for threads in (1, 2):
+    raw = rate.get(f"Scheme/scheme:0/real_time/threads:{threads}")
+    if raw:
+        for n, name, target in ((1, "eip191", 0.97), (2, "eip712", 0.9)):
+            r = rate[f"Scheme/scheme:{n}/real_time/threads:{threads}"]
+            print(f"{name} / raw, {threads} thread(s): {r / raw:.3f}  (target >= {target})")
 bare2 = rate.get("BareSignRecoverable/real_time/threads:2")
 if bare2:
     print(f"raw libsecp256k1 signatures/s on 2 threads: {bare2:,.0f}")
@@ -40,4 +47,9 @@ if command -v valgrind >/dev/null; then
   bare=$(( $(count bare 3000) - $(count bare 1000) ))
   path=$(( $(count path 3000) - $(count path 1000) ))
   python3 -c "b=$bare/2000; p=$path/2000; print(f'instructions per op: bare {b:,.0f}, sign path {p:,.0f}; sign path / bare throughput (instruction count) {b/p:.3f}  (target >= 0.9)')"
+  raw=$(( $(count raw 3000) - $(count raw 1000) ))
+  for scheme in eip191:0.97 eip712:0.9; do
+    n=$(( $(count "${scheme%:*}" 3000) - $(count "${scheme%:*}" 1000) ))
+    python3 -c "r=$raw/2000; s=$n/2000; print(f'instructions per voucher record: raw {r:,.0f}, ${scheme%:*} {s:,.0f}; ${scheme%:*} / raw throughput (instruction count) {r/s:.3f}  (target >= ${scheme#*:})')"
+  done
 fi

@@ -42,7 +42,7 @@ fi
 ((deps_only)) && exit 0
 
 # Python test packages, pinned.
-if ! python3 -c "import pytest, requests, pymongo, psycopg, playwright, sslyze, openapi_spec_validator, schemathesis, openapi_python_client" 2>/dev/null; then
+if ! python3 -c "import pytest, requests, pymongo, psycopg, playwright, sslyze, openapi_spec_validator, schemathesis, openapi_python_client, eth_account, coincurve" 2>/dev/null; then
   echo "setup: installing Python test packages"
   python3 -m pip install -q --disable-pip-version-check -r "$REPO/tests/e2e/requirements.txt"
 else
@@ -55,6 +55,25 @@ if ! python3 -c "import matplotlib" 2>/dev/null; then
   python3 -m pip install -q --disable-pip-version-check -r "$REPO/bench/requirements.txt"
 else
   echo "setup: matplotlib present"
+fi
+
+# The JavaScript verifiers of the eip191/eip712 tests (ethers, solc-js, OpenZeppelin Contracts),
+# exactly as tests/verifiers/package-lock.json pins them. Node.js and npm come from Debian when
+# the machine has none.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  echo "setup: installing Debian's nodejs and npm"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+fi
+verifiers="$REPO/tests/verifiers"
+lock_hash="$(sha256sum "$verifiers/package-lock.json" | cut -c1-64)"
+if [[ "$(cat "$verifiers/node_modules/.signer-lock-sha256" 2>/dev/null)" != "$lock_hash" ]]; then
+  echo "setup: installing the JavaScript verifiers (npm ci in tests/verifiers)"
+  (cd "$verifiers" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+  echo "$lock_hash" >"$verifiers/node_modules/.signer-lock-sha256"
+else
+  echo "setup: JavaScript verifiers present"
 fi
 
 # Go is needed only for test and deployment tools (never at run time).

@@ -58,8 +58,12 @@ if want unit; then
 fi
 
 if want compat; then
-  stage "go-ethereum compatibility"
-  (cd tests/compat && SHARED_DIR="$SIGNER_SHARED_DIR" SIGNER_REQUIRE_SOFTHSM=1 go test -count=1 ./...)
+  stage "go-ethereum compatibility, and the Solidity verifier in go-ethereum's EVM"
+  mkdir -p build/verifiers
+  VERIFIER_ARTIFACT="$REPO/build/verifiers/SignedRecordVerifier.json"
+  node tests/verifiers/compile.mjs "$VERIFIER_ARTIFACT"
+  (cd tests/compat && SHARED_DIR="$SIGNER_SHARED_DIR" SIGNER_REQUIRE_SOFTHSM=1 \
+    VERIFIER_ARTIFACT="$VERIFIER_ARTIFACT" go test -count=1 ./...)
 fi
 
 if want contract || want e2e; then

@@ -42,6 +42,23 @@ void add_keys_flag(CLI::App& command, Config& config) {
                      "order; replaces --keys (env BS_KEY_CONFIG)");
 }
 
+schemes::SchemeRegistry load_schemes(const Config& config) {
+  return schemes::SchemeRegistry::load({config.scheme_files.begin(), config.scheme_files.end()});
+}
+
+void add_scheme_flags(CLI::App& command, Config& config, bool with_scheme) {
+  command.add_option("--scheme-file", config.scheme_files,
+                     "EIP-712 scheme file (YAML or JSON: domain, types, primaryType, saltField); "
+                     "repeat for several (env BS_SCHEME_FILES, comma-separated)");
+  if (with_scheme) {
+    command
+        .add_option("--scheme", config.scheme,
+                    "raw (the original: Keccak-256(salt + msg), V 0/1), eip191 (personal_sign, V "
+                    "27/28) or eip712[:NAME] (typed data of a --scheme-file, V 27/28)")
+        ->capture_default_str();
+  }
+}
+
 void add_password_flags(CLI::App& command, Config& config) {
   auto* file = command.add_option("--password-file", config.keystore_password_file,
                                   "File holding the keystore password (one trailing newline is "

@@ -10,6 +10,7 @@
 #include "cli/config.h"
 #include "keys/keystore.h"
 #include "keys/pkcs11_key.h"
+#include "schemes/scheme_registry.h"
 
 namespace signer::cli {
 
@@ -66,6 +67,10 @@ CLI::Option* add_pkcs11_flags(CLI::App& command, Config& config);
 // --password-file and --password-env alone (keygen --format keystore).
 void add_password_flags(CLI::App& command, Config& config);
 void add_engine_flags(CLI::App& command, Config& config);
+// The schemes config.scheme_files define. Throws schemes::SchemeFileError.
+schemes::SchemeRegistry load_schemes(const Config& config);
+// --scheme-file (repeatable): EIP-712 scheme files; with `with_scheme`, also --scheme.
+void add_scheme_flags(CLI::App& command, Config& config, bool with_scheme);
 
 // Applies config.log_level to spdlog (logs go to stderr).
 void configure_logging(const Config& config);

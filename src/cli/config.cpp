@@ -83,6 +83,7 @@ Config config_from_environment() {
   c.max_connections = static_cast<std::size_t>(
       std::max(0, env_int("BS_MAX_CONNECTIONS", static_cast<int>(c.max_connections))));
   c.allowed_origins = comma_list(env("BS_ALLOWED_ORIGINS"));
+  c.scheme_files = comma_list(env("BS_SCHEME_FILES"));
   c.proxy_cert_names = comma_list(env("BS_PROXY_CERT_NAMES"));
   c.audit_retention_days = env_int("BS_AUDIT_RETENTION_DAYS", c.audit_retention_days);
   c.audit_prune_interval_ms = env_int("BS_AUDIT_PRUNE_INTERVAL_MS", c.audit_prune_interval_ms);

@@ -58,6 +58,11 @@ struct Config {
   std::string sqlite_synchronous = "full";
   std::string log_level = "info";
 
+  // Signing schemes (schemes/): BS_SCHEME_FILES, comma-separated EIP-712 scheme files (YAML or
+  // JSON) --scheme may name as eip712:<name>; and the scheme of `sign-message` (--scheme).
+  std::vector<std::string> scheme_files;
+  std::string scheme = "raw";
+
   // Connections (http/http_server.h).
   int internal_port = -1;                      // BS_INTERNAL_PORT: probes, /metrics, /batch
   std::size_t max_connections_per_client = 0;  // BS_MAX_CONNECTIONS_PER_CLIENT; 0: no cap

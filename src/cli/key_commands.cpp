@@ -19,10 +19,11 @@
 #include "cli/service_graph.h"
 #include "crypto/message_signer.h"
 #include "crypto/salt_generator.h"
-#include "crypto/signature_verifier.h"
 #include "keys/keystore.h"
 #include "keys/password.h"
 #include "records/record_json.h"
+#include "schemes/record_verifier.h"
+#include "signing/record_signer.h"
 #include "signing/worker_pool.h"
 
 namespace signer::cli {
@@ -104,9 +105,10 @@ int keygen_keystores(std::size_t count, const std::string& out_dir,
   return 0;
 }
 
-records::SignedRecord sign_one(const keys::KeySet& keys, crypto::MessageSigner& signer,
-                               crypto::SaltGenerator& salts, std::size_t key_index, std::string id,
-                               std::string msg, std::optional<std::string> salt) {
+records::SignedRecord sign_one(const keys::KeySet& keys, const schemes::SigningScheme& scheme,
+                               crypto::MessageSigner& signer, crypto::SaltGenerator& salts,
+                               std::size_t key_index, std::string id, std::string msg,
+                               std::optional<std::string> salt) {
   if (key_index >= keys.size()) {
     throw std::invalid_argument("key index " + std::to_string(key_index) + " is not below " +
                                 std::to_string(keys.size()));
@@ -118,11 +120,18 @@ records::SignedRecord sign_one(const keys::KeySet& keys, crypto::MessageSigner& 
   records::SignedRecord r;
   r.id = std::move(id);
   r.salt = salt ? std::move(*salt) : salts.next();
-  const keys::Key& key = keys.at(key_index);
-  r.sign = key.sign_salted(signer, r.salt, msg);
   r.msg = std::move(msg);
-  r.key = key.public_key();
+  if (auto reason = signing::sign_record(scheme, keys.at(key_index), signer, r)) {
+    throw std::invalid_argument("cannot sign under " + scheme.name() + ": " + *reason);
+  }
   return r;
+}
+
+// The scheme --scheme names, among config's scheme files. Throws std::invalid_argument.
+schemes::SigningScheme resolve_scheme(const Config& config) {
+  auto scheme = load_schemes(config).resolve(config.scheme);
+  if (auto* reason = std::get_if<std::string>(&scheme)) throw std::invalid_argument(*reason);
+  return std::get<schemes::SigningScheme>(scheme);
 }
 
 int sign_message(Config& config, const CommandArgs& args, const CLI::Option* salt_opt) {
@@ -130,13 +139,14 @@ int sign_message(Config& config, const CommandArgs& args, const CLI::Option* sal
   configure_logging(config);
   // The same key set serve and sign would load (keys.csv, --keystore, --pkcs11-*, --key-config).
   const std::shared_ptr<const keys::KeySet> keys = load_key_set(config, 1).set;
+  const schemes::SigningScheme scheme = resolve_scheme(config);
   crypto::MessageSigner signer;
   crypto::SaltGenerator salts;
   if (args.input.empty()) {
     std::optional<std::string> salt;
     if (salt_opt->count() > 0) salt = args.salt;
-    std::cout << records::to_json(
-                     sign_one(*keys, signer, salts, args.key_index, args.id, args.msg, salt))
+    std::cout << records::to_json(sign_one(*keys, scheme, signer, salts, args.key_index, args.id,
+                                           args.msg, salt))
                      .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
               << "\n";
     return 0;
@@ -158,7 +168,7 @@ int sign_message(Config& config, const CommandArgs& args, const CLI::Option* sal
           if (o.contains("salt")) salt = o.at("salt").get<std::string>();
           out.clear();
           records::append_json_line(
-              out, sign_one(*keys, signer, salts, o.at("key_index").get<std::size_t>(),
+              out, sign_one(*keys, scheme, signer, salts, o.at("key_index").get<std::size_t>(),
                             o.value("id", std::string()), o.at("msg").get<std::string>(), salt));
           std::cout << out;
         } catch (const std::exception& e) {
@@ -186,9 +196,10 @@ int verify(Config& config, const std::string& input) {
     }
     in = &file;
   }
+  const schemes::RecordVerifier verifier(load_schemes(config).typed());
   signing::WorkerPool pool(config.threads);
   std::vector<records::SignedRecord> chunk;
-  std::vector<crypto::Verdict> verdicts;
+  std::vector<std::optional<std::string>> verdicts;
   std::unordered_set<std::string> seen;
   std::uint64_t valid = 0;
   std::uint64_t invalid = 0;
@@ -197,16 +208,13 @@ int verify(Config& config, const std::string& input) {
     std::cout << "invalid " << (id.empty() ? "(no id)" : id) << ": " << reason << "\n";
   };
   auto flush = [&] {
-    verdicts.assign(chunk.size(), crypto::Verdict::kValid);
+    verdicts.assign(chunk.size(), std::nullopt);
     pool.run(chunk.size(), [&](std::size_t b, std::size_t e, signing::WorkerContext& ctx) {
-      for (std::size_t i = b; i < e; ++i) {
-        const auto& r = chunk[i];
-        verdicts[i] = crypto::verify_signature(ctx.signer, r.salt, r.msg, r.sign, r.key);
-      }
+      for (std::size_t i = b; i < e; ++i) verdicts[i] = verifier.check(ctx.signer, chunk[i]);
     });
     for (std::size_t i = 0; i < chunk.size(); ++i) {
-      if (verdicts[i] != crypto::Verdict::kValid) {
-        report(chunk[i].id, crypto::describe(verdicts[i]));
+      if (verdicts[i]) {
+        report(chunk[i].id, *verdicts[i]);
       } else if (!seen.insert(chunk[i].id).second) {
         report(chunk[i].id, "duplicate id");
       } else {
@@ -353,6 +361,7 @@ void add_key_commands(CLI::App& app, Config& config, CommandArgs& args, int& exi
         cmd->add_option("--input", args.input,
                         "NDJSON lines {id, key_index, msg, salt?} to sign in bulk; - for stdin");
     input->excludes(msg);
+    add_scheme_flags(*cmd, config, true);
     cmd->callback([&, msg, input, salt] {
       if (msg->count() == 0 && input->count() == 0) {
         throw CLI::ValidationError("sign-message", "give --msg or --input");
@@ -366,6 +375,7 @@ void add_key_commands(CLI::App& app, Config& config, CommandArgs& args, int& exi
         "Verify signed records (NDJSON or JSON array); exit 0 all valid, 1 not, 2 unreadable");
     cmd->add_option("--input", args.input, "File, or - for stdin (default)");
     cmd->add_option("--threads", config.threads, "Verification threads (default: one per core)");
+    add_scheme_flags(*cmd, config, false);
     cmd->callback([&] { exit_code = verify(config, args.input); });
   }
   {

@@ -10,6 +10,7 @@
 #include <sstream>
 #include <unordered_set>
 
+#include "crypto/eip55.h"
 #include "crypto/hex.h"
 #include "crypto/keccak.h"
 #include "crypto/message_signer.h"
@@ -88,15 +89,7 @@ std::string ethereum_address(std::string_view public_xy_hex) {
   const Hash256 h = keccak256(xy);
   std::string lower;
   append_hex(lower, std::span(h).subspan(12));
-  const Hash256 check =
-      keccak256(std::span(reinterpret_cast<const std::uint8_t*>(lower.data()), lower.size()));
-  std::string out = "0x";
-  for (std::size_t i = 0; i < lower.size(); ++i) {
-    const std::uint8_t nibble = (i % 2 == 0) ? (check[i / 2] >> 4) : (check[i / 2] & 0x0f);
-    const char c = lower[i];
-    out.push_back((c >= 'a' && nibble >= 8) ? static_cast<char>(c - 'a' + 'A') : c);
-  }
-  return out;
+  return eip55_address(lower);
 }
 
 KeyRing KeyRing::parse(std::string_view csv) {

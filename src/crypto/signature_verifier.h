@@ -21,6 +21,7 @@ enum class Verdict {
   kMalformedSignature,  // not "0x" + 130 hex
   kMalformedKey,        // not "0x04" + 128 hex
   kBadRecoveryId,       // V not in {0,1}
+  kBadRecoveryId27,     // V not in {27,28} (verify_digest with v_base 27)
   kHighS,               // S above half the order (malleable form)
   kUnrecoverable,       // R or S zero / out of range, or no point recovers
   kKeyMismatch,         // a key recovers, but not the record's
@@ -34,5 +35,11 @@ std::string_view describe(Verdict verdict);
 // kMalformedSalt whatever the signature. Never throws on bad input; every failure is a Verdict.
 Verdict verify_signature(const MessageSigner& signer, std::string_view salt, std::string_view msg,
                          std::string_view sign, std::string_view key);
+
+// Checks that `sign` is a valid recoverable signature by `key` over `digest`, with V equal to
+// v_base + the recovery id: v_base 0 is go-ethereum's form (V in {0,1}), 27 the wallets' and
+// Solidity's (V in {27,28}). The other checks are verify_signature's. Never throws.
+Verdict verify_digest(const MessageSigner& signer, const Hash256& digest, std::string_view sign,
+                      std::string_view key, std::uint8_t v_base);
 
 }  // namespace signer::crypto

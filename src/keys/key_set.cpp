@@ -3,6 +3,8 @@
 #include <stdexcept>
 #include <unordered_set>
 
+#include "crypto/hex.h"
+
 namespace signer::keys {
 
 std::string_view to_string(KeySource source) {
@@ -20,9 +22,14 @@ RingKey::RingKey(std::shared_ptr<const crypto::KeyRing> ring, std::size_t index,
       ring_(std::move(ring)),
       key_(ring_->at(index)) {}
 
-std::string RingKey::sign_salted(crypto::MessageSigner& signer, std::string_view salt,
-                                 std::string_view msg) const {
-  return signer.sign_salted(key_.private_key, salt, msg);
+std::string Key::sign_salted(crypto::MessageSigner& signer, std::string_view salt,
+                             std::string_view msg) const {
+  return crypto::to_prefixed_hex(sign_digest(signer, crypto::keccak256_concat(salt, msg)));
+}
+
+crypto::Signature65 RingKey::sign_digest(crypto::MessageSigner& signer,
+                                         const crypto::Hash256& digest) const {
+  return signer.sign_hash(key_.private_key, digest);
 }
 
 KeySet::KeySet(std::vector<std::unique_ptr<const Key>> keys, std::uint64_t version)

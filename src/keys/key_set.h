@@ -44,11 +44,15 @@ class Key {
   // Where it came from, for operators: a file path, or "token/label". Never secret.
   const std::string& origin() const { return origin_; }
 
+  // go-ethereum's crypto.Sign(`digest`): R||S||V with low S and V in {0,1}. `signer` belongs to
+  // the calling worker thread. Throws SigningError when the key's device fails.
+  virtual crypto::Signature65 sign_digest(crypto::MessageSigner& signer,
+                                          const crypto::Hash256& digest) const = 0;
+
   // go-ethereum's crypto.Sign(Keccak256(salt + msg)) as "0x" + 130 lowercase hex (R||S||V, low
-  // S, V in {0,1}). `signer` belongs to the calling worker thread. Throws SigningError when the
-  // key's device fails.
-  virtual std::string sign_salted(crypto::MessageSigner& signer, std::string_view salt,
-                                  std::string_view msg) const = 0;
+  // S, V in {0,1}): the raw scheme of the original. Throws SigningError as sign_digest does.
+  std::string sign_salted(crypto::MessageSigner& signer, std::string_view salt,
+                          std::string_view msg) const;
 
  protected:
   Key(std::string public_key, std::string address, KeySource source, std::string origin)
@@ -69,8 +73,8 @@ class RingKey final : public Key {
  public:
   RingKey(std::shared_ptr<const crypto::KeyRing> ring, std::size_t index, KeySource source,
           std::string origin);
-  std::string sign_salted(crypto::MessageSigner& signer, std::string_view salt,
-                          std::string_view msg) const override;
+  crypto::Signature65 sign_digest(crypto::MessageSigner& signer,
+                                  const crypto::Hash256& digest) const override;
 
  private:
   std::shared_ptr<const crypto::KeyRing> ring_;  // keeps the private key alive

@@ -130,11 +130,10 @@ class TokenKey final : public Key {
       : Key(key->public_key(), key->address(), KeySource::kPkcs11, key->describe()),
         key_(std::move(key)) {}
 
-  std::string sign_salted(crypto::MessageSigner&, std::string_view salt,
-                          std::string_view msg) const override {
-    const crypto::Hash256 digest = crypto::keccak256_concat(salt, msg);
+  crypto::Signature65 sign_digest(crypto::MessageSigner&,
+                                  const crypto::Hash256& digest) const override {
     try {
-      return crypto::to_prefixed_hex(key_->sign_digest(std::span<const std::uint8_t, 32>(digest)));
+      return key_->sign_digest(std::span<const std::uint8_t, 32>(digest));
     } catch (const Pkcs11Error& e) {
       throw SigningError(std::string("PKCS#11 key ") + address() + ": " + e.what());
     }

@@ -12,7 +12,9 @@ struct UnsignedRecord {
   std::string msg;
 };
 
-// A record moved to `signedrecords`: sign = secp256k1(Keccak-256(salt + msg)) by `key`.
+// A record moved to `signedrecords`: sign = secp256k1(digest) by `key`, where the digest is
+// Keccak-256(salt + msg) for the original's raw scheme, or that of the record's scheme
+// (schemes/signing_scheme.h).
 struct SignedRecord {
   std::string id;
   std::string msg;
@@ -22,6 +24,12 @@ struct SignedRecord {
   // Provenance: the job that signed it (audit/job_id.h); "" for records signed outside a job or
   // by the original service. Not part of the original layout, which readers may ignore.
   std::string job_id;
+  // How it was signed: "" for raw (the original layout, which has no such field), else "eip191"
+  // or "eip712". Not part of the original layout either.
+  std::string scheme{};
+  // For eip712: "0x" + 64 hex, the digest that was signed (it depends on the scheme file, which
+  // the record does not hold). "" otherwise.
+  std::string digest{};
 };
 
 }  // namespace signer::records

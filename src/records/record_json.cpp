@@ -124,6 +124,13 @@ std::optional<std::string> signed_record_from_json(const nlohmann::json& object,
   // Optional provenance; records of the original layout have none.
   const auto job = object.find("job_id");
   out.job_id = job != object.end() && job->is_string() ? job->get<std::string>() : std::string();
+  // How it was signed; absent in the original layout (raw).
+  for (auto [name, field] : {std::pair{"scheme", &out.scheme}, std::pair{"digest", &out.digest}}) {
+    field->clear();
+    if (object.contains(name)) {
+      if (auto err = read_string_field(object, name, *field)) return err;
+    }
+  }
   return std::nullopt;
 }
 
@@ -131,6 +138,8 @@ nlohmann::json to_json(const SignedRecord& r) {
   nlohmann::json j = {
       {"id", r.id}, {"msg", r.msg}, {"salt", r.salt}, {"sign", r.sign}, {"key", r.key}};
   if (!r.job_id.empty()) j["job_id"] = r.job_id;
+  if (!r.scheme.empty()) j["scheme"] = r.scheme;
+  if (!r.digest.empty()) j["digest"] = r.digest;
   return j;
 }
 

@@ -56,7 +56,8 @@ void for_each_json_object(std::istream& in,
 std::optional<std::string> unsigned_record_from_json(const nlohmann::json& object,
                                                      UnsignedRecord& out);
 
-// Reads a signed record; all five fields must be strings. A string `job_id` is read too (else "").
+// Reads a signed record; all five fields must be strings. String `job_id`, `scheme` and `digest`
+// fields are read too (else ""); a `scheme` or `digest` that is not a string is refused.
 std::optional<std::string> signed_record_from_json(const nlohmann::json& object, SignedRecord& out);
 
 // The record's id for an error report: its `id` when that is a string (cut to kMaxIdLength bytes,

@@ -1,0 +1,31 @@
+#include "signing/record_signer.h"
+
+#include "crypto/hex.h"
+
+namespace signer::signing {
+
+std::optional<std::string> sign_record(const schemes::SigningScheme& scheme, const keys::Key& key,
+                                       crypto::MessageSigner& signer,
+                                       records::SignedRecord& record) {
+  record.key = key.public_key();
+  if (scheme.kind() == schemes::SchemeKind::kRaw) {
+    record.sign = key.sign_salted(signer, record.salt, record.msg);
+    record.scheme.clear();
+    record.digest.clear();
+    return std::nullopt;
+  }
+  auto digest = scheme.digest(record.salt, record.msg);
+  if (auto* reason = std::get_if<std::string>(&digest)) {
+    record.sign.clear();
+    return std::move(*reason);
+  }
+  const crypto::Hash256& hash = std::get<crypto::Hash256>(digest);
+  crypto::Signature65 signature = key.sign_digest(signer, hash);
+  signature[64] = static_cast<std::uint8_t>(signature[64] + scheme.v_base());
+  record.sign = crypto::to_prefixed_hex(signature);
+  record.scheme = std::string(schemes::to_string(scheme.kind()));
+  record.digest = scheme.records_digest() ? crypto::to_prefixed_hex(hash) : std::string();
+  return std::nullopt;
+}
+
+}  // namespace signer::signing
