@@ -42,7 +42,7 @@ fi
 ((deps_only)) && exit 0
 
 # Python test packages, pinned.
-if ! python3 -c "import pytest, requests, pymongo, psycopg, playwright, sslyze" 2>/dev/null; then
+if ! python3 -c "import pytest, requests, pymongo, psycopg, playwright, sslyze, openapi_spec_validator, schemathesis, openapi_python_client" 2>/dev/null; then
   echo "setup: installing Python test packages"
   python3 -m pip install -q --disable-pip-version-check -r "$REPO/tests/e2e/requirements.txt"
 else

@@ -10,6 +10,7 @@
 #include "audit/job_verifier.h"
 #include "crypto/secp256k1_library.h"
 #include "http/json_views.h"
+#include "http/openapi_document.h"
 #include "http/route_params.h"
 #include "http/status_page.h"
 #include "ingest/ingest_session.h"
@@ -20,6 +21,10 @@ namespace signer::http {
 namespace {
 
 constexpr const char* kJson = "application/json";
+
+// The route of GET /batch/:batchId/:batchCount/:key.
+constexpr const char* kBatchRoute = R"(/batch/([^/]*)/([^/]*)/([^/]*))";
+constexpr const char* kOpenApiRoute = R"(/openapi\.json)";
 
 void send_json(Response& res, int status, const nlohmann::json& body) {
   res.status = status;
@@ -99,15 +104,10 @@ std::string route_label(const std::string& path) {
   const std::size_t end = path.find('/', 1);
   const std::string first = path.substr(0, end);
   for (const char* known : {"/sign", "/batch", "/stats", "/healthz", "/readyz", "/metrics",
-                            "/records", "/keys", "/jobs", "/audit"}) {
+                            "/records", "/keys", "/jobs", "/audit", "/openapi.json"}) {
     if (first == known) return first;
   }
   return "other";
-}
-
-bool is_internal_route(const std::string& path) {
-  return path == "/healthz" || path == "/readyz" || path == "/metrics" ||
-         path.rfind("/batch/", 0) == 0;
 }
 
 // A reload state (of the key set, of the clients file), for /readyz and /keys.
@@ -174,11 +174,20 @@ ApiServer::ApiServer(store::Store& store, keys::KeySetHolder& keys,
   public_listener_ = server_->add_listener(listener_config(Listener::kPublic));
   if (options_.internal_port >= 0) {
     // Probes and pods only: its own handler threads, one per batch slot plus a few for probes
-    // and scrapes, and no per-address cap (all batches may come from one proxy).
-    install_routes(internal_routes_);
+    // and scrapes, and no per-address cap (all batches may come from one proxy). Its routes are
+    // the probes, /metrics, the pods' batches and the API's own description.
+    internal_routes_ =
+        public_routes_.only({"/healthz", "/readyz", "/metrics", kBatchRoute, kOpenApiRoute});
     internal_listener_ = server_->add_listener(listener_config(Listener::kInternal));
   }
   metrics_.set(metrics::kInsecureNoAuth, {}, options_.insecure_no_auth ? 1 : 0);
+}
+
+std::vector<Router::Entry> ApiServer::route_table(Listener listener) const {
+  if (listener == Listener::kInternal) {
+    return internal_listener_ ? internal_routes_.table() : std::vector<Router::Entry>{};
+  }
+  return public_routes_.table();
 }
 
 std::vector<std::string> ApiServer::keys_of(const Caller& caller) const {
@@ -272,8 +281,10 @@ ListenerConfig ApiServer::listener_config(Listener listener) {
   // order of the checks). The internal listener serves only the probes, /metrics and /batch.
   config.gate = [this, internal](const Request& req) -> std::optional<Response> {
     Response res;
-    if (internal && !is_internal_route(req.path)) {
-      send_error(res, 404, "the internal port serves /healthz, /readyz, /metrics and /batch only");
+    if (internal && !internal_routes_.serves_path(req.path)) {
+      send_error(res, 404,
+                 "the internal port serves /healthz, /readyz, /metrics, /batch and /openapi.json "
+                 "only");
       return res;
     }
     const auto refusal = gate_.check(req);
@@ -351,6 +362,12 @@ void ApiServer::install_routes(Router& r) {
 
   r.get("/healthz", [](const Request&, Response& res) { send_json(res, 200, {{"status", "ok"}}); });
 
+  // The API's description, open like the probes: what a client generator or a gateway reads.
+  r.get(kOpenApiRoute, [](const Request&, Response& res) {
+    res.status = 200;
+    res.set_content(std::string(openapi_document()), kJson);
+  });
+
   r.get("/readyz", [this](const Request&, Response& res) {
     if (shutdown_.stop_requested()) return send_error(res, 503, "shutting down");
     const auto key_set = keys_.current();
@@ -378,8 +395,9 @@ void ApiServer::install_routes(Router& r) {
   r.get(R"(/sign/([^/]*))", [this](const Request& req, Response& res) {
     auto size = parse_batch_size(req.matches[1].str());
     if (auto* err = std::get_if<std::string>(&size)) return send_error(res, 400, *err);
+    // Present, `wait` is one of these: an empty `?wait=` is refused like any other value.
     const std::string wait = req.get_param_value("wait");
-    if (!wait.empty() && wait != "true" && wait != "false" && wait != "1" && wait != "0") {
+    if (req.has_param("wait") && wait != "true" && wait != "false" && wait != "1" && wait != "0") {
       return send_error(res, 400, "wait must be true or false");
     }
     if (shutdown_.stop_requested()) return send_error(res, 503, "shutting down");
@@ -410,7 +428,7 @@ void ApiServer::install_routes(Router& r) {
     }
   });
 
-  r.get(R"(/batch/([^/]*)/([^/]*)/([^/]*))", [this](const Request& req, Response& res) {
+  r.get(kBatchRoute, [this](const Request& req, Response& res) {
     auto params = parse_batch_params(req.matches[1].str(), req.matches[2].str());
     if (auto* err = std::get_if<std::string>(&params)) return send_error(res, 400, *err);
     // Without ?job= (the original layout) records are stamped with job_id "".
@@ -453,7 +471,9 @@ void ApiServer::install_routes(Router& r) {
           return send_error(res, 409, "job " + job_id + " is not running");
         }
       } catch (const store::StoreError& e) {
-        return send_error(res, 503, std::string("store unavailable: ") + e.what());
+        // Said the way a failed batch says it, so the coordinator knows the store is at fault
+        // (and retries without using up an attempt while the store answers it).
+        return send_json(res, batch_error_status(e), batch_error_json(e));
       }
     }
     if (shutdown_.stop_requested()) return send_error(res, 503, "shutting down");

@@ -84,8 +84,13 @@ class ApiServer {
   // chunk, the running job stops dispatching, then the listener closes after in-flight requests.
   void stop();
 
- private:
   enum class Listener { kPublic, kInternal };
+  // The routes `listener` serves (method and pattern), in the order they are matched; empty for
+  // the internal listener when there is none. What docs/openapi.json must describe, no more and
+  // no less (tests/unit/openapi_test.cpp).
+  std::vector<Router::Entry> route_table(Listener listener) const;
+
+ private:
   void install_routes(Router& router);
   ListenerConfig listener_config(Listener listener);
   // The key selectors `caller` may sign with: its clients-file list, or empty for all keys.

@@ -25,7 +25,9 @@ bool starts_with(std::string_view text, std::string_view prefix) {
 
 RouteAccess access_for(const Request& req, bool metrics_require_auth) {
   const std::string& path = req.path;
-  if (path == "/" || path == "/healthz" || path == "/readyz") return {Access::kOpen, {}};
+  if (path == "/" || path == "/healthz" || path == "/readyz" || path == "/openapi.json") {
+    return {Access::kOpen, {}};
+  }
   if (path == "/metrics") {
     return metrics_require_auth ? RouteAccess{Access::kRole, auth::Role::kRead}
                                 : RouteAccess{Access::kOpen, {}};

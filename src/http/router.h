@@ -47,6 +47,7 @@ using UploadHandler = std::function<std::unique_ptr<BodySink>(const Request&, Re
 
 struct Route {
   std::string method;
+  std::string pattern_text;  // the pattern as registered, for the route table
   std::regex pattern;
   Handler handler;       // set for routes without a body
   UploadHandler upload;  // set for upload routes
@@ -61,6 +62,23 @@ class Router {
 
   // The route for `req` (HEAD uses GET routes), with req.matches set; nullptr when none matches.
   const Route* find(Request& req) const;
+
+  // True when some route's pattern matches `path`, whatever its method.
+  bool serves_path(const std::string& path) const;
+
+  // One registered route: its method and its pattern as registered.
+  struct Entry {
+    std::string method;
+    std::string pattern;
+    bool operator==(const Entry&) const = default;
+  };
+  // A router holding only the routes of this one registered with these patterns, in this
+  // router's order. Throws std::logic_error when a pattern names no route here.
+  Router only(const std::vector<std::string>& patterns) const;
+
+  // Every route, in registration order: the route table the OpenAPI document must describe
+  // (tests/unit/openapi_test.cpp).
+  std::vector<Entry> table() const;
 
  private:
   std::vector<Route> routes_;

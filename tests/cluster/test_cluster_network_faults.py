@@ -12,7 +12,7 @@ taken away after its stated length. After each job, from outside the signer:
 
 PostgreSQL runs jobs of 100k records in 100 batches on 3 pods, several faults one after another in
 each job: three jobs, not one per fault, and 100k records, not the issue's 200k, to keep the whole
-test under two minutes on 2 cores (the 200k and 1M runs are bench/chaos_soak.py's). FerretDB,
+test under two minutes on 2 cores (the 200k and 1M runs are bench/chaos_soak.sh's). FerretDB,
 whose every query scans the whole collection, runs the faults it takes on 2k records. The pods
 get a store timeout of 12 s, longer than the outages injected here, so the jobs ride them out; a
 store that stays away is test_cluster_faults.py's database kill. So every job here succeeds: it

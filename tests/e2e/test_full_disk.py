@@ -7,7 +7,9 @@ file system once the job has signed some records (progress decides when, not a s
 - an ingest on the full disk is refused with 507 and a clear error, and stores nothing of its
   chunk;
 - once space is freed, the job's record is saved, and a rerun signs the rest exactly once
-  (`signer export | signer verify`, every id once).
+  (`signer export | signer verify`, every id once);
+- each of these answers (the failed job in /stats and /jobs/{id}, the 507) is one the OpenAPI
+  document describes (openapi_support.Conformance).
 """
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ import pytest
 
 from helpers import assert_exactly_once, random_records, wait_until
 from instance import SignerCli
+from openapi_support import Conformance
 
 RECORDS = 30_000
 DISK = "48m"
@@ -85,11 +88,14 @@ def test_a_full_disk_fails_the_job_naming_it_and_a_rerun_completes_once_space_is
     assert stats["signed_records"] + stats["unsigned_records"] == RECORDS, stats
     assert stats["unsigned_records"] > 0, "the job finished before the disk filled up"
     assert job["records_signed"] == stats["signed_records"], (job, stats)
+    document = Conformance()
+    document.check("GET", "/stats", signer.get("/stats"))
 
     # An ingest on the full disk: refused as such, and nothing of its chunk is stored.
     more = random_records(500)
     r = signer.ingest(more)
     assert r.status_code == 507, r.text
+    document.check("POST", "/records", r)
     assert "store full" in r.json()["error"] and "is full" in r.json()["error"], r.text
     assert r.json()["accepted"] == 0, r.text
     assert signer.stats()["unsigned_records"] == stats["unsigned_records"]
@@ -100,6 +106,7 @@ def test_a_full_disk_fails_the_job_naming_it_and_a_rerun_completes_once_space_is
         signer.get(f"/jobs/{job['id']}").json()), timeout=60, interval=0.2,
         what="the job's final record, once space is freed")
     assert saved["error"] == job["error"], saved
+    document.check("GET", "/jobs/{id}", signer.get(f"/jobs/{job['id']}"))
     rerun = signer.sign_ok(20)
     assert rerun["state"] == "succeeded", rerun
     assert rerun["unsigned_at_start"] == stats["unsigned_records"]
