@@ -174,6 +174,18 @@ def disk_bytes(paths):
     return total
 
 
+def serve_sqlite(signer, store, d):
+    """`signer serve` on `store` with the keys and clients file in `d`, logging to d/serve.log;
+    returns (process, port) once it is ready."""
+    port = free_port()
+    server = subprocess.Popen([signer, "serve", "--store", store, "--keys", f"{d}/keys.csv",
+                               "--clients", f"{d}/clients.json", "--host", "127.0.0.1",
+                               "--port", str(port), "--log-level", "warn"],
+                              stdout=subprocess.DEVNULL, stderr=open(f"{d}/serve.log", "w"))
+    wait_ready(f"http://127.0.0.1:{port}")
+    return server, port
+
+
 def sqlite_size(signer, n, args, raw, work):
     """One size on a fresh SQLite store; returns a dict of figures."""
     d = os.path.join(work, f"sqlite-{n}")
@@ -189,13 +201,8 @@ def sqlite_size(signer, n, args, raw, work):
         [signer, "load", "--count", str(n), "--store", store, "--spool-dir", d])
     r.update(load_rate=n / elapsed, load_s=elapsed, load_cpu_us=usage["cpu_s"] / n * 1e6,
              load_written_per_record=usage["written_bytes"] / n, load_rss_mb=usage["maxrss_mb"])
-    port = free_port()
-    server = subprocess.Popen([signer, "serve", "--store", store, "--keys", f"{d}/keys.csv",
-                               "--clients", f"{d}/clients.json", "--host", "127.0.0.1",
-                               "--port", str(port), "--log-level", "warn"],
-                              stdout=subprocess.DEVNULL, stderr=open(f"{d}/serve.log", "w"))
+    server, port = serve_sqlite(signer, store, d)
     try:
-        wait_ready(f"http://127.0.0.1:{port}")
         api = Api(port, token)
         r["stats_ms_before"], r["stats_ms_before_max"], _ = stats_latency(api)
         r["post_rate"] = post_records(api, args.post_records, args.post_request)

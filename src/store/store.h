@@ -149,7 +149,8 @@ class Store {
   // Checks that the store answers. Throws StoreError(kUnavailable) when it does not.
   virtual void ping() = 0;
 
-  // Counts both collections.
+  // Counts both collections, exactly (as of the last committed write). SQLite and PostgreSQL read
+  // counts their triggers keep, in O(1); MongoDB counts the documents (docs/API.md, /stats).
   virtual Counts count() = 0;
 
   // Counts both collections and closes the current ingest epoch (see JobStart), atomically

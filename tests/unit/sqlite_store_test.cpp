@@ -64,6 +64,74 @@ TEST(SqliteStoreRace, AnIngestWaitingOnAMoveOfItsIdIsAnsweredAsAConflict) {
   EXPECT_EQ(store.find_signed(id)->msg, "first");
 }
 
+std::vector<records::UnsignedRecord> numbered(std::size_t n, const std::string& prefix) {
+  std::vector<records::UnsignedRecord> out;
+  for (std::size_t i = 0; i < n; ++i) out.push_back({prefix + std::to_string(i), "m"});
+  return out;
+}
+
+// count() reads the one row the triggers keep, not the tables: changed by hand, the row is what it
+// reports. A job's start counts the tables exactly under the write lock and sets the row to that,
+// which mends the one drift a foreign writer can cause: INSERT OR REPLACE over a stored id, on a
+// connection without recursive_triggers, deletes a row without firing its delete trigger.
+TEST(SqliteStoreCounts, CountReadsTheKeptRowAndAJobStartSetsItExact) {
+  testing::TempDir dir;
+  SqliteStore store(dir / "s.db");
+  store.ingest(numbered(3, "a"));
+  exec(open_raw(dir / "s.db").get(), "INSERT OR REPLACE INTO records (id, msg) VALUES ('a0', 'm')");
+  EXPECT_EQ(store.count().unsigned_records, 4u);  // the drift: one too many
+  exec(open_raw(dir / "s.db").get(), "UPDATE signer_counts SET signed_records = 1000");
+  EXPECT_EQ(store.count().signed_records, 1000u);
+
+  const JobStart start = store.start_job();
+  EXPECT_EQ(start.counts.unsigned_records, 3u);
+  EXPECT_EQ(start.counts.signed_records, 0u);
+  EXPECT_EQ(store.count().unsigned_records, 3u);
+  EXPECT_EQ(store.count().signed_records, 0u);
+}
+
+// A database written before the counts existed (by an older signer, or in the original service's
+// layout) is counted once when the store opens it; from then on every writer's rows are counted.
+TEST(SqliteStoreCounts, ADatabaseWrittenBeforeTheCountsIsCountedOnOpen) {
+  testing::TempDir dir;
+  {
+    auto db = open_raw(dir / "s.db");
+    exec(db.get(),
+         "CREATE TABLE records (id TEXT PRIMARY KEY, msg TEXT, shard INTEGER, sign TEXT, "
+         "key TEXT)");
+    exec(db.get(),
+         "CREATE TABLE signedrecords (id TEXT PRIMARY KEY, msg TEXT, salt TEXT, sign TEXT, "
+         "key TEXT)");
+    exec(db.get(), "INSERT INTO records (id, msg) VALUES ('r1', 'm'), ('r2', 'm')");
+    exec(db.get(), "INSERT INTO signedrecords VALUES ('s1', 'm', 's', 'x', 'k')");
+  }
+  SqliteStore store(dir / "s.db");
+  EXPECT_EQ(store.count().unsigned_records, 2u);
+  EXPECT_EQ(store.count().signed_records, 1u);
+  exec(open_raw(dir / "s.db").get(), "INSERT INTO records (id, msg) VALUES ('r3', 'm')");
+  exec(open_raw(dir / "s.db").get(), "DELETE FROM signedrecords");
+  EXPECT_EQ(store.count().unsigned_records, 3u);
+  EXPECT_EQ(store.count().signed_records, 0u);
+}
+
+// A counts row or trigger removed by hand: the row cannot be trusted, so the next open counts
+// again; a row missing while the store runs is counted exactly on each read until then.
+TEST(SqliteStoreCounts, ARemovedRowOrTriggerIsCountedAgain) {
+  testing::TempDir dir;
+  SqliteStore(dir / "s.db").ingest(numbered(5, "a"));
+  exec(open_raw(dir / "s.db").get(),
+       "DROP TRIGGER signer_count_records_insert; INSERT INTO records (id, msg) VALUES ('x', 'm')");
+  SqliteStore store(dir / "s.db");
+  EXPECT_EQ(store.count().unsigned_records, 6u);
+  store.ingest(numbered(2, "b"));
+  EXPECT_EQ(store.count().unsigned_records, 8u);  // the trigger is back
+
+  exec(open_raw(dir / "s.db").get(), "DELETE FROM signer_counts");
+  EXPECT_EQ(store.count().unsigned_records, 8u);
+  store.ingest(numbered(1, "c"));
+  EXPECT_EQ(store.count().unsigned_records, 9u);
+}
+
 // INSERT OR IGNORE relies on the unique index: without it, a second move of an id would store it
 // twice, signed with two salts.
 TEST(SqliteStoreSchema, GivesATableAnotherToolMadeTheUniqueIndexOnIdItLacks) {

@@ -138,6 +138,10 @@ class Backend {
   // Writes an unsigned record with shard `shard` whose msg is not a string (a BLOB in SQLite, an
   // int32 in MongoDB), as another tool might.
   virtual void insert_raw_non_string_msg(const std::string& id, std::uint32_t shard) = 0;
+  // Deletes records by id from `table` ("records" or "signedrecords"), as another tool would.
+  virtual void delete_raw(const char* table, const std::vector<std::string>& ids) = 0;
+  // Both tables counted exactly (count(*), countDocuments), behind the store's back.
+  virtual Counts exact_counts() = 0;
 
  protected:
   virtual void insert_raw_unsigned(const std::vector<UnsignedRecord>& records, RawShard shard) = 0;
@@ -176,6 +180,25 @@ class SqliteBackend final : public Backend {
     sqlite3_bind_text(stmt.get(), 1, id.c_str(), -1, SQLITE_TRANSIENT);
     sqlite3_bind_int64(stmt.get(), 2, shard);
     ASSERT_EQ(sqlite3_step(stmt.get()), SQLITE_DONE) << sqlite3_errmsg(db.get());
+  }
+
+  void delete_raw(const char* table, const std::vector<std::string>& ids) override {
+    auto db = open();
+    auto stmt = prepare(db.get(), (std::string("DELETE FROM ") + table + " WHERE id = ?1").c_str());
+    for (const std::string& id : ids) {
+      sqlite3_bind_text(stmt.get(), 1, id.c_str(), -1, SQLITE_TRANSIENT);
+      ASSERT_EQ(sqlite3_step(stmt.get()), SQLITE_DONE) << sqlite3_errmsg(db.get());
+      sqlite3_reset(stmt.get());
+    }
+  }
+
+  Counts exact_counts() override {
+    auto db = open();
+    auto stmt = prepare(
+        db.get(), "SELECT (SELECT count(*) FROM records), (SELECT count(*) FROM signedrecords)");
+    EXPECT_EQ(sqlite3_step(stmt.get()), SQLITE_ROW) << sqlite3_errmsg(db.get());
+    return {static_cast<std::uint64_t>(sqlite3_column_int64(stmt.get(), 0)),
+            static_cast<std::uint64_t>(sqlite3_column_int64(stmt.get(), 1))};
   }
 
   void insert_raw_signed(const SignedRecord& r) override {
@@ -331,6 +354,28 @@ class RawMongo {
     return out;
   }
 
+  // Deletes the documents of `name` whose id is one of `ids`.
+  void delete_ids(const char* name, const std::vector<std::string>& ids) {
+    const CollectionPtr c = collection(name);
+    for (const std::string& id : ids) {
+      Doc filter;
+      filter.utf8("id", id);
+      bson_error_t error;
+      ASSERT_TRUE(mongoc_collection_delete_one(c.get(), filter.get(), nullptr, nullptr, &error))
+          << error.message;
+    }
+  }
+
+  std::uint64_t count_documents(const char* name) {
+    const CollectionPtr c = collection(name);
+    Doc everything;
+    bson_error_t error;
+    const std::int64_t n = mongoc_collection_count_documents(c.get(), everything.get(), nullptr,
+                                                             nullptr, nullptr, &error);
+    EXPECT_GE(n, 0) << error.message;
+    return static_cast<std::uint64_t>(n);
+  }
+
   // name -> (key fields in order, unique)
   std::map<std::string, std::pair<std::vector<std::string>, bool>> indexes(const char* name) {
     std::map<std::string, std::pair<std::vector<std::string>, bool>> out;
@@ -388,6 +433,14 @@ class MongoBackend final : public Backend {
     });
   }
 
+  void delete_raw(const char* table, const std::vector<std::string>& ids) override {
+    raw_.delete_ids(table, ids);
+  }
+
+  Counts exact_counts() override {
+    return {raw_.count_documents("records"), raw_.count_documents("signedrecords")};
+  }
+
   void insert_raw_signed(const SignedRecord& record) override {
     raw_.insert("signedrecords", std::vector<SignedRecord>{record},
                 [](Doc& doc, const SignedRecord& r) {
@@ -430,6 +483,19 @@ class PgBackend final : public Backend {
   void insert_raw_non_string_msg(const std::string& id, std::uint32_t shard) override {
     raw_.query("INSERT INTO records (id, msg, shard) VALUES ($1, NULL, $2)",
                {id, std::to_string(shard)});
+  }
+
+  void delete_raw(const char* table, const std::vector<std::string>& ids) override {
+    for (const std::string& id : ids) {
+      raw_.query(std::string("DELETE FROM ") + table + " WHERE id = $1", {id});
+    }
+  }
+
+  Counts exact_counts() override {
+    const auto rows =
+        raw_.query("SELECT (SELECT count(*) FROM records), (SELECT count(*) FROM signedrecords)");
+    if (rows.size() != 1) return {};
+    return {std::stoull(rows[0][0]), std::stoull(rows[0][1])};
   }
 
   void insert_raw_signed(const SignedRecord& r) override {
@@ -1025,6 +1091,32 @@ TEST_P(StoreContract, RecordsOfTheOriginalGeneratorAreSignedLikeAnyOther) {
   EXPECT_EQ(store().move_to_signed(signed_records).inserted, 20u);
   EXPECT_EQ(store().count(), counts(0, 20));
   EXPECT_EQ(store().find_signed(generated[5].id)->msg, generated[5].msg);
+}
+
+// /stats reads count(), which the stores keep instead of counting every time: whoever writes (the
+// signer's ingest and move, another tool inserting and deleting), it must equal an exact count.
+TEST_P(StoreContract, CountsEqualAnExactCountAfterIngestMoveAndDeletesOutsideAJob) {
+  const auto records = random_records(40, 31);
+  store().ingest(records);
+  store().ingest(std::vector<UnsignedRecord>(records.begin(), records.begin() + 5));  // duplicates
+  const std::vector<UnsignedRecord> first(records.begin(), records.begin() + 15);
+  ASSERT_EQ(store().move_to_signed(signed_versions(first)).inserted, 15u);
+  ASSERT_EQ(store().move_to_signed(signed_versions(first, "again")).already_signed, 15u);
+  EXPECT_EQ(store().count(), counts(25, 15));
+
+  backend().insert_foreign_unsigned(random_records(7, 32));
+  backend().insert_raw_signed(signed_version(records[20], "crash"));  // left in both
+  backend().delete_raw("records", {records[30].id, records[31].id, records[32].id});
+  backend().delete_raw("signedrecords", {records[0].id, records[1].id});
+  EXPECT_EQ(store().count(), backend().exact_counts());
+  EXPECT_EQ(store().count(), counts(25 + 7 - 3, 15 + 1 - 2));
+
+  // A move over what other tools left: the record in both collections, a deleted one.
+  const MoveResult moved = store().move_to_signed(
+      signed_versions(std::vector<UnsignedRecord>{records[20], records[30], records[0]}, "b"));
+  EXPECT_EQ(moved.inserted, 2u);
+  EXPECT_EQ(store().count(), backend().exact_counts());
+  EXPECT_EQ(store().count(), counts(25 + 7 - 3 - 1, 15 + 1 - 2 + 2));
 }
 
 TEST_P(StoreContract, FindSignedReturnsTheRecordOrNothing) {

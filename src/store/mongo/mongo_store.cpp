@@ -2,16 +2,11 @@
 
 #include <bson/bson.h>
 #include <mongoc/mongoc.h>
-#include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <array>
 #include <chrono>
-#include <cstring>
 #include <limits>
-#include <mutex>
 #include <thread>
-#include <type_traits>
 #include <unordered_map>
 #include <unordered_set>
 #include <utility>
@@ -19,11 +14,34 @@
 #include "audit/audit_json.h"
 #include "records/shard.h"
 #include "store/mongo/durable_write_concern.h"
+#include "store/mongo/mongo_bson.h"
+#include "store/mongo/mongo_connection.h"
 
 namespace signer::store {
 namespace {
 
-constexpr const char* kDatabase = "msg-signer";
+using mongo::ArrayKey;
+using mongo::Bson;
+using mongo::bson_from_json;
+using mongo::BulkPtr;
+using mongo::CollectionPtr;
+using mongo::Connection;
+using mongo::CursorPtr;
+using mongo::FindAndModifyOptsDeleter;
+using mongo::has_valid_shard;
+using mongo::InsertOutcome;
+using mongo::json_from_bson;
+using mongo::kDatabase;
+using mongo::kind_of;
+using mongo::number_field;
+using mongo::parse_document;
+using mongo::PooledClient;
+using mongo::signed_read_options;
+using mongo::signed_record_from;
+using mongo::sorted_unique_ids;
+using mongo::utf8_field;
+using mongo::with_shard;
+
 constexpr const char* kRecords = "records";
 constexpr const char* kSignedRecords = "signedrecords";
 constexpr const char* kJobs = "jobs";
@@ -33,689 +51,15 @@ constexpr const char* kBackfillStaging = "records_backfill";
 // One document, {_id: "ingest", epoch: N}: the epoch ingests stamp records with (store.h).
 constexpr const char* kEpochs = "signer_epoch";
 constexpr const char* kEpochId = "ingest";
-constexpr const char* kAppName = "message-signer";
-constexpr std::uint32_t kMaxPoolSize = 32;
-constexpr std::int64_t kMinSocketTimeoutMs = 60000;
 constexpr std::int64_t kBackfillPage = 10000;
-// Id lists are cut to this many ids, so a command stays far below the 16 MiB BSON limit.
-constexpr std::size_t kIdsPerCommand = 10000;
-// Ids per $in group of an id-set filter (see append_id_set). Deleting a 10000-id page from 10000
-// documents on FerretDB took 7.7 s with groups of 64, ~3 s with 256 or unsplit, 1.7 s with 1024.
-constexpr std::size_t kIdsPerGroup = 1024;
-constexpr std::int64_t kDuplicateKey = 11000;
-
-// ---- libmongoc handles -------------------------------------------------------------------------
-
-struct UriDeleter {
-  void operator()(mongoc_uri_t* uri) const { mongoc_uri_destroy(uri); }
-};
-struct PoolDeleter {
-  void operator()(mongoc_client_pool_t* pool) const { mongoc_client_pool_destroy(pool); }
-};
-struct CollectionDeleter {
-  void operator()(mongoc_collection_t* collection) const { mongoc_collection_destroy(collection); }
-};
-struct CursorDeleter {
-  void operator()(mongoc_cursor_t* cursor) const { mongoc_cursor_destroy(cursor); }
-};
-struct BulkDeleter {
-  void operator()(mongoc_bulk_operation_t* bulk) const { mongoc_bulk_operation_destroy(bulk); }
-};
-using UriPtr = std::unique_ptr<mongoc_uri_t, UriDeleter>;
-using PoolPtr = std::unique_ptr<mongoc_client_pool_t, PoolDeleter>;
-using CollectionPtr = std::unique_ptr<mongoc_collection_t, CollectionDeleter>;
-using CursorPtr = std::unique_ptr<mongoc_cursor_t, CursorDeleter>;
-using BulkPtr = std::unique_ptr<mongoc_bulk_operation_t, BulkDeleter>;
-struct ReadConcernDeleter {
-  void operator()(mongoc_read_concern_t* concern) const { mongoc_read_concern_destroy(concern); }
-};
-struct FindAndModifyOptsDeleter {
-  void operator()(mongoc_find_and_modify_opts_t* opts) const {
-    mongoc_find_and_modify_opts_destroy(opts);
-  }
-};
-
-// An owned bson_t. Also serves as the "overwritable storage" libmongoc wants for replies: an empty
-// initialized document holds no heap memory, so libmongoc re-initializing it leaks nothing.
-class Bson {
- public:
-  Bson() { bson_init(&doc_); }
-  ~Bson() { bson_destroy(&doc_); }
-  Bson(const Bson&) = delete;
-  Bson& operator=(const Bson&) = delete;
-
-  bson_t* get() { return &doc_; }
-  const bson_t* get() const { return &doc_; }
-
-  Bson& utf8(const char* key, std::string_view value) {
-    if (value.size() > static_cast<std::size_t>(std::numeric_limits<int>::max())) too_large();
-    // libbson appends null for a null pointer, so an empty view must still point at "".
-    const char* data = value.empty() ? "" : value.data();
-    return check(bson_append_utf8(&doc_, key, -1, data, static_cast<int>(value.size())));
-  }
-  Bson& int64(const char* key, std::int64_t value) {
-    return check(bson_append_int64(&doc_, key, -1, value));
-  }
-  Bson& int32(const char* key, std::int32_t value) {
-    return check(bson_append_int32(&doc_, key, -1, value));
-  }
-  Bson& boolean(const char* key, bool value) {
-    return check(bson_append_bool(&doc_, key, -1, value));
-  }
-  Bson& null(const char* key) { return check(bson_append_null(&doc_, key, -1)); }
-  Bson& oid(const char* key, const bson_oid_t& value) {
-    return check(bson_append_oid(&doc_, key, -1, &value));
-  }
-  Bson& document(const char* key, const Bson& child) {
-    return check(bson_append_document(&doc_, key, -1, child.get()));
-  }
-  Bson& array(const char* key, const Bson& child) {
-    return check(bson_append_array(&doc_, key, -1, child.get()));
-  }
-  // Copies the value `iter` points at under `key`.
-  Bson& value(const char* key, const bson_iter_t& iter) {
-    return check(bson_append_iter(&doc_, key, -1, &iter));
-  }
-
- private:
-  [[noreturn]] static void too_large() {
-    throw StoreError(ErrorKind::kInvalid, "mongodb: document exceeds the BSON size limit");
-  }
-  Bson& check(bool appended) {
-    if (!appended) too_large();
-    return *this;
-  }
-
-  bson_t doc_;
-};
-
-// Appends {shard: {$not: {$gte: 0, $lt: 2^32, $type: ["int", "long"]}}}: a shard no batch's
-// range holds, because it is missing, null, not a number, negative or too large; or a double,
-// which may not be a whole number (12.5: a cursor, which holds whole shards, would meet it again
-// after passing it, and sign it twice; a whole double is rewritten as an int64 too). These are
-// what backfill_shards() repairs. One condition on one field, so it combines with any other.
-void append_shard_needs_repair(Bson& filter) {
-  Bson integer_types;
-  integer_types.utf8("0", "int").utf8("1", "long");
-  Bson valid;
-  valid.int64("$gte", 0).int64("$lt", std::int64_t{1} << 32).array("$type", integer_types);
-  Bson invalid;
-  invalid.document("$not", valid);
-  filter.document("shard", invalid);
-}
-
-// Appends readConcern {level: "majority"} to the options of a find.
-void append_majority_read(Bson& opts) {
-  const std::unique_ptr<mongoc_read_concern_t, ReadConcernDeleter> concern(
-      mongoc_read_concern_new());
-  mongoc_read_concern_set_level(concern.get(), MONGOC_READ_CONCERN_LEVEL_MAJORITY);
-  if (!mongoc_read_concern_append(concern.get(), opts.get())) {
-    throw StoreError(ErrorKind::kInvalid, "mongodb: cannot set the read concern");
-  }
-}
-
-// Whether `doc` has a shard some batch reads: a number in [0, 2^32).
-bool has_valid_shard(const bson_t* doc);
-
-// Array keys "0", "1", … as BSON arrays want them.
-class ArrayKey {
- public:
-  const char* operator()(std::size_t index) {
-    const char* key = nullptr;
-    bson_uint32_to_string(static_cast<std::uint32_t>(index), &key, buffer_.data(), buffer_.size());
-    return key;
-  }
-
- private:
-  std::array<char, 16> buffer_{};
-};
-
-// Appends a filter on `id` matching exactly `sorted_ids` (sorted, byte-wise, like the server
-// compares strings). Equivalent to {id: {$in: ids}}, shaped to be cheap on servers without usable
-// indexes too: FerretDB's SQLite backend scans the collection for every query and tests $in
-// linearly, so a bare $in of n ids costs n/2 comparisons per document. Here a document first meets
-// the ids' overall range, and above kIdsPerGroup ids the $in is split into ranged groups:
-//   {id: {$gte: first, $lte: last, $in: ids}}                                  (small sets)
-//   {id: {$gte: first, $lte: last}, $or: [{id: {$gte: a, $lte: b, $in: group}}, …]}
-// MongoDB answers both from the `id` index. Append other conditions after this one: FerretDB
-// evaluates a filter's fields in order and stops at the first that fails.
-// Precondition: `sorted_ids` is not empty (for_each_slice never passes an empty slice).
-// The range bounds assume the collection's default (simple, binary) collation, which both MongoDB
-// and FerretDB use unless a collection was created with another.
-void append_id_set(Bson& filter, std::span<const std::string_view> sorted_ids) {
-  auto ranged_in = [](std::span<const std::string_view> ids) {
-    auto condition = std::make_unique<Bson>();
-    condition->utf8("$gte", ids.front()).utf8("$lte", ids.back());
-    Bson list;
-    ArrayKey key;
-    for (std::size_t i = 0; i < ids.size(); ++i) list.utf8(key(i), ids[i]);
-    condition->array("$in", list);
-    return condition;
-  };
-  if (sorted_ids.size() <= kIdsPerGroup) {
-    filter.document("id", *ranged_in(sorted_ids));
-    return;
-  }
-  Bson range;
-  range.utf8("$gte", sorted_ids.front()).utf8("$lte", sorted_ids.back());
-  filter.document("id", range);
-  Bson groups;
-  ArrayKey key;
-  std::size_t index = 0;
-  for (std::size_t begin = 0; begin < sorted_ids.size(); begin += kIdsPerGroup, ++index) {
-    Bson group;
-    group.document("id", *ranged_in(sorted_ids.subspan(
-                             begin, std::min(kIdsPerGroup, sorted_ids.size() - begin))));
-    groups.document(key(index), group);
-  }
-  filter.array("$or", groups);
-}
-
-// The ids of `items` (id_of(item) for each), sorted and without repeats, as views into `items`.
-template <typename Range, typename Id>
-std::vector<std::string_view> sorted_unique_ids(const Range& items, Id id_of) {
-  std::vector<std::string_view> ids;
-  ids.reserve(std::size(items));
-  for (const auto& item : items) ids.push_back(id_of(item));
-  std::sort(ids.begin(), ids.end());
-  ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
-  return ids;
-}
-
-// Runs `apply` on consecutive slices of at most kIdsPerCommand ids.
-template <typename Apply>
-void for_each_slice(std::span<const std::string_view> ids, Apply apply) {
-  for (std::size_t begin = 0; begin < ids.size(); begin += kIdsPerCommand) {
-    apply(ids.subspan(begin, std::min(kIdsPerCommand, ids.size() - begin)));
-  }
-}
-
-std::optional<std::string> utf8_field(const bson_t* doc, const char* key) {
-  bson_iter_t iter;
-  if (!bson_iter_init_find(&iter, doc, key) || bson_iter_type(&iter) != BSON_TYPE_UTF8) {
-    return std::nullopt;
-  }
-  std::uint32_t length = 0;
-  const char* text = bson_iter_utf8(&iter, &length);
-  return std::string(text, length);
-}
-
-// A numeric field of any BSON number type (another tool may have written shard as a double).
-std::optional<std::int64_t> number_field(const bson_t* doc, const char* key) {
-  bson_iter_t iter;
-  if (!bson_iter_init_find(&iter, doc, key)) return std::nullopt;
-  switch (bson_iter_type(&iter)) {
-    case BSON_TYPE_INT32:
-    case BSON_TYPE_INT64:
-    case BSON_TYPE_DOUBLE: return bson_iter_as_int64(&iter);
-    default: return std::nullopt;
-  }
-}
-
-bool has_valid_shard(const bson_t* doc) {
-  bson_iter_t iter;
-  if (bson_iter_init_find(&iter, doc, "shard") && bson_iter_type(&iter) == BSON_TYPE_DOUBLE) {
-    return false;  // see append_shard_needs_repair
-  }
-  const std::optional<std::int64_t> shard = number_field(doc, "shard");
-  return shard && *shard >= 0 && *shard < (std::int64_t{1} << 32);
-}
-
-records::SignedRecord signed_record_from(const bson_t* doc) {
-  return {utf8_field(doc, "id").value_or(""),   utf8_field(doc, "msg").value_or(""),
-          utf8_field(doc, "salt").value_or(""), utf8_field(doc, "sign").value_or(""),
-          utf8_field(doc, "key").value_or(""),  utf8_field(doc, "job_id").value_or("")};
-}
-
-// The options of every read of signed records: their fields, and read concern "majority", so a
-// record given to a caller has reached a majority and cannot be rolled back by a failover.
-void signed_read_options(Bson& opts) {
-  Bson projection;
-  projection.int32("_id", 0).int32("id", 1).int32("msg", 1).int32("salt", 1).int32("sign", 1).int32(
-      "key", 1);
-  projection.int32("job_id", 1);
-  opts.document("projection", projection);
-  append_majority_read(opts);
-}
-
-// Job records and audit events are nested documents whose shape audit/audit_json.h owns; they
-// cross into BSON through JSON (integers stay int32/int64, strings stay UTF-8).
-std::unique_ptr<Bson> bson_from_json(const nlohmann::json& json) {
-  const std::string text = audit::dump_line(json);
-  auto doc = std::make_unique<Bson>();
-  bson_error_t error;
-  // The Bson holds an empty initialized document (no heap memory), so re-initializing is safe.
-  if (!bson_init_from_json(doc->get(), text.data(), static_cast<ssize_t>(text.size()), &error)) {
-    throw StoreError(ErrorKind::kInvalid, std::string("mongodb: cannot encode: ") + error.message);
-  }
-  return doc;
-}
-
-struct BsonTextDeleter {
-  void operator()(char* text) const { bson_free(text); }
-};
-
-nlohmann::json json_from_bson(const bson_t* doc) {
-  std::unique_ptr<char, BsonTextDeleter> text(bson_as_relaxed_extended_json(doc, nullptr));
-  if (!text) throw StoreError(ErrorKind::kInvalid, "mongodb: document is not valid BSON");
-  nlohmann::json json = nlohmann::json::parse(text.get(), nullptr, false);
-  if (json.is_discarded()) throw StoreError(ErrorKind::kInvalid, "mongodb: unreadable document");
-  return json;
-}
-
-template <typename Parse>
-auto parse_document(const bson_t* doc, const char* collection, Parse parse) {
-  try {
-    return parse(json_from_bson(doc));
-  } catch (const StoreError&) {
-    throw;
-  } catch (const std::exception& e) {
-    throw StoreError(ErrorKind::kInvalid, std::string("mongodb: unreadable document in ") +
-                                              collection + ": " + e.what());
-  }
-}
-
-// ---- errors ------------------------------------------------------------------------------------
-
-// Server error codes that say the request itself is wrong, so a retry cannot help.
-bool is_invalid_request_code(std::uint32_t code) {
-  switch (code) {
-    case 2:      // BadValue
-    case 9:      // FailedToParse
-    case 14:     // TypeMismatch
-    case 20:     // IllegalOperation
-    case 22:     // InvalidBSON
-    case 40:     // ConflictingUpdateOperators
-    case 52:     // DollarPrefixedFieldName
-    case 56:     // EmptyFieldName
-    case 57:     // DottedFieldName
-    case 59:     // CommandNotFound
-    case 66:     // ImmutableField
-    case 67:     // CannotCreateIndex
-    case 72:     // InvalidOptions
-    case 73:     // InvalidNamespace
-    case 85:     // IndexOptionsConflict
-    case 86:     // IndexKeySpecsConflict
-    case 115:    // CommandNotSupported
-    case 121:    // DocumentValidationFailure
-    case 238:    // NotImplemented
-    case 10334:  // BSONObjectTooLarge
-    case 17280:  // KeyTooLong
-      return true;
-    default: return false;
-  }
-}
-
-ErrorKind kind_of_server_code(std::uint32_t code) {
-  if (code == 11000 || code == 11001 || code == 12582) return ErrorKind::kConflict;
-  if (is_invalid_request_code(code)) return ErrorKind::kInvalid;
-  // Everything else (not primary, shutting down, interrupted, timeouts, …) may pass.
-  return ErrorKind::kUnavailable;
-}
-
-ErrorKind kind_of(const bson_error_t& error) {
-  switch (error.domain) {
-    case MONGOC_ERROR_BSON:
-    case MONGOC_ERROR_MATCHER:
-    case MONGOC_ERROR_NAMESPACE:
-    case MONGOC_ERROR_CURSOR: return ErrorKind::kInvalid;
-    case MONGOC_ERROR_CLIENT:
-      return error.code == MONGOC_ERROR_CLIENT_TOO_BIG ? ErrorKind::kInvalid
-                                                       : ErrorKind::kUnavailable;
-    case MONGOC_ERROR_COMMAND:
-      if (error.code == MONGOC_ERROR_COMMAND_INVALID_ARG) return ErrorKind::kInvalid;
-      return kind_of_server_code(error.code);
-    case MONGOC_ERROR_SERVER:
-    case MONGOC_ERROR_QUERY:
-    case MONGOC_ERROR_INSERT:
-    case MONGOC_ERROR_COLLECTION: return kind_of_server_code(error.code);
-    default:
-      // STREAM, PROTOCOL, SERVER_SELECTION, SASL, SCRAM, WRITE_CONCERN, POOL, …
-      return ErrorKind::kUnavailable;
-  }
-}
-
-// Routes libmongoc's own log lines (connection warnings and the like) into spdlog.
-void forward_driver_log(mongoc_log_level_t level, const char* domain, const char* message, void*) {
-  switch (level) {
-    case MONGOC_LOG_LEVEL_ERROR:
-    case MONGOC_LOG_LEVEL_CRITICAL: spdlog::error("mongoc {}: {}", domain, message); break;
-    case MONGOC_LOG_LEVEL_WARNING:
-      // FerretDB advertises sessions but has no endSessions; every pool teardown would warn.
-      if (std::strstr(message, "endSessions")) {
-        spdlog::debug("mongoc {}: {}", domain, message);
-      } else {
-        spdlog::warn("mongoc {}: {}", domain, message);
-      }
-      break;
-    case MONGOC_LOG_LEVEL_MESSAGE:
-    case MONGOC_LOG_LEVEL_INFO: spdlog::info("mongoc {}: {}", domain, message); break;
-    case MONGOC_LOG_LEVEL_DEBUG: spdlog::debug("mongoc {}: {}", domain, message); break;
-    case MONGOC_LOG_LEVEL_TRACE: spdlog::trace("mongoc {}: {}", domain, message); break;
-  }
-}
-
-void init_driver_once() {
-  static std::once_flag once;
-  std::call_once(once, [] {
-    mongoc_init();
-    mongoc_log_set_handler(forward_driver_log, nullptr);
-  });
-}
-
-// The password in a URL's user info ("scheme://user:PASSWORD@host"), as written (maybe %-encoded).
-std::string url_password(const std::string& url) {
-  const std::size_t scheme = url.find("://");
-  if (scheme == std::string::npos) return {};
-  const std::size_t at = url.find('@', scheme + 3);
-  const std::size_t colon = url.find(':', scheme + 3);
-  if (at == std::string::npos || colon == std::string::npos || colon > at) return {};
-  return url.substr(colon + 1, at - colon - 1);
-}
-
-// A client borrowed from the pool for one operation on one thread, returned however it ends.
-class PooledClient {
- public:
-  explicit PooledClient(mongoc_client_pool_t* pool)
-      : pool_(pool), client_(mongoc_client_pool_pop(pool)) {
-    if (!client_) throw StoreError(ErrorKind::kUnavailable, "mongodb: client pool is unusable");
-  }
-  ~PooledClient() { mongoc_client_pool_push(pool_, client_); }
-  PooledClient(const PooledClient&) = delete;
-  PooledClient& operator=(const PooledClient&) = delete;
-
-  mongoc_client_t* get() const { return client_; }
-
-  // The collection handle must not outlive this guard: declare it after the guard.
-  CollectionPtr collection(const char* name) const {
-    return CollectionPtr(mongoc_client_get_collection(client_, kDatabase, name));
-  }
-
- private:
-  mongoc_client_pool_t* pool_;
-  mongoc_client_t* client_;
-};
-
-// What an executed bulk write reported.
-struct BulkReply {
-  std::int64_t inserted = 0;
-  struct WriteError {
-    std::uint32_t code = 0;
-    std::string message;
-    std::size_t index = 0;  // of the operation in the bulk
-  };
-  std::vector<WriteError> write_errors;
-  std::string write_concern_error;  // empty when none
-};
-
-BulkReply parse_bulk_reply(const bson_t* reply) {
-  BulkReply parsed;
-  parsed.inserted = number_field(reply, "nInserted").value_or(0);
-  bson_iter_t iter;
-  bson_iter_t errors;
-  if (bson_iter_init_find(&iter, reply, "writeErrors") &&
-      bson_iter_type(&iter) == BSON_TYPE_ARRAY && bson_iter_recurse(&iter, &errors)) {
-    while (bson_iter_next(&errors)) {
-      bson_iter_t field;
-      if (bson_iter_type(&errors) != BSON_TYPE_DOCUMENT || !bson_iter_recurse(&errors, &field)) {
-        continue;
-      }
-      BulkReply::WriteError error;
-      while (bson_iter_next(&field)) {
-        if (std::strcmp(bson_iter_key(&field), "code") == 0) {
-          error.code = static_cast<std::uint32_t>(bson_iter_as_int64(&field));
-        } else if (std::strcmp(bson_iter_key(&field), "index") == 0) {
-          error.index = static_cast<std::size_t>(bson_iter_as_int64(&field));
-        } else if (std::strcmp(bson_iter_key(&field), "errmsg") == 0 &&
-                   bson_iter_type(&field) == BSON_TYPE_UTF8) {
-          error.message = bson_iter_utf8(&field, nullptr);
-        }
-      }
-      parsed.write_errors.push_back(std::move(error));
-    }
-  }
-  bson_iter_t concern;
-  if (bson_iter_init_find(&iter, reply, "writeConcernErrors") &&
-      bson_iter_type(&iter) == BSON_TYPE_ARRAY && bson_iter_recurse(&iter, &concern) &&
-      bson_iter_next(&concern)) {
-    parsed.write_concern_error = "write concern error";
-  }
-  return parsed;
-}
-
-struct InsertOutcome {
-  std::uint64_t inserted = 0;
-  std::uint64_t duplicates = 0;
-  std::vector<std::size_t> duplicate_indexes;  // positions in the inserted docs
-};
 
 }  // namespace
-
-// The pool and what is needed to report its errors without leaking credentials.
-class MongoConnection {
- public:
-  MongoConnection(const StoreOptions& options, const std::string& description) {
-    init_driver_once();
-    remember_secret(options.mongo_password);
-    remember_secret(url_password(options.url));
-    if (options.timeout_ms <= 0) {
-      throw StoreError(ErrorKind::kInvalid, "mongodb: the store timeout must be positive");
-    }
-
-    bson_error_t error;
-    UriPtr uri(mongoc_uri_new_with_error(options.url.c_str(), &error));
-    if (!uri) {
-      throw StoreError(ErrorKind::kInvalid,
-                       scrub("invalid MongoDB URL " + description + ": " + error.message));
-    }
-    if (const char* parsed = mongoc_uri_get_password(uri.get())) remember_secret(parsed);
-    if (!options.mongo_user.empty() &&
-        !mongoc_uri_set_username(uri.get(), options.mongo_user.c_str())) {
-      throw StoreError(ErrorKind::kInvalid, "mongodb: BS_MONGO_USER is not valid UTF-8");
-    }
-    if (!options.mongo_password.empty() &&
-        !mongoc_uri_set_password(uri.get(), options.mongo_password.c_str())) {
-      throw StoreError(ErrorKind::kInvalid, "mongodb: BS_MONGO_PWD is not valid UTF-8");
-    }
-
-    const std::int64_t socket_timeout = std::min<std::int64_t>(
-        std::max<std::int64_t>(kMinSocketTimeoutMs, 4LL * options.timeout_ms),
-        std::numeric_limits<std::int32_t>::max());
-    mongoc_uri_set_option_as_int32(uri.get(), MONGOC_URI_CONNECTTIMEOUTMS, options.timeout_ms);
-    mongoc_uri_set_option_as_int32(uri.get(), MONGOC_URI_SERVERSELECTIONTIMEOUTMS,
-                                   options.timeout_ms);
-    if (!mongoc_uri_has_option(uri.get(), MONGOC_URI_SOCKETTIMEOUTMS)) {
-      mongoc_uri_set_option_as_int32(uri.get(), MONGOC_URI_SOCKETTIMEOUTMS,
-                                     static_cast<std::int32_t>(socket_timeout));
-    }
-    if (!mongoc_uri_get_appname(uri.get())) mongoc_uri_set_appname(uri.get(), kAppName);
-    // Every write (move, ingest, backfill, jobs, audit) inherits it from the pool's clients.
-    DurableWriteConcern(socket_timeout).apply_to(uri.get());
-
-    pool_.reset(mongoc_client_pool_new_with_error(uri.get(), &error));
-    if (!pool_) {
-      throw StoreError(kind_of(error),
-                       scrub("cannot use MongoDB URL " + description + ": " + error.message));
-    }
-    mongoc_client_pool_set_error_api(pool_.get(), MONGOC_ERROR_API_VERSION_2);
-    mongoc_client_pool_max_size(pool_.get(), kMaxPoolSize);
-  }
-
-  PooledClient client() const { return PooledClient(pool_.get()); }
-
-  [[noreturn]] void fail(const bson_error_t& error, std::string_view operation) const {
-    fail(kind_of(error), operation, error.message);
-  }
-
-  [[noreturn]] void fail(ErrorKind kind, std::string_view operation,
-                         std::string_view message) const {
-    throw StoreError(kind,
-                     scrub("mongodb " + std::string(operation) + ": " + std::string(message)));
-  }
-
-  // Runs `cursor` to its end, calling `visit` for every document; throws on a cursor error.
-  template <typename Visit>
-  void drain(mongoc_cursor_t* cursor, std::string_view operation, Visit&& visit) const {
-    const bson_t* doc = nullptr;
-    while (mongoc_cursor_next(cursor, &doc)) visit(doc);
-    bson_error_t error;
-    if (mongoc_cursor_error(cursor, &error)) fail(error, operation);
-  }
-
-  // Like drain, but stops after the first document for which `visit` returns false.
-  template <typename Visit>
-  void drain_while(mongoc_cursor_t* cursor, std::string_view operation, Visit&& visit) const {
-    const bson_t* doc = nullptr;
-    while (mongoc_cursor_next(cursor, &doc)) {
-      if (!visit(doc)) return;
-    }
-    bson_error_t error;
-    if (mongoc_cursor_error(cursor, &error)) fail(error, operation);
-  }
-
-  BulkPtr unordered_bulk(mongoc_collection_t* collection) const {
-    Bson opts;
-    opts.boolean("ordered", false);
-    return BulkPtr(mongoc_collection_create_bulk_operation_with_opts(collection, opts.get()));
-  }
-
-  // Executes an unordered bulk of `expected` inserts. Duplicate-key write errors are counted, not
-  // thrown; any other write error, a write concern error, or a bulk that stopped before every
-  // insert was answered throws StoreError.
-  InsertOutcome execute_inserts(mongoc_bulk_operation_t* bulk, std::size_t expected,
-                                std::string_view operation) const {
-    Bson reply;
-    bson_error_t error;
-    const bool ok = mongoc_bulk_operation_execute(bulk, reply.get(), &error) != 0;
-    const BulkReply parsed = parse_bulk_reply(reply.get());
-    InsertOutcome outcome{static_cast<std::uint64_t>(parsed.inserted), 0, {}};
-    if (ok) return outcome;
-    if (!parsed.write_concern_error.empty()) {
-      fail(ErrorKind::kUnavailable, operation, parsed.write_concern_error);
-    }
-    // No write errors: the bulk failed as a whole (network, server selection, command error).
-    if (parsed.write_errors.empty()) fail(error, operation);
-    for (const BulkReply::WriteError& e : parsed.write_errors) {
-      if (e.code != kDuplicateKey) fail(kind_of_server_code(e.code), operation, e.message);
-      ++outcome.duplicates;
-      outcome.duplicate_indexes.push_back(e.index);
-    }
-    // libmongoc reports the write errors even when a later batch of the bulk failed on the
-    // network, so only a complete account of every insert means nothing else went wrong.
-    if (outcome.inserted + outcome.duplicates != expected) {
-      fail(ErrorKind::kUnavailable, operation,
-           "bulk insert stopped after " + std::to_string(outcome.inserted + outcome.duplicates) +
-               " of " + std::to_string(expected) + " documents: " + error.message);
-    }
-    return outcome;
-  }
-
-  // Inserts `docs` with one unordered bulk write; duplicate keys are counted, not thrown.
-  InsertOutcome insert_all(mongoc_collection_t* collection,
-                           const std::vector<std::unique_ptr<Bson>>& docs,
-                           std::string_view operation) const {
-    if (docs.empty()) return {};
-    const BulkPtr bulk = unordered_bulk(collection);
-    for (const auto& doc : docs) {
-      bson_error_t error;
-      if (!mongoc_bulk_operation_insert_with_opts(bulk.get(), doc->get(), nullptr, &error)) {
-        fail(error, operation);
-      }
-    }
-    return execute_inserts(bulk.get(), docs.size(), operation);
-  }
-
-  // Calls `visit(id, doc)` for each document of `collection` whose string id is in
-  // `sorted_ids`, reading `id` and the `fields` only, in id-set slices of bounded size.
-  template <typename Visit>
-  void for_each_with_id(mongoc_collection_t* collection,
-                        std::span<const std::string_view> sorted_ids,
-                        std::initializer_list<const char*> fields, std::string_view operation,
-                        Visit&& visit) const {
-    Bson opts;
-    Bson projection;
-    projection.int32("_id", 0).int32("id", 1);
-    for (const char* field : fields) projection.int32(field, 1);
-    opts.document("projection", projection);
-    for_each_slice(sorted_ids, [&](std::span<const std::string_view> slice) {
-      Bson filter;
-      append_id_set(filter, slice);
-      const CursorPtr cursor(
-          mongoc_collection_find_with_opts(collection, filter.get(), opts.get(), nullptr));
-      drain(cursor.get(), operation, [&](const bson_t* doc) {
-        if (std::optional<std::string> id = utf8_field(doc, "id")) visit(std::move(*id), doc);
-      });
-    });
-  }
-
-  // The ones of `sorted_ids` that `collection` holds.
-  std::unordered_set<std::string> existing_ids(mongoc_collection_t* collection,
-                                               std::span<const std::string_view> sorted_ids,
-                                               std::string_view operation) const {
-    std::unordered_set<std::string> found;
-    for_each_with_id(collection, sorted_ids, {}, operation,
-                     [&](std::string id, const bson_t*) { found.insert(std::move(id)); });
-    return found;
-  }
-
-  // id -> msg of the documents of `collection` whose id is in `sorted_ids` (nullopt: msg is not
-  // a string).
-  std::unordered_map<std::string, std::optional<std::string>> stored_msgs(
-      mongoc_collection_t* collection, std::span<const std::string_view> sorted_ids,
-      std::string_view operation) const {
-    std::unordered_map<std::string, std::optional<std::string>> found;
-    for_each_with_id(collection, sorted_ids, {"msg"}, operation,
-                     [&](std::string id, const bson_t* doc) {
-                       found.emplace(std::move(id), utf8_field(doc, "msg"));
-                     });
-    return found;
-  }
-
-  // Deletes the documents whose id is in `sorted_ids` and, when `only_without_shard`, whose
-  // shard needs repair (append_shard_needs_repair). Returns how many it deleted.
-  std::uint64_t delete_ids(mongoc_collection_t* collection,
-                           std::span<const std::string_view> sorted_ids, bool only_without_shard,
-                           std::string_view operation) const {
-    std::uint64_t deleted = 0;
-    for_each_slice(sorted_ids, [&](std::span<const std::string_view> slice) {
-      Bson filter;
-      append_id_set(filter, slice);
-      if (only_without_shard) append_shard_needs_repair(filter);
-      Bson reply;
-      bson_error_t error;
-      if (!mongoc_collection_delete_many(collection, filter.get(), nullptr, reply.get(), &error)) {
-        fail(error, operation);
-      }
-      deleted += static_cast<std::uint64_t>(number_field(reply.get(), "deletedCount").value_or(0));
-    });
-    return deleted;
-  }
-
- private:
-  void remember_secret(std::string secret) {
-    // Very short secrets would turn scrubbing into mangling every message; they protect little.
-    if (secret.size() >= 3) secrets_.push_back(std::move(secret));
-  }
-
-  std::string scrub(std::string message) const {
-    for (const std::string& secret : secrets_) {
-      for (std::size_t at = message.find(secret); at != std::string::npos;
-           at = message.find(secret, at + 3)) {
-        message.replace(at, secret.size(), "***");
-      }
-    }
-    return message;
-  }
-
-  std::vector<std::string> secrets_;
-  PoolPtr pool_;
-};
 
 namespace {
 
 // One createIndexes command per index: FerretDB 1.24 panics (and drops the connection) when one
 // command lists several indexes of which more than one already exists.
-void create_indexes(const MongoConnection& connection) {
+void create_indexes(const Connection& connection) {
   const PooledClient client = connection.client();
   auto create = [&](const char* collection, const char* name, bool unique,
                     std::initializer_list<const char*> fields) {
@@ -744,19 +88,6 @@ void create_indexes(const MongoConnection& connection) {
   create(kAudit, "job_id_1_time_1", false, {"job_id", "time"});
 }
 
-// A copy of `doc` (every field, _id included) with shard = shard_of(`id`).
-std::unique_ptr<Bson> with_shard(const bson_t* doc, std::string_view id) {
-  auto copy = std::make_unique<Bson>();
-  bson_iter_t iter;
-  if (bson_iter_init(&iter, doc)) {
-    while (bson_iter_next(&iter)) {
-      if (std::strcmp(bson_iter_key(&iter), "shard") != 0) copy->value(bson_iter_key(&iter), iter);
-    }
-  }
-  copy->int64("shard", records::shard_of(id));
-  return copy;
-}
-
 // A page of documents and their ids, the documents owned (Bson cannot move).
 struct DocumentPage {
   std::vector<std::unique_ptr<Bson>> docs;
@@ -777,7 +108,7 @@ namespace {
 // and takes its record back, so the copy waits for its place, up to `wait_ms`; a record still
 // there by then belongs to an ingest that died before it could check (its caller never heard
 // "accepted"), and gives way to the original, which came first.
-void restore_displaced(const MongoConnection& db, std::vector<std::unique_ptr<Bson>>& copies,
+void restore_displaced(const Connection& db, std::vector<std::unique_ptr<Bson>>& copies,
                        int wait_ms) {
   const PooledClient client = db.client();
   const CollectionPtr records = client.collection(kRecords);
@@ -822,7 +153,7 @@ void restore_displaced(const MongoConnection& db, std::vector<std::unique_ptr<Bs
 
 MongoStore::MongoStore(const StoreOptions& options)
     : description_(redact_url(options.url)),
-      connection_(std::make_unique<MongoConnection>(options, description_)),
+      connection_(std::make_unique<Connection>(options, description_)),
       fault_hook_(options.fault_hook),
       intruder_wait_ms_(options.timeout_ms) {
   try {
@@ -970,7 +301,7 @@ JobStart MongoStore::start_job() {
 
 namespace {
 
-std::uint64_t count_matching(const MongoConnection& connection, const char* collection,
+std::uint64_t count_matching(const Connection& connection, const char* collection,
                              const Bson& filter, const char* operation) {
   const PooledClient client = connection.client();
   const CollectionPtr from = client.collection(collection);
@@ -1014,7 +345,7 @@ std::uint64_t MongoStore::backfill_shards() {
   const CollectionPtr records = client.collection(kRecords);
   const CollectionPtr signed_collection = client.collection(kSignedRecords);
   const CollectionPtr staging = client.collection(kBackfillStaging);
-  const MongoConnection& db = *connection_;
+  const Connection& db = *connection_;
 
   // Re-inserts staged copies whose original is gone (unless signed meanwhile), then clears every
   // staged copy that has a sharded copy in records or is signed. A copy whose shardless original
@@ -1298,7 +629,7 @@ IngestResult MongoStore::ingest(std::span<const records::UnsignedRecord> unsigne
   const CollectionPtr signed_collection = client.collection(kSignedRecords);
   const CollectionPtr records = client.collection(kRecords);
   const CollectionPtr staging = client.collection(kBackfillStaging);
-  const MongoConnection& db = *connection_;
+  const Connection& db = *connection_;
 
   std::unordered_map<std::string_view, std::size_t> first;  // id -> position of its candidate
   for (std::size_t i = 0; i < unsigned_records.size(); ++i)
@@ -1442,7 +773,7 @@ std::optional<records::SignedRecord> MongoStore::find_signed(std::string_view id
 namespace {
 
 // Streams the signed records that match `filter` to `sink`, in id order.
-void stream_signed(MongoConnection& connection, const Bson& filter, const char* operation,
+void stream_signed(Connection& connection, const Bson& filter, const char* operation,
                    const std::function<void(const records::SignedRecord&)>& sink) {
   Bson opts;
   signed_read_options(opts);
@@ -1520,8 +851,8 @@ namespace {
 // Up to `limit` documents of `collection` that match `filter`, in `sort` order (newest first),
 // each parsed by `parse`. A MongoDB limit of 0 would mean "no limit", so 0 reads nothing.
 template <typename Parse>
-auto newest(MongoConnection& connection, const char* collection, const Bson& filter,
-            const Bson& sort, std::size_t limit, const char* what, Parse parse) {
+auto newest(Connection& connection, const char* collection, const Bson& filter, const Bson& sort,
+            std::size_t limit, const char* what, Parse parse) {
   std::vector<std::invoke_result_t<Parse, const nlohmann::json&>> out;
   if (limit == 0) return out;
   Bson opts;

@@ -11,6 +11,8 @@
 // instead of updating them one by one (see docs/MONGODB.md: FerretDB makes per-document updates
 // cost a collection scan each).
 // Thread-safe: every operation borrows its own client from a pool and returns it when done.
+// Split like store/postgres/: mongo_connection (the pool, errors, the reads and writes queries
+// share), mongo_bson (the BSON codec and shared filters), and the queries here.
 #pragma once
 
 #include <memory>
@@ -22,7 +24,9 @@
 
 namespace signer::store {
 
-class MongoConnection;
+namespace mongo {
+class Connection;
+}  // namespace mongo
 
 class MongoStore final : public Store {
  public:
@@ -93,7 +97,7 @@ class MongoStore final : public Store {
   void list_non_string_ids(const records::ShardRange& range, ReadCursor& cursor);
 
   std::string description_;
-  std::unique_ptr<MongoConnection> connection_;
+  std::unique_ptr<mongo::Connection> connection_;
   FaultHook fault_hook_;
   int intruder_wait_ms_;
 };

@@ -92,6 +92,90 @@ END
 $$;
 )sql";
 
+// The counts /stats reports, kept by statement-level triggers in the transaction of every insert,
+// delete and truncate of records and signedrecords, so they are exact at every commit whoever
+// writes (another tool, an older signer) and survive any crash with the data they count. They are
+// spread over kCountSlots rows, each transaction adding to the row its id picks, so concurrent
+// moves of several pods rarely wait on one another's row; a read sums the rows. Not a schema
+// version: older signers keep opening the database, and their writes are counted too.
+constexpr int kCountSlots = 32;
+constexpr int kCountTriggers = 6;
+constexpr const char* kCountTable = R"sql(
+CREATE TABLE IF NOT EXISTS signer_counts (
+  slot             integer PRIMARY KEY,
+  unsigned_records bigint NOT NULL,
+  signed_records   bigint NOT NULL
+);
+)sql";
+// Makes the functions and triggers, then counts both tables exactly into slot 0 (every other
+// slot 0) while holding a lock that keeps every writer out, so no write is counted twice or
+// missed. Run when the counts cannot be trusted: made before them, or a row or trigger removed.
+constexpr const char* kCountSetup = R"sql(
+CREATE OR REPLACE FUNCTION signer_count_rows() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+  delta bigint;
+  s integer := (txid_current() % 32)::integer;
+BEGIN
+  SELECT count(*) INTO delta FROM changed;
+  IF delta = 0 THEN RETURN NULL; END IF;
+  IF TG_OP = 'DELETE' THEN delta := -delta; END IF;
+  IF TG_TABLE_NAME = 'records' THEN
+    UPDATE signer_counts SET unsigned_records = unsigned_records + delta WHERE slot = s;
+  ELSE
+    UPDATE signer_counts SET signed_records = signed_records + delta WHERE slot = s;
+  END IF;
+  RETURN NULL;
+END
+$$;
+CREATE OR REPLACE FUNCTION signer_count_truncate() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF TG_TABLE_NAME = 'records' THEN
+    UPDATE signer_counts SET unsigned_records = 0;
+  ELSE
+    UPDATE signer_counts SET signed_records = 0;
+  END IF;
+  RETURN NULL;
+END
+$$;
+LOCK TABLE records, signedrecords IN SHARE ROW EXCLUSIVE MODE;
+DROP TRIGGER IF EXISTS signer_count_insert ON records;
+DROP TRIGGER IF EXISTS signer_count_delete ON records;
+DROP TRIGGER IF EXISTS signer_count_truncate ON records;
+DROP TRIGGER IF EXISTS signer_count_insert ON signedrecords;
+DROP TRIGGER IF EXISTS signer_count_delete ON signedrecords;
+DROP TRIGGER IF EXISTS signer_count_truncate ON signedrecords;
+CREATE TRIGGER signer_count_insert AFTER INSERT ON records
+  REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION signer_count_rows();
+CREATE TRIGGER signer_count_delete AFTER DELETE ON records
+  REFERENCING OLD TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION signer_count_rows();
+CREATE TRIGGER signer_count_truncate AFTER TRUNCATE ON records
+  FOR EACH STATEMENT EXECUTE FUNCTION signer_count_truncate();
+CREATE TRIGGER signer_count_insert AFTER INSERT ON signedrecords
+  REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION signer_count_rows();
+CREATE TRIGGER signer_count_delete AFTER DELETE ON signedrecords
+  REFERENCING OLD TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION signer_count_rows();
+CREATE TRIGGER signer_count_truncate AFTER TRUNCATE ON signedrecords
+  FOR EACH STATEMENT EXECUTE FUNCTION signer_count_truncate();
+DELETE FROM signer_counts;
+INSERT INTO signer_counts (slot, unsigned_records, signed_records)
+  SELECT s, 0, 0 FROM generate_series(1, 31) AS s;
+INSERT INTO signer_counts (slot, unsigned_records, signed_records)
+  VALUES (0, (SELECT count(*) FROM records), (SELECT count(*) FROM signedrecords));
+)sql";
+// How many of the slots and of the triggers exist: kCountSlots and kCountTriggers when the counts
+// can be trusted.
+constexpr const char* kCountState =
+    "SELECT (SELECT count(*) FROM signer_counts WHERE slot >= 0 AND slot < 32), "
+    "(SELECT count(*) FROM pg_trigger WHERE NOT tgisinternal AND tgname IN "
+    "('signer_count_insert', 'signer_count_delete', 'signer_count_truncate') "
+    "AND tgrelid IN (to_regclass('records'), to_regclass('signedrecords')))";
+// The sum of the slots, and how many there are (a read that finds fewer counts exactly instead).
+constexpr const char* kReadCounts =
+    "SELECT coalesce(sum(unsigned_records), 0)::bigint, coalesce(sum(signed_records), 0)::bigint, "
+    "count(*) FROM signer_counts";
+constexpr const char* kExactCounts =
+    "SELECT (SELECT count(*) FROM records), (SELECT count(*) FROM signedrecords)";
+
 // Migration i+1 takes the schema from version i to i+1.
 constexpr const char* kMigrations[] = {kSchemaV1, kSchemaV2};
 static_assert(std::size(kMigrations) == PostgresStore::kSchemaVersion);
@@ -174,6 +258,14 @@ void PostgresStore::migrate() {
                            " has no unique index on id, and one cannot be made: " + e.what());
     }
   }
+  // Every open, not only on migration: the counts of a database written before them (or whose
+  // row or trigger was removed) are made exactly once here.
+  conn->exec(kCountTable);
+  const pg::Result state =
+      conn->run("count_state", kCountState, std::initializer_list<std::string_view>{});
+  if (state.int64(0, 0) != kCountSlots || state.int64(0, 1) != kCountTriggers) {
+    conn->exec(kCountSetup);
+  }
   conn->exec("COMMIT");
 }
 
@@ -191,10 +283,16 @@ void PostgresStore::ping() {
 
 Counts PostgresStore::count() {
   auto conn = pool_->borrow();
-  // One statement, so both counts are of one snapshot.
-  const pg::Result r = conn->run(
-      "count", "SELECT (SELECT count(*) FROM records), (SELECT count(*) FROM signedrecords)",
-      std::initializer_list<std::string_view>{});
+  // The slots the triggers keep: O(1) at any size, one statement, so one snapshot.
+  const pg::Result slots =
+      conn->run("read_counts", kReadCounts, std::initializer_list<std::string_view>{});
+  if (slots.int64(0, 2) == kCountSlots) {
+    return {static_cast<std::uint64_t>(slots.int64(0, 0)),
+            static_cast<std::uint64_t>(slots.int64(0, 1))};
+  }
+  // A slot was deleted since the store opened (by hand): counted exactly instead, until the
+  // next open puts the counts back.
+  const pg::Result r = conn->run("count", kExactCounts, std::initializer_list<std::string_view>{});
   return {static_cast<std::uint64_t>(r.int64(0, 0)), static_cast<std::uint64_t>(r.int64(0, 1))};
 }
 
@@ -212,9 +310,7 @@ JobStart PostgresStore::start_job() {
                      "postgres: " + description_ + ": table signer_epoch must hold one row");
   }
   // A new statement, so a snapshot taken after every ingest of the closed epoch committed.
-  const pg::Result r = conn->run(
-      "count", "SELECT (SELECT count(*) FROM records), (SELECT count(*) FROM signedrecords)",
-      std::initializer_list<std::string_view>{});
+  const pg::Result r = conn->run("count", kExactCounts, std::initializer_list<std::string_view>{});
   JobStart start{
       {static_cast<std::uint64_t>(r.int64(0, 0)), static_cast<std::uint64_t>(r.int64(0, 1))},
       static_cast<std::uint64_t>(closed.int64(0, 0))};

@@ -259,6 +259,33 @@ INSERT OR IGNORE INTO signer_epoch (id, epoch) VALUES (1, 1);
 )sql";
 constexpr const char* kEpochColumn = "ALTER TABLE records ADD COLUMN epoch INTEGER";
 
+// The counts /stats reports, kept by triggers in the transaction of every insert and delete, so
+// they are exact at every commit whoever writes (another tool, an older signer, the original
+// service) and survive any crash with the data they count. One row; the triggers only adjust it.
+// kCountTriggers are the four that must all exist for the row to be trusted (see open_counts).
+constexpr const char* kCountTable = R"sql(
+CREATE TABLE IF NOT EXISTS signer_counts (
+  id               INTEGER PRIMARY KEY CHECK (id = 1),
+  unsigned_records INTEGER NOT NULL,
+  signed_records   INTEGER NOT NULL
+);
+)sql";
+constexpr const char* kCountTriggers = R"sql(
+CREATE TRIGGER IF NOT EXISTS signer_count_records_insert AFTER INSERT ON records
+BEGIN UPDATE signer_counts SET unsigned_records = unsigned_records + 1; END;
+CREATE TRIGGER IF NOT EXISTS signer_count_records_delete AFTER DELETE ON records
+BEGIN UPDATE signer_counts SET unsigned_records = unsigned_records - 1; END;
+CREATE TRIGGER IF NOT EXISTS signer_count_signedrecords_insert AFTER INSERT ON signedrecords
+BEGIN UPDATE signer_counts SET signed_records = signed_records + 1; END;
+CREATE TRIGGER IF NOT EXISTS signer_count_signedrecords_delete AFTER DELETE ON signedrecords
+BEGIN UPDATE signer_counts SET signed_records = signed_records - 1; END;
+)sql";
+constexpr int kCountTriggerCount = 4;
+// Sets the row to an exact count of both tables; run inside a write transaction.
+constexpr const char* kRecount =
+    "INSERT OR REPLACE INTO signer_counts (id, unsigned_records, signed_records) "
+    "VALUES (1, (SELECT count(*) FROM records), (SELECT count(*) FROM signedrecords))";
+
 // Provenance column, added to databases made before it existed (and by the original layout).
 // Runs after kSchema in the same write transaction, so two processes opening one file at once
 // cannot both try to add it.
@@ -295,6 +322,28 @@ bool has_unique_id(SqliteConnection& conn, const char* table) {
   return conn.step(use.get());
 }
 
+// Makes the count triggers and the counts row, inside the opening write transaction. A database
+// written before them (by an older signer, or by the original service), or whose row or one of
+// whose triggers was removed, is counted exactly once here; the write lock the transaction holds
+// keeps every other writer out meanwhile.
+void open_counts(SqliteConnection& conn) {
+  conn.exec(kCountTable);
+  bool trusted = false;
+  {
+    StatementUse use(conn.statement(
+        "SELECT (SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND name IN ("
+        "'signer_count_records_insert', 'signer_count_records_delete', "
+        "'signer_count_signedrecords_insert', 'signer_count_signedrecords_delete')), "
+        "(SELECT count(*) FROM signer_counts WHERE id = 1)"));
+    conn.step(use.get());
+    trusted = sqlite3_column_int(use.get(), 0) == kCountTriggerCount &&
+              sqlite3_column_int(use.get(), 1) == 1;
+  }
+  if (trusted) return;
+  conn.exec(kCountTriggers);
+  conn.exec(kRecount);
+}
+
 // Gives `table` the unique index on id the move and ingest rely on, when it lacks one. Throws
 // StoreError(kConflict) when the table already holds an id twice, naming it.
 void ensure_unique_id(SqliteConnection& conn, const char* table) {
@@ -324,6 +373,7 @@ SqliteStore::SqliteStore(const std::filesystem::path& path, bool synchronous_ful
   writer_->exec(kEpochTable);
   ensure_unique_id(*writer_, "records");
   ensure_unique_id(*writer_, "signedrecords");
+  open_counts(*writer_);
   tx.commit();
 }
 
@@ -345,26 +395,29 @@ void SqliteStore::ping() {
 }
 
 Counts SqliteStore::count() {
-  std::lock_guard lock(read_mutex_);
-  Counts counts;
-  // One read transaction, so the two counts are of the same snapshot.
-  reader_->exec("BEGIN");
-  try {
-    {
-      StatementUse use(reader_->statement("SELECT count(*) FROM records"));
-      reader_->step(use.get());
-      counts.unsigned_records = static_cast<std::uint64_t>(sqlite3_column_int64(use.get(), 0));
+  {
+    // One row the triggers keep (open_counts): O(1) at any size.
+    std::lock_guard lock(read_mutex_);
+    StatementUse use(reader_->statement(
+        "SELECT unsigned_records, signed_records FROM signer_counts WHERE id = 1"));
+    if (reader_->step(use.get())) {
+      return {static_cast<std::uint64_t>(sqlite3_column_int64(use.get(), 0)),
+              static_cast<std::uint64_t>(sqlite3_column_int64(use.get(), 1))};
     }
-    {
-      StatementUse use(reader_->statement("SELECT count(*) FROM signedrecords"));
-      reader_->step(use.get());
-      counts.signed_records = static_cast<std::uint64_t>(sqlite3_column_int64(use.get(), 0));
-    }
-  } catch (...) {
-    sqlite3_exec(reader_->get(), "ROLLBACK", nullptr, nullptr, nullptr);
-    throw;
   }
-  reader_->exec("COMMIT");
+  // The row was deleted since the store opened (by hand): count, and put it back exactly.
+  std::lock_guard lock(write_mutex_);
+  Transaction tx(*writer_);
+  writer_->exec(kRecount);
+  Counts counts;
+  {
+    StatementUse use(
+        writer_->statement("SELECT unsigned_records, signed_records FROM signer_counts"));
+    writer_->step(use.get());
+    counts = {static_cast<std::uint64_t>(sqlite3_column_int64(use.get(), 0)),
+              static_cast<std::uint64_t>(sqlite3_column_int64(use.get(), 1))};
+  }
+  tx.commit();
   return counts;
 }
 
@@ -390,6 +443,17 @@ JobStart SqliteStore::start_job() {
       throw StoreError(ErrorKind::kInvalid, "sqlite: table signer_epoch has lost its row");
     }
     start.epoch = static_cast<std::uint64_t>(sqlite3_column_int64(use.get(), 0));
+  }
+  // Exact counts in hand and the write lock held: the counts row is set to them, which also
+  // mends a drift only a foreign writer can cause (an INSERT OR REPLACE over a stored id on a
+  // connection without recursive_triggers deletes a row without firing its delete trigger).
+  {
+    StatementUse use(writer_->statement(
+        "INSERT OR REPLACE INTO signer_counts (id, unsigned_records, signed_records) "
+        "VALUES (1, ?1, ?2)"));
+    writer_->bind_int(use.get(), 1, static_cast<std::int64_t>(start.counts.unsigned_records));
+    writer_->bind_int(use.get(), 2, static_cast<std::int64_t>(start.counts.signed_records));
+    writer_->step(use.get());
   }
   tx.commit();
   return start;

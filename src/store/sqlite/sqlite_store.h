@@ -3,7 +3,8 @@
 // key, and `records` has an index on (shard, id) so a batch reads only its shard range.
 // A move (insert signed + delete unsigned) is one transaction, so a crash at any instant leaves
 // each record in exactly one table. Several processes may share the file: writers take the lock
-// with BEGIN IMMEDIATE and wait up to the busy timeout.
+// with BEGIN IMMEDIATE and wait up to the busy timeout. count() reads one row (signer_counts) that
+// triggers keep in the transaction of every insert and delete, whoever writes: O(1), exact.
 #pragma once
 
 #include <filesystem>
