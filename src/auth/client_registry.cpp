@@ -112,7 +112,8 @@ std::optional<std::int64_t> parse_utc_time(std::string_view text) {
     return std::nullopt;
   }
   std::tm tm{};
-  const char* end = strptime(std::string(text).c_str(), "%Y-%m-%dT%H:%M:%SZ", &tm);
+  const std::string copy(text);  // strptime needs a terminated string, and `end` points into it
+  const char* end = strptime(copy.c_str(), "%Y-%m-%dT%H:%M:%SZ", &tm);
   if (end == nullptr || *end != '\0') return std::nullopt;
   const time_t seconds = timegm(&tm);
   if (format_utc_time(static_cast<std::int64_t>(seconds) * 1000) != text) return std::nullopt;

@@ -134,7 +134,8 @@ TEST_F(ServerRoutes, DocumentDescribesEveryRouteOfTheInternalPortAndNoOther) {
 }
 
 TEST(OpenApiDocument, EveryOperationNamesItsListenersAndAnId) {
-  for (const auto& [path, item] : document().at("paths").items()) {
+  const nlohmann::json doc = document();  // a range-for would not keep a temporary alive
+  for (const auto& [path, item] : doc.at("paths").items()) {
     for (const auto& [method, operation] : item.items()) {
       EXPECT_TRUE(operation.contains("operationId")) << method << " " << path;
       ASSERT_TRUE(operation.contains("x-listeners")) << method << " " << path;
