@@ -22,6 +22,8 @@ constexpr auto kNibble = make_nibble_table();
 
 }  // namespace
 
+int hex_digit_value(char c) { return kNibble[static_cast<unsigned char>(c)]; }
+
 void append_hex(std::string& out, std::span<const std::uint8_t> bytes) {
   const std::size_t start = out.size();
   out.resize(start + bytes.size() * 2);

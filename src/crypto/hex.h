@@ -23,6 +23,9 @@ bool decode_hex(std::string_view hex, std::span<std::uint8_t> out);
 // Strips a leading "0x" or "0X". Returns false when there is none.
 bool strip_hex_prefix(std::string_view& text);
 
+// The value 0-15 of one hex digit (either case), or -1 when `c` is not one.
+int hex_digit_value(char c);
+
 // Returns true when every character of `text` is a hex digit (either case).
 bool is_hex(std::string_view text);
 

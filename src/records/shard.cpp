@@ -1,18 +1,12 @@
 #include "records/shard.h"
 
+#include "crypto/hex.h"
 #include "crypto/keccak.h"
 
 namespace signer::records {
 namespace {
 
 __extension__ typedef unsigned __int128 uint128;
-
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
 
 // floor(b * 2^32 / B) without overflow: b < B <= 2^64-1, so use 128-bit arithmetic.
 std::uint64_t range_start(std::uint64_t batch, std::uint64_t batch_count) {
@@ -27,7 +21,7 @@ std::uint32_t shard_of(std::string_view id) {
     std::uint32_t value = 0;
     bool all_hex = true;
     for (std::size_t i = 0; i < 8; ++i) {
-      const int v = hex_value(id[i]);
+      const int v = crypto::hex_digit_value(id[i]);
       if (v < 0) {
         all_hex = false;
         break;

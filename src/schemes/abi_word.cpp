@@ -8,13 +8,6 @@
 namespace signer::schemes {
 namespace {
 
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
 // word = word * base + digit; false on overflow past 2^256.
 bool multiply_add(Word& word, unsigned base, unsigned digit) {
   unsigned carry = digit;
@@ -68,7 +61,7 @@ std::optional<Word> parse_uint256_text(std::string_view text) {
   Word word{};
   if (text.size() > 2 && text[0] == '0' && (text[1] == 'x' || text[1] == 'X')) {
     for (const char c : text.substr(2)) {
-      const int v = hex_value(c);
+      const int v = crypto::hex_digit_value(c);
       if (v < 0 || !multiply_add(word, 16, static_cast<unsigned>(v))) return std::nullopt;
     }
     return word;
