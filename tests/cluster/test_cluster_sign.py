@@ -16,11 +16,15 @@ from local_cluster import LocalCluster, ceil_div, scaled
 THREE_POD_JOB = {"postgres": (50_000, 500), "ferretdb": (10_000, 500)}
 # (records, batch sizes of the two jobs, signer serve arguments) of two jobs racing over the same
 # records. A record is raced for when the second job reads it after the first read it and before
-# the first moved it. On FerretDB every read is slow enough for that. On PostgreSQL a chunk of 50
-# is read, signed and moved in a few ms, so the jobs would rather take turns: chunks as large as a
-# batch, signed on one thread per pod, keep records read and unmoved for long enough.
-CONCURRENT_JOBS = {"postgres": (20_000, 1_000, 1_500, "--chunk-size 1500 --threads 1"),
+# the first moved it. How long a record stays read and unmoved must not be left to the machine's
+# speed (on CI the two jobs once took turns and never raced): every store link gets
+# RACE_LATENCY_MS of latency, so each read's answer reaches its pod that long before the pod can
+# move what it read, far longer than the two jobs' planning differs (the records carry their
+# shards, so neither job has a backfill to do). Chunks as large as a batch, signed on one thread
+# per pod, keep a batch to one read and one move.
+CONCURRENT_JOBS = {"postgres": (6_000, 300, 450, "--chunk-size 500 --threads 1"),
                    "ferretdb": (2_000, 100, 150, "")}
+RACE_LATENCY_MS = 500
 
 
 def assert_stats_consistent(cluster: LocalCluster, signed: int, unsigned: int) -> list[dict]:
@@ -110,9 +114,11 @@ def test_concurrent_jobs_on_two_pods_sign_each_record_once(cluster_factory, stor
     is counted signed by one job and already signed by the other."""
     n, size_a, size_b, args = CONCURRENT_JOBS[store]
     n, size_a, size_b = scaled(n), scaled(size_a), scaled(size_b)
-    cluster = cluster_factory(3, env={"CLUSTER_SIGNER_ARGS": args})
-    expected = cluster.insert_original_docs(n)
+    cluster = cluster_factory(3, env={"CLUSTER_SIGNER_ARGS": args}, toxiproxy=True)
+    expected = cluster.load_records(n)
     a, b = cluster.pods[0], cluster.pods[1]
+    for link in cluster.toxiproxy.store_proxies():
+        cluster.toxiproxy.add(link, "latency", name="race", latency=RACE_LATENCY_MS, jitter=0)
 
     with ThreadPoolExecutor(2) as pool:
         fa = pool.submit(a.sign, size_a, False)
@@ -129,6 +135,7 @@ def test_concurrent_jobs_on_two_pods_sign_each_record_once(cluster_factory, stor
         assert "error" in again.json()
 
     ja, jb = a.wait_job_done(), b.wait_job_done()
+    cluster.toxiproxy.reset()
     print(f"job A: {ja}\njob B: {jb}")
     # Both jobs ran at the same time (each pod has its own coordinator).
     a_end = ja["started_unix_ms"] + ja["elapsed_seconds"] * 1000
