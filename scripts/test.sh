@@ -24,6 +24,9 @@ want() { [[ " $STAGES " == *" $1 "* ]]; }
 stage() { printf '\n=== %s (%ss elapsed)\n' "$1" "$(($(date +%s) - started))"; }
 
 cleanup() {
+  if [[ -n "${SANITIZER_BUILD_PID:-}" ]]; then
+    kill -TERM -- "-$SANITIZER_BUILD_PID" 2>/dev/null || true
+  fi
   if [[ -n "${FERRETDB_STARTED:-}" ]]; then
     scripts/ferretdb.sh stop "$FERRETDB_PORT" "$FERRETDB_DIR" >/dev/null 2>&1 || true
   fi
@@ -49,6 +52,33 @@ if want build; then
 fi
 SIGNER_BIN="$REPO/build/release/signer"
 export SIGNER_BIN
+
+# The sanitizer builds take the longest of any step (Beast's templates under ASan). They start now,
+# in the background at the lowest CPU priority, and use what the test stages below leave idle
+# (the cluster and end-to-end stages wait on networks, timers and restarts much of the time); the
+# asan and tsan stages wait for them. The tests keep the CPU they ask for.
+SANITIZER_BUILD_LOG="$REPO/build/sanitizer-builds.log"
+if want asan || want tsan; then
+  mkdir -p build
+  # Its own process group (setsid), so that an early exit stops the whole build (cleanup).
+  setsid bash -c 'set -e
+    if [[ $1 == 1 ]]; then nice -n 19 scripts/build.sh asan signer unit_tests; fi
+    if [[ $2 == 1 ]]; then nice -n 19 scripts/build.sh tsan concurrency_tests; fi' _ \
+    "$(want asan && echo 1 || echo 0)" "$(want tsan && echo 1 || echo 0)" \
+    >"$SANITIZER_BUILD_LOG" 2>&1 &
+  SANITIZER_BUILD_PID=$!
+fi
+# Waits for the background sanitizer builds; fails with their log if they failed.
+wait_sanitizer_builds() {
+  [[ -n "${SANITIZER_BUILD_PID:-}" ]] || return 0
+  local pid="$SANITIZER_BUILD_PID"
+  SANITIZER_BUILD_PID=
+  if ! wait "$pid"; then
+    tail -n 60 "$SANITIZER_BUILD_LOG" >&2
+    echo "sanitizer builds failed (whole log: $SANITIZER_BUILD_LOG)" >&2
+    return 1
+  fi
+}
 
 if want unit; then
   stage "unit tests"
@@ -110,6 +140,7 @@ fi
 
 if want asan; then
   stage "unit tests under AddressSanitizer + UndefinedBehaviorSanitizer"
+  wait_sanitizer_builds
   scripts/build.sh asan signer unit_tests
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     ctest --test-dir build/asan --output-on-failure -j2 -E "$SERVER_TESTS"
@@ -128,6 +159,7 @@ if want tsan; then
   stage "concurrency tests under ThreadSanitizer"
   # concurrency_tests links the core only (no front door, no CLI), so this build is short. Left
   # out: the tests that need a database server or the signer binary.
+  wait_sanitizer_builds
   scripts/build.sh tsan concurrency_tests
   TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" SIGNER_REQUIRE_SOFTHSM=1 \
     ./build/tsan/concurrency_tests --gtest_filter='-*Postgres*:*Mongo*:Pkcs11CliTest.*'
