@@ -54,7 +54,8 @@ using GateFn = std::function<std::optional<Response>(const Request&)>;
 // Fills the body of an answer with status >= 400 that has none (req is null for a refusal of the
 // head itself).
 using ErrorRendererFn = std::function<void(const Request* req, Response& res)>;
-// Runs after each answer is written (req is null for a refusal of the head itself).
+// Runs as each answer is handed to its connection, before its first byte is written, so that a
+// client that has read an answer finds it observed (req is null for a refusal of the head itself).
 using ResponseObserverFn = std::function<void(const Request* req, const Response& res)>;
 
 struct ListenerConfig {

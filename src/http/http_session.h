@@ -298,14 +298,16 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
       msg->prepare_payload();
     }
     res.body.clear();
+    // Observed before the first byte goes out: a client that has read this answer finds it
+    // counted (the request metrics), whatever it asks next.
+    if (listener_.config.on_response) listener_.config.on_response(req, res);
     lowest().expires_after(policy_.write_timeout);
     bhttp::async_write(stream_, *msg,
-                       [self = this->shared_from_this(), msg, keep, res = std::move(res)](
-                           const error_code& ec, std::size_t) { self->on_written(ec, keep, res); });
+                       [self = this->shared_from_this(), msg, keep](
+                           const error_code& ec, std::size_t) { self->on_written(ec, keep); });
   }
 
-  void on_written(const error_code& ec, bool keep, const Response& res) {
-    if (listener_.config.on_response) listener_.config.on_response(request_.get(), res);
+  void on_written(const error_code& ec, bool keep) {
     request_.reset();
     if (ec) return close();
     if (!keep) return linger();
