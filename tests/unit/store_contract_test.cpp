@@ -528,9 +528,10 @@ class PgBackend final : public Backend {
 
   std::set<std::string> stored_signed_fields(const std::string& id) override {
     std::set<std::string> fields;
-    for (const auto& row : raw_.query("SELECT key FROM signedrecords s, json_each(row_to_json(s)) "
-                                      "WHERE s.id = $1 AND json_typeof(value) <> 'null'",
-                                      {id})) {
+    for (const auto& row :
+         raw_.query("SELECT j.key FROM signedrecords s, json_each(row_to_json(s)) AS j "
+                    "WHERE s.id = $1 AND json_typeof(j.value) <> 'null'",
+                    {id})) {
       fields.insert(row[0]);
     }
     return fields;
