@@ -225,7 +225,7 @@ BatchResult BatchWorker::run(const BatchSpec& spec, std::stop_token stop) {
   event.count = result.signed_count;
   event.detail = "pod " + options_.pod_name + " batch " + std::to_string(spec.batch) + "/" +
                  std::to_string(spec.batch_count) + ", already signed " +
-                 std::to_string(result.already_signed);
+                 std::to_string(result.already_signed) + scheme_note;
   audit_.record(event);
   return result;
 }
