@@ -70,37 +70,24 @@ BatchResult BatchWorker::run(const BatchSpec& spec, std::stop_token stop) {
     chunk->output.resize(chunk->input.size());
     if (!raw) chunk->misfits.resize(chunk->input.size());
     Chunk* c = chunk.get();
-    if (raw) {
-      // The original's path, unchanged: nothing of the schemes is touched per record.
-      chunk->task = std::make_unique<RangeTask>(
-          [c, &key, &spec](std::size_t begin, std::size_t end, WorkerContext& ctx) {
-            for (std::size_t i = begin; i < end; ++i) {
-              records::UnsignedRecord& in = c->input[i];
-              records::SignedRecord& out = c->output[i];
-              out.salt = ctx.salts.next();
-              out.sign = key.sign_salted(ctx.signer, out.salt, in.msg);
+    chunk->task = std::make_unique<RangeTask>(
+        [c, &key, &spec, raw](std::size_t begin, std::size_t end, WorkerContext& ctx) {
+          for (std::size_t i = begin; i < end; ++i) {
+            records::UnsignedRecord& in = c->input[i];
+            records::SignedRecord& out = c->output[i];
+            out.salt = ctx.salts.next();
+            out.id = std::move(in.id);
+            out.msg = std::move(in.msg);
+            out.job_id = spec.job_id;
+            if (raw) {
+              // The original's path: nothing of the schemes is touched per record.
+              out.sign = key.sign_salted(ctx.signer, out.salt, out.msg);
               out.key = key.public_key();
-              out.job_id = spec.job_id;
-              out.id = std::move(in.id);
-              out.msg = std::move(in.msg);
+            } else if (auto reason = sign_record(spec.scheme, key, ctx.signer, out)) {
+              c->misfits[i] = std::move(*reason);
             }
-          });
-    } else {
-      chunk->task = std::make_unique<RangeTask>(
-          [c, &key, &spec](std::size_t begin, std::size_t end, WorkerContext& ctx) {
-            for (std::size_t i = begin; i < end; ++i) {
-              records::UnsignedRecord& in = c->input[i];
-              records::SignedRecord& out = c->output[i];
-              out.salt = ctx.salts.next();
-              out.id = std::move(in.id);
-              out.msg = std::move(in.msg);
-              out.job_id = spec.job_id;
-              if (auto reason = sign_record(spec.scheme, key, ctx.signer, out)) {
-                c->misfits[i] = std::move(*reason);
-              }
-            }
-          });
-    }
+          }
+        });
     chunk->pending = pool_.submit(chunk->input.size(), *chunk->task);
     return chunk;
   };
