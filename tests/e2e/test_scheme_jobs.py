@@ -179,3 +179,15 @@ def test_a_pod_without_the_jobs_scheme_file_fails_the_job_at_once_saying_why(cli
         assert f"peer answered {status}: " in job["error"] and why in job["error"], job
         coordinator.stop()
     assert bare.stats()["signed_records"] == 0
+
+
+def test_signer_sign_runs_a_job_under_the_scheme_it_is_given(cli):
+    cli.load_random(40)
+    result = cli.sign("--scheme", "eip712", check=False)  # no scheme file: refused, nothing moved
+    assert result.returncode == 1 and "scheme eip712 needs a scheme file" in result.stderr
+    assert cli.stats()["signed_records"] == 0
+    job = cli.sign("--scheme", "eip191", "--batch-size", "15", "--progress", "never").json()
+    assert (job["state"], job["scheme"], job["records_signed"]) == ("succeeded", "eip191", 40)
+    path = cli.export()
+    assert {r["scheme"] for r in read_ndjson(path)} == {"eip191"}
+    assert ethers_verdict(path) == {"checked": 40, "valid": 40, "invalid": []}
