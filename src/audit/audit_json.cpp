@@ -33,10 +33,13 @@ nlohmann::json to_json(const JobRecord& job) {
                        {"attempts", b.attempts},
                        {"error", b.error}});
   }
+  nlohmann::json parameters = {
+      {"batch_size", job.batch_size}, {"keys", keys}, {"scheme", job.scheme}};
+  if (!job.scheme_fingerprint.empty()) parameters["scheme_fingerprint"] = job.scheme_fingerprint;
   return {{"id", job.id},
           {"started_by", job.started_by},
           {"remote_addr", job.remote_addr},
-          {"parameters", {{"batch_size", job.batch_size}, {"keys", keys}}},
+          {"parameters", std::move(parameters)},
           {"state", std::string(to_string(job.state))},
           {"unsigned_at_start", job.unsigned_at_start},
           {"batches", job.batches},
@@ -62,6 +65,9 @@ JobRecord job_record_from_json(const nlohmann::json& j) {
     job.keys.push_back({k.at("index").get<std::size_t>(), k.at("address").get<std::string>(),
                         k.at("public_key").get<std::string>()});
   }
+  // Jobs saved before the schemes signed raw.
+  job.scheme = parameters.value("scheme", std::string("raw"));
+  job.scheme_fingerprint = parameters.value("scheme_fingerprint", std::string());
   const auto state = job_state_from_string(j.at("state").get<std::string>());
   if (!state) throw std::invalid_argument("unknown job state " + j.at("state").dump());
   job.state = *state;

@@ -46,6 +46,11 @@ struct JobRecord {
   std::string remote_addr;
   std::uint64_t batch_size = 0;
   std::vector<KeyGrant> keys;  // in round-robin order: batch b uses keys[b % keys.size()]
+  // How its records are signed: "raw" (the original's scheme; also what a job saved before the
+  // schemes says), "eip191" or "eip712:<name>" (schemes/signing_scheme.h); and for eip712 the
+  // scheme file's fingerprint (TypedDataScheme::fingerprint), "" otherwise.
+  std::string scheme = "raw";
+  std::string scheme_fingerprint;
   JobState state = JobState::kRunning;
   std::uint64_t unsigned_at_start = 0;
   std::uint64_t batches = 0;

@@ -3,7 +3,7 @@
 #include <unordered_set>
 
 #include "crypto/message_signer.h"
-#include "crypto/signature_verifier.h"
+#include "schemes/record_verifier.h"
 
 namespace signer::audit {
 namespace {
@@ -19,6 +19,7 @@ std::string VerifyReport::summary() const {
 }
 
 VerifyReport verify_job(store::Store& store, const JobRecord& job,
+                        const schemes::SchemeRegistry& schemes,
                         const std::function<void(const Mismatch&)>& on_mismatch) {
   VerifyReport report;
   if (job.state != JobState::kRunning) {
@@ -38,6 +39,25 @@ VerifyReport verify_job(store::Store& store, const JobRecord& job,
     ++report.mismatches;
     on_mismatch({std::move(record_id), std::move(reason)});
   };
+  // The scheme the job's records must carry ("" for raw, as records::SignedRecord keeps it), and
+  // for eip712 the job's own scheme file, by name and fingerprint.
+  const std::string job_kind = job.scheme.substr(0, job.scheme.find(':'));
+  const std::string record_scheme = job_kind == "raw" ? std::string() : job_kind;
+  std::vector<std::shared_ptr<const schemes::TypedDataScheme>> typed;
+  if (job_kind == "eip712") {
+    const std::string name = job.scheme.size() > 7 ? job.scheme.substr(7) : std::string();
+    auto file = schemes.find(name);
+    if (!file) {
+      mismatch("", "the job signed under " + job.scheme +
+                       ", and no scheme file of that name is loaded (--scheme-file)");
+    } else if (!job.scheme_fingerprint.empty() && file->fingerprint() != job.scheme_fingerprint) {
+      mismatch("", "the loaded scheme file " + job.scheme + " (" + file->fingerprint() +
+                       ") is not the one the job signed under (" + job.scheme_fingerprint + ")");
+    } else {
+      typed.push_back(std::move(file));
+    }
+  }
+  const schemes::RecordVerifier verifier(std::move(typed));
   crypto::MessageSigner signer;  // its own randomized context; this thread only
   store.for_each_signed_of_job(job.id, [&](const records::SignedRecord& r) {
     ++report.found;
@@ -45,11 +65,13 @@ VerifyReport verify_job(store::Store& store, const JobRecord& job,
       mismatch(r.id, "signed with key " + r.key.substr(0, 18) + "…, not one the job could use");
       return;
     }
-    const crypto::Verdict verdict = crypto::verify_signature(signer, r.salt, r.msg, r.sign, r.key);
-    if (verdict != crypto::Verdict::kValid) {
-      // A bad salt is reported as such: the signature over those bytes may well recover the key.
-      const char* what = verdict == crypto::Verdict::kMalformedSalt ? "" : "signature ";
-      mismatch(r.id, what + std::string(crypto::describe(verdict)));
+    if (r.scheme != record_scheme) {
+      mismatch(r.id, "signed under " + (r.scheme.empty() ? std::string("raw") : r.scheme) +
+                         ", the job under " + job.scheme);
+      return;
+    }
+    if (auto reason = verifier.check(signer, r)) {
+      mismatch(r.id, std::move(*reason));
       return;
     }
     ++report.valid;

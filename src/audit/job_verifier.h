@@ -2,8 +2,10 @@
 // stamped with the job's id must be as many as the job accounts for: once it has ended, the
 // records_signed it recorded (what carried its id when it ended); while it runs, the sum of its
 // per-batch signed counts plus what failed attempts moved before failing, from their "/batch"
-// error audit events. Each signature must verify (crypto/signature_verifier.h), and each
-// record's key must be one the job was allowed to use. Reads the store only; never writes.
+// error audit events. Each record must have been signed under the job's scheme, its signature
+// must verify under it (schemes/record_verifier.h: an eip712 record's digest is recomputed from
+// its msg and salt with the scheme file, never trusted), and its key must be one the job was
+// allowed to use. Reads the store only; never writes.
 #pragma once
 
 #include <cstdint>
@@ -11,6 +13,7 @@
 #include <string>
 
 #include "audit/job_record.h"
+#include "schemes/scheme_registry.h"
 #include "store/store.h"
 
 namespace signer::audit {
@@ -33,8 +36,11 @@ struct VerifyReport {
 };
 
 // Streams the signed records of `job` from `store`, calls `on_mismatch` for each disagreement as
-// it is found, and returns the totals. Throws store::StoreError when the store fails.
+// it is found, and returns the totals. An eip712 job is checked with the scheme file of its name
+// in `schemes`; one that is missing, or whose fingerprint is not the job's, is a job-level
+// mismatch (and its records cannot be valid). Throws store::StoreError when the store fails.
 VerifyReport verify_job(store::Store& store, const JobRecord& job,
+                        const schemes::SchemeRegistry& schemes,
                         const std::function<void(const Mismatch&)>& on_mismatch);
 
 }  // namespace signer::audit

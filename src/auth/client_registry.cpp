@@ -28,7 +28,7 @@ Client client_from_json(const nlohmann::json& entry, std::size_t position) {
   for (const auto& [field, value] : entry.items()) {
     if (field != "name" && field != "token_sha256" && field != "roles" && field != "keys" &&
         field != "cert_names" && field != "expires" && field != "previous_token_sha256" &&
-        field != "previous_token_expires") {
+        field != "previous_token_expires" && field != "schemes" && field != "eip712_domains") {
       throw ClientsFileError(at + ": unknown field \"" + field + "\"");
     }
   }
@@ -63,6 +63,11 @@ Client client_from_json(const nlohmann::json& entry, std::size_t position) {
         throw ClientsFileError(at + ": a key must be an index or an address, not " + key.dump());
       }
     }
+  }
+  try {
+    client.scheme_limits = SchemeLimits::from_client_json(entry);
+  } catch (const std::invalid_argument& e) {
+    throw ClientsFileError(at + ": " + e.what());
   }
   if (const auto names = entry.find("cert_names"); names != entry.end()) {
     if (!names->is_array()) throw ClientsFileError(at + ": \"cert_names\" must be an array");
@@ -153,7 +158,8 @@ std::vector<ClientChange> diff_clients(const ClientRegistry& before, const Clien
     } else if (old->token_hash != now.token_hash) {
       changes.push_back({ClientChange::Kind::kRotated, now.name});
     } else if (old->roles.to_string() != now.roles.to_string() || old->keys != now.keys ||
-               old->cert_names != now.cert_names || old->expires_unix_ms != now.expires_unix_ms) {
+               old->scheme_limits != now.scheme_limits || old->cert_names != now.cert_names ||
+               old->expires_unix_ms != now.expires_unix_ms) {
       changes.push_back({ClientChange::Kind::kChanged, now.name});
     }
   }
@@ -204,6 +210,7 @@ std::string ClientRegistry::to_json() const {
     }
     entry["roles"] = roles;
     if (!client.keys.empty()) entry["keys"] = client.keys;
+    client.scheme_limits.to_client_json(entry);
     if (!client.cert_names.empty()) entry["cert_names"] = client.cert_names;
     if (client.expires_unix_ms) entry["expires"] = format_utc_time(*client.expires_unix_ms);
     if (client.previous_token_hash) {

@@ -2,7 +2,9 @@
 // token (never the token), its roles, optionally the certificate names that identify it under mTLS,
 // and optionally the keys its jobs may sign with. The file is JSON, mounted from a Secret:
 //   {"clients": [{"name": "ops", "token_sha256": "<64 hex>", "roles": ["ingest", "sign", "read"],
-//                 "keys": [1, "0x<address>"], "cert_names": ["ops.example"]}]}
+//                 "keys": [1, "0x<address>"], "cert_names": ["ops.example"],
+//                 "schemes": ["eip712"], "eip712_domains": [{"name": "Vouchers"}]}]}
+// ("schemes" and "eip712_domains": auth/scheme_limits.h).
 // Optional per client: "expires" (RFC 3339 UTC, e.g. "2027-01-31T00:00:00Z"): after it every
 // credential of the client is refused (401, saying so); and, after `signer client rotate`, the
 // previous token's hash with the time it stops working ("previous_token_sha256",
@@ -21,6 +23,7 @@
 
 #include "auth/bearer_token.h"
 #include "auth/role.h"
+#include "auth/scheme_limits.h"
 
 namespace signer::auth {
 
@@ -29,6 +32,7 @@ struct Client {
   std::optional<TokenHash> token_hash;  // absent for certificate-only clients
   Roles roles;
   std::vector<std::string> keys;        // key selectors (index, address or public key); empty: all
+  SchemeLimits scheme_limits;           // the schemes and EIP-712 domains it may sign under
   std::vector<std::string> cert_names;  // CN or DNS SAN values that identify it under mTLS
   std::optional<std::int64_t> expires_unix_ms;  // after it, every credential is refused
   // After a rotation: the old token, valid until previous_token_expires_unix_ms.
@@ -47,7 +51,7 @@ std::optional<std::int64_t> parse_utc_time(std::string_view text);
 std::string format_utc_time(std::int64_t unix_ms);
 
 // What changed between two clients files, for the audit trail: a client added or removed, its
-// token rotated, or its roles, keys, certificate names or expiry changed.
+// token rotated, or its roles, keys, scheme limits, certificate names or expiry changed.
 struct ClientChange {
   enum class Kind { kAdded, kRemoved, kRotated, kChanged };
   Kind kind;

@@ -1,6 +1,7 @@
 // `signer audit verify --job ID`: the audit trail's check from the command line. Prints one line
 // per mismatch (record id and why) and a summary to stdout; errors go to stderr.
-// Exit codes: 0 all agree, 1 any mismatch, 2 unknown (or malformed) job id, 3 store error.
+// An eip712 job needs its scheme file (--scheme-file). Exit codes: 0 all agree, 1 any mismatch,
+// 2 unknown (or malformed) job id, 3 store error.
 #include <iostream>
 
 #include "audit/job_id.h"
@@ -36,10 +37,12 @@ int verify_job(Config& config, const std::string& job_id, bool check_key_file) {
       }
     }
   }
-  audit::VerifyReport report = audit::verify_job(*store, *job, [](const audit::Mismatch& m) {
-    std::cout << "mismatch " << (m.record_id.empty() ? "job" : "record " + m.record_id) << ": "
-              << m.reason << "\n";
-  });
+  // An eip712 job is checked with its scheme file (--scheme-file), recomputing every digest.
+  audit::VerifyReport report =
+      audit::verify_job(*store, *job, load_schemes(config), [](const audit::Mismatch& m) {
+        std::cout << "mismatch " << (m.record_id.empty() ? "job" : "record " + m.record_id) << ": "
+                  << m.reason << "\n";
+      });
   report.mismatches += key_problems;  // the job's keys that are not in --keys
   std::cout << "job " << job->id << " (" << audit::to_string(job->state)
             << "): " << report.summary() << "\n";
@@ -55,6 +58,7 @@ void add_audit_commands(CLI::App& app, Config& config, CommandArgs& args, int& e
       "verify", "Check a job's signed records against its record (exit 0 ok, 1 mismatch)");
   verify->add_option("--job", args.job_id, "Job id (j-<12 hex>-<16 hex>)")->required();
   add_store_flags(*verify, config);
+  add_scheme_flags(*verify, config, false);
   CLI::Option* keys = verify->add_option(
       "--keys", config.keys_file, "keys.csv: also require the job's keys to be in it (optional)");
   verify->callback([&, keys] { exit_code = verify_job(config, args.job_id, keys->count() > 0); });

@@ -61,8 +61,11 @@ int sign(Config& config, std::uint64_t batch_size, const std::string& progress) 
   ServiceGraph graph(config);
   const bool tty = progress == "always" || (progress == "auto" && isatty(STDERR_FILENO));
   const bool quiet = progress == "never";
+  auto scheme = graph.schemes.resolve(config.scheme);
+  if (auto* reason = std::get_if<std::string>(&scheme)) throw std::invalid_argument(*reason);
   // No HTTP caller here: the operator at this machine's shell.
-  const signing::JobSnapshot plan = graph.coordinator->start({batch_size, "cli", "local", {}});
+  const signing::JobSnapshot plan = graph.coordinator->start(
+      {batch_size, "cli", "local", {}, std::get<schemes::SigningScheme>(scheme)});
   const auto interval = tty ? std::chrono::milliseconds(250) : std::chrono::milliseconds(2000);
   auto next_report = std::chrono::steady_clock::now() + interval;
   while (graph.coordinator->snapshot()->state == signing::JobState::kRunning) {
@@ -199,6 +202,7 @@ void add_job_commands(CLI::App& app, Config& config, CommandArgs& args, int& exi
     add_store_flags(*cmd, config);
     add_keys_flag(*cmd, config);
     add_engine_flags(*cmd, config);
+    add_scheme_flags(*cmd, config, true);
     cmd->callback([&] { exit_code = sign(config, args.batch_size, args.progress); });
   }
   {

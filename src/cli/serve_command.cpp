@@ -166,6 +166,7 @@ int serve(Config& config) {
   options.max_concurrent_ingests = 2;
   options.max_ingest_records = config.max_ingest_records;
   options.internal_token = config.internal_token;
+  options.schemes = graph.schemes;
   options.pod_name = config.pod_name;
   options.clients = clients.get();
   options.insecure_no_auth = insecure;
@@ -257,6 +258,7 @@ void add_serve_command(CLI::App& app, Config& config, int& exit_code) {
   add_store_flags(*cmd, config);
   add_keys_flag(*cmd, config);
   add_engine_flags(*cmd, config);
+  add_scheme_flags(*cmd, config, false);
   cmd->add_option(
       "--host", config.host,
       "Listen address (env BS_SIGNER_HOST; default 127.0.0.1, or 0.0.0.0 with --clients)");

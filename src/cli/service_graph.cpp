@@ -112,7 +112,9 @@ std::unique_ptr<store::Store> open_configured_store(const Config& config,
 }
 
 ServiceGraph::ServiceGraph(const Config& config)
-    : keys([config](std::uint64_t version) { return load_key_set(config, version); }),
+    : schemes(
+          schemes::SchemeRegistry::load({config.scheme_files.begin(), config.scheme_files.end()})),
+      keys([config](std::uint64_t version) { return load_key_set(config, version); }),
       store(open_configured_store(config, &declared(metrics))),
       audit(*store),
       pool(config.threads),
@@ -135,6 +137,9 @@ ServiceGraph::ServiceGraph(const Config& config)
                                                        coordinator_options);
   spdlog::info("store {}, {} signing threads, chunk {}, dispatch {} x{}", store->describe(),
                pool.size(), config.chunk_size, dispatcher->mode(), config.concurrency);
+  for (const auto& typed : schemes.typed()) {
+    spdlog::info("scheme eip712:{} loaded (fingerprint {})", typed->name(), typed->fingerprint());
+  }
 }
 
 }  // namespace signer::cli

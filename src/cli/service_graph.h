@@ -1,6 +1,6 @@
-// The object graph shared by `serve` and `sign`: metrics, key ring, store, audit log, worker pool,
-// batch worker, dispatcher and coordinator, built once from the Config and owned here, in
-// dependency order, so destruction runs in reverse (coordinator before the pool it uses).
+// The object graph shared by `serve` and `sign`: scheme files, metrics, key ring, store, audit log,
+// worker pool, batch worker, dispatcher and coordinator, built once from the Config and owned here,
+// in dependency order, so destruction runs in reverse (coordinator before the pool it uses).
 #pragma once
 
 #include <memory>
@@ -12,6 +12,7 @@
 #include "keys/key_set_holder.h"
 #include "keys/password.h"
 #include "metrics/registry.h"
+#include "schemes/scheme_registry.h"
 #include "signing/batch_dispatcher.h"
 #include "signing/batch_worker.h"
 #include "signing/coordinator.h"
@@ -41,6 +42,9 @@ std::unique_ptr<store::Store> open_configured_store(const Config& config,
 struct ServiceGraph {
   explicit ServiceGraph(const Config& config);
 
+  // The EIP-712 scheme files (--scheme-file, BS_SCHEME_FILES), read first: a bad one stops the
+  // start before anything else is opened. Not reloaded; a changed file needs a restart.
+  schemes::SchemeRegistry schemes;
   metrics::Registry metrics;
   keys::KeySetHolder keys;
   std::unique_ptr<store::Store> store;

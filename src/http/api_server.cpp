@@ -12,6 +12,7 @@
 #include "http/json_views.h"
 #include "http/openapi_document.h"
 #include "http/route_params.h"
+#include "http/scheme_params.h"
 #include "http/status_page.h"
 #include "ingest/ingest_session.h"
 #include "metrics/signer_metrics.h"
@@ -206,6 +207,23 @@ bool ApiServer::may_use_key(const Caller& caller, const keys::KeySet& key_set,
          });
 }
 
+std::optional<std::string> ApiServer::refuse_scheme(const Caller& caller, const Request& req,
+                                                    const char* route,
+                                                    const schemes::SigningScheme& scheme) const {
+  if (caller.client == nullptr) return std::nullopt;
+  auto reason = caller.client->scheme_limits.refusal(caller.name, scheme_use(scheme));
+  if (reason) {
+    // Like a refused role: the client is known, so every refusal is its own event.
+    audit_.record({.client = caller.name,
+                   .remote_addr = req.remote_addr,
+                   .route = route,
+                   .outcome = "refused:403",
+                   .detail = req.method + " " + route + ": scheme: " + *reason});
+    metrics_.increment(metrics::kHttpRejected, {{"route", route}, {"reason", "scheme"}});
+  }
+  return reason;
+}
+
 nlohmann::json ApiServer::job_json(const audit::JobRecord& job) const {
   nlohmann::json out = audit::to_json(job);
   // A finished job's last audit event is its latest verification, when it has had one.
@@ -392,33 +410,46 @@ void ApiServer::install_routes(Router& r) {
     send_json(res, 200, ready);
   });
 
-  r.get(R"(/sign/([^/]*))", [this](const Request& req, Response& res) {
-    auto size = parse_batch_size(req.matches[1].str());
-    if (auto* err = std::get_if<std::string>(&size)) return send_error(res, 400, *err);
-    // Present, `wait` is one of these: an empty `?wait=` is refused like any other value.
-    const std::string wait = req.get_param_value("wait");
-    if (req.has_param("wait") && wait != "true" && wait != "false" && wait != "1" && wait != "0") {
-      return send_error(res, 400, "wait must be true or false");
-    }
-    if (shutdown_.stop_requested()) return send_error(res, 503, "shutting down");
-    try {
-      const Caller caller = gate_.identify(req);
-      const signing::JobSnapshot plan = coordinator_.start(
-          {std::get<std::uint64_t>(size), caller.name, req.remote_addr, keys_of(caller)});
-      if (wait == "true" || wait == "1") {
-        const auto done = coordinator_.wait(plan.id);
-        return send_json(res, 200, to_json(*done));
-      }
-      res.set_header("Location", "/stats");
-      send_json(res, 202, to_json(plan));
-    } catch (const signing::JobAlreadyRunning& e) {
-      send_error(res, 409, e.what());
-    } catch (const signing::JobRequestError& e) {
-      send_error(res, 400, e.what());
-    } catch (const store::StoreError& e) {
-      send_error(res, 503, std::string("store unavailable: ") + e.what());
-    }
-  });
+  r.get(R"(/sign/([^/]*))",
+        [this](const Request& req, Response& res) {
+          auto size = parse_batch_size(req.matches[1].str());
+          if (auto* err = std::get_if<std::string>(&size)) return send_error(res, 400, *err);
+          // Present, `wait` is one of these: an empty `?wait=` is refused like any other value.
+          const std::string wait = req.get_param_value("wait");
+          if (req.has_param("wait") && wait != "true" && wait != "false" && wait != "1" &&
+              wait != "0") {
+            return send_error(res, 400, "wait must be true or false");
+          }
+          // The scheme is settled before anything is counted or moved.
+          auto scheme = scheme_param(options_.schemes, req, false);
+          if (auto* err = std::get_if<SchemeParamError>(&scheme)) {
+            return send_error(res, 400, err->reason);
+          }
+          const auto& signing_scheme = std::get<schemes::SigningScheme>(scheme);
+          if (shutdown_.stop_requested()) return send_error(res, 503, "shutting down");
+          try {
+            const Caller caller = gate_.identify(req);
+            if (auto refused = refuse_scheme(caller, req, "/sign", signing_scheme)) {
+              return send_error(res, 403, *refused);
+            }
+            const signing::JobSnapshot plan =
+                coordinator_.start({std::get<std::uint64_t>(size), caller.name, req.remote_addr,
+                                    keys_of(caller), signing_scheme});
+            if (wait == "true" || wait == "1") {
+              const auto done = coordinator_.wait(plan.id);
+              return send_json(res, 200, to_json(*done));
+            }
+            res.set_header("Location", "/stats");
+            send_json(res, 202, to_json(plan));
+          } catch (const signing::JobAlreadyRunning& e) {
+            send_error(res, 409, e.what());
+          } catch (const signing::JobRequestError& e) {
+            send_error(res, 400, e.what());
+          } catch (const store::StoreError& e) {
+            send_error(res, 503, std::string("store unavailable: ") + e.what());
+          }
+        },
+        {"wait", "scheme"});
 
   r.get("/stats", [this](const Request&, Response& res) {
     try {
@@ -428,76 +459,105 @@ void ApiServer::install_routes(Router& r) {
     }
   });
 
-  r.get(kBatchRoute, [this](const Request& req, Response& res) {
-    auto params = parse_batch_params(req.matches[1].str(), req.matches[2].str());
-    if (auto* err = std::get_if<std::string>(&params)) return send_error(res, 400, *err);
-    // Without ?job= (the original layout) records are stamped with job_id "".
-    const std::string job_id = req.get_param_value("job");
-    if (req.has_param("job") && !audit::is_valid_job_id(job_id)) {
-      return send_error(res, 400, "job must be a job id like j-<12 hex>-<16 hex>");
-    }
-    // The key's set: the current one, or the one before the last reload (a peer's job that
-    // started before this pod reloaded keeps its keys).
-    const std::string selector = req.matches[3].str();
-    const auto key_set = keys_.find_set_with(selector);
-    if (!key_set) {
-      return send_error(res, 404,
-                        "unknown key: give a key index below " +
-                            std::to_string(keys_.current()->size()) + " or a loaded public key");
-    }
-    const std::size_t key_index = *key_set->find(selector);
-    const Caller caller = gate_.identify(req);
-    if (!caller.internal) {
-      // A client calling /batch itself is held to what it may do through /sign: its keys, and
-      // no job of anyone's (a job's records are its batches', stamped by the pods).
-      if (req.has_param("job")) {
-        return send_error(res, 403,
-                          "only the pods (X-Internal-Token or the pods' certificate) may name a "
-                          "job; client " +
-                              caller.name + " may call /batch without ?job=");
-      }
-      if (!may_use_key(caller, *key_set, key_index)) {
-        return send_error(res, 403,
-                          "client " + caller.name + " may not sign with key " +
-                              std::to_string(key_index) + " (its clients-file keys)");
-      }
-    }
-    if (!job_id.empty()) {
-      // Only a running job takes records, so nothing joins a job's trail after it ended.
-      try {
-        const auto job = store_.find_job(job_id);
-        if (!job) return send_error(res, 404, "no job with id " + job_id);
-        if (job->state != audit::JobState::kRunning) {
-          return send_error(res, 409, "job " + job_id + " is not running");
-        }
-      } catch (const store::StoreError& e) {
-        // Said the way a failed batch says it, so the coordinator knows the store is at fault
-        // (and retries without using up an attempt while the store answers it).
-        return send_json(res, batch_error_status(e), batch_error_json(e));
-      }
-    }
-    if (shutdown_.stop_requested()) return send_error(res, 503, "shutting down");
-    InFlight slot(batches_in_flight_, options_.max_concurrent_batches);
-    if (!slot.admitted()) {
-      metrics_.increment(metrics::kHttpRejected, {{"route", "/batch"}, {"reason", "busy"}});
-      res.set_header("Retry-After", "1");
-      return send_error(res, 503, "too many batches in flight on this pod");
-    }
-    const auto& p = std::get<BatchParams>(params);
-    try {
-      const signing::BatchResult result = worker_.run(
-          {p.batch, p.batch_count, key_index, key_set, job_id, caller.name, req.remote_addr},
-          shutdown_.get_token());
-      send_json(res, 200, to_json(result));
-    } catch (const store::StoreError& e) {
-      metrics_.increment(metrics::kBatchErrors,
-                         {{"kind", std::string(store::to_string(e.kind()))}});
-      send_json(res, batch_error_status(e), batch_error_json(e));
-    } catch (const keys::SigningError& e) {
-      metrics_.increment(metrics::kBatchErrors, {{"kind", "key"}});
-      send_error(res, 503, std::string("signing key unavailable: ") + e.what());
-    }
-  });
+  r.get(kBatchRoute,
+        [this](const Request& req, Response& res) {
+          auto params = parse_batch_params(req.matches[1].str(), req.matches[2].str());
+          if (auto* err = std::get_if<std::string>(&params)) return send_error(res, 400, *err);
+          // Without ?job= (the original layout) records are stamped with job_id "".
+          const std::string job_id = req.get_param_value("job");
+          if (req.has_param("job") && !audit::is_valid_job_id(job_id)) {
+            return send_error(res, 400, "job must be a job id like j-<12 hex>-<16 hex>");
+          }
+          // The key's set: the current one, or the one before the last reload (a peer's job that
+          // started before this pod reloaded keeps its keys).
+          const std::string selector = req.matches[3].str();
+          const auto key_set = keys_.find_set_with(selector);
+          if (!key_set) {
+            return send_error(res, 404,
+                              "unknown key: give a key index below " +
+                                  std::to_string(keys_.current()->size()) +
+                                  " or a loaded public key");
+          }
+          const std::size_t key_index = *key_set->find(selector);
+          // A pod without the scheme (or with another file of its name) says so, and the
+          // coordinator does not retry a 4xx: the job fails with this reason instead of going round
+          // the pods.
+          auto scheme = scheme_param(options_.schemes, req, true);
+          if (auto* err = std::get_if<SchemeParamError>(&scheme)) {
+            return send_error(res, err->mismatch ? 409 : 400, err->reason);
+          }
+          const auto& signing_scheme = std::get<schemes::SigningScheme>(scheme);
+          const Caller caller = gate_.identify(req);
+          if (!caller.internal) {
+            // A client calling /batch itself is held to what it may do through /sign: its keys, and
+            // no job of anyone's (a job's records are its batches', stamped by the pods).
+            if (req.has_param("job")) {
+              return send_error(
+                  res, 403,
+                  "only the pods (X-Internal-Token or the pods' certificate) may name a "
+                  "job; client " +
+                      caller.name + " may call /batch without ?job=");
+            }
+            if (!may_use_key(caller, *key_set, key_index)) {
+              return send_error(res, 403,
+                                "client " + caller.name + " may not sign with key " +
+                                    std::to_string(key_index) + " (its clients-file keys)");
+            }
+            // And to its schemes: without ?scheme= a batch signs raw, which a client limited to
+            // eip712 may not do through /sign either.
+            if (auto refused = refuse_scheme(caller, req, "/batch", signing_scheme)) {
+              return send_error(res, 403, *refused);
+            }
+          }
+          if (!job_id.empty()) {
+            // Only a running job takes records, so nothing joins a job's trail after it ended.
+            try {
+              const auto job = store_.find_job(job_id);
+              if (!job) return send_error(res, 404, "no job with id " + job_id);
+              if (job->state != audit::JobState::kRunning) {
+                return send_error(res, 409, "job " + job_id + " is not running");
+              }
+              // A job's records are all signed under its scheme, whoever sends its batches.
+              const schemes::TypedDataScheme* typed = signing_scheme.typed_data();
+              if (job->scheme != signing_scheme.name() ||
+                  job->scheme_fingerprint != (typed ? typed->fingerprint() : std::string())) {
+                return send_error(res, 409,
+                                  "job " + job_id + " signs under " + job->scheme + ", not " +
+                                      signing_scheme.name() +
+                                      (typed && job->scheme == signing_scheme.name()
+                                           ? " with this process's scheme file (it differs)"
+                                           : ""));
+              }
+            } catch (const store::StoreError& e) {
+              // Said the way a failed batch says it, so the coordinator knows the store is at fault
+              // (and retries without using up an attempt while the store answers it).
+              return send_json(res, batch_error_status(e), batch_error_json(e));
+            }
+          }
+          if (shutdown_.stop_requested()) return send_error(res, 503, "shutting down");
+          InFlight slot(batches_in_flight_, options_.max_concurrent_batches);
+          if (!slot.admitted()) {
+            metrics_.increment(metrics::kHttpRejected, {{"route", "/batch"}, {"reason", "busy"}});
+            res.set_header("Retry-After", "1");
+            return send_error(res, 503, "too many batches in flight on this pod");
+          }
+          const auto& p = std::get<BatchParams>(params);
+          try {
+            const signing::BatchResult result =
+                worker_.run({p.batch, p.batch_count, key_index, key_set, job_id, caller.name,
+                             req.remote_addr, signing_scheme},
+                            shutdown_.get_token());
+            send_json(res, 200, to_json(result));
+          } catch (const store::StoreError& e) {
+            metrics_.increment(metrics::kBatchErrors,
+                               {{"kind", std::string(store::to_string(e.kind()))}});
+            send_json(res, batch_error_status(e), batch_error_json(e));
+          } catch (const keys::SigningError& e) {
+            metrics_.increment(metrics::kBatchErrors, {{"kind", "key"}});
+            send_error(res, 503, std::string("signing key unavailable: ") + e.what());
+          }
+        },
+        {"job", "scheme", "scheme_fingerprint"});
 
   r.get("/metrics", [this](const Request&, Response& res) {
     publish_reload_metrics();
@@ -537,19 +597,21 @@ void ApiServer::install_routes(Router& r) {
     }
   });
 
-  r.get("/jobs", [this](const Request& req, Response& res) {
-    auto limit = parse_list_limit(req);
-    if (auto* err = std::get_if<std::string>(&limit)) return send_error(res, 400, *err);
-    try {
-      nlohmann::json jobs = nlohmann::json::array();
-      for (const audit::JobRecord& job : store_.list_jobs(std::get<std::size_t>(limit))) {
-        jobs.push_back(job_json(job));
-      }
-      send_json(res, 200, {{"jobs", jobs}});
-    } catch (const store::StoreError& e) {
-      send_error(res, 503, std::string("store unavailable: ") + e.what());
-    }
-  });
+  r.get("/jobs",
+        [this](const Request& req, Response& res) {
+          auto limit = parse_list_limit(req);
+          if (auto* err = std::get_if<std::string>(&limit)) return send_error(res, 400, *err);
+          try {
+            nlohmann::json jobs = nlohmann::json::array();
+            for (const audit::JobRecord& job : store_.list_jobs(std::get<std::size_t>(limit))) {
+              jobs.push_back(job_json(job));
+            }
+            send_json(res, 200, {{"jobs", jobs}});
+          } catch (const store::StoreError& e) {
+            send_error(res, 503, std::string("store unavailable: ") + e.what());
+          }
+        },
+        {"limit"});
 
   r.get(R"(/jobs/([^/]*))", [this](const Request& req, Response& res) {
     const std::string id = req.matches[1].str();
@@ -587,7 +649,7 @@ void ApiServer::install_routes(Router& r) {
       constexpr std::size_t kListed = 20;
       nlohmann::json listed = nlohmann::json::array();
       const audit::VerifyReport report =
-          audit::verify_job(store_, *job, [&](const audit::Mismatch& m) {
+          audit::verify_job(store_, *job, options_.schemes, [&](const audit::Mismatch& m) {
             if (listed.size() < kListed) {
               listed.push_back({{"record_id", m.record_id}, {"reason", m.reason}});
             }
@@ -615,26 +677,29 @@ void ApiServer::install_routes(Router& r) {
   });
 
   // The audit trail, most recent first; ?job= narrows it to one job. Will need the `read` role.
-  r.get("/audit", [this](const Request& req, Response& res) {
-    auto limit = parse_list_limit(req);
-    if (auto* err = std::get_if<std::string>(&limit)) return send_error(res, 400, *err);
-    std::optional<std::string> job_id;
-    if (req.has_param("job")) {
-      job_id = req.get_param_value("job");
-      if (!audit::is_valid_job_id(*job_id)) {
-        return send_error(res, 400, "job must be a job id like j-<12 hex>-<16 hex>");
-      }
-    }
-    try {
-      nlohmann::json events = nlohmann::json::array();
-      for (const audit::AuditEvent& e : store_.list_audit(job_id, std::get<std::size_t>(limit))) {
-        events.push_back(audit::to_json(e));
-      }
-      send_json(res, 200, {{"events", events}});
-    } catch (const store::StoreError& e) {
-      send_error(res, 503, std::string("store unavailable: ") + e.what());
-    }
-  });
+  r.get("/audit",
+        [this](const Request& req, Response& res) {
+          auto limit = parse_list_limit(req);
+          if (auto* err = std::get_if<std::string>(&limit)) return send_error(res, 400, *err);
+          std::optional<std::string> job_id;
+          if (req.has_param("job")) {
+            job_id = req.get_param_value("job");
+            if (!audit::is_valid_job_id(*job_id)) {
+              return send_error(res, 400, "job must be a job id like j-<12 hex>-<16 hex>");
+            }
+          }
+          try {
+            nlohmann::json events = nlohmann::json::array();
+            for (const audit::AuditEvent& e :
+                 store_.list_audit(job_id, std::get<std::size_t>(limit))) {
+              events.push_back(audit::to_json(e));
+            }
+            send_json(res, 200, {{"events", events}});
+          } catch (const store::StoreError& e) {
+            send_error(res, 503, std::string("store unavailable: ") + e.what());
+          }
+        },
+        {"limit", "job"});
 
   r.get("/keys", [this](const Request&, Response& res) {
     const auto key_set = keys_.current();

@@ -25,6 +25,7 @@
 #include "http/tls_context.h"
 #include "keys/key_set_holder.h"
 #include "metrics/registry.h"
+#include "schemes/scheme_registry.h"
 #include "signing/batch_worker.h"
 #include "signing/coordinator.h"
 #include "store/store.h"
@@ -41,7 +42,10 @@ struct ApiServerOptions {
   std::size_t max_concurrent_ingests = 2;      // POST /records at once; more get 503
   std::size_t max_ingest_records = 1'000'000;  // records in one POST /records; more get 413
   std::string internal_token;                  // required on /batch when non-empty
-  std::vector<std::string> proxy_cert_names;   // certificates of proxies: never an identity
+  // The schemes ?scheme= may name on /sign and /batch: raw, eip191 and the eip712 scheme files
+  // given to serve (--scheme-file, BS_SCHEME_FILES).
+  schemes::SchemeRegistry schemes;
+  std::vector<std::string> proxy_cert_names;  // certificates of proxies: never an identity
   std::string pod_name;
   // null: no authentication (loopback or insecure)
   const auth::ClientRegistryHolder* clients = nullptr;
@@ -95,6 +99,11 @@ class ApiServer {
   ListenerConfig listener_config(Listener listener);
   // The key selectors `caller` may sign with: its clients-file list, or empty for all keys.
   std::vector<std::string> keys_of(const Caller& caller) const;
+  // Why `caller` may not sign under `scheme` (its clients-file schemes and EIP-712 domains), or
+  // nullopt. A refusal is recorded as an audit event of `route`.
+  std::optional<std::string> refuse_scheme(const Caller& caller, const Request& req,
+                                           const char* route,
+                                           const schemes::SigningScheme& scheme) const;
   // True when `caller` may sign with key `key_index` of `key_set`.
   bool may_use_key(const Caller& caller, const keys::KeySet& key_set, std::size_t key_index) const;
   // A job record as /jobs and /jobs/:id show it: its JSON plus "verify", its latest audit

@@ -86,6 +86,7 @@ nlohmann::json to_json(const signing::JobSnapshot& s) {
   nlohmann::json out = {{"id", s.id},
                         {"state", std::string(signing::to_string(s.state))},
                         {"mode", s.mode},
+                        {"scheme", s.scheme},
                         {"batch_size", s.batch_size},
                         {"unsigned_at_start", s.unsigned_at_start},
                         {"batches", s.batches},

@@ -40,11 +40,23 @@ void PeerDispatcher::release(std::unique_ptr<httplib::Client> client) {
 }
 
 signing::BatchResult PeerDispatcher::dispatch(const signing::BatchSpec& spec, std::stop_token) {
-  // The job id is validated where it is made (audit/job_id.h): only [a-z0-9-], no escaping.
+  // The job id is validated where it is made (audit/job_id.h): only [a-z0-9-], and a scheme's
+  // name is [a-z0-9:_-] and its fingerprint hex (schemes/): no escaping needed.
+  std::string query;
+  const auto add_param = [&](std::string_view name, const std::string& value) {
+    query += query.empty() ? '?' : '&';
+    query.append(name).append("=").append(value);
+  };
+  if (!spec.job_id.empty()) add_param("job", spec.job_id);
+  // A raw batch asks exactly what it asked before the schemes, so an older pod still serves it.
+  if (spec.scheme.kind() != schemes::SchemeKind::kRaw) add_param("scheme", spec.scheme.name());
+  if (const schemes::TypedDataScheme* typed = spec.scheme.typed_data()) {
+    // The pod must sign under the same scheme file, not one that merely has the same name.
+    add_param("scheme_fingerprint", typed->fingerprint());
+  }
   const std::string path = "/batch/" + std::to_string(spec.batch) + "/" +
                            std::to_string(spec.batch_count) + "/" +
-                           spec.key_set->at(spec.key_index).public_key() +
-                           (spec.job_id.empty() ? "" : "?job=" + spec.job_id);
+                           spec.key_set->at(spec.key_index).public_key() + query;
   httplib::Headers headers;
   if (!options_.internal_token.empty())
     headers.emplace("X-Internal-Token", options_.internal_token);

@@ -1,5 +1,7 @@
 // Cluster mode: sends each batch as GET /batch/:b/:B/:publicKey?job=:jobId to the Service URL
-// (BS_MSG_SIGNER_URL), so Kubernetes picks the pod. Keeps a pool of keep-alive connections, one per
+// (BS_MSG_SIGNER_URL), so Kubernetes picks the pod; a job under a scheme other than raw adds
+// &scheme=:name, and for eip712 &scheme_fingerprint=:fp, so every pod signs under the same scheme
+// file or refuses (4xx, not retried). Keeps a pool of keep-alive connections, one per
 // in-flight batch, never shared between threads. Names the key by its public key, so a pod with a
 // different key file refuses the batch instead of signing with the wrong key.
 #pragma once

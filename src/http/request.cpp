@@ -1,6 +1,7 @@
 #include "http/request.h"
 
 #include <algorithm>
+#include <stdexcept>
 
 #include "crypto/hex.h"
 
@@ -66,11 +67,21 @@ std::size_t Request::header_count(std::string_view name) const {
                     [&](const auto& field) { return iequals(field.first, name); }));
 }
 
+void Request::check_declared(std::string_view name) const {
+  if (declared_query != nullptr &&
+      std::find(declared_query->begin(), declared_query->end(), name) == declared_query->end()) {
+    throw std::logic_error("the route reads the query parameter " + std::string(name) +
+                           ", which it does not declare");
+  }
+}
+
 bool Request::has_param(std::string_view name) const {
+  check_declared(name);
   return params.find(std::string(name)) != params.end();
 }
 
 std::string Request::get_param_value(std::string_view name) const {
+  check_declared(name);
   const auto it = params.find(std::string(name));
   return it == params.end() ? std::string{} : it->second;
 }

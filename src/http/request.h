@@ -31,15 +31,23 @@ struct Request {
   // The client certificate, when the connection is TLS and one verified against the client CA.
   std::shared_ptr<const PeerCertificate> peer_certificate;
   std::smatch matches;  // the route pattern's captures on `path`
+  // The query parameters the matched route declares (Router), or null before routing. Reading
+  // another one throws std::logic_error: the route table, and so the OpenAPI document, lists
+  // every parameter a handler reads.
+  const std::vector<std::string>* declared_query = nullptr;
 
   bool has_header(std::string_view name) const;
   // The first value of the header `name`, or "" when absent.
   std::string get_header_value(std::string_view name) const;
   // How many fields named `name` arrived.
   std::size_t header_count(std::string_view name) const;
+  // Both throw std::logic_error for a parameter the route does not declare (declared_query).
   bool has_param(std::string_view name) const;
   // The first value of the query parameter `name`, or "" when absent.
   std::string get_param_value(std::string_view name) const;
+
+ private:
+  void check_declared(std::string_view name) const;
 };
 
 struct Response {

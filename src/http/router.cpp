@@ -5,22 +5,27 @@
 
 namespace signer::http {
 
-void Router::get(const std::string& pattern, Handler handler) {
-  routes_.push_back({"GET", pattern, std::regex(pattern), std::move(handler), nullptr});
+void Router::get(const std::string& pattern, Handler handler, std::vector<std::string> query) {
+  routes_.push_back(
+      {"GET", pattern, std::regex(pattern), std::move(handler), nullptr, std::move(query)});
 }
 
-void Router::post(const std::string& pattern, Handler handler) {
-  routes_.push_back({"POST", pattern, std::regex(pattern), std::move(handler), nullptr});
+void Router::post(const std::string& pattern, Handler handler, std::vector<std::string> query) {
+  routes_.push_back(
+      {"POST", pattern, std::regex(pattern), std::move(handler), nullptr, std::move(query)});
 }
 
-void Router::upload(const std::string& pattern, UploadHandler handler) {
-  routes_.push_back({"POST", pattern, std::regex(pattern), nullptr, std::move(handler)});
+void Router::upload(const std::string& pattern, UploadHandler handler,
+                    std::vector<std::string> query) {
+  routes_.push_back(
+      {"POST", pattern, std::regex(pattern), nullptr, std::move(handler), std::move(query)});
 }
 
 const Route* Router::find(Request& req) const {
   const std::string& method = req.method == "HEAD" ? std::string("GET") : req.method;
   for (const Route& route : routes_) {
     if (route.method == method && std::regex_match(req.path, req.matches, route.pattern)) {
+      req.declared_query = &route.query;
       return &route;
     }
   }
@@ -52,7 +57,7 @@ Router Router::only(const std::vector<std::string>& patterns) const {
 std::vector<Router::Entry> Router::table() const {
   std::vector<Entry> out;
   out.reserve(routes_.size());
-  for (const Route& route : routes_) out.push_back({route.method, route.pattern_text});
+  for (const Route& route : routes_) out.push_back({route.method, route.pattern_text, route.query});
   return out;
 }
 

@@ -51,14 +51,20 @@ struct Route {
   std::regex pattern;
   Handler handler;       // set for routes without a body
   UploadHandler upload;  // set for upload routes
+  // The query parameters its handler reads; reading any other is a logic error (Request).
+  std::vector<std::string> query;
   bool takes_body() const { return static_cast<bool>(upload); }
 };
 
 class Router {
  public:
-  void get(const std::string& pattern, Handler handler);
-  void post(const std::string& pattern, Handler handler);
-  void upload(const std::string& pattern, UploadHandler handler);  // POST with a streamed body
+  // `query`: the query parameters the handler may read, as the route table (and so the OpenAPI
+  // document) lists them; Request refuses to read another.
+  void get(const std::string& pattern, Handler handler, std::vector<std::string> query = {});
+  void post(const std::string& pattern, Handler handler, std::vector<std::string> query = {});
+  // POST with a streamed body.
+  void upload(const std::string& pattern, UploadHandler handler,
+              std::vector<std::string> query = {});
 
   // The route for `req` (HEAD uses GET routes), with req.matches set; nullptr when none matches.
   const Route* find(Request& req) const;
@@ -66,10 +72,11 @@ class Router {
   // True when some route's pattern matches `path`, whatever its method.
   bool serves_path(const std::string& path) const;
 
-  // One registered route: its method and its pattern as registered.
+  // One registered route: its method, its pattern as registered and its query parameters.
   struct Entry {
     std::string method;
     std::string pattern;
+    std::vector<std::string> query;
     bool operator==(const Entry&) const = default;
   };
   // A router holding only the routes of this one registered with these patterns, in this

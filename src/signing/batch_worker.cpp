@@ -6,6 +6,7 @@
 
 #include "metrics/signer_metrics.h"
 #include "records/shard.h"
+#include "signing/record_signer.h"
 
 namespace signer::signing {
 namespace {
@@ -14,6 +15,8 @@ namespace {
 struct Chunk {
   std::vector<records::UnsignedRecord> input;
   std::vector<records::SignedRecord> output;
+  // Under a scheme other than raw: why output[i] could not be signed ("" when it was signed).
+  std::vector<std::string> misfits;
   WorkerPool::Pending pending;
   std::unique_ptr<RangeTask> task;
 };
@@ -60,22 +63,29 @@ BatchResult BatchWorker::run(const BatchSpec& spec, std::stop_token stop) {
     }
     more = !cursor.exhausted;
   };
+  const bool raw = spec.scheme.kind() == schemes::SchemeKind::kRaw;
   auto start_signing = [&](std::vector<records::UnsignedRecord> input) {
     auto chunk = std::make_unique<Chunk>();
     chunk->input = std::move(input);
     chunk->output.resize(chunk->input.size());
+    if (!raw) chunk->misfits.resize(chunk->input.size());
     Chunk* c = chunk.get();
     chunk->task = std::make_unique<RangeTask>(
-        [c, &key, &spec](std::size_t begin, std::size_t end, WorkerContext& ctx) {
+        [c, &key, &spec, raw](std::size_t begin, std::size_t end, WorkerContext& ctx) {
           for (std::size_t i = begin; i < end; ++i) {
             records::UnsignedRecord& in = c->input[i];
             records::SignedRecord& out = c->output[i];
             out.salt = ctx.salts.next();
-            out.sign = key.sign_salted(ctx.signer, out.salt, in.msg);
-            out.key = key.public_key();
-            out.job_id = spec.job_id;
             out.id = std::move(in.id);
             out.msg = std::move(in.msg);
+            out.job_id = spec.job_id;
+            if (raw) {
+              // The original's path: nothing of the schemes is touched per record.
+              out.sign = key.sign_salted(ctx.signer, out.salt, out.msg);
+              out.key = key.public_key();
+            } else if (auto reason = sign_record(spec.scheme, key, ctx.signer, out)) {
+              c->misfits[i] = std::move(*reason);
+            }
           }
         });
     chunk->pending = pool_.submit(chunk->input.size(), *chunk->task);
@@ -83,6 +93,21 @@ BatchResult BatchWorker::run(const BatchSpec& spec, std::stop_token stop) {
   };
   auto finish = [&](Chunk& chunk) {
     chunk.pending.wait();
+    if (!raw) {
+      // Records whose msg does not fit the scheme stay unsigned, reported like invalid ones.
+      std::size_t kept = 0;
+      for (std::size_t i = 0; i < chunk.output.size(); ++i) {
+        if (!chunk.misfits[i].empty()) {
+          invalid.push_back({std::move(chunk.output[i].id),
+                             spec.scheme.name() + ": " + std::move(chunk.misfits[i])});
+          continue;
+        }
+        if (kept != i) chunk.output[kept] = std::move(chunk.output[i]);
+        ++kept;
+      }
+      chunk.output.resize(kept);
+    }
+    if (chunk.output.empty()) return;
     const store::MoveResult moved = store_.move_to_signed(chunk.output);
     result.signed_count += moved.inserted;
     result.already_signed += moved.already_signed;
@@ -98,6 +123,9 @@ BatchResult BatchWorker::run(const BatchSpec& spec, std::stop_token stop) {
   event.job_id = spec.job_id;
   event.batch = spec.batch;
   event.key_addresses = {key.address()};
+  // Which scheme the batch signed under, when not the original's (raw).
+  std::string scheme_note;
+  if (!raw) scheme_note.append(", scheme ").append(spec.scheme.name());
   try {
     read_next();
     for (;;) {
@@ -184,7 +212,7 @@ BatchResult BatchWorker::run(const BatchSpec& spec, std::stop_token stop) {
   event.count = result.signed_count;
   event.detail = "pod " + options_.pod_name + " batch " + std::to_string(spec.batch) + "/" +
                  std::to_string(spec.batch_count) + ", already signed " +
-                 std::to_string(result.already_signed);
+                 std::to_string(result.already_signed) + scheme_note;
   audit_.record(event);
   return result;
 }

@@ -14,6 +14,7 @@
 #include "audit/audit_log.h"
 #include "keys/key_set.h"
 #include "metrics/registry.h"
+#include "schemes/signing_scheme.h"
 #include "signing/store_retry.h"
 #include "signing/worker_pool.h"
 #include "store/store.h"
@@ -28,6 +29,9 @@ struct BatchSpec {
   std::string job_id;                           // stamped on every record signed ("" outside a job)
   std::string client;                           // who asked, for the audit event ("" when unknown)
   std::string remote_addr;                      // from where, for the audit event
+  // How every record of the batch is signed (raw: the original's scheme). A record whose msg
+  // does not fit an eip712 scheme's type is skipped like an invalid record.
+  schemes::SigningScheme scheme{};
 };
 
 struct BatchResult {
@@ -37,7 +41,9 @@ struct BatchResult {
   std::string key;                   // public key used
   std::uint64_t signed_count = 0;    // records newly written to signedrecords
   std::uint64_t already_signed = 0;  // interrupted moves completed (already in signedrecords)
-  std::uint64_t failed = 0;  // records skipped: they cannot be signed (store::InvalidRecord)
+  // Records skipped: they cannot be signed (store::InvalidRecord, or a msg that does not fit the
+  // batch's eip712 scheme); they stay unsigned.
+  std::uint64_t failed = 0;
   std::uint64_t ms = 0;
   bool interrupted = false;             // stopped early by shutdown; re-run to finish
   std::string pod;                      // which process ran it
@@ -82,13 +88,13 @@ class BatchWorker {
   BatchWorker(store::Store& store, WorkerPool& pool, metrics::Registry& metrics,
               audit::AuditLog& audit, BatchWorkerOptions options);
 
-  // Signs every unsigned record of spec's shard range with key spec.key_index, stamping each
-  // with spec.job_id, and records one audit event (route "/batch", outcome ok, interrupted or
-  // error) for the run. A record that cannot be signed (store::InvalidRecord) is skipped, counted
-  // in BatchResult::failed with its id in failed_ids, and recorded as an audit event of its own
-  // (outcome "invalid"); the rest of the batch is signed.
-  // Preconditions: spec.batch < spec.batch_count, spec.key_set is set and
-  // spec.key_index < spec.key_set->size().
+  // Signs every unsigned record of spec's shard range with key spec.key_index under spec.scheme,
+  // stamping each with spec.job_id, and records one audit event (route "/batch", outcome ok,
+  // interrupted or error) for the run. A record that cannot be signed (store::InvalidRecord) is
+  // skipped, counted in BatchResult::failed with its id in failed_ids, and recorded as an audit
+  // event of its own (outcome "invalid"); the rest of the batch is signed. So is a record whose msg
+  // does not fit spec.scheme (eip712), with the scheme's reason; it stays unsigned. Preconditions:
+  // spec.batch < spec.batch_count, spec.key_set is set and spec.key_index < spec.key_set->size().
   // A range ends only when the store says it is exhausted (store::ReadCursor::exhausted).
   // Throws BatchRunError (a store::StoreError) when the store fails, with what the run moved
   // before; chunks moved before that stay moved.

@@ -16,6 +16,7 @@ struct Coordinator::Job {
   std::string remote_addr;
   std::shared_ptr<const keys::KeySet> key_set;  // the set current at the start, to the end
   std::vector<std::size_t> key_indexes;         // round robin: batch b uses key_indexes[b % size]
+  schemes::SigningScheme scheme;
   std::string mode;
   std::uint64_t batch_size = 0;
   std::uint64_t unsigned_at_start = 0;
@@ -119,6 +120,7 @@ JobSnapshot Coordinator::start(const JobRequest& request) {
   job->remote_addr = request.remote_addr;
   job->key_set = std::move(key_set);
   job->key_indexes = std::move(key_indexes);
+  job->scheme = request.scheme;
   job->mode = dispatcher_.mode();
   job->batch_size = batch_size;
   job->unsigned_at_start = counts.unsigned_records;
@@ -140,13 +142,15 @@ JobSnapshot Coordinator::start(const JobRequest& request) {
                  .job_id = job->id,
                  .key_addresses = std::move(addresses),
                  .detail = "batch size " + std::to_string(batch_size) + ", " +
-                           std::to_string(job->batches) + " batches, " + job->mode});
+                           std::to_string(job->batches) + " batches, " + job->mode + ", scheme " +
+                           job->scheme.name()});
   std::unique_lock lock(mutex_);
   job_ = job;
   spdlog::info(
-      "job {} planned: {} unsigned records, batch size {}, {} batches, {} keys, {} ({} "
+      "job {} planned: {} unsigned records, batch size {}, {} batches, {} keys, {}, scheme {} ({} "
       "shards backfilled)",
-      job->id, job->unsigned_at_start, batch_size, job->batches, job->keys, job->mode, backfilled);
+      job->id, job->unsigned_at_start, batch_size, job->batches, job->keys, job->mode,
+      job->scheme.name(), backfilled);
   metrics_.set(metrics::kJobRunning, {}, 1);
   metrics_.set(metrics::kJobBatchesTotal, {}, static_cast<double>(job->batches));
   publish_progress(*job);
@@ -341,8 +345,8 @@ bool Coordinator::store_answers(Job& job, std::stop_token stop) {
 
 void Coordinator::run_batch(std::stop_token stop, Job& job, std::uint64_t batch) {
   const std::size_t key_index = job.key_indexes[batch % job.key_indexes.size()];
-  const BatchSpec spec{batch,  job.batches, key_index,      job.key_set,
-                       job.id, job.client,  job.remote_addr};
+  const BatchSpec spec{batch,  job.batches, key_index,       job.key_set,
+                       job.id, job.client,  job.remote_addr, job.scheme};
   audit::BatchOutcome outcome{batch, "", key_index, job.key_set->at(key_index).address(),
                               0,     0,  0,         ""};
   // Records this batch found that cannot be signed: each complete pass over the range finds all
@@ -459,6 +463,10 @@ audit::JobRecord Coordinator::record_of(const Job& job) const {
   r.started_by = job.client;
   r.remote_addr = job.remote_addr;
   r.batch_size = job.batch_size;
+  r.scheme = job.scheme.name();
+  if (const schemes::TypedDataScheme* typed = job.scheme.typed_data()) {
+    r.scheme_fingerprint = typed->fingerprint();
+  }
   for (const std::size_t index : job.key_indexes) {
     r.keys.push_back(
         {index, job.key_set->at(index).address(), job.key_set->at(index).public_key()});
@@ -556,6 +564,7 @@ JobSnapshot Coordinator::snapshot_of(const Job& job) const {
   s.id = job.id;
   s.state = job.state;
   s.mode = job.mode;
+  s.scheme = job.scheme.name();
   s.batch_size = job.batch_size;
   s.unsigned_at_start = job.unsigned_at_start;
   s.batches = job.batches;

@@ -66,6 +66,9 @@ struct JobRequest {
   // set), in round-robin order: batch b signs with keys[b % keys.size()]. Empty means every key
   // of the set, in set order.
   std::vector<std::string> keys;
+  // How every record of the job is signed; each batch carries it (BatchSpec::scheme), so in
+  // cluster mode every pod signs under the same scheme, eip712 under the same scheme file.
+  schemes::SigningScheme scheme{};
 };
 
 // A JobRequest that cannot be planned: batch size 0, a key index out of range, no keys.
@@ -85,7 +88,8 @@ struct FailedBatch {
 struct JobSnapshot {
   std::string id;
   JobState state = JobState::kRunning;
-  std::string mode;  // dispatcher mode
+  std::string mode;            // dispatcher mode
+  std::string scheme = "raw";  // SigningScheme::name()
   std::uint64_t batch_size = 0;
   std::uint64_t unsigned_at_start = 0;
   std::uint64_t batches = 0;

@@ -35,6 +35,21 @@ VOUCHER = {
 }
 
 
+def typed_voucher(r: dict) -> dict:
+    """A signed voucher record as eth-account's encode_typed_data takes it: its msg, with the
+    salt in the nonce field as typed_data_scheme.h defines it."""
+    types = {"EIP712Domain": [{"name": "name", "type": "string"},
+                              {"name": "version", "type": "string"},
+                              {"name": "chainId", "type": "uint256"},
+                              {"name": "verifyingContract", "type": "address"}],
+             **VOUCHER["types"]}
+    message = json.loads(r["msg"])
+    message["amount"] = int(message["amount"])
+    message["nonce"] = bytes.fromhex(uuid.UUID(r["salt"]).hex.rjust(64, "0"))
+    return {"types": types, "primaryType": "Voucher", "domain": VOUCHER["domain"],
+            "message": message}
+
+
 def address_of(public_key: str) -> str:
     return keys.PublicKey(bytes.fromhex(public_key[4:])).to_checksum_address()
 
@@ -121,19 +136,7 @@ def test_eip712_records_are_recovered_by_eth_account_ethers_and_signer_verify(cl
     records = read_ndjson(out)
     assert sorted(r["id"] for r in records) == sorted(l["id"] for l in lines if l["id"] not in unfit)
 
-    types = {"EIP712Domain": [{"name": "name", "type": "string"},
-                              {"name": "version", "type": "string"},
-                              {"name": "chainId", "type": "uint256"},
-                              {"name": "verifyingContract", "type": "address"}],
-             **VOUCHER["types"]}
-
-    def typed(r: dict) -> dict:
-        message = json.loads(r["msg"])
-        message["amount"] = int(message["amount"])
-        message["nonce"] = bytes.fromhex(uuid.UUID(r["salt"]).hex.rjust(64, "0"))
-        return {"types": types, "primaryType": "Voucher", "domain": VOUCHER["domain"],
-                "message": message}
-
+    typed = typed_voucher
     for r in records:
         assert r["scheme"] == "eip712" and int(r["sign"][-2:], 16) in (27, 28)
         signable = encode_typed_data(full_message=typed(r))

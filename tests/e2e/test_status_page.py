@@ -102,6 +102,7 @@ def test_page_follows_a_job_to_100_percent_and_agrees_with_the_api(browser, env)
         assert number(tab.text("#job-batches-failed")) == job["batches_failed"] == 0
         assert number(tab.text("#job-retries")) == job["retries"]
         assert tab.text("#job-eta") == "done"
+        assert tab.text("#job-scheme") == job["scheme"] == "raw"
         pods = page.eval_on_selector_all(
             "#pods tbody tr", "rows => rows.map(r => [...r.cells].map(c => c.textContent))")
         assert {p: int(n.replace(",", "")) for p, n in pods} == job["batches_by_pod"], pods
@@ -123,8 +124,8 @@ def test_page_follows_a_job_to_100_percent_and_agrees_with_the_api(browser, env)
         row = f"#jobs tbody tr[data-job='{job_id}']"
         page.wait_for_selector(f"{row} .pill.succeeded")  # /jobs is polled every few seconds
         cells = page.eval_on_selector(row, "r => [...r.cells].map(c => c.textContent)")
-        assert cells[1] == "operator" and cells[2] == "succeeded", cells
-        assert number(cells[3]) == total
+        assert (cells[1], cells[2], cells[3]) == ("operator", "raw", "succeeded"), cells
+        assert number(cells[4]) == total
         assert page.inner_text(f"{row} td.verify .pill") == "unverified"
         page.click(f"{row} td.verify button")
         page.wait_for_selector(f"{row} td.verify .pill.ok")

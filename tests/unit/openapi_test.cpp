@@ -23,8 +23,16 @@ namespace signer::testing {
 namespace {
 
 using Listener = http::ApiServer::Listener;
-// "GET /records/{}": a method and a path whose parameters are all written {}.
+// "GET /records/{}": a method and a path whose parameters are all written {}, then its query
+// parameters, sorted: "GET /sign/{} ?scheme&wait".
 using Operation = std::string;
+
+std::string with_query(std::string operation, std::set<std::string> query) {
+  for (const std::string& name : query) {
+    operation += (name == *query.begin() ? " ?" : "&") + name;
+  }
+  return operation;
+}
 
 nlohmann::json document() { return nlohmann::json::parse(http::openapi_document()); }
 
@@ -41,7 +49,8 @@ std::string template_of(const std::string& pattern) {
 std::set<Operation> served(const http::ApiServer& server, Listener listener) {
   std::set<Operation> out;
   for (const http::Router::Entry& route : server.route_table(listener)) {
-    out.insert(route.method + " " + template_of(route.pattern));
+    out.insert(with_query(route.method + " " + template_of(route.pattern),
+                          {route.query.begin(), route.query.end()}));
   }
   return out;
 }
@@ -55,7 +64,15 @@ std::set<Operation> documented(const nlohmann::json& doc, const std::string& lis
       if (std::find(listeners.begin(), listeners.end(), listener) == listeners.end()) continue;
       std::string upper = method;
       for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-      out.insert(upper + " " + std::regex_replace(path, parameter, "{}"));
+      std::set<std::string> query;
+      for (nlohmann::json p : operation.value("parameters", nlohmann::json::array())) {
+        if (p.contains("$ref")) {  // "#/components/parameters/Limit"
+          const std::string ref = p.at("$ref").get<std::string>();
+          p = doc.at("components").at("parameters").at(ref.substr(ref.rfind('/') + 1));
+        }
+        if (p.at("in") == "query") query.insert(p.at("name").get<std::string>());
+      }
+      out.insert(with_query(upper + " " + std::regex_replace(path, parameter, "{}"), query));
     }
   }
   return out;

@@ -406,7 +406,7 @@ TEST_F(PostgresServer, ChunkReadAndMoveAreIndexScans) {
   EXPECT_NE(read.find("Index Scan using records_shard_id on records"), std::string::npos) << read;
   EXPECT_EQ(read.find("Seq Scan"), std::string::npos) << read;
   const std::string move =
-      explain(pg::sql::kMoveOneStatement, "'{a,b}', '{m,m}', '{s,s}', '{x,x}', '{k,k}', '{j,j}'");
+      explain(pg::sql::kMove.one_statement, "'{a,b}', '{m,m}', '{s,s}', '{x,x}', '{k,k}', '{j,j}'");
   EXPECT_NE(move.find("records_pkey"), std::string::npos) << move;
   EXPECT_EQ(move.find("Seq Scan on records"), std::string::npos) << move;
 }

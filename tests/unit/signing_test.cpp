@@ -482,7 +482,7 @@ TEST_F(SigningTest, JobVerifierAcceptsAnHonestJobAndNamesATamperedRecord) {
   ASSERT_TRUE(job);
   std::vector<audit::Mismatch> found;
   auto collect = [&](const audit::Mismatch& m) { found.push_back(m); };
-  audit::VerifyReport report = audit::verify_job(*store_, *job, collect);
+  audit::VerifyReport report = audit::verify_job(*store_, *job, {}, collect);
   EXPECT_TRUE(report.ok());
   EXPECT_EQ(report.found, 300u);
   EXPECT_EQ(report.expected, 300u);
@@ -497,7 +497,7 @@ TEST_F(SigningTest, JobVerifierAcceptsAnHonestJobAndNamesATamperedRecord) {
     EXPECT_EQ(sqlite3_exec(raw, sql.c_str(), nullptr, nullptr, nullptr), SQLITE_OK);
     sqlite3_close(raw);
   }
-  report = audit::verify_job(*store_, *job, collect);
+  report = audit::verify_job(*store_, *job, {}, collect);
   EXPECT_FALSE(report.ok());
   ASSERT_EQ(found.size(), 1u);
   EXPECT_EQ(found[0].record_id, victim);
@@ -506,7 +506,7 @@ TEST_F(SigningTest, JobVerifierAcceptsAnHonestJobAndNamesATamperedRecord) {
   found.clear();
   audit::JobRecord inflated = *job;
   inflated.records_signed += 1;
-  report = audit::verify_job(*store_, inflated, collect);
+  report = audit::verify_job(*store_, inflated, {}, collect);
   EXPECT_EQ(found.back().record_id, "");
   EXPECT_NE(found.back().reason.find("account for 301"), std::string::npos) << found.back().reason;
 
@@ -516,17 +516,18 @@ TEST_F(SigningTest, JobVerifierAcceptsAnHonestJobAndNamesATamperedRecord) {
   audit::JobRecord retried = *job;
   retried.state = audit::JobState::kRunning;
   retried.results[0].signed_count -= 5;
-  EXPECT_EQ(audit::verify_job(*store_, retried, collect).mismatches, 2u);  // tampered + count
+  EXPECT_EQ(audit::verify_job(*store_, retried, {}, collect).mismatches, 2u);  // tampered + count
   store_->append_audit({.route = "/batch", .outcome = "error", .count = 5, .job_id = id});
   found.clear();
-  EXPECT_EQ(audit::verify_job(*store_, retried, collect).mismatches, 1u);  // only the tampered one
+  EXPECT_EQ(audit::verify_job(*store_, retried, {}, collect).mismatches,
+            1u);  // only the tampered one
   EXPECT_EQ(found.at(0).record_id, victim);
 
   // A job whose key list lacks the key used: every such record is named.
   found.clear();
   audit::JobRecord narrowed = *job;
   narrowed.keys.resize(1);
-  report = audit::verify_job(*store_, narrowed, collect);
+  report = audit::verify_job(*store_, narrowed, {}, collect);
   EXPECT_FALSE(report.ok());
   EXPECT_GT(found.size(), 1u);
 }
@@ -553,7 +554,7 @@ TEST_F(SigningTest, JobVerifierRejectsARecordWhoseSaltBoundaryWasMoved) {
   }
   std::vector<audit::Mismatch> found;
   const audit::VerifyReport report =
-      audit::verify_job(*store_, *job, [&](const audit::Mismatch& m) { found.push_back(m); });
+      audit::verify_job(*store_, *job, {}, [&](const audit::Mismatch& m) { found.push_back(m); });
   EXPECT_EQ(report.valid, 49u);
   ASSERT_EQ(found.size(), 1u);
   EXPECT_EQ(found[0].record_id, victim);

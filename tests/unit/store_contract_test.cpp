@@ -142,6 +142,9 @@ class Backend {
   virtual void delete_raw(const char* table, const std::vector<std::string>& ids) = 0;
   // Both tables counted exactly (count(*), countDocuments), behind the store's back.
   virtual Counts exact_counts() = 0;
+  // The fields (columns) of the signed record `id` that hold a value, not NULL or absent, as
+  // another tool reading signedrecords sees them (MongoDB's _id left out).
+  virtual std::set<std::string> stored_signed_fields(const std::string& id) = 0;
 
  protected:
   virtual void insert_raw_unsigned(const std::vector<UnsignedRecord>& records, RawShard shard) = 0;
@@ -199,6 +202,20 @@ class SqliteBackend final : public Backend {
     EXPECT_EQ(sqlite3_step(stmt.get()), SQLITE_ROW) << sqlite3_errmsg(db.get());
     return {static_cast<std::uint64_t>(sqlite3_column_int64(stmt.get(), 0)),
             static_cast<std::uint64_t>(sqlite3_column_int64(stmt.get(), 1))};
+  }
+
+  std::set<std::string> stored_signed_fields(const std::string& id) override {
+    auto db = open();
+    auto stmt = prepare(db.get(), "SELECT * FROM signedrecords WHERE id = ?1");
+    sqlite3_bind_text(stmt.get(), 1, id.c_str(), -1, SQLITE_TRANSIENT);
+    std::set<std::string> fields;
+    if (sqlite3_step(stmt.get()) != SQLITE_ROW) return fields;
+    for (int i = 0; i < sqlite3_column_count(stmt.get()); ++i) {
+      if (sqlite3_column_type(stmt.get(), i) != SQLITE_NULL) {
+        fields.insert(sqlite3_column_name(stmt.get(), i));
+      }
+    }
+    return fields;
   }
 
   void insert_raw_signed(const SignedRecord& r) override {
@@ -441,6 +458,17 @@ class MongoBackend final : public Backend {
     return {raw_.count_documents("records"), raw_.count_documents("signedrecords")};
   }
 
+  std::set<std::string> stored_signed_fields(const std::string& id) override {
+    std::set<std::string> fields;
+    for (const auto& doc : raw_.documents("signedrecords")) {
+      if (doc.count("id") == 0 || doc.at("id") != id) continue;
+      for (const auto& [name, value] : doc) {
+        if (name != "_id" && value != "null") fields.insert(name);
+      }
+    }
+    return fields;
+  }
+
   void insert_raw_signed(const SignedRecord& record) override {
     raw_.insert("signedrecords", std::vector<SignedRecord>{record},
                 [](Doc& doc, const SignedRecord& r) {
@@ -496,6 +524,17 @@ class PgBackend final : public Backend {
         raw_.query("SELECT (SELECT count(*) FROM records), (SELECT count(*) FROM signedrecords)");
     if (rows.size() != 1) return {};
     return {std::stoull(rows[0][0]), std::stoull(rows[0][1])};
+  }
+
+  std::set<std::string> stored_signed_fields(const std::string& id) override {
+    std::set<std::string> fields;
+    for (const auto& row :
+         raw_.query("SELECT j.key FROM signedrecords s, json_each(row_to_json(s)) AS j "
+                    "WHERE s.id = $1 AND json_typeof(j.value) <> 'null'",
+                    {id})) {
+      fields.insert(row[0]);
+    }
+    return fields;
   }
 
   void insert_raw_signed(const SignedRecord& r) override {
@@ -1308,6 +1347,64 @@ TEST_P(StoreContract, SignedRecordsCarryTheirJobIdAndAreFoundByIt) {
   std::size_t stamped = 0;
   store().for_each_signed([&](const SignedRecord& r) { stamped += !r.job_id.empty(); });
   EXPECT_EQ(stamped, 5u);
+}
+
+// The schemes (schemes/signing_scheme.h): an eip191 or eip712 record keeps its scheme (and an
+// eip712 one its digest) through every way of reading it back, in a chunk big enough for the
+// stores' grouped paths, while a raw record of the same move is stored exactly in the original's
+// layout plus job_id: no scheme or digest field for its readers to trip over.
+TEST_P(StoreContract, SignedRecordsKeepTheirSchemeAndDigestAndRawOnesHaveNeither) {
+  const auto records = random_records(250, 47);
+  store().ingest(records);
+  std::vector<SignedRecord> signed_records = signed_versions(records);
+  const std::string digest = "0x" + std::string(64, 'd');
+  for (std::size_t i = 0; i < signed_records.size(); ++i) {
+    signed_records[i].job_id = "j-000000000001-00000000000000aa";
+    if (i % 3 == 1) signed_records[i].scheme = "eip191";
+    if (i % 3 == 2) {
+      signed_records[i].scheme = "eip712";
+      signed_records[i].digest = digest;
+    }
+  }
+  EXPECT_EQ(store().move_to_signed(signed_records).inserted, records.size());
+
+  std::map<std::string, const SignedRecord*> want;
+  for (const SignedRecord& r : signed_records) want[r.id] = &r;
+  auto same = [&](const SignedRecord& got) {
+    const SignedRecord& w = *want.at(got.id);
+    EXPECT_EQ(got.scheme, w.scheme) << got.id;
+    EXPECT_EQ(got.digest, w.digest) << got.id;
+    EXPECT_EQ(got.sign, w.sign) << got.id;
+  };
+  for (std::size_t i = 0; i < 3; ++i) same(*store().find_signed(records[i].id));
+  std::size_t visited = 0;
+  store().for_each_signed([&](const SignedRecord& r) {
+    same(r);
+    ++visited;
+  });
+  store().for_each_signed_of_job("j-000000000001-00000000000000aa", [&](const SignedRecord& r) {
+    same(r);
+    ++visited;
+  });
+  EXPECT_EQ(visited, 2 * records.size());
+
+  const std::set<std::string> original = {"id", "msg", "salt", "sign", "key", "job_id"};
+  std::set<std::string> with_scheme = original;
+  with_scheme.insert("scheme");
+  std::set<std::string> with_digest = with_scheme;
+  with_digest.insert("digest");
+  EXPECT_EQ(backend().stored_signed_fields(signed_records[0].id), original);
+  EXPECT_EQ(backend().stored_signed_fields(signed_records[1].id), with_scheme);
+  EXPECT_EQ(backend().stored_signed_fields(signed_records[2].id), with_digest);
+
+  // A chunk of raw records only, as a raw job moves them.
+  const auto more = random_records(120, 48);
+  store().ingest(more);
+  std::vector<SignedRecord> raw_chunk = signed_versions(more);
+  for (SignedRecord& r : raw_chunk) r.job_id = "j-000000000002-00000000000000bb";
+  store().move_to_signed(raw_chunk);
+  EXPECT_EQ(backend().stored_signed_fields(more[0].id), original);
+  EXPECT_EQ(store().find_signed(more[0].id)->scheme, "");
 }
 
 INSTANTIATE_TEST_SUITE_P(Stores, StoreContract, ::testing::ValuesIn(backends_under_test()),

@@ -172,6 +172,7 @@
     const elapsed = Math.max(0, (end - r.started_unix_ms) / 1000);
     return {
       id: r.id, state: r.state, mode: "http (from the store)",
+      scheme: (r.parameters && r.parameters.scheme) || "raw",
       unsigned_at_start: r.unsigned_at_start, batches: r.batches,
       batches_done: ok.length, batches_failed: r.results.length - ok.length,
       retries: r.results.reduce((n, b) => n + Math.max(0, b.attempts - 1), 0),
@@ -219,6 +220,7 @@
     text("job-batches-failed", fmt(job.batches_failed));
     text("job-retries", fmt(job.retries));
     text("job-mode", job.mode);
+    text("job-scheme", job.scheme || "raw");
     text("job-error", job.error || "");
 
     if (sampledJob !== job.id) { samples = []; sampledJob = job.id; }
@@ -316,6 +318,7 @@
       row.dataset.job = j.id;
       cell(row, j.id, "mono");
       cell(row, j.started_by);
+      cell(row, (j.parameters && j.parameters.scheme) || "raw", "mono");
       pill(cell(row, ""), j.state);
       cell(row, fmt(j.records_signed), "num");
       cell(row, j.started_unix_ms ? new Date(j.started_unix_ms).toISOString().replace(".000", "") : "");

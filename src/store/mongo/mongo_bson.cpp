@@ -101,16 +101,17 @@ bool has_valid_shard(const bson_t* doc) {
 }
 
 records::SignedRecord signed_record_from(const bson_t* doc) {
-  return {utf8_field(doc, "id").value_or(""),   utf8_field(doc, "msg").value_or(""),
-          utf8_field(doc, "salt").value_or(""), utf8_field(doc, "sign").value_or(""),
-          utf8_field(doc, "key").value_or(""),  utf8_field(doc, "job_id").value_or("")};
+  return {utf8_field(doc, "id").value_or(""),     utf8_field(doc, "msg").value_or(""),
+          utf8_field(doc, "salt").value_or(""),   utf8_field(doc, "sign").value_or(""),
+          utf8_field(doc, "key").value_or(""),    utf8_field(doc, "job_id").value_or(""),
+          utf8_field(doc, "scheme").value_or(""), utf8_field(doc, "digest").value_or("")};
 }
 
 void signed_read_options(Bson& opts) {
   Bson projection;
   projection.int32("_id", 0).int32("id", 1).int32("msg", 1).int32("salt", 1).int32("sign", 1).int32(
       "key", 1);
-  projection.int32("job_id", 1);
+  projection.int32("job_id", 1).int32("scheme", 1).int32("digest", 1);
   opts.document("projection", projection);
   append_majority_read(opts);
 }

@@ -592,6 +592,9 @@ MoveResult MongoStore::move_to_signed(std::span<const records::SignedRecord> sig
         .utf8("key", r.key);
     // Only when set: a record signed outside a job keeps exactly the original's fields.
     if (!r.job_id.empty()) doc->utf8("job_id", r.job_id);
+    // Likewise: a raw record has neither, so the original's readers see its five fields.
+    if (!r.scheme.empty()) doc->utf8("scheme", r.scheme);
+    if (!r.digest.empty()) doc->utf8("digest", r.digest);
     docs.push_back(std::move(doc));
   }
   const InsertOutcome outcome =

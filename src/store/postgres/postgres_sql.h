@@ -22,35 +22,45 @@ inline const std::string kReadUnsigned =
     "        AND shard < $3::bigint ORDER BY shard, id LIMIT $4::bigint) page"
     ") bounded WHERE before < $5::bigint ORDER BY shard, id";
 
-// A chunk of signed records, as the six arrays ($1 id … $6 job_id) one statement takes.
-inline const std::string kMoveInput =
-    "WITH input AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], "
-    "$5::text[], $6::text[]) AS t(id, msg, salt, sign, key, job_id)) ";
+// The statements of a move. A chunk of raw records (the original's scheme) sends the original's
+// six arrays ($1 id … $6 job_id), exactly as before the schemes existed; a chunk with a scheme
+// also sends $7 scheme and $8 digest, stored as NULL where "" (a raw record's).
+struct MoveStatements {
+  // The default move: insert the chunk and delete its unsigned copies in one statement.
+  std::string one_statement;
+  // The two-statement move (BEGIN; insert; delete; COMMIT), kept for the measurement.
+  std::string insert_only;
+  // Delete first and insert what was deleted, kept for the measurement.
+  std::string delete_returning;
+};
 
-// The default move: insert the chunk and delete its unsigned copies in one statement.
-inline const std::string kMoveOneStatement =
-    kMoveInput +
-    ", ins AS (INSERT INTO signedrecords (id, msg, salt, sign, key, job_id) "
-    "SELECT id, msg, salt, sign, key, job_id FROM input ON CONFLICT (id) DO NOTHING RETURNING 1), "
-    "del AS (DELETE FROM records WHERE id = ANY($1::text[]) RETURNING 1) "
-    "SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM del)";
+inline MoveStatements move_statements(bool with_scheme) {
+  const std::string columns = with_scheme ? "id, msg, salt, sign, key, job_id, scheme, digest"
+                                          : "id, msg, salt, sign, key, job_id";
+  const std::string values =
+      with_scheme ? "id, msg, salt, sign, key, job_id, NULLIF(scheme, ''), NULLIF(digest, '')"
+                  : columns;
+  const std::string input =
+      "WITH input AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], "
+      "$5::text[], $6::text[]" +
+      std::string(with_scheme ? ", $7::text[], $8::text[]" : "") + ") AS t(" + columns + ")) ";
+  const std::string insert = "INSERT INTO signedrecords (" + columns + ") SELECT " + values;
+  return {input + ", ins AS (" + insert +
+              " FROM input ON CONFLICT (id) DO NOTHING RETURNING 1), "
+              "del AS (DELETE FROM records WHERE id = ANY($1::text[]) RETURNING 1) "
+              "SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM del)",
+          input + ", ins AS (" + insert +
+              " FROM input ON CONFLICT (id) DO NOTHING RETURNING 1) SELECT count(*) FROM ins",
+          input +
+              ", moved AS (DELETE FROM records r USING input i WHERE r.id = i.id RETURNING i.*), "
+              "ins AS (" +
+              insert +
+              " FROM moved ON CONFLICT (id) DO NOTHING RETURNING 1) SELECT count(*) FROM ins"};
+}
 
-// The two-statement move (BEGIN; insert; delete; COMMIT), kept for the measurement.
-inline const std::string kMoveInsertOnly =
-    kMoveInput +
-    ", ins AS (INSERT INTO signedrecords (id, msg, salt, sign, key, job_id) "
-    "SELECT id, msg, salt, sign, key, job_id FROM input ON CONFLICT (id) DO NOTHING RETURNING 1) "
-    "SELECT count(*) FROM ins";
+inline const MoveStatements kMove = move_statements(false);
+inline const MoveStatements kMoveWithScheme = move_statements(true);
 
 inline const std::string kMoveDeleteOnly = "DELETE FROM records WHERE id = ANY($1::text[])";
-
-// Delete first and insert what was deleted, kept for the measurement.
-inline const std::string kMoveDeleteReturning =
-    kMoveInput +
-    ", moved AS (DELETE FROM records r USING input i WHERE r.id = i.id "
-    "RETURNING i.id, i.msg, i.salt, i.sign, i.key, i.job_id), "
-    "ins AS (INSERT INTO signedrecords (id, msg, salt, sign, key, job_id) "
-    "SELECT id, msg, salt, sign, key, job_id FROM moved ON CONFLICT (id) DO NOTHING RETURNING 1) "
-    "SELECT count(*) FROM ins";
 
 }  // namespace signer::store::pg::sql

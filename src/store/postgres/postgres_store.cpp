@@ -54,6 +54,8 @@ CREATE TABLE IF NOT EXISTS signedrecords (
   key  text NOT NULL
 );
 ALTER TABLE signedrecords ADD COLUMN IF NOT EXISTS job_id text COLLATE "C" NOT NULL DEFAULT '';
+ALTER TABLE signedrecords ADD COLUMN IF NOT EXISTS scheme text;
+ALTER TABLE signedrecords ADD COLUMN IF NOT EXISTS digest text;
 CREATE INDEX IF NOT EXISTS signedrecords_job_id ON signedrecords (job_id, id);
 CREATE TABLE IF NOT EXISTS jobs (
   id              text COLLATE "C" PRIMARY KEY,
@@ -183,8 +185,8 @@ static_assert(std::size(kMigrations) == PostgresStore::kSchemaVersion);
 constexpr int kStreamPage = 1000;
 
 records::SignedRecord signed_from_row(const pg::Result& r, int row) {
-  return {r.string(row, 0), r.string(row, 1), r.string(row, 2),
-          r.string(row, 3), r.string(row, 4), r.string(row, 5)};
+  return {r.string(row, 0), r.string(row, 1), r.string(row, 2), r.string(row, 3),
+          r.string(row, 4), r.string(row, 5), r.string(row, 6), r.string(row, 7)};
 }
 
 std::string decimal(std::uint64_t value) { return std::to_string(value); }
@@ -401,9 +403,13 @@ MoveResult PostgresStore::move_to_signed(std::span<const records::SignedRecord> 
   for (const records::SignedRecord& r : signed_records) {
     bytes += r.id.size() + r.msg.size() + r.salt.size() + r.sign.size() + r.key.size() + 32;
   }
-  TextArray ids, msgs, salts, signs, keys, job_ids;
+  TextArray ids, msgs, salts, signs, keys, job_ids, schemes, digests;
   ids.reserve(bytes);
   msgs.reserve(bytes);
+  // Raw chunks send the original's six arrays and nothing more (pg::sql::MoveStatements).
+  const bool with_scheme =
+      std::any_of(signed_records.begin(), signed_records.end(),
+                  [](const records::SignedRecord& r) { return !r.scheme.empty(); });
   for (const records::SignedRecord& r : signed_records) {
     ids.add(r.id);
     msgs.add(r.msg);
@@ -411,27 +417,40 @@ MoveResult PostgresStore::move_to_signed(std::span<const records::SignedRecord> 
     signs.add(r.sign);
     keys.add(r.key);
     job_ids.add(r.job_id);
+    if (with_scheme) {
+      schemes.add(r.scheme);
+      digests.add(r.digest);
+    }
   }
-  const std::initializer_list<std::string_view> arrays{ids.literal(),   msgs.literal(),
-                                                       salts.literal(), signs.literal(),
-                                                       keys.literal(),  job_ids.literal()};
+  const std::initializer_list<std::string_view> raw_arrays{ids.literal(),   msgs.literal(),
+                                                           salts.literal(), signs.literal(),
+                                                           keys.literal(),  job_ids.literal()};
+  const std::initializer_list<std::string_view> scheme_arrays{
+      ids.literal(),  msgs.literal(),    salts.literal(),   signs.literal(),
+      keys.literal(), job_ids.literal(), schemes.literal(), digests.literal()};
+  const auto arrays = with_scheme ? scheme_arrays : raw_arrays;
+  const pg::sql::MoveStatements& sql = with_scheme ? pg::sql::kMoveWithScheme : pg::sql::kMove;
   auto conn = pool_->borrow();
   std::int64_t inserted = 0;
   switch (move_strategy_) {
     case PgMoveStrategy::kInsertAndDeleteOneStatement:
       // One statement is one transaction: both writes commit together or not at all.
-      inserted = conn->run("move", pg::sql::kMoveOneStatement.c_str(), arrays).int64(0, 0);
+      inserted = conn->run(with_scheme ? "move_scheme" : "move", sql.one_statement.c_str(), arrays)
+                     .int64(0, 0);
       break;
     case PgMoveStrategy::kInsertThenDelete:
       conn->exec("BEGIN");
-      inserted = conn->run("move_insert", pg::sql::kMoveInsertOnly.c_str(), arrays).int64(0, 0);
+      inserted = conn->run(with_scheme ? "move_insert_scheme" : "move_insert",
+                           sql.insert_only.c_str(), arrays)
+                     .int64(0, 0);
       conn->run("move_delete", pg::sql::kMoveDeleteOnly.c_str(), {ids.literal()});
       conn->exec("COMMIT");
       break;
     case PgMoveStrategy::kDeleteReturningInsert:
       // Only what is still unsigned is written: a record another pod moved meanwhile, or one never
       // ingested, is left alone (so this strategy does not finish a copy left in both tables).
-      inserted = conn->run("move_delete_returning", pg::sql::kMoveDeleteReturning.c_str(), arrays)
+      inserted = conn->run(with_scheme ? "move_delete_returning_scheme" : "move_delete_returning",
+                           sql.delete_returning.c_str(), arrays)
                      .int64(0, 0);
       break;
   }
@@ -545,9 +564,10 @@ IngestResult PostgresStore::ingest(std::span<const records::UnsignedRecord> unsi
 
 std::optional<records::SignedRecord> PostgresStore::find_signed(std::string_view id) {
   auto conn = pool_->borrow();
-  const pg::Result r =
-      conn->run("find_signed",
-                "SELECT id, msg, salt, sign, key, job_id FROM signedrecords WHERE id = $1", {id});
+  const pg::Result r = conn->run(
+      "find_signed",
+      "SELECT id, msg, salt, sign, key, job_id, scheme, digest FROM signedrecords WHERE id = $1",
+      {id});
   if (r.rows() == 0) return std::nullopt;
   return signed_from_row(r, 0);
 }
@@ -566,22 +586,22 @@ void PostgresStore::stream_signed(const std::optional<std::string_view>& job_id,
       pg::Result r;
       if (job_id && first_page) {
         r = conn->run("stream_signed_job_first",
-                      "SELECT id, msg, salt, sign, key, job_id FROM signedrecords "
+                      "SELECT id, msg, salt, sign, key, job_id, scheme, digest FROM signedrecords "
                       "WHERE job_id = $1 ORDER BY id LIMIT $2::bigint",
                       {*job_id, limit});
       } else if (job_id) {
         r = conn->run("stream_signed_job",
-                      "SELECT id, msg, salt, sign, key, job_id FROM signedrecords "
+                      "SELECT id, msg, salt, sign, key, job_id, scheme, digest FROM signedrecords "
                       "WHERE job_id = $1 AND id > $3 ORDER BY id LIMIT $2::bigint",
                       {*job_id, limit, after});
       } else if (first_page) {
         r = conn->run("stream_signed_first",
-                      "SELECT id, msg, salt, sign, key, job_id FROM signedrecords "
+                      "SELECT id, msg, salt, sign, key, job_id, scheme, digest FROM signedrecords "
                       "ORDER BY id LIMIT $1::bigint",
                       {limit});
       } else {
         r = conn->run("stream_signed",
-                      "SELECT id, msg, salt, sign, key, job_id FROM signedrecords "
+                      "SELECT id, msg, salt, sign, key, job_id, scheme, digest FROM signedrecords "
                       "WHERE id > $2 ORDER BY id LIMIT $1::bigint",
                       {limit, after});
       }

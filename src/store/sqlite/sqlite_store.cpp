@@ -21,7 +21,7 @@ constexpr int kBusyTimeoutMs = 15000;
 // A move writes groups of this many records with one multi-row INSERT and one DELETE … IN, and
 // the rest of its chunk row by row: one statement execution per group instead of one per record
 // cuts a move's instructions by about 30% (docs/PERFORMANCE.md, "Where an embedded job's time
-// goes"). 6 parameters a row, 600 in all, well under SQLite's limit of 32766.
+// goes"). 6 parameters a row (8 with a scheme), 800 at most, well under SQLite's limit of 32766.
 constexpr std::size_t kMoveGroup = 100;
 
 // Process-wide SQLite settings, applied before its first use. SQLITE_CONFIG_MEMSTATUS off: SQLite
@@ -183,6 +183,13 @@ class SqliteConnection {
     if (rc != SQLITE_OK) fail(rc);
   }
 
+  // Binds NULL for "": a column that the original layout lacks stays NULL for raw records.
+  void bind_text_or_null(sqlite3_stmt* stmt, int index, std::string_view text) const {
+    if (!text.empty()) return bind_text(stmt, index, text);
+    const int rc = sqlite3_bind_null(stmt, index);
+    if (rc != SQLITE_OK) fail(rc);
+  }
+
   void bind_int(sqlite3_stmt* stmt, int index, std::int64_t value) const {
     const int rc = sqlite3_bind_int64(stmt, index, value);
     if (rc != SQLITE_OK) fail(rc);
@@ -294,9 +301,18 @@ constexpr const char* kJobIdColumn =
 constexpr const char* kJobIdIndex =
     "CREATE INDEX IF NOT EXISTS signedrecords_job_id ON signedrecords (job_id, id)";
 
+// How a record was signed (records::SignedRecord::scheme, digest), added like job_id. NULL for a
+// raw record, so the original layout's readers see what they always saw.
+constexpr const char* kSchemeColumn = "ALTER TABLE signedrecords ADD COLUMN scheme TEXT";
+constexpr const char* kDigestColumn = "ALTER TABLE signedrecords ADD COLUMN digest TEXT";
+
+// The columns every read of signed records selects, in signed_from_row's order.
+#define SIGNED_COLUMNS "id, msg, salt, sign, key, job_id, scheme, digest"
+
 records::SignedRecord signed_from_row(sqlite3_stmt* stmt) {
   return records::SignedRecord{column_text(stmt, 0), column_text(stmt, 1), column_text(stmt, 2),
-                               column_text(stmt, 3), column_text(stmt, 4), column_text(stmt, 5)};
+                               column_text(stmt, 3), column_text(stmt, 4), column_text(stmt, 5),
+                               column_text(stmt, 6), column_text(stmt, 7)};
 }
 
 }  // namespace
@@ -369,6 +385,8 @@ SqliteStore::SqliteStore(const std::filesystem::path& path, bool synchronous_ful
   writer_->exec(kSchema);
   if (!has_column(*writer_, "signedrecords", "job_id")) writer_->exec(kJobIdColumn);
   writer_->exec(kJobIdIndex);
+  if (!has_column(*writer_, "signedrecords", "scheme")) writer_->exec(kSchemeColumn);
+  if (!has_column(*writer_, "signedrecords", "digest")) writer_->exec(kDigestColumn);
   if (!has_column(*writer_, "records", "epoch")) writer_->exec(kEpochColumn);
   writer_->exec(kEpochTable);
   ensure_unique_id(*writer_, "records");
@@ -562,11 +580,37 @@ std::vector<records::UnsignedRecord> SqliteStore::read_unsigned(const records::S
 }
 
 MoveResult SqliteStore::move_to_signed(std::span<const records::SignedRecord> signed_records) {
-  static const std::string insert_group_sql = with_parameter_groups(
-      "INSERT OR IGNORE INTO signedrecords (id, msg, salt, sign, key, job_id) VALUES ", kMoveGroup,
-      6);
+  // A chunk of raw records (the original's scheme) binds the original's six columns, exactly as
+  // before the schemes existed; only a chunk with a scheme binds scheme and digest too.
+  static const std::string insert_group_sql[2] = {
+      with_parameter_groups(
+          "INSERT OR IGNORE INTO signedrecords (id, msg, salt, sign, key, job_id) VALUES ",
+          kMoveGroup, 6),
+      with_parameter_groups("INSERT OR IGNORE INTO signedrecords (" SIGNED_COLUMNS ") VALUES ",
+                            kMoveGroup, 8)};
   static const std::string delete_group_sql =
       with_parameter_groups("DELETE FROM records WHERE id IN ", 1, kMoveGroup);
+  static const char* const insert_sql[2] = {
+      "INSERT OR IGNORE INTO signedrecords (id, msg, salt, sign, key, job_id) "
+      "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+      "INSERT OR IGNORE INTO signedrecords (" SIGNED_COLUMNS
+      ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"};
+  const bool with_scheme =
+      std::any_of(signed_records.begin(), signed_records.end(),
+                  [](const records::SignedRecord& r) { return !r.scheme.empty(); });
+  const auto bind_row = [&](sqlite3_stmt* stmt, int p, const records::SignedRecord& r) {
+    writer_->bind_text(stmt, ++p, r.id);
+    writer_->bind_text(stmt, ++p, r.msg);
+    writer_->bind_text(stmt, ++p, r.salt);
+    writer_->bind_text(stmt, ++p, r.sign);
+    writer_->bind_text(stmt, ++p, r.key);
+    writer_->bind_text(stmt, ++p, r.job_id);
+    if (with_scheme) {
+      writer_->bind_text_or_null(stmt, ++p, r.scheme);
+      writer_->bind_text_or_null(stmt, ++p, r.digest);
+    }
+    return p;
+  };
   std::lock_guard lock(write_mutex_);
   MoveResult result;
   Transaction tx(*writer_);
@@ -574,21 +618,14 @@ MoveResult SqliteStore::move_to_signed(std::span<const records::SignedRecord> si
   // the group), exactly as row by row: sqlite3_changes says how many rows it inserted.
   std::size_t done = 0;
   if (signed_records.size() >= kMoveGroup) {
-    sqlite3_stmt* insert_group = writer_->statement(insert_group_sql.c_str());
+    sqlite3_stmt* insert_group = writer_->statement(insert_group_sql[with_scheme].c_str());
     sqlite3_stmt* delete_group = writer_->statement(delete_group_sql.c_str());
     for (; done + kMoveGroup <= signed_records.size(); done += kMoveGroup) {
       const auto group = signed_records.subspan(done, kMoveGroup);
       {
         StatementUse use(insert_group);
         int p = 0;
-        for (const records::SignedRecord& r : group) {
-          writer_->bind_text(insert_group, ++p, r.id);
-          writer_->bind_text(insert_group, ++p, r.msg);
-          writer_->bind_text(insert_group, ++p, r.salt);
-          writer_->bind_text(insert_group, ++p, r.sign);
-          writer_->bind_text(insert_group, ++p, r.key);
-          writer_->bind_text(insert_group, ++p, r.job_id);
-        }
+        for (const records::SignedRecord& r : group) p = bind_row(insert_group, p, r);
         writer_->step(insert_group);
         const auto inserted = static_cast<std::uint64_t>(sqlite3_changes(writer_->get()));
         result.inserted += inserted;
@@ -600,19 +637,12 @@ MoveResult SqliteStore::move_to_signed(std::span<const records::SignedRecord> si
       writer_->step(delete_group);
     }
   }
-  sqlite3_stmt* insert = writer_->statement(
-      "INSERT OR IGNORE INTO signedrecords (id, msg, salt, sign, key, job_id) "
-      "VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
+  sqlite3_stmt* insert = writer_->statement(insert_sql[with_scheme]);
   sqlite3_stmt* remove = writer_->statement("DELETE FROM records WHERE id = ?1");
   for (const records::SignedRecord& r : signed_records.subspan(done)) {
     {
       StatementUse use(insert);
-      writer_->bind_text(insert, 1, r.id);
-      writer_->bind_text(insert, 2, r.msg);
-      writer_->bind_text(insert, 3, r.salt);
-      writer_->bind_text(insert, 4, r.sign);
-      writer_->bind_text(insert, 5, r.key);
-      writer_->bind_text(insert, 6, r.job_id);
+      bind_row(insert, 0, r);
       writer_->step(insert);
       if (sqlite3_changes(writer_->get()) == 1) {
         ++result.inserted;
@@ -680,8 +710,8 @@ IngestResult SqliteStore::ingest(std::span<const records::UnsignedRecord> unsign
 
 std::optional<records::SignedRecord> SqliteStore::find_signed(std::string_view id) {
   std::lock_guard lock(read_mutex_);
-  sqlite3_stmt* stmt = reader_->statement(
-      "SELECT id, msg, salt, sign, key, job_id FROM signedrecords WHERE id = ?1");
+  sqlite3_stmt* stmt =
+      reader_->statement("SELECT " SIGNED_COLUMNS " FROM signedrecords WHERE id = ?1");
   StatementUse use(stmt);
   reader_->bind_text(stmt, 1, id);
   if (!reader_->step(stmt)) return std::nullopt;
@@ -691,7 +721,7 @@ std::optional<records::SignedRecord> SqliteStore::find_signed(std::string_view i
 void SqliteStore::for_each_signed(const std::function<void(const records::SignedRecord&)>& sink) {
   std::lock_guard lock(read_mutex_);
   sqlite3_stmt* stmt =
-      reader_->statement("SELECT id, msg, salt, sign, key, job_id FROM signedrecords ORDER BY id");
+      reader_->statement("SELECT " SIGNED_COLUMNS " FROM signedrecords ORDER BY id");
   StatementUse use(stmt);
   while (reader_->step(stmt)) sink(signed_from_row(stmt));
 }
@@ -699,8 +729,8 @@ void SqliteStore::for_each_signed(const std::function<void(const records::Signed
 void SqliteStore::for_each_signed_of_job(
     std::string_view job_id, const std::function<void(const records::SignedRecord&)>& sink) {
   std::lock_guard lock(read_mutex_);
-  sqlite3_stmt* stmt = reader_->statement(
-      "SELECT id, msg, salt, sign, key, job_id FROM signedrecords WHERE job_id = ?1 ORDER BY id");
+  sqlite3_stmt* stmt = reader_->statement("SELECT " SIGNED_COLUMNS
+                                          " FROM signedrecords WHERE job_id = ?1 ORDER BY id");
   StatementUse use(stmt);
   reader_->bind_text(stmt, 1, job_id);
   while (reader_->step(stmt)) sink(signed_from_row(stmt));
