@@ -65,14 +65,14 @@ signing::BatchResult PeerDispatcher::dispatch(const signing::BatchSpec& spec, st
   auto res = client->Get(path, headers);
   if (!res) {
     // The connection may be broken; do not return it to the pool.
-    throw signing::BatchError(options_.base_url + ": " + httplib::to_string(res.error()), true);
+    throw signing::BatchError(options_.base_url + ": " + httplib::to_string(res.error()),
+                              signing::BatchFailure{.retryable = true, .no_pod = true});
   }
   const int status = res->status;
   const bool has_retry_after = res->has_header("Retry-After");
   std::string body = res->body;
   release(std::move(client));
 
-  std::string message;
   nlohmann::json json = nlohmann::json::parse(body, nullptr, false);
   if (status == 200) {
     try {
@@ -82,13 +82,13 @@ signing::BatchResult PeerDispatcher::dispatch(const signing::BatchSpec& spec, st
                                 true);
     }
   }
-  if (json.is_object() && json.contains("error") && json["error"].is_string()) {
-    message = json["error"].get<std::string>();
-  } else {
-    message = body.substr(0, 200);
-  }
-  throw signing::BatchError("peer answered " + std::to_string(status) + ": " + message,
-                            batch_failure_from_json(status, has_retry_after, json));
+  const bool from_pod = json.is_object() && json.contains("error") && json["error"].is_string();
+  const std::string message = from_pod ? json["error"].get<std::string>() : body.substr(0, 200);
+  signing::BatchFailure failure = batch_failure_from_json(status, has_retry_after, json);
+  // The load balancer in front of the pods had none to ask: a 502 (a pod never sends one), or a
+  // 503 that is not a pod's JSON answer.
+  failure.no_pod = status == 502 || (status == 503 && !from_pod);
+  throw signing::BatchError("peer answered " + std::to_string(status) + ": " + message, failure);
 }
 
 }  // namespace signer::http

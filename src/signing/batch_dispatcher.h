@@ -24,6 +24,11 @@ struct BatchFailure {
   // The worker refused for load (503 with Retry-After): try again later without counting it as
   // a failed attempt, since nothing failed.
   bool busy = false;
+  // No pod answered: the Service could not be reached, or its load balancer answered for want of
+  // a pod (a 502, 503 or 504 that is not a pod's JSON answer). Pods come back into rotation once
+  // they are ready again, so this is waited out for a while (CoordinatorOptions::service_wait)
+  // without using up attempts.
+  bool no_pod = false;
   StoreFault store = StoreFault::kNone;
   // What the attempt moved before it failed, when the worker could say (it stays moved).
   std::uint64_t signed_before = 0;
@@ -40,6 +45,7 @@ class BatchError : public std::runtime_error {
       : BatchError(message, BatchFailure{.retryable = retryable, .busy = busy}) {}
   bool retryable() const { return failure_.retryable; }
   bool busy() const { return failure_.busy; }
+  bool no_pod() const { return failure_.no_pod; }
   const BatchFailure& failure() const { return failure_; }
 
  private:

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <optional>
 
 #include "audit/job_id.h"
 #include "metrics/signer_metrics.h"
@@ -371,6 +372,7 @@ void Coordinator::run_batch(std::stop_token stop, Job& job, std::uint64_t batch)
   int attempt = 1;
   int busy_waits = 0;
   int store_retries = 0;
+  std::optional<std::chrono::steady_clock::time_point> no_pod_since;
   for (;; ++attempt) {
     if (job.halted.load()) {
       if (last_error.empty()) {
@@ -413,6 +415,21 @@ void Coordinator::run_batch(std::stop_token stop, Job& job, std::uint64_t batch)
         --attempt;
         interruptible_sleep(stop, std::chrono::milliseconds(100 + 50 * std::min(busy_waits, 18)));
         continue;
+      }
+      if (failure.no_pod && !stop.stop_requested()) {
+        // No pod answered (the Service had none in rotation, or could not be reached): wait for
+        // one to come back, for a while, without using up an attempt.
+        const auto now = std::chrono::steady_clock::now();
+        if (!no_pod_since) no_pod_since = now;
+        if (now - *no_pod_since < options_.service_wait) {
+          spdlog::warn("job {} batch {}/{}: no pod answered, asking again: {}", job.id, batch,
+                       job.batches, last_error);
+          --attempt;
+          ++job.retries;
+          metrics_.increment(metrics::kJobBatchRetries);
+          interruptible_sleep(stop, options_.initial_backoff);
+          continue;
+        }
       }
       spdlog::warn("job {} batch {}/{} attempt {} failed: {}", job.id, batch, job.batches, attempt,
                    last_error);

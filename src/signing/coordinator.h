@@ -52,6 +52,9 @@ struct CoordinatorOptions {
   // JobSnapshot::failed lists at most this many failed batches (the first ones);
   // batches_failed counts them all and failed_omitted the ones left out.
   std::size_t max_listed_failures = 20;
+  // How long a batch waits, asking again, while no pod answers it (BatchFailure::no_pod): after a
+  // store outage every pod may be out of the Service's rotation until its readiness passes again.
+  std::chrono::milliseconds service_wait{30'000};
 };
 
 using audit::JobState;

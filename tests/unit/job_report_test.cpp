@@ -236,6 +236,57 @@ TEST_F(SigningTest, AJobWhoseBatchesFailedNamesTheFirstError) {
   EXPECT_EQ(done->unsigned_at_end, 100u);
 }
 
+// A Service with no pod in rotation for a while (after a store outage every pod may be out of it
+// until its readiness passes again): the first `refusals` asks are answered "no pod".
+class NoPodForAWhileDispatcher final : public BatchDispatcher {
+ public:
+  NoPodForAWhileDispatcher(BatchDispatcher& inner, int refusals)
+      : inner_(inner), refusals_(refusals) {}
+  BatchResult dispatch(const BatchSpec& spec, std::stop_token stop) override {
+    if (refusals_.fetch_sub(1) > 0) {
+      throw BatchError("peer answered 502: load balancer: no pod answered",
+                       BatchFailure{.retryable = true, .no_pod = true});
+    }
+    return inner_.dispatch(spec, stop);
+  }
+  std::string mode() const override { return "http"; }
+
+ private:
+  BatchDispatcher& inner_;
+  std::atomic<int> refusals_;
+};
+
+TEST_F(SigningTest, ABatchWaitsForAPodToAnswerWithoutUsingUpItsAttempts) {
+  store_->ingest(random_records(100));
+  BatchWorker worker(*store_, pool_, metrics_, *audit_, {50, "pod"});
+  InProcessDispatcher inner(worker);
+  NoPodForAWhileDispatcher no_pod(inner, 12);  // far more than the attempts
+  CoordinatorOptions options{2, 2, 1ms, 1ms};
+  options.service_wait = 10s;
+  Coordinator coordinator(*store_, key_holder_, no_pod, metrics_, *audit_, options);
+  const auto done = coordinator.wait(coordinator.start(request(50)).id);
+  EXPECT_EQ(done->state, JobState::kSucceeded) << done->error;
+  EXPECT_EQ(done->records_signed, 100u);
+  EXPECT_EQ(done->retries, 12u);
+  EXPECT_EQ(done->batches_failed, 0u);
+}
+
+TEST_F(SigningTest, ABatchThatNoPodAnswersForTheWholeServiceWaitFailsSayingSo) {
+  store_->ingest(random_records(100));
+  BatchWorker worker(*store_, pool_, metrics_, *audit_, {50, "pod"});
+  InProcessDispatcher inner(worker);
+  NoPodForAWhileDispatcher no_pod(inner, 1'000'000);
+  CoordinatorOptions options{2, 2, 1ms, 1ms};
+  options.service_wait = 50ms;
+  Coordinator coordinator(*store_, key_holder_, no_pod, metrics_, *audit_, options);
+  const auto started = std::chrono::steady_clock::now();
+  const auto done = coordinator.wait(coordinator.start(request(50)).id);
+  EXPECT_GE(std::chrono::steady_clock::now() - started, 50ms);
+  EXPECT_EQ(done->state, JobState::kFailed);
+  EXPECT_NE(done->error.find("no pod answered"), std::string::npos) << done->error;
+  EXPECT_EQ(done->unsigned_at_end, 100u);
+}
+
 // A store whose first calls of one kind fail as a reset connection does.
 class ResetOnceStore final : public testing::ForwardingStore {
  public:
