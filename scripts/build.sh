@@ -7,7 +7,8 @@ REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 preset="${1:-release}"
 shift || true
 cd "$REPO"
-if [[ ! -f "build/$preset/build.ninja" ]]; then
+# Configures again when the presets changed since, so a changed preset reaches an old build dir.
+if [[ ! -f "build/$preset/build.ninja" || CMakePresets.json -nt "build/$preset/CMakeCache.txt" ]]; then
   cmake --preset "$preset" >/dev/null
 fi
 cmake --build --preset "$preset" ${1:+--target "$@"}

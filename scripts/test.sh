@@ -24,9 +24,10 @@ want() { [[ " $STAGES " == *" $1 "* ]]; }
 stage() { printf '\n=== %s (%ss elapsed)\n' "$1" "$(($(date +%s) - started))"; }
 
 cleanup() {
-  if [[ -n "${SANITIZER_BUILD_PID:-}" ]]; then
-    kill -TERM -- "-$SANITIZER_BUILD_PID" 2>/dev/null || true
-  fi
+  local pid
+  for pid in "${ASAN_BUILD_PID:-}" "${TSAN_BUILD_PID:-}"; do
+    if [[ -n "$pid" ]]; then kill -TERM -- "-$pid" 2>/dev/null || true; fi
+  done
   if [[ -n "${FERRETDB_STARTED:-}" ]]; then
     scripts/ferretdb.sh stop "$FERRETDB_PORT" "$FERRETDB_DIR" >/dev/null 2>&1 || true
   fi
@@ -57,25 +58,33 @@ export SIGNER_BIN
 # in the background at the lowest CPU priority, and use what the test stages below leave idle
 # (the cluster and end-to-end stages wait on networks, timers and restarts much of the time); the
 # asan and tsan stages wait for them. The tests keep the CPU they ask for.
-SANITIZER_BUILD_LOG="$REPO/build/sanitizer-builds.log"
+# Each build runs in its own process group (setsid), so that an early exit stops it (cleanup). The
+# TSan build starts once the ASan one has ended, so the two never split the idle CPU between them,
+# and the asan stage waits only for its own.
+ASAN_BUILD_PID=
+TSAN_BUILD_PID=
 if want asan || want tsan; then
   mkdir -p build
-  # Its own process group (setsid), so that an early exit stops the whole build (cleanup).
-  setsid bash -c 'set -e
-    if [[ $1 == 1 ]]; then nice -n 19 scripts/build.sh asan signer unit_tests; fi
-    if [[ $2 == 1 ]]; then nice -n 19 scripts/build.sh tsan concurrency_tests; fi' _ \
-    "$(want asan && echo 1 || echo 0)" "$(want tsan && echo 1 || echo 0)" \
-    >"$SANITIZER_BUILD_LOG" 2>&1 &
-  SANITIZER_BUILD_PID=$!
 fi
-# Waits for the background sanitizer builds; fails with their log if they failed.
-wait_sanitizer_builds() {
-  [[ -n "${SANITIZER_BUILD_PID:-}" ]] || return 0
-  local pid="$SANITIZER_BUILD_PID"
-  SANITIZER_BUILD_PID=
+if want asan; then
+  setsid nice -n 19 scripts/build.sh asan signer unit_tests >build/asan-build.log 2>&1 &
+  ASAN_BUILD_PID=$!
+fi
+if want tsan; then
+  setsid bash -c 'while [[ $1 != 0 ]] && kill -0 "$1" 2>/dev/null; do sleep 2; done
+    exec nice -n 19 scripts/build.sh tsan concurrency_tests' _ "${ASAN_BUILD_PID:-0}" \
+    >build/tsan-build.log 2>&1 &
+  TSAN_BUILD_PID=$!
+fi
+# Waits for one background sanitizer build (asan or tsan); fails with its log if it failed.
+wait_sanitizer_build() {
+  local var="${1^^}_BUILD_PID"
+  local pid="${!var}"
+  [[ -n "$pid" ]] || return 0
+  printf -v "$var" '%s' ''
   if ! wait "$pid"; then
-    tail -n 60 "$SANITIZER_BUILD_LOG" >&2
-    echo "sanitizer builds failed (whole log: $SANITIZER_BUILD_LOG)" >&2
+    tail -n 60 "build/$1-build.log" >&2
+    echo "the $1 build failed (whole log: $REPO/build/$1-build.log)" >&2
     return 1
   fi
 }
@@ -140,7 +149,7 @@ fi
 
 if want asan; then
   stage "unit tests under AddressSanitizer + UndefinedBehaviorSanitizer"
-  wait_sanitizer_builds
+  wait_sanitizer_build asan
   scripts/build.sh asan signer unit_tests
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     ctest --test-dir build/asan --output-on-failure -j2 -E "$SERVER_TESTS"
@@ -159,7 +168,7 @@ if want tsan; then
   stage "concurrency tests under ThreadSanitizer"
   # concurrency_tests links the core only (no front door, no CLI), so this build is short. Left
   # out: the tests that need a database server or the signer binary.
-  wait_sanitizer_builds
+  wait_sanitizer_build tsan
   scripts/build.sh tsan concurrency_tests
   TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" SIGNER_REQUIRE_SOFTHSM=1 \
     ./build/tsan/concurrency_tests --gtest_filter='-*Postgres*:*Mongo*:Pkcs11CliTest.*'
