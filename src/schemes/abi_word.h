@@ -12,7 +12,7 @@
 #include <string_view>
 #include <vector>
 
-#include <nlohmann/json.hpp>
+#include <boost/json/value.hpp>
 
 namespace signer::schemes {
 
@@ -32,8 +32,8 @@ std::optional<Word> parse_uint256_text(std::string_view text);
 // and a multiple of 8. `value` is a JSON integer or a string parse_uint256_text reads (with a
 // leading '-' for int); ints are sign-extended two's complement. Returns the reason on failure:
 // not an integer, negative for a uint, out of range for the width.
-std::optional<ValueError> integer_word(const nlohmann::json& value, unsigned bits, bool is_signed,
-                                       Word& out);
+std::optional<ValueError> integer_word(const boost::json::value& value, unsigned bits,
+                                       bool is_signed, Word& out);
 
 // The word of an address: 12 zero bytes, then the 20 bytes. `text` is "0x" + 40 hex; when its
 // letters are of mixed case they must be its EIP-55 checksum (as ethers' getAddress requires).

@@ -2,8 +2,12 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstddef>
 #include <functional>
 #include <set>
+
+#include <boost/json/monotonic_resource.hpp>
+#include <boost/json/parse.hpp>
 
 namespace signer::schemes {
 namespace {
@@ -201,8 +205,14 @@ const crypto::Hash256& Eip712Types::type_hash(std::string_view name) const {
   return compiled_[static_cast<std::size_t>(find(name) - definitions_.data())].type_hash;
 }
 
-std::variant<crypto::Hash256, std::string> Eip712Types::hash_struct(const nlohmann::json& value,
+std::variant<crypto::Hash256, std::string> Eip712Types::hash_struct(std::string_view json,
                                                                     const FieldWord* given) const {
+  // A msg of a few hundred bytes parses without touching the heap.
+  alignas(std::max_align_t) unsigned char arena[4096];
+  boost::json::monotonic_resource resource(arena, sizeof arena);
+  boost::system::error_code parse_error;
+  const boost::json::value value = boost::json::parse(json, parse_error, &resource);
+  if (parse_error) return std::string("msg is not JSON");
   std::string path;
   crypto::Hash256 out{};
   if (auto error = hash_struct_of(primary_, value, path, given, out)) return std::move(*error);
@@ -210,13 +220,14 @@ std::variant<crypto::Hash256, std::string> Eip712Types::hash_struct(const nlohma
 }
 
 std::optional<std::string> Eip712Types::hash_struct_of(std::size_t index,
-                                                       const nlohmann::json& value,
+                                                       const boost::json::value& value,
                                                        std::string& path, const FieldWord* given,
                                                        crypto::Hash256& out) const {
   if (!value.is_object()) {
     return (path.empty() ? std::string("msg") : field_named(path)) + " is not a JSON object (a " +
            definitions_[index].name + ")";
   }
+  const boost::json::object& object = value.get_object();
   const Compiled& c = compiled_[index];
   std::vector<std::uint8_t> data(32 * (1 + c.fields.size()));
   std::copy(c.type_hash.begin(), c.type_hash.end(), data.begin());
@@ -225,28 +236,30 @@ std::optional<std::string> Eip712Types::hash_struct_of(std::size_t index,
   for (std::size_t f = 0; f < c.fields.size(); ++f) {
     const auto& [name, type] = c.fields[f];
     Word word{};
-    const auto it = value.find(name);
+    const auto it = object.find(name);
     path.resize(path_length);
     if (path_length > 0) path += ".";
     path += name;
     if (given != nullptr && given->field == f) {
-      if (it != value.end())
+      if (it != object.end())
         return field_named(path) + " is filled by the salt; msg must not give it";
       word = given->word;
     } else {
-      if (it == value.end()) return "missing " + field_named(path);
+      if (it == object.end()) return "missing " + field_named(path);
       ++present;
-      if (auto error = encode_value(type, *it, path, word)) return error;
+      if (auto error = encode_value(type, it->value(), path, word)) return error;
     }
     std::copy(word.begin(), word.end(), data.begin() + static_cast<std::ptrdiff_t>(32 * (1 + f)));
   }
   path.resize(path_length);
-  if (value.size() != present) {
-    for (const auto& [key, member] : value.items()) {
+  if (object.size() != present) {
+    for (const auto& member : object) {
+      const std::string_view key = member.key();
       const bool known = std::any_of(c.fields.begin(), c.fields.end(),
                                      [&](const auto& field) { return field.first == key; });
       if (!known) {
-        return "unknown " + field_named(path.empty() ? key : path + "." + key) + " (" +
+        const std::string name(key);
+        return "unknown " + field_named(path.empty() ? name : path + "." + name) + " (" +
                definitions_[index].name + " has no such field)";
       }
     }
@@ -255,19 +268,20 @@ std::optional<std::string> Eip712Types::hash_struct_of(std::size_t index,
   return std::nullopt;
 }
 
-std::optional<std::string> Eip712Types::encode_value(std::size_t type, const nlohmann::json& value,
+std::optional<std::string> Eip712Types::encode_value(std::size_t type,
+                                                     const boost::json::value& value,
                                                      std::string& path, Word& out) const {
   const Type& t = types_[type];
   const auto fail = [&](const std::string& reason) { return field_named(path) + " " + reason; };
   switch (t.kind) {
     case Type::Kind::kBool:
-      if (!value.is_boolean()) return fail("must be true or false");
+      if (!value.is_bool()) return fail("must be true or false");
       out.fill(0);
-      out[31] = value.get<bool>() ? 1 : 0;
+      out[31] = value.get_bool() ? 1 : 0;
       return std::nullopt;
     case Type::Kind::kAddress:
       if (!value.is_string()) return fail("is not an address (\"0x\" + 40 hex digits)");
-      if (auto e = address_word(value.get_ref<const std::string&>(), out)) return fail(e->reason);
+      if (auto e = address_word(value.get_string(), out)) return fail(e->reason);
       return std::nullopt;
     case Type::Kind::kUint:
     case Type::Kind::kInt:
@@ -279,7 +293,7 @@ std::optional<std::string> Eip712Types::encode_value(std::size_t type, const nlo
     case Type::Kind::kBytes: {
       if (!value.is_string()) return fail("is not \"0x\" + hex bytes");
       std::vector<std::uint8_t> bytes;
-      if (auto e = decode_prefixed_hex(value.get_ref<const std::string&>(), bytes)) {
+      if (auto e = decode_prefixed_hex(value.get_string(), bytes)) {
         return fail(e->reason);
       }
       if (t.kind == Type::Kind::kBytes) {
@@ -297,7 +311,7 @@ std::optional<std::string> Eip712Types::encode_value(std::size_t type, const nlo
     }
     case Type::Kind::kString:
       if (!value.is_string()) return fail("must be a string");
-      out = keccak_text(value.get_ref<const std::string&>());
+      out = keccak_text(value.get_string());
       return std::nullopt;
     case Type::Kind::kStruct: {
       crypto::Hash256 hash{};
@@ -307,19 +321,20 @@ std::optional<std::string> Eip712Types::encode_value(std::size_t type, const nlo
     }
     case Type::Kind::kArray: {
       if (!value.is_array()) return fail("must be a JSON array");
-      if (t.length != 0 && value.size() != t.length) {
+      const boost::json::array& elements = value.get_array();
+      if (t.length != 0 && elements.size() != t.length) {
         return fail("must hold " + std::to_string(t.length) + " elements, not " +
-                    std::to_string(value.size()));
+                    std::to_string(elements.size()));
       }
-      std::vector<std::uint8_t> data(32 * value.size());
+      std::vector<std::uint8_t> data(32 * elements.size());
       const std::size_t path_length = path.size();
-      for (std::size_t i = 0; i < value.size(); ++i) {
+      for (std::size_t i = 0; i < elements.size(); ++i) {
         path.resize(path_length);
         path += '[';
         path += std::to_string(i);
         path += ']';
         Word word{};
-        if (auto e = encode_value(t.ref, value[i], path, word)) return e;
+        if (auto e = encode_value(t.ref, elements[i], path, word)) return e;
         std::copy(word.begin(), word.end(), data.begin() + static_cast<std::ptrdiff_t>(32 * i));
       }
       path.resize(path_length);
@@ -356,7 +371,7 @@ crypto::Hash256 domain_separator(const Eip712Domain& domain) {
         "verifyingContract");
   }
   const Eip712Types types({std::move(type)}, "EIP712Domain");
-  auto hash = types.hash_struct(domain.to_json());
+  auto hash = types.hash_struct(domain.to_json().dump());
   if (auto* error = std::get_if<std::string>(&hash)) throw TypedDataError("domain: " + *error);
   return std::get<crypto::Hash256>(hash);
 }

@@ -18,6 +18,7 @@
 #include <variant>
 #include <vector>
 
+#include <boost/json/value.hpp>
 #include <nlohmann/json.hpp>
 
 #include "crypto/keccak.h"
@@ -69,10 +70,12 @@ class Eip712Types {
   // Keccak-256(encode_type(name)). Precondition: find(name) != nullptr.
   const crypto::Hash256& type_hash(std::string_view name) const;
 
-  // hashStruct(primary, value). Returns the reason when `value` does not fit the primary type,
-  // naming the field by its path ("from.wallet", "items[2]"). With `given`, that field of the
-  // primary struct takes given->word and must be absent from `value`. Never throws.
-  std::variant<crypto::Hash256, std::string> hash_struct(const nlohmann::json& value,
+  // hashStruct(primary, value), `json` being the value's JSON text (a record's msg). Returns the
+  // reason when the text is not JSON ("msg is not JSON") or the value does not fit the primary
+  // type, naming the field by its path ("from.wallet", "items[2]"). With `given`, that field of
+  // the primary struct takes given->word and must be absent from the value. Never throws.
+  // Parsed with Boost.JSON into a stack arena: this is on every EIP-712 record's sign path.
+  std::variant<crypto::Hash256, std::string> hash_struct(std::string_view json,
                                                          const FieldWord* given = nullptr) const;
 
  private:
@@ -90,9 +93,9 @@ class Eip712Types {
     crypto::Hash256 type_hash{};
   };
   std::size_t compile_type(const std::string& text, const std::string& where);
-  std::optional<std::string> encode_value(std::size_t type, const nlohmann::json& value,
+  std::optional<std::string> encode_value(std::size_t type, const boost::json::value& value,
                                           std::string& path, Word& out) const;
-  std::optional<std::string> hash_struct_of(std::size_t index, const nlohmann::json& value,
+  std::optional<std::string> hash_struct_of(std::size_t index, const boost::json::value& value,
                                             std::string& path, const FieldWord* given,
                                             crypto::Hash256& out) const;
 

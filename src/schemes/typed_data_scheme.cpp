@@ -87,9 +87,7 @@ std::variant<crypto::Hash256, std::string> TypedDataScheme::digest(std::string_v
       return std::string("salt is not a UUID");
     }
   }
-  const nlohmann::json value = nlohmann::json::parse(msg, nullptr, false);
-  if (value.is_discarded()) return std::string("msg is not JSON");
-  auto hash = types_.hash_struct(value, &given);
+  auto hash = types_.hash_struct(msg, &given);
   if (auto* error = std::get_if<std::string>(&hash)) return std::move(*error);
   return typed_data_digest(domain_separator_, std::get<crypto::Hash256>(hash));
 }

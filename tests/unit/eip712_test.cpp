@@ -66,7 +66,7 @@ TEST(Eip712, EncodesTheSpecificationsMailExample) {
   EXPECT_EQ(types.encode_type("Person"), "Person(string name,address wallet)");
   EXPECT_EQ(hex(types.type_hash("Mail")),
             "0xa0cedeb2dc280ba39b857546d74f5549c3a1d7bdc2dd96bf881f76108e23dac2");
-  const auto hash = types.hash_struct(kMailMessage);
+  const auto hash = types.hash_struct(kMailMessage.dump());
   ASSERT_TRUE(std::holds_alternative<crypto::Hash256>(hash)) << std::get<std::string>(hash);
   EXPECT_EQ(hex(std::get<crypto::Hash256>(hash)),
             "0xc52c0ee5d84264471806290a3f2c4cecfc5490626bf912d01f240d7a274b371e");
@@ -108,8 +108,8 @@ TEST(Eip712, FieldOrderIsPartOfTheHash) {
       "Mail");
   EXPECT_EQ(swapped.encode_type("Mail"),
             "Mail(Person from,Person to,string contents)Person(address wallet,string name)");
-  EXPECT_NE(std::get<crypto::Hash256>(swapped.hash_struct(kMailMessage)),
-            std::get<crypto::Hash256>(mail_types().hash_struct(kMailMessage)));
+  EXPECT_NE(std::get<crypto::Hash256>(swapped.hash_struct(kMailMessage.dump())),
+            std::get<crypto::Hash256>(mail_types().hash_struct(kMailMessage.dump())));
 }
 
 TEST(Eip712, DependenciesAreSortedByNameAfterThePrimaryType) {
@@ -122,8 +122,7 @@ TEST(Eip712, DependenciesAreSortedByNameAfterThePrimaryType) {
 
 TEST(Eip712, ArraysHashTheConcatenationOfTheirElements) {
   const Eip712Types types({{"T", {{"xs", "uint256[]"}, {"fixed", "bool[2]"}}}}, "T");
-  const auto hash =
-      types.hash_struct(nlohmann::json::parse(R"({"xs": [1, 2], "fixed": [true, false]})"));
+  const auto hash = types.hash_struct(R"({"xs": [1, 2], "fixed": [true, false]})");
   std::vector<std::uint8_t> xs(64, 0);
   xs[31] = 1;
   xs[63] = 2;
@@ -141,7 +140,7 @@ TEST(Eip712, ArraysHashTheConcatenationOfTheirElements) {
 TEST(Eip712, IntegersMayBeNumbersDecimalOrHexStrings) {
   const Eip712Types types({{"T", {{"v", "uint256"}, {"i", "int64"}}}}, "T");
   const auto of = [&](const char* json) {
-    return std::get<crypto::Hash256>(types.hash_struct(nlohmann::json::parse(json)));
+    return std::get<crypto::Hash256>(types.hash_struct(json));
   };
   EXPECT_EQ(of(R"({"v": 255, "i": -1})"), of(R"({"v": "255", "i": "-1"})"));
   EXPECT_EQ(of(R"({"v": 255, "i": -1})"), of(R"({"v": "0xff", "i": "-0x1"})"));
@@ -151,8 +150,7 @@ TEST(Eip712, IntegersMayBeNumbersDecimalOrHexStrings) {
   const crypto::Hash256 th = keccak_text("T(int64 i)");
   data.insert(data.end(), th.begin(), th.end());
   data.insert(data.end(), 32, 0xff);
-  EXPECT_EQ(std::get<crypto::Hash256>(one.hash_struct(nlohmann::json::parse(R"({"i": -1})"))),
-            crypto::keccak256(data));
+  EXPECT_EQ(std::get<crypto::Hash256>(one.hash_struct(R"({"i": -1})")), crypto::keccak256(data));
 }
 
 struct Misfit {
@@ -166,8 +164,7 @@ class Eip712Misfits : public ::testing::TestWithParam<Misfit> {};
 TEST_P(Eip712Misfits, RefusesValueWithAReasonNamingTheField) {
   const Misfit& m = GetParam();
   const Eip712Types types({{"T", {{"f", m.type}}}}, "T");
-  const auto hash =
-      types.hash_struct(nlohmann::json::parse(std::string(R"({"f": )") + m.value + "}"));
+  const auto hash = types.hash_struct(std::string(R"({"f": )") + m.value + "}");
   ASSERT_TRUE(std::holds_alternative<std::string>(hash)) << m.type << " " << m.value;
   EXPECT_NE(std::get<std::string>(hash).find("field \"f"), std::string::npos)
       << std::get<std::string>(hash);
@@ -196,23 +193,54 @@ INSTANTIATE_TEST_SUITE_P(
 TEST(Eip712, NamesTheFieldPathOfANestedMisfit) {
   nlohmann::json msg = kMailMessage;
   msg["to"]["wallet"] = "0xnothex";
-  EXPECT_EQ(std::get<std::string>(mail_types().hash_struct(msg)),
+  EXPECT_EQ(std::get<std::string>(mail_types().hash_struct(msg.dump())),
             "field \"to.wallet\" is not an address (\"0x\" + 40 hex digits)");
   msg = kMailMessage;
   msg["to"].erase("name");
-  EXPECT_EQ(std::get<std::string>(mail_types().hash_struct(msg)), "missing field \"to.name\"");
+  EXPECT_EQ(std::get<std::string>(mail_types().hash_struct(msg.dump())),
+            "missing field \"to.name\"");
   msg = kMailMessage;
   msg["from"]["extra"] = 1;
-  EXPECT_EQ(std::get<std::string>(mail_types().hash_struct(msg)),
+  EXPECT_EQ(std::get<std::string>(mail_types().hash_struct(msg.dump())),
             "unknown field \"from.extra\" (Person has no such field)");
-  EXPECT_EQ(std::get<std::string>(mail_types().hash_struct(nlohmann::json::array())),
+  EXPECT_EQ(std::get<std::string>(mail_types().hash_struct("[]")),
             "msg is not a JSON object (a Mail)");
+}
+
+TEST(Eip712, DecimalTextIsReadExactlyAcrossItsChunks) {
+  // The decimal reader takes 19 digits at a time; these straddle each chunk boundary.
+  const auto hex_of = [](std::string_view decimal) {
+    const auto word = parse_uint256_text(decimal);
+    return word ? crypto::to_prefixed_hex(*word) : std::string("none");
+  };
+  const std::string zeros(64 - 17, '0');
+  EXPECT_EQ(hex_of("9999999999999999999"),  // 10^19 - 1, one full chunk
+            "0x" + zeros + "08ac7230489e7ffff");
+  EXPECT_EQ(hex_of("18446744073709551616"),  // 2^64, 20 digits
+            "0x" + std::string(64 - 17, '0') + "10000000000000000");
+  EXPECT_EQ(hex_of("340282366920938463463374607431768211456"),  // 2^128, 39 digits
+            "0x" + std::string(31, '0') + "1" + std::string(32, '0'));
+  EXPECT_EQ(hex_of("100000000000000000000000000000000000000"),  // 10^38, two full chunks
+            "0x" + std::string(32, '0') + "4b3b4ca85a86c47a098a224000000000");
+  EXPECT_EQ(hex_of(std::string(100, '0') + "255"), "0x" + std::string(62, '0') + "ff");
+  EXPECT_EQ(
+      hex_of("115792089237316195423570985008687907853269984665640564039457584007913129639935"),
+      "0x" + std::string(64, 'f'));  // 2^256 - 1
+  EXPECT_EQ(
+      hex_of("115792089237316195423570985008687907853269984665640564039457584007913129639936"),
+      "none");  // 2^256
+  EXPECT_EQ(
+      hex_of("1157920892373161954235709850086879078532699846656405640394575840079131296399350"),
+      "none");  // 10 * (2^256 - 1): the overflow is in the last chunk's multiply
+  EXPECT_EQ(hex_of("12345678901234567890x"), "none");
+  EXPECT_EQ(hex_of("0x" + std::string(64, 'F')), "0x" + std::string(64, 'f'));
+  EXPECT_EQ(hex_of("0x1" + std::string(64, '0')), "none");
 }
 
 TEST(Eip712, IntegerBoundsAreExact) {
   const Eip712Types types({{"T", {{"i", "int8"}, {"u", "uint256"}}}}, "T");
   const auto fits = [&](const std::string& json) {
-    return std::holds_alternative<crypto::Hash256>(types.hash_struct(nlohmann::json::parse(json)));
+    return std::holds_alternative<crypto::Hash256>(types.hash_struct(json));
   };
   EXPECT_TRUE(fits(R"({"i": -128, "u": 0})"));
   EXPECT_TRUE(fits(

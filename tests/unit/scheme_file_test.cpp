@@ -76,7 +76,7 @@ TEST(SchemeFile, TheDigestIsTheTypedDataOfMsgWithTheSaltAsNonce) {
   // The same message with the nonce written out, hashed by the bare encoder.
   nlohmann::json full = nlohmann::json::parse(kMsg);
   full["nonce"] = "0x00000000000000000000000000000000b001ebc1f2f744deb5ff1da0b16af05b";
-  const auto hash = scheme->types().hash_struct(full);
+  const auto hash = scheme->types().hash_struct(full.dump());
   EXPECT_EQ(digest_of(*scheme, kMsg),
             typed_data_digest(scheme->domain_separator(), std::get<crypto::Hash256>(hash)));
 }
@@ -87,9 +87,10 @@ TEST(SchemeFile, Uint256AndBytes32NoncesAreTheSameWord) {
       replace(kVoucherYaml, "{name: nonce, type: bytes32}", "{name: nonce, type: uint256}"), "b");
   nlohmann::json full = nlohmann::json::parse(kMsg);
   full["nonce"] = "0xb001ebc1f2f744deb5ff1da0b16af05b";
-  EXPECT_EQ(digest_of(*as_uint, kMsg),
-            typed_data_digest(as_uint->domain_separator(),
-                              std::get<crypto::Hash256>(as_uint->types().hash_struct(full))));
+  EXPECT_EQ(
+      digest_of(*as_uint, kMsg),
+      typed_data_digest(as_uint->domain_separator(),
+                        std::get<crypto::Hash256>(as_uint->types().hash_struct(full.dump()))));
   EXPECT_NE(as_bytes->fingerprint(), as_uint->fingerprint());  // the type hash differs
 }
 
@@ -100,7 +101,7 @@ TEST(SchemeFile, AStringNonceIsTheSaltAsWritten) {
   full["nonce"] = kSalt;
   EXPECT_EQ(digest_of(*scheme, kMsg),
             typed_data_digest(scheme->domain_separator(),
-                              std::get<crypto::Hash256>(scheme->types().hash_struct(full))));
+                              std::get<crypto::Hash256>(scheme->types().hash_struct(full.dump()))));
 }
 
 TEST(SchemeFile, ARecordThatGivesTheSaltFieldOrMissesAFieldIsRefused) {
