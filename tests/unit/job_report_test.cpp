@@ -238,29 +238,15 @@ TEST_F(SigningTest, AJobWhoseBatchesFailedNamesTheFirstError) {
 
 // A Service with no pod in rotation for a while (after a store outage every pod may be out of it
 // until its readiness passes again): the first `refusals` asks are answered "no pod".
-class NoPodForAWhileDispatcher final : public BatchDispatcher {
- public:
-  NoPodForAWhileDispatcher(BatchDispatcher& inner, int refusals)
-      : inner_(inner), refusals_(refusals) {}
-  BatchResult dispatch(const BatchSpec& spec, std::stop_token stop) override {
-    if (refusals_.fetch_sub(1) > 0) {
-      throw BatchError("peer answered 502: load balancer: no pod answered",
-                       BatchFailure{.retryable = true, .no_pod = true});
-    }
-    return inner_.dispatch(spec, stop);
-  }
-  std::string mode() const override { return "http"; }
-
- private:
-  BatchDispatcher& inner_;
-  std::atomic<int> refusals_;
-};
+// A load balancer with no pod in rotation, answering each batch's first attempts itself.
+const BatchFailure kNoPod{.retryable = true, .no_pod = true};
+constexpr const char* kNoPodAnswer = "peer answered 502: load balancer: no pod answered";
 
 TEST_F(SigningTest, ABatchWaitsForAPodToAnswerWithoutUsingUpItsAttempts) {
   store_->ingest(random_records(100));
   BatchWorker worker(*store_, pool_, metrics_, *audit_, {50, "pod"});
   InProcessDispatcher inner(worker);
-  NoPodForAWhileDispatcher no_pod(inner, 12);  // far more than the attempts
+  FlakyDispatcher no_pod(inner, 6, kNoPod, kNoPodAnswer);  // far more than the attempts
   CoordinatorOptions options{2, 2, 1ms, 1ms};
   options.service_wait = 10s;
   Coordinator coordinator(*store_, key_holder_, no_pod, metrics_, *audit_, options);
@@ -275,7 +261,7 @@ TEST_F(SigningTest, ABatchThatNoPodAnswersForTheWholeServiceWaitFailsSayingSo) {
   store_->ingest(random_records(100));
   BatchWorker worker(*store_, pool_, metrics_, *audit_, {50, "pod"});
   InProcessDispatcher inner(worker);
-  NoPodForAWhileDispatcher no_pod(inner, 1'000'000);
+  FlakyDispatcher no_pod(inner, 1'000'000, kNoPod, kNoPodAnswer);
   CoordinatorOptions options{2, 2, 1ms, 1ms};
   options.service_wait = 50ms;
   Coordinator coordinator(*store_, key_holder_, no_pod, metrics_, *audit_, options);

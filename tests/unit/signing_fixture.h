@@ -9,13 +9,16 @@
 #include <algorithm>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "audit/audit_log.h"
 #include "crypto/salt_generator.h"
 #include "keys/key_set_holder.h"
 #include "metrics/signer_metrics.h"
+#include "signing/batch_dispatcher.h"
 #include "signing/coordinator.h"
 #include "signing/worker_pool.h"
 #include "store/sqlite/sqlite_store.h"
@@ -33,6 +36,30 @@ inline std::vector<records::UnsignedRecord> random_records(std::size_t n) {
   }
   return out;
 }
+
+// Fails the first `failures` attempts of each batch with `failure`, then passes the batch on.
+class FlakyDispatcher final : public BatchDispatcher {
+ public:
+  FlakyDispatcher(BatchDispatcher& inner, int failures, BatchFailure failure,
+                  std::string message = "injected failure")
+      : inner_(inner), failures_(failures), failure_(failure), message_(std::move(message)) {}
+  BatchResult dispatch(const BatchSpec& spec, std::stop_token stop) override {
+    {
+      std::lock_guard lock(m_);
+      if (attempts_[spec.batch]++ < failures_) throw BatchError(message_, failure_);
+    }
+    return inner_.dispatch(spec, stop);
+  }
+  std::string mode() const override { return "flaky"; }
+
+ private:
+  BatchDispatcher& inner_;
+  int failures_;
+  BatchFailure failure_;
+  std::string message_;
+  std::mutex m_;
+  std::map<std::uint64_t, int> attempts_;
+};
 
 inline constexpr const char* kJob = "j-0123456789ab-0123456789abcdef";
 

@@ -185,36 +185,12 @@ TEST_F(SigningTest, CoordinatorBackfillsRecordsWithoutShard) {
   EXPECT_TRUE(store_->find_signed("ABCDEF12XYZ"));
 }
 
-// A dispatcher that fails chosen attempts, to pin the retry policy.
-class FlakyDispatcher final : public BatchDispatcher {
- public:
-  FlakyDispatcher(BatchDispatcher& inner, int failures, bool retryable, bool busy = false)
-      : inner_(inner), failures_(failures), retryable_(retryable), busy_(busy) {}
-  BatchResult dispatch(const BatchSpec& spec, std::stop_token stop) override {
-    {
-      std::lock_guard lock(m_);
-      if (attempts_[spec.batch]++ < failures_) {
-        throw BatchError("injected failure", retryable_, busy_);
-      }
-    }
-    return inner_.dispatch(spec, stop);
-  }
-  std::string mode() const override { return "flaky"; }
-
- private:
-  BatchDispatcher& inner_;
-  int failures_;
-  bool retryable_;
-  bool busy_;
-  std::mutex m_;
-  std::map<std::uint64_t, int> attempts_;
-};
-
+// The retry policy, pinned with a dispatcher that fails chosen attempts (FlakyDispatcher).
 TEST_F(SigningTest, CoordinatorRetriesFailedBatchesWithBackoff) {
   store_->ingest(random_records(1000));
   BatchWorker worker(*store_, pool_, metrics_, *audit_, {300, "pod"});
   InProcessDispatcher inner(worker);
-  FlakyDispatcher flaky(inner, 2, true);
+  FlakyDispatcher flaky(inner, 2, {.retryable = true});
   Coordinator coordinator(*store_, key_holder_, flaky, metrics_, *audit_,
                           {2, 3, std::chrono::milliseconds(1), std::chrono::milliseconds(4)});
   const auto done = coordinator.wait(coordinator.start(request(250)).id);
@@ -227,7 +203,7 @@ TEST_F(SigningTest, CoordinatorReportsBatchesThatExhaustTheirAttempts) {
   store_->ingest(random_records(1000));
   BatchWorker worker(*store_, pool_, metrics_, *audit_, {300, "pod"});
   InProcessDispatcher inner(worker);
-  FlakyDispatcher flaky(inner, 5, true);
+  FlakyDispatcher flaky(inner, 5, {.retryable = true});
   Coordinator coordinator(*store_, key_holder_, flaky, metrics_, *audit_,
                           {2, 3, std::chrono::milliseconds(1), std::chrono::milliseconds(2)});
   const auto done = coordinator.wait(coordinator.start(request(500)).id);
@@ -242,7 +218,7 @@ TEST_F(SigningTest, BusyAnswersAreWaitedOutWithoutUsingAttempts) {
   store_->ingest(random_records(600));
   BatchWorker worker(*store_, pool_, metrics_, *audit_, {300, "pod"});
   InProcessDispatcher inner(worker);
-  FlakyDispatcher busy(inner, 5, true, /*busy=*/true);
+  FlakyDispatcher busy(inner, 5, {.retryable = true, .busy = true});
   Coordinator coordinator(*store_, key_holder_, busy, metrics_, *audit_, {2, 2, {}, {}});
   const auto done = coordinator.wait(coordinator.start(request(300)).id);
   EXPECT_EQ(done->state, JobState::kSucceeded);  // 5 busy answers > 2 attempts, still fine
@@ -254,7 +230,7 @@ TEST_F(SigningTest, NonRetryableFailureIsNotRetried) {
   store_->ingest(random_records(100));
   BatchWorker worker(*store_, pool_, metrics_, *audit_, {300, "pod"});
   InProcessDispatcher inner(worker);
-  FlakyDispatcher flaky(inner, 1, false);
+  FlakyDispatcher flaky(inner, 1, {.retryable = false});
   Coordinator coordinator(*store_, key_holder_, flaky, metrics_, *audit_, {1, 4, {}, {}});
   const auto done = coordinator.wait(coordinator.start(request(100)).id);
   EXPECT_EQ(done->retries, 0u);
@@ -460,7 +436,7 @@ TEST_F(SigningTest, AFailedBatchIsRecordedWithItsErrorAndAttempts) {
   store_->ingest(random_records(100));
   BatchWorker worker(*store_, pool_, metrics_, *audit_, {300, "pod"});
   InProcessDispatcher inner(worker);
-  FlakyDispatcher flaky(inner, 1, false);
+  FlakyDispatcher flaky(inner, 1, {.retryable = false});
   Coordinator coordinator(*store_, key_holder_, flaky, metrics_, *audit_, {1, 4, {}, {}});
   const auto done = coordinator.wait(coordinator.start(request(100)).id);
   ASSERT_EQ(done->state, JobState::kFailed);
@@ -629,7 +605,7 @@ TEST_F(SigningTest, CoordinatorListsTheFirstFailedBatchesAndCountsThemAll) {
   store_->ingest(random_records(30));
   BatchWorker worker(*store_, pool_, metrics_, *audit_, {300, "pod"});
   InProcessDispatcher inner(worker);
-  FlakyDispatcher flaky(inner, 1, false);
+  FlakyDispatcher flaky(inner, 1, {.retryable = false});
   CoordinatorOptions options{2, 1, std::chrono::milliseconds(1), std::chrono::milliseconds(1)};
   options.max_listed_failures = 20;
   Coordinator coordinator(*store_, key_holder_, flaky, metrics_, *audit_, options);
