@@ -21,10 +21,13 @@ The 100M-record SQLite run is documented as a manual run (docs/PERFORMANCE.md): 
 40 GB of disk and hours.
 
 --plot PREFIX writes PREFIX-records-per-second.png and PREFIX-rss.png (bench/charts.py).
---json PATH writes every figure. --workdir DIR holds the stores (default: a temp dir in TMPDIR).
+--pollers N (SQLite) keeps N status pages' worth of GET /stats going during every job, one a
+second each as the page polls, and reports their p50 and p99 (issue 21: 10 pages at 10M, p99
+under 20 ms). --json PATH writes every figure. --workdir DIR holds the stores (default: a temp dir in TMPDIR).
 Usage: bench/scale_run.py [--sizes 100000,1000000,10000000] [--store sqlite|pg] [--pods 3]
                           [--batch-size 10000] [--post-records 100000] [--post-request 10000]
                           [--plot docs/img/scale-embedded] [--json OUT] [--build DIR]
+                          [--pollers 10]
 """
 import argparse
 import http.client
@@ -36,6 +39,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 
@@ -117,6 +121,34 @@ def stats_latency(api, times=5):
         last = api.call("GET", "/stats")
         ms.append((time.monotonic() - start) * 1000)
     return statistics.median(ms), max(ms), last
+
+
+class Pollers:
+    """`count` threads that each GET /stats once a second, as an open status page does, until
+    stopped; the latencies of every poll, in milliseconds."""
+
+    def __init__(self, api, count):
+        self.api, self.ms, self.stop = api, [], threading.Event()
+        self.threads = [threading.Thread(target=self._poll, daemon=True) for _ in range(count)]
+        for t in self.threads:
+            t.start()
+
+    def _poll(self):
+        while not self.stop.is_set():
+            start = time.monotonic()
+            self.api.call("GET", "/stats")
+            self.ms.append((time.monotonic() - start) * 1000)
+            self.stop.wait(max(0.0, 1.0 - (time.monotonic() - start)))
+
+    def finish(self):
+        """Stops the pollers; returns (polls, p50 ms, p99 ms, max ms), or None with no poll."""
+        self.stop.set()
+        for t in self.threads:
+            t.join()
+        if not self.ms:
+            return None
+        ms = sorted(self.ms)
+        return len(ms), ms[len(ms) // 2], ms[min(len(ms) - 1, int(len(ms) * 0.99))], ms[-1]
 
 
 def post_records(api, count, per_request):
@@ -208,9 +240,14 @@ def sqlite_size(signer, n, args, raw, work):
         r["post_rate"] = post_records(api, args.post_records, args.post_request)
         total = n + args.post_records
         cpu_before = cpu_seconds(server.pid)
+        pollers = Pollers(api, args.pollers) if args.pollers else None
         start = time.monotonic()
         job = api.call("GET", f"/sign/{args.batch_size}?wait=true")
         r["job_s"] = time.monotonic() - start
+        if pollers:
+            polled = pollers.finish()
+            if polled:
+                r["polls"], r["poll_ms_p50"], r["poll_ms_p99"], r["poll_ms_max"] = polled
         r["job_cpu_us"] = (cpu_seconds(server.pid) - cpu_before) / total * 1e6
         if job["state"] != "succeeded" or job["records_signed"] != total:
             raise SystemExit(f"job at {n}: {job}")
@@ -343,6 +380,9 @@ def main():
     ap.add_argument("--batch-size", type=int, default=10000)
     ap.add_argument("--post-records", type=int, default=100_000)
     ap.add_argument("--post-request", type=int, default=10_000)
+    ap.add_argument("--pollers", type=int, default=0,
+                    help="SQLite: this many status pages' worth of GET /stats, once a second "
+                         "each, during every job (their p50/p99 are reported)")
     ap.add_argument("--workdir", help="where the stores live (default: a temp dir)")
     ap.add_argument("--plot", metavar="PREFIX", help="write PREFIX-records-per-second.png and "
                                                      "PREFIX-rss.png (needs matplotlib)")
@@ -387,6 +427,10 @@ def main():
                   f"{r['stats_ms_before']:.1f} ms before the job, {r['stats_ms_after']:.1f} ms "
                   f"after; serve RSS {r['serve_rss_mb']:.0f} MB; disk "
                   f"{r['disk_bytes'] / 1e6:,.0f} MB; load average {r['loadavg_end']}", flush=True)
+            if "polls" in r:
+                print(f"{'':>13}{args.pollers} pollers during the job: {r['polls']} GET /stats, "
+                      f"p50 {r['poll_ms_p50']:.1f} ms, p99 {r['poll_ms_p99']:.1f} ms, max "
+                      f"{r['poll_ms_max']:.1f} ms", flush=True)
     finally:
         raw.close()
         if not args.workdir:
