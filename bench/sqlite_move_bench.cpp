@@ -9,7 +9,11 @@
 //                               since issue 21)
 // Options after the mode: --memstatus-off (SQLITE_CONFIG_MEMSTATUS 0, as the store sets it),
 // --no-job-index (without signedrecords' (job_id, id) index), --page-size BYTES,
-// --rowid-signed (signedrecords as a rowid table with a UNIQUE id instead of WITHOUT ROWID).
+// --rowid-signed (signedrecords as a rowid table with a UNIQUE id instead of WITHOUT ROWID),
+// --count-triggers (the store's kept counts: a signer_counts row that four AFTER INSERT/DELETE
+// triggers update for every row), --chunk-counts (the same triggers, disabled on this connection
+// with SQLITE_DBCONFIG_ENABLE_TRIGGER, and the counts updated once a chunk by the rows each
+// statement changed).
 // Prints CPU microseconds per record of the reads and of the moves; bench/sqlite_move_costs.sh
 // counts instructions under callgrind (load-independent) in run_moves() alone.
 #include <sqlite3.h>
@@ -88,7 +92,7 @@ int main(int argc, char** argv) {
   if (argc < 3) {
     std::fprintf(stderr,
                  "usage: %s N row|group [--memstatus-off] [--no-job-index] [--page-size B] "
-                 "[--rowid-signed]\n",
+                 "[--rowid-signed] [--count-triggers | --chunk-counts]\n",
                  argv[0]);
     return 2;
   }
@@ -96,6 +100,8 @@ int main(int argc, char** argv) {
   const std::string mode = argv[2];
   bool job_index = true;
   bool rowid_signed = false;
+  bool count_triggers = false;
+  bool chunk_counts = false;
   std::string page_size;
   for (int i = 3; i < argc; ++i) {
     const std::string a = argv[i];
@@ -105,6 +111,10 @@ int main(int argc, char** argv) {
       job_index = false;
     } else if (a == "--rowid-signed") {
       rowid_signed = true;
+    } else if (a == "--count-triggers") {
+      count_triggers = true;
+    } else if (a == "--chunk-counts") {
+      count_triggers = chunk_counts = true;
     } else if (a == "--page-size" && i + 1 < argc) {
       page_size = argv[++i];
     } else {
@@ -134,6 +144,20 @@ int main(int argc, char** argv) {
              "TEXT NOT NULL, sign TEXT NOT NULL, key TEXT NOT NULL, job_id TEXT NOT NULL DEFAULT "
              "'') WITHOUT ROWID");
   if (job_index) exec("CREATE INDEX signedrecords_job_id ON signedrecords (job_id, id)");
+  if (count_triggers) {
+    exec(
+        "CREATE TABLE signer_counts (id INTEGER PRIMARY KEY CHECK (id = 1), unsigned_records "
+        "INTEGER NOT NULL, signed_records INTEGER NOT NULL);"
+        "INSERT INTO signer_counts VALUES (1, 0, 0);"
+        "CREATE TRIGGER c1 AFTER INSERT ON records BEGIN UPDATE signer_counts SET "
+        "unsigned_records = unsigned_records + 1; END;"
+        "CREATE TRIGGER c2 AFTER DELETE ON records BEGIN UPDATE signer_counts SET "
+        "unsigned_records = unsigned_records - 1; END;"
+        "CREATE TRIGGER c3 AFTER INSERT ON signedrecords BEGIN UPDATE signer_counts SET "
+        "signed_records = signed_records + 1; END;"
+        "CREATE TRIGGER c4 AFTER DELETE ON signedrecords BEGIN UPDATE signer_counts SET "
+        "signed_records = signed_records - 1; END;");
+  }
 
   // N records whose ids are 32 hex digits, as `signer load` makes them, loaded in id order.
   std::mt19937_64 rng(1);
@@ -156,6 +180,16 @@ int main(int argc, char** argv) {
   }
   exec("COMMIT");
   exec("PRAGMA wal_checkpoint(TRUNCATE)");
+  if (chunk_counts) {
+    int enabled = -1;
+    sqlite3_db_config(db, SQLITE_DBCONFIG_ENABLE_TRIGGER, 0, &enabled);
+    if (enabled != 0) throw std::runtime_error("triggers stayed enabled");
+  }
+  sqlite3_stmt* add_counts =
+      chunk_counts ? prepare(
+                         "UPDATE signer_counts SET unsigned_records = unsigned_records - ?1, "
+                         "signed_records = signed_records + ?2")
+                   : nullptr;
 
   const std::string salt = "b001ebc1-f2f7-44de-b5ff-1da0b16af05b";
   const std::string sign = "0x" + std::string(130, 'b');
@@ -197,6 +231,8 @@ int main(int argc, char** argv) {
       read_cpu += t1 - t0;
 
       exec("BEGIN IMMEDIATE");
+      std::int64_t inserted = 0;
+      std::int64_t deleted = 0;
       std::size_t done = 0;
       if (mode == "group") {
         for (; done + kGroup <= chunk.size(); done += kGroup) {
@@ -211,8 +247,10 @@ int main(int argc, char** argv) {
             bind(delete_group, j + 1, r.id);
           }
           step(insert_group);
+          inserted += sqlite3_changes(db);
           sqlite3_reset(insert_group);
           step(delete_group);
+          deleted += sqlite3_changes(db);
           sqlite3_reset(delete_group);
         }
       }
@@ -225,10 +263,18 @@ int main(int argc, char** argv) {
         bind(insert_one, 5, key);
         bind(insert_one, 6, job);
         step(insert_one);
+        inserted += sqlite3_changes(db);
         sqlite3_reset(insert_one);
         bind(delete_one, 1, r.id);
         step(delete_one);
+        deleted += sqlite3_changes(db);
         sqlite3_reset(delete_one);
+      }
+      if (chunk_counts) {
+        sqlite3_bind_int64(add_counts, 1, deleted);
+        sqlite3_bind_int64(add_counts, 2, inserted);
+        step(add_counts);
+        sqlite3_reset(add_counts);
       }
       exec("COMMIT");
       move_cpu += cpu_seconds() - t1;
@@ -238,6 +284,15 @@ int main(int argc, char** argv) {
     exec("PRAGMA wal_checkpoint(TRUNCATE)");
     move_cpu += cpu_seconds() - t;
   });
+  if (count_triggers) {  // the counts must come out exact either way
+    sqlite3_stmt* counts = prepare("SELECT unsigned_records, signed_records FROM signer_counts");
+    if (sqlite3_step(counts) != SQLITE_ROW || sqlite3_column_int64(counts, 0) != 0 ||
+        sqlite3_column_int64(counts, 1) != moved) {
+      std::fprintf(stderr, "signer_counts is wrong after the moves\n");
+      return 1;
+    }
+    sqlite3_finalize(counts);
+  }
   std::printf("%lld records, mode %s: read %.2f CPU-us a record, move %.2f CPU-us a record\n",
               moved, mode.c_str(), 1e6 * read_cpu / static_cast<double>(moved),
               1e6 * move_cpu / static_cast<double>(moved));

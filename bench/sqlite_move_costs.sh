@@ -9,6 +9,8 @@
 #   group, memstatus off, no (job_id, id) index   what the provenance index costs
 #   group, memstatus off, page size 16384         larger pages
 #   group, memstatus off, rowid signedrecords     signedrecords as a rowid table, UNIQUE(id)
+#   + count triggers      the store's kept counts: four triggers, one UPDATE of the counts a row
+#   + counts once a chunk the same triggers disabled on this connection, and one UPDATE a chunk
 # Usage: bench/sqlite_move_costs.sh [records, default 100000] [build dir, default build/release]
 set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -23,7 +25,7 @@ count() { # label, then sqlite_move_bench arguments after N
   shift
   valgrind --tool=callgrind --toggle-collect='*run_moves*' --callgrind-out-file="$out" \
     "$BUILD/sqlite_move_bench" "$N" "$@" > /dev/null 2>&1
-  printf '%-48s %8d instructions a record\n' "$label" \
+  printf '%-56s %8d instructions a record\n' "$label" \
     "$(($(awk '/^summary:/ {print $2}' "$out") / N))"
 }
 count "row" row
@@ -33,3 +35,5 @@ count "group, memstatus off (the store)" group --memstatus-off
 count "group, memstatus off, no (job_id, id) index" group --memstatus-off --no-job-index
 count "group, memstatus off, page size 16384" group --memstatus-off --page-size 16384
 count "group, memstatus off, rowid signedrecords" group --memstatus-off --rowid-signed
+count "the store + count triggers (issue 21's kept counts)" group --memstatus-off --count-triggers
+count "the store + counts once a chunk, triggers off here" group --memstatus-off --chunk-counts

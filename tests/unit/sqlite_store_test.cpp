@@ -132,6 +132,56 @@ TEST(SqliteStoreCounts, ARemovedRowOrTriggerIsCountedAgain) {
   EXPECT_EQ(store.count().unsigned_records, 9u);
 }
 
+// The store's writer counts its own rows (one UPDATE a transaction, with triggers off on that
+// connection); every other connection's rows are counted by the triggers. Interleaved, the kept
+// row must equal count(*) of both tables after each step: a write counted twice (triggers left on
+// beside the store's own counting) or not at all (a path that forgets to count) shows here.
+TEST(SqliteStoreCounts, TheStoresOwnWritesAndAnotherToolsAreEachCountedOnce) {
+  testing::TempDir dir;
+  SqliteStore store(dir / "s.db");
+  auto other = open_raw(dir / "s.db");
+  const auto expect_exact = [&](const char* after) {
+    sqlite3_stmt* stmt = nullptr;
+    ASSERT_EQ(sqlite3_prepare_v2(other.get(),
+                                 "SELECT (SELECT count(*) FROM records), "
+                                 "(SELECT count(*) FROM signedrecords)",
+                                 -1, &stmt, nullptr),
+              SQLITE_OK);
+    ASSERT_EQ(sqlite3_step(stmt), SQLITE_ROW);
+    const Counts kept = store.count();
+    EXPECT_EQ(kept.unsigned_records, static_cast<std::uint64_t>(sqlite3_column_int64(stmt, 0)))
+        << after;
+    EXPECT_EQ(kept.signed_records, static_cast<std::uint64_t>(sqlite3_column_int64(stmt, 1)))
+        << after;
+    sqlite3_finalize(stmt);
+  };
+  const IngestResult ingested = store.ingest(numbered(250, "a"));
+  EXPECT_EQ(ingested.accepted, 250u);
+  expect_exact("the store's ingest");
+  store.ingest(numbered(3, "a"));  // duplicates: nothing stored, nothing counted
+  expect_exact("an ingest of duplicates");
+  exec(other.get(), "INSERT INTO records (id, msg) VALUES ('x1', 'm'), ('x2', 'm')");
+  exec(other.get(),
+       "INSERT INTO signedrecords (id, msg, salt, sign, key, job_id) "
+       "VALUES ('a7', 'm', 's', '0xs', '0x04k', '')");
+  expect_exact("another tool's inserts");
+  // 150 records: one group of 100, then 50 one by one; a7 is already signed, and a140 was
+  // deleted from records by the other tool before the move reached it.
+  exec(other.get(), "DELETE FROM records WHERE id = 'a140'");
+  std::vector<records::SignedRecord> moved;
+  for (const records::UnsignedRecord& r : numbered(150, "a")) {
+    moved.push_back({r.id, r.msg, "salt", "0xs", "0x04k", ""});
+  }
+  const MoveResult result = store.move_to_signed(moved);
+  EXPECT_EQ(result.already_signed, 1u);
+  expect_exact("the store's move");
+  exec(other.get(), "DELETE FROM signedrecords WHERE id IN ('a3', 'a4')");
+  exec(other.get(), "DELETE FROM records WHERE id = 'x1'");
+  expect_exact("another tool's deletes");
+  EXPECT_EQ(store.count().unsigned_records, 101u);  // 250 + 2 - 1 (a140) - 149 moved - 1 (x1)
+  EXPECT_EQ(store.count().signed_records, 148u);    // 1 (a7) + 149 inserted - 2
+}
+
 // INSERT OR IGNORE relies on the unique index: without it, a second move of an id would store it
 // twice, signed with two salts.
 TEST(SqliteStoreSchema, GivesATableAnotherToolMadeTheUniqueIndexOnIdItLacks) {

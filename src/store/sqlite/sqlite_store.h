@@ -7,6 +7,7 @@
 // triggers keep in the transaction of every insert and delete, whoever writes: O(1), exact.
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
 #include <memory>
 #include <mutex>
@@ -64,6 +65,10 @@ class SqliteStore final : public Store {
                                             std::size_t limit) override;
 
  private:
+  // Adds a write's own changes to the kept counts, in its transaction (the writer connection runs
+  // with triggers off; sqlite_store.cpp, kCountTable). Caller holds write_mutex_.
+  void add_counts(std::int64_t unsigned_delta, std::int64_t signed_delta);
+
   std::filesystem::path path_;
   // Writes (and batch reads) go through one connection, reads for the API through another, so
   // /stats and lookups are not queued behind a move transaction (WAL lets them run side by side).
