@@ -25,7 +25,8 @@ struct BatchFailure {
   // a failed attempt, since nothing failed.
   bool busy = false;
   // No pod answered: the Service could not be reached, or its load balancer answered for want of
-  // a pod (a 502, 503 or 504 that is not a pod's JSON answer). Pods come back into rotation once
+  // a pod (a 502, or a 503 that is not a pod's JSON answer; not a 504, after which a pod may still
+  // be moving the batch, so it counts as a failed attempt). Pods come back into rotation once
   // they are ready again, so this is waited out for a while (CoordinatorOptions::service_wait)
   // without using up attempts.
   bool no_pod = false;

@@ -3,8 +3,9 @@
 // key, and `records` has an index on (shard, id) so a batch reads only its shard range.
 // A move (insert signed + delete unsigned) is one transaction, so a crash at any instant leaves
 // each record in exactly one table. Several processes may share the file: writers take the lock
-// with BEGIN IMMEDIATE and wait up to the busy timeout. count() reads one row (signer_counts) that
-// triggers keep in the transaction of every insert and delete, whoever writes: O(1), exact.
+// with BEGIN IMMEDIATE and wait up to the busy timeout. count() reads one row (signer_counts) kept
+// in the transaction of every insert and delete, whoever writes (the store's own writes count
+// themselves; every other writer's rows are counted by triggers): O(1), exact.
 #pragma once
 
 #include <cstdint>
