@@ -123,6 +123,12 @@ def stats_latency(api, times=5):
     return statistics.median(ms), max(ms), last
 
 
+def latency_summary(ms):
+    """(count, median, p99, max) of latencies in milliseconds; the p99 by nearest rank."""
+    ms = sorted(ms)
+    return len(ms), statistics.median(ms), ms[min(len(ms) - 1, int(len(ms) * 0.99))], ms[-1]
+
+
 class Pollers:
     """`count` threads that each GET /stats once a second, as an open status page does, until
     stopped; the latencies of every poll, in milliseconds."""
@@ -141,14 +147,11 @@ class Pollers:
             self.stop.wait(max(0.0, 1.0 - (time.monotonic() - start)))
 
     def finish(self):
-        """Stops the pollers; returns (polls, p50 ms, p99 ms, max ms), or None with no poll."""
+        """Stops the pollers; returns latency_summary of their polls, or None with no poll."""
         self.stop.set()
         for t in self.threads:
             t.join()
-        if not self.ms:
-            return None
-        ms = sorted(self.ms)
-        return len(ms), ms[len(ms) // 2], ms[min(len(ms) - 1, int(len(ms) * 0.99))], ms[-1]
+        return latency_summary(self.ms) if self.ms else None
 
 
 def post_records(api, count, per_request):

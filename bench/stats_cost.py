@@ -13,13 +13,12 @@ Usage: bench/stats_cost.py --reference OLD_BUILD_DIR [--build build/release] [--
 """
 import argparse
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 
-from scale_run import Api, run_measured, serve_sqlite
+from scale_run import Api, latency_summary, run_measured, serve_sqlite
 
 
 def measure(signer, n, times, work):
@@ -44,9 +43,8 @@ def measure(signer, n, times, work):
     finally:
         server.terminate()
         server.wait(timeout=60)
-    ms.sort()
-    return {"load_rate": n / elapsed, "median": statistics.median(ms),
-            "p99": ms[min(len(ms) - 1, int(len(ms) * 0.99))], "max": ms[-1]}
+    _, median, p99, slowest = latency_summary(ms)
+    return {"load_rate": n / elapsed, "median": median, "p99": p99, "max": slowest}
 
 
 def main():
