@@ -5,7 +5,6 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <cstdio>
 #include <cstring>
 #include <limits>
 #include <queue>
@@ -15,10 +14,6 @@
 namespace signer::ingest {
 namespace {
 
-struct FileCloser {
-  void operator()(std::FILE* file) const { std::fclose(file); }
-};
-
 // Each record in a run: seq (u64), id length (u32), msg length (u32), id bytes, msg bytes, in
 // this machine's byte order (the file never outlives the process).
 struct RunHeader {
@@ -27,7 +22,11 @@ struct RunHeader {
   std::uint32_t msg_size;
 };
 
-constexpr std::size_t kRunBuffer = std::size_t{1} << 16;
+// A run being written buffers this much before each write(2); only one run is written at a time.
+constexpr std::size_t kWriteBuffer = std::size_t{256} << 10;
+// Bounds of one merged run's read buffer, whatever merge_buffer_bytes and the number of runs say.
+constexpr std::size_t kMinReadBuffer = std::size_t{4} << 10;
+constexpr std::size_t kMaxReadBuffer = std::size_t{256} << 10;
 
 bool comes_before(std::string_view id_a, std::uint64_t seq_a, std::string_view id_b,
                   std::uint64_t seq_b) {
@@ -37,25 +36,24 @@ bool comes_before(std::string_view id_a, std::uint64_t seq_a, std::string_view i
 
 }  // namespace
 
-// One sorted run, written once and then read once from the start, in an unnamed file.
+// One sorted run, written once and then read once from the start, in an unnamed file. It holds a
+// buffer only while it is being written or read, so runs that wait for their merge cost no memory.
 class RecordSpool::Run {
  public:
-  explicit Run(const std::filesystem::path& dir) : dir_(dir), buffer_(kRunBuffer) {
-    int fd = ::open(dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-    if (fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)) {
+  explicit Run(const std::filesystem::path& dir) : dir_(dir) {
+    fd_ = ::open(dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+    if (fd_ < 0 && (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)) {
       // A file system without O_TMPFILE: a named file, unlinked at once.
       std::string pattern = (dir / "signer-spool-XXXXXX").string();
-      fd = ::mkostemp(pattern.data(), O_CLOEXEC);
-      if (fd >= 0) ::unlink(pattern.c_str());
+      fd_ = ::mkostemp(pattern.data(), O_CLOEXEC);
+      if (fd_ >= 0) ::unlink(pattern.c_str());
     }
-    if (fd < 0) fail("cannot create a temporary file");
-    file_.reset(::fdopen(fd, "w+b"));
-    if (!file_) {
-      ::close(fd);
-      fail("cannot open a temporary file");
-    }
-    std::setvbuf(file_.get(), buffer_.data(), _IOFBF, buffer_.size());
+    if (fd_ < 0) fail("cannot create a temporary file");
+    buffer_.reserve(kWriteBuffer);
   }
+  ~Run() { ::close(fd_); }
+  Run(const Run&) = delete;
+  Run& operator=(const Run&) = delete;
 
   void write(std::uint64_t seq, const records::UnsignedRecord& record) {
     constexpr std::size_t kMax = std::numeric_limits<std::uint32_t>::max();
@@ -64,53 +62,109 @@ class RecordSpool::Run {
     }
     const RunHeader header{seq, static_cast<std::uint32_t>(record.id.size()),
                            static_cast<std::uint32_t>(record.msg.size())};
-    if (std::fwrite(&header, sizeof header, 1, file_.get()) != 1 ||
-        std::fwrite(record.id.data(), 1, record.id.size(), file_.get()) != record.id.size() ||
-        std::fwrite(record.msg.data(), 1, record.msg.size(), file_.get()) != record.msg.size()) {
-      fail("cannot write a temporary file");
-    }
+    append(&header, sizeof header);
+    append(record.id.data(), record.id.size());
+    append(record.msg.data(), record.msg.size());
   }
 
-  // Ends writing; reading starts at the first record.
-  void rewind() {
-    if (std::fflush(file_.get()) != 0 || std::fseek(file_.get(), 0, SEEK_SET) != 0) {
-      fail("cannot write a temporary file");
-    }
+  // Ends writing: what is buffered goes to the file, and the buffer is released.
+  void finish_writing() {
+    write_out(buffer_.data(), buffer_.size());
+    std::vector<char>().swap(buffer_);
   }
 
-  // Reads the next record into `seq` and `record`; false at the end of the run.
+  // Starts reading at the first record, through a buffer of `buffer_size` bytes.
+  void start_reading(std::size_t buffer_size) {
+    if (::lseek(fd_, 0, SEEK_SET) != 0) fail("cannot read a temporary file");
+    buffer_.resize(buffer_size);
+    begin_ = end_ = 0;
+  }
+
+  // Reads the next record into `seq` and `record`; false at the end of the run, when the buffer
+  // is released.
   bool read(std::uint64_t& seq, records::UnsignedRecord& record) {
     RunHeader header{};
-    if (std::fread(&header, sizeof header, 1, file_.get()) != 1) {
-      if (std::ferror(file_.get())) fail("cannot read a temporary file");
+    if (!take(&header, sizeof header, true)) {
+      std::vector<char>().swap(buffer_);
       return false;
     }
     seq = header.seq;
     record.id.resize(header.id_size);
     record.msg.resize(header.msg_size);
-    if (std::fread(record.id.data(), 1, header.id_size, file_.get()) != header.id_size ||
-        std::fread(record.msg.data(), 1, header.msg_size, file_.get()) != header.msg_size) {
-      fail("cannot read a temporary file (truncated)");
-    }
+    take(record.id.data(), header.id_size, false);
+    take(record.msg.data(), header.msg_size, false);
     return true;
   }
 
  private:
+  void append(const void* data, std::size_t size) {
+    if (buffer_.size() + size > kWriteBuffer && !buffer_.empty()) {
+      write_out(buffer_.data(), buffer_.size());
+      buffer_.clear();
+    }
+    if (size >= kWriteBuffer) return write_out(data, size);  // a large record goes straight out
+    const auto* bytes = static_cast<const char*>(data);
+    buffer_.insert(buffer_.end(), bytes, bytes + size);
+  }
+
+  void write_out(const void* data, std::size_t size) {
+    const auto* bytes = static_cast<const char*>(data);
+    while (size > 0) {
+      const ssize_t n = ::write(fd_, bytes, size);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) fail("cannot write a temporary file");
+      bytes += n;
+      size -= static_cast<std::size_t>(n);
+    }
+  }
+
+  // Copies the next `size` bytes of the run to `out`. At the end of the run: false when nothing
+  // of them was there and `at_record_start`; otherwise the run is truncated, which throws.
+  bool take(void* out, std::size_t size, bool at_record_start) {
+    auto* dst = static_cast<char*>(out);
+    while (size > 0) {
+      if (begin_ == end_) {
+        const ssize_t n = ::read(fd_, buffer_.data(), buffer_.size());
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) fail("cannot read a temporary file");
+        if (n == 0) {
+          if (at_record_start) return false;
+          errno = 0;
+          fail("cannot read a temporary file (truncated)");
+        }
+        begin_ = 0;
+        end_ = static_cast<std::size_t>(n);
+      }
+      at_record_start = false;
+      const std::size_t part = std::min(size, end_ - begin_);
+      std::memcpy(dst, buffer_.data() + begin_, part);
+      begin_ += part;
+      dst += part;
+      size -= part;
+    }
+    return true;
+  }
+
   [[noreturn]] void fail(const std::string& what) const {
     throw std::runtime_error("record spool: " + what + " in " + dir_.string() + ": " +
                              std::strerror(errno));
   }
 
   std::filesystem::path dir_;
-  std::vector<char> buffer_;  // stdio's buffer; declared before file_, so it outlives it
-  std::unique_ptr<std::FILE, FileCloser> file_;
+  int fd_ = -1;
+  std::vector<char> buffer_;  // what is being written, or [begin_, end_) of what was read
+  std::size_t begin_ = 0;
+  std::size_t end_ = 0;
 };
 
 namespace {
 
-// Merges `runs` (each sorted by id, then seq), calling emit(seq, record) in that order.
+// Merges `runs` (each sorted by id, then seq), calling emit(seq, record) in that order; the runs
+// share `buffer_bytes` of read buffers.
 template <typename Emit>
-void merge_runs(const std::vector<RecordSpool::Run*>& runs, Emit emit) {
+void merge_runs(const std::vector<RecordSpool::Run*>& runs, std::size_t buffer_bytes, Emit emit) {
+  const std::size_t buffer_size =
+      std::clamp(buffer_bytes / runs.size(), kMinReadBuffer, kMaxReadBuffer);
   struct Head {
     std::uint64_t seq = 0;
     records::UnsignedRecord record;
@@ -121,7 +175,7 @@ void merge_runs(const std::vector<RecordSpool::Run*>& runs, Emit emit) {
   };
   std::priority_queue<std::size_t, std::vector<std::size_t>, decltype(later)> queue(later);
   for (std::size_t i = 0; i < runs.size(); ++i) {
-    runs[i]->rewind();
+    runs[i]->start_reading(buffer_size);
     if (runs[i]->read(heads[i].seq, heads[i].record)) queue.push(i);
   }
   while (!queue.empty()) {
@@ -154,7 +208,7 @@ void RecordSpool::spill() {
   });
   auto run = std::make_unique<Run>(options_.dir);
   for (const Entry& e : buffer_) run->write(e.seq, e.record);
-  run->rewind();
+  run->finish_writing();
   runs_.push_back(std::move(run));
   ++spilled_;
   buffer_.clear();
@@ -188,15 +242,19 @@ void RecordSpool::drain(std::size_t chunk_records, std::size_t chunk_bytes,
       std::vector<Run*> inputs;
       for (std::size_t i = 0; i < options_.fan_in; ++i) inputs.push_back(runs_[i].get());
       auto merged = std::make_unique<Run>(options_.dir);
-      merge_runs(inputs, [&](std::uint64_t seq, const records::UnsignedRecord& record) {
-        merged->write(seq, record);
-      });
+      merge_runs(inputs, options_.merge_buffer_bytes,
+                 [&](std::uint64_t seq, const records::UnsignedRecord& record) {
+                   merged->write(seq, record);
+                 });
+      merged->finish_writing();
+      ++intermediate_merges_;
       runs_.erase(runs_.begin(), runs_.begin() + static_cast<std::ptrdiff_t>(options_.fan_in));
       runs_.push_back(std::move(merged));
     }
     std::vector<Run*> inputs;
     for (const auto& run : runs_) inputs.push_back(run.get());
-    merge_runs(inputs, [&](std::uint64_t, records::UnsignedRecord& record) { emit(record); });
+    merge_runs(inputs, options_.merge_buffer_bytes,
+               [&](std::uint64_t, records::UnsignedRecord& record) { emit(record); });
   }
   if (!out.empty()) sink(out);
   buffer_.clear();

@@ -88,7 +88,39 @@ TEST(RecordSpool, SpillsRunsAndMergesThemByIdKeepingEqualIdsInInputOrder) {
 
 TEST(RecordSpool, MergesInSeveralPassesWhenThereAreMoreRunsThanItsFanIn) {
   // 200 runs, merged 3 at a time.
-  EXPECT_EQ(spool_and_check(records_with_repeats(1000, 3), runs_of(5, 3), 64), 200u);
+  const auto input = records_with_repeats(1000, 3);
+  RecordSpool spool(runs_of(5, 3));
+  for (const auto& r : input) spool.add(r);
+  expect_same(drain(spool, 64).records, expected_order(input));
+  EXPECT_EQ(spool.spilled_runs(), 200u);
+  EXPECT_GT(spool.intermediate_merges(), 0u);
+}
+
+TEST(RecordSpool, MergesAThousandRunsInOnePassByDefault) {
+  // A 100M-record load spills 1,000 runs of 100,000: by default they are merged straight into
+  // the output, so no record is written and read twice.
+  RecordSpoolOptions options;
+  options.run_records = 5;
+  const auto input = records_with_repeats(5000, 4);
+  RecordSpool spool(options);
+  for (const auto& r : input) spool.add(r);
+  expect_same(drain(spool, 1000).records, expected_order(input));
+  EXPECT_EQ(spool.spilled_runs(), 1000u);
+  EXPECT_EQ(spool.intermediate_merges(), 0u);
+}
+
+TEST(RecordSpool, ReadsRecordsThatSpanItsReadBuffers) {
+  // The smallest read buffer (4 KiB a run): records of up to 9,000 bytes start and end anywhere
+  // in it, and one of 1 MiB, over the write buffer too, goes to its file in one piece.
+  std::vector<UnsignedRecord> input;
+  std::mt19937 rng(5);
+  for (std::size_t i = 0; i < 300; ++i) {
+    input.push_back({numbered("id-", rng() % 100), std::string(rng() % 9000, char('a' + i % 26))});
+  }
+  input.push_back({"id-big", std::string((std::size_t{1} << 20) + 3, 'z')});
+  RecordSpoolOptions options = runs_of(7, 4);
+  options.merge_buffer_bytes = 1;
+  spool_and_check(input, options, 50);
 }
 
 TEST(RecordSpool, SpillsAtTheByteBudgetToo) {
