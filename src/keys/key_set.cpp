@@ -24,7 +24,16 @@ RingKey::RingKey(std::shared_ptr<const crypto::KeyRing> ring, std::size_t index,
 
 std::string Key::sign_salted(crypto::MessageSigner& signer, std::string_view salt,
                              std::string_view msg) const {
-  return crypto::to_prefixed_hex(sign_digest(signer, crypto::keccak256_concat(salt, msg)));
+  std::string out;
+  sign_salted_into(signer, salt, msg, out);
+  return out;
+}
+
+void Key::sign_salted_into(crypto::MessageSigner& signer, std::string_view salt,
+                           std::string_view msg, std::string& out) const {
+  const crypto::Signature65 signature = sign_digest(signer, crypto::keccak256_concat(salt, msg));
+  out.assign("0x");
+  crypto::append_hex(out, signature);
 }
 
 crypto::Signature65 RingKey::sign_digest(crypto::MessageSigner& signer,

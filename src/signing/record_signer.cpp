@@ -9,7 +9,7 @@ std::optional<std::string> sign_record(const schemes::SigningScheme& scheme, con
                                        records::SignedRecord& record) {
   record.key = key.public_key();
   if (scheme.kind() == schemes::SchemeKind::kRaw) {
-    record.sign = key.sign_salted(signer, record.salt, record.msg);
+    key.sign_salted_into(signer, record.salt, record.msg, record.sign);
     record.scheme.clear();
     record.digest.clear();
     return std::nullopt;
@@ -22,9 +22,15 @@ std::optional<std::string> sign_record(const schemes::SigningScheme& scheme, con
   const crypto::Hash256& hash = std::get<crypto::Hash256>(digest);
   crypto::Signature65 signature = key.sign_digest(signer, hash);
   signature[64] = static_cast<std::uint8_t>(signature[64] + scheme.v_base());
-  record.sign = crypto::to_prefixed_hex(signature);
-  record.scheme = std::string(schemes::to_string(scheme.kind()));
-  record.digest = scheme.records_digest() ? crypto::to_prefixed_hex(hash) : std::string();
+  // Written over the strings' own buffers: a batch allocates them on its own thread.
+  record.sign.assign("0x");
+  crypto::append_hex(record.sign, signature);
+  record.scheme = schemes::to_string(scheme.kind());
+  record.digest.clear();
+  if (scheme.records_digest()) {
+    record.digest.assign("0x");
+    crypto::append_hex(record.digest, hash);
+  }
   return std::nullopt;
 }
 
