@@ -27,10 +27,10 @@
 namespace signer::ingest {
 
 struct RecordSpoolOptions {
-  std::filesystem::path dir;          // where runs are spilled; empty = the system temp dir
-  std::size_t run_records = 100'000;  // a run is spilled at this many records…
-  std::size_t run_bytes = 16u << 20;  // … or this many bytes of ids and messages
-  std::size_t fan_in = 1024;          // runs merged at once (more runs take another pass)
+  std::filesystem::path dir;                  // where runs are spilled; empty = the system temp dir
+  std::size_t run_records = 100'000;          // a run is spilled at this many records…
+  std::size_t run_bytes = 16u << 20;          // … or this many bytes of ids and messages
+  std::size_t fan_in = 1024;                  // runs merged at once (more runs take another pass)
   std::size_t merge_buffer_bytes = 4u << 20;  // read buffers of the runs merged at once
 };
 

@@ -54,8 +54,8 @@ class Key {
   std::string sign_salted(crypto::MessageSigner& signer, std::string_view salt,
                           std::string_view msg) const;
   // The same, written over `out`: a string that already has the capacity gets no allocation.
-  void sign_salted_into(crypto::MessageSigner& signer, std::string_view salt,
-                        std::string_view msg, std::string& out) const;
+  void sign_salted_into(crypto::MessageSigner& signer, std::string_view salt, std::string_view msg,
+                        std::string& out) const;
 
  protected:
   Key(std::string public_key, std::string address, KeySource source, std::string origin)
