@@ -218,7 +218,8 @@ class Store {
       std::string_view job_id, const std::function<void(const records::SignedRecord&)>& sink) = 0;
 
   // Inserts `job`, or replaces the stored job with the same id (an upsert). The coordinator
-  // calls it at the start, after each batch and at the end; the last write wins.
+  // calls it at the start, as batches end (at most once a second) and at the end; the last write
+  // wins.
   virtual void save_job(const audit::JobRecord& job) = 0;
 
   // Returns the job with `id`, or nullopt when there is none.

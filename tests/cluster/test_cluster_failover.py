@@ -48,9 +48,9 @@ def test_failover_mid_job_loses_no_acknowledged_move(cluster_factory, store):
 
     wait_until(lambda: job_gauge(coordinator, "signer_job_batches_done") >= batches // 4,
                timeout=240, interval=0.05, what="a quarter of the batches")
-    # What the job has recorded as done, from the store (it saves its record after each batch),
-    # and what it counts as signed: every such move was acknowledged by the primary, which a
-    # synchronous standby must have had before the commit returned.
+    # What the job has recorded as done, from the store (it saves its record as batches end, at
+    # most once a second), and what it counts as signed: every such move was acknowledged by the
+    # primary, which a synchronous standby must have had before the commit returned.
     record = cluster.pods[1].get(f"/jobs/{job_id}").json()
     done_before = {b["batch"] for b in record["results"] if not b["error"]}
     signed_before = coordinator.stats()["job"]["records_signed"]

@@ -107,6 +107,42 @@ TEST_F(SigningTest, AJobShowsItsFinalStateOnlyOnceANewJobCanStart) {
   EXPECT_NO_THROW(coordinator.wait(coordinator.start(request(10)).id));
 }
 
+// Counts the saves of a job's record while it runs.
+class CountingSavesStore final : public testing::ForwardingStore {
+ public:
+  using ForwardingStore::ForwardingStore;
+  void save_job(const audit::JobRecord& job) override {
+    if (job.state == JobState::kRunning) ++running_saves;
+    inner_.save_job(job);
+  }
+  std::atomic<int> running_saves{0};
+};
+
+// The running record holds an outcome per ended batch and is saved whole: saved after every
+// batch, a job of B batches wrote O(B^2). It is saved at most once per interval instead, and the
+// final save still holds every batch.
+TEST_F(SigningTest, AJobOfManyBatchesSavesItsRunningRecordAtMostOncePerInterval) {
+  store_->ingest(random_records(400));
+  CountingSavesStore counting(*store_);
+  BatchWorker worker(counting, pool_, metrics_, *audit_, {50, "pod"});
+  InProcessDispatcher dispatcher(worker);
+  CoordinatorOptions options{2, 3, 1ms, 2ms};
+  options.progress_save_interval = 300ms;
+  Coordinator coordinator(counting, key_holder_, dispatcher, metrics_, *audit_, options);
+  const auto start = std::chrono::steady_clock::now();
+  const auto done = coordinator.wait(coordinator.start(request(1)).id);
+  const std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
+  ASSERT_EQ(done->state, JobState::kSucceeded) << done->error;
+  ASSERT_EQ(done->batches, 400u);
+  // The save at the job's start, then one per interval begun.
+  EXPECT_LE(counting.running_saves.load(), static_cast<int>(took.count() / 0.3) + 2)
+      << "in " << took.count() << " s";
+  const auto saved = store_->find_job(done->id);
+  ASSERT_TRUE(saved);
+  EXPECT_EQ(saved->results.size(), 400u);
+  EXPECT_EQ(saved->records_signed, 400u);
+}
+
 // Fails every attempt of every batch after the worker moved its first chunk: a store error that
 // ends the run part way (what BatchRunError carries back).
 class MovesThenFailsStore final : public testing::ForwardingStore {
