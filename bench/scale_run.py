@@ -71,12 +71,29 @@ class Raw:
 
 
 def run_measured(argv, env=None):
-    """Runs argv to its end; returns (seconds, that process's figures: cpu_s, written_bytes,
-    maxrss_mb, from its own rusage)."""
+    """Runs argv to its end; returns (seconds, that process's figures: cpu_s and written_bytes from
+    its own rusage, maxrss_mb its peak RSS). The rusage's ru_maxrss is not that peak: the kernel
+    carries the forked child's high-water mark over its exec, and that child was a copy of this
+    Python process (80 MB at 10M records, which is what earlier runs reported as the load's RSS).
+    So VmHWM, which the exec'd program starts anew, is read from /proc every 20 ms until it
+    ends."""
     with tempfile.TemporaryFile() as err:
         start = time.monotonic()
         proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=err, env=env)
+        peak, done = [0.0], threading.Event()
+
+        def sample():
+            while not done.is_set():
+                try:
+                    peak[0] = max(peak[0], vm_hwm_mb(proc.pid))
+                except (OSError, AttributeError):  # gone, or a zombie without VmHWM
+                    pass
+                done.wait(0.02)
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
         _, status, usage = os.wait4(proc.pid, 0)
+        done.set()
+        sampler.join()
         elapsed = time.monotonic() - start
         proc.returncode = os.waitstatus_to_exitcode(status)
         if proc.returncode != 0:
@@ -84,7 +101,7 @@ def run_measured(argv, env=None):
             raise SystemExit(f"{' '.join(argv)} failed ({proc.returncode}): "
                              f"{err.read()[-2000:].decode(errors='replace')}")
     return elapsed, {"cpu_s": usage.ru_utime + usage.ru_stime,
-                     "written_bytes": usage.ru_oublock * 512, "maxrss_mb": usage.ru_maxrss / 1024}
+                     "written_bytes": usage.ru_oublock * 512, "maxrss_mb": peak[0]}
 
 
 class Api:
@@ -354,7 +371,7 @@ def plot(prefix, args, results, library):
 
     fig, ax = plt.subplots(figsize=(9, 5.4))
     for label, key, color in (("signer serve (the job), VmHWM", "serve_rss_mb", "#4C72B0"),
-                              ("signer load, ru_maxrss", "load_rss_mb", "#55A868")):
+                              ("signer load, VmHWM", "load_rss_mb", "#55A868")):
         ys = [r[key] for r in results]
         ax.plot(sizes, ys, marker="o", color=color, label=label)
         for x, y in zip(sizes, ys):
