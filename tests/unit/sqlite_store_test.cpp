@@ -182,6 +182,33 @@ TEST(SqliteStoreCounts, TheStoresOwnWritesAndAnotherToolsAreEachCountedOnce) {
   EXPECT_EQ(store.count().signed_records, 148u);    // 1 (a7) + 149 inserted - 2
 }
 
+// GET /stats reads the kept counts on a connection of its own: a long read on the reader (a job's
+// closing count_signed_of_job scans every record it signed, 2 s at 10M) must not hold it up.
+// for_each_signed holds the reader while its sink runs; count() is asked from another thread
+// meanwhile. Sharing the reader, it waited until the scan ended.
+TEST(SqliteStoreCounts, AreReadWhileALongReadHoldsTheReader) {
+  testing::TempDir dir;
+  SqliteStore store(dir / "s.db");
+  store.ingest(numbered(3, "a"));
+  std::vector<records::SignedRecord> moved;
+  for (const records::UnsignedRecord& r : numbered(2, "a")) {
+    moved.push_back({r.id, r.msg, "salt", "0xs", "0x04k", ""});
+  }
+  store.move_to_signed(moved);
+  std::future<Counts> counted;
+  bool answered_during_the_read = false;
+  store.for_each_signed([&](const records::SignedRecord&) {
+    if (counted.valid()) return;
+    counted = std::async(std::launch::async, [&] { return store.count(); });
+    answered_during_the_read = counted.wait_for(10s) == std::future_status::ready;
+  });
+  ASSERT_TRUE(counted.valid());
+  const Counts counts = counted.get();
+  EXPECT_TRUE(answered_during_the_read);
+  EXPECT_EQ(counts.unsigned_records, 1u);
+  EXPECT_EQ(counts.signed_records, 2u);
+}
+
 // INSERT OR IGNORE relies on the unique index: without it, a second move of an id would store it
 // twice, signed with two salts.
 TEST(SqliteStoreSchema, GivesATableAnotherToolMadeTheUniqueIndexOnIdItLacks) {

@@ -390,7 +390,8 @@ void ensure_unique_id(SqliteConnection& conn, const char* table) {
 SqliteStore::SqliteStore(const std::filesystem::path& path, bool synchronous_full)
     : path_(path),
       writer_(std::make_unique<SqliteConnection>(path, synchronous_full)),
-      reader_(std::make_unique<SqliteConnection>(path, synchronous_full)) {
+      reader_(std::make_unique<SqliteConnection>(path, synchronous_full)),
+      counter_(std::make_unique<SqliteConnection>(path, synchronous_full)) {
   Transaction tx(*writer_);
   writer_->exec(kSchema);
   if (!has_column(*writer_, "signedrecords", "job_id")) writer_->exec(kJobIdColumn);
@@ -404,7 +405,7 @@ SqliteStore::SqliteStore(const std::filesystem::path& path, bool synchronous_ful
   open_counts(*writer_);
   tx.commit();
   // From here the writer counts its own rows (add_counts); every other connection keeps the
-  // triggers. The reader never writes.
+  // triggers. The reader and the counter never write.
   int triggers = -1;
   if (sqlite3_db_config(writer_->get(), SQLITE_DBCONFIG_ENABLE_TRIGGER, 0, &triggers) !=
           SQLITE_OK ||
@@ -440,11 +441,12 @@ void SqliteStore::ping() {
 
 Counts SqliteStore::count() {
   {
-    // One row the triggers keep (open_counts): O(1) at any size.
-    std::lock_guard lock(read_mutex_);
-    StatementUse use(reader_->statement(
+    // One row the store keeps (open_counts): O(1) at any size, on a connection of its own, so no
+    // long read on the reader (a job's closing count of its records scans them all) delays it.
+    std::lock_guard lock(counter_mutex_);
+    StatementUse use(counter_->statement(
         "SELECT unsigned_records, signed_records FROM signer_counts WHERE id = 1"));
-    if (reader_->step(use.get())) {
+    if (counter_->step(use.get())) {
       return {static_cast<std::uint64_t>(sqlite3_column_int64(use.get(), 0)),
               static_cast<std::uint64_t>(sqlite3_column_int64(use.get(), 1))};
     }
