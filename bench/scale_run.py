@@ -17,8 +17,8 @@ loading and the job at 10M within 10% of 100k).
 database per size): the load goes to the database, POST /records and GET /stats to the load
 balancer, the job to pod 0; RSS is the largest pod's, disk use the database's data directory,
 and the job's CPU that of the pods, PostgreSQL and nginx together (all on the same cores here).
-The 100M-record SQLite run is documented as a manual run (docs/PERFORMANCE.md): it needs about
-40 GB of disk and hours.
+The 100M-record SQLite run is documented as a manual run (docs/PERFORMANCE.md, "The 100M-record
+run"): it needs about 70 GB of disk (the store and the load's sorted runs) and about 45 minutes.
 
 --plot PREFIX writes PREFIX-records-per-second.png and PREFIX-rss.png (bench/charts.py).
 --pollers N (SQLite) keeps N status pages' worth of GET /stats going during every job, one a
