@@ -36,10 +36,14 @@ void append_hex(std::string& out, std::span<const std::uint8_t> bytes) {
 
 std::string to_prefixed_hex(std::span<const std::uint8_t> bytes) {
   std::string out;
-  out.reserve(2 + bytes.size() * 2);
-  out = "0x";
-  append_hex(out, bytes);
+  assign_prefixed_hex(out, bytes);
   return out;
+}
+
+void assign_prefixed_hex(std::string& out, std::span<const std::uint8_t> bytes) {
+  out.reserve(prefixed_hex_size(bytes.size()));
+  out.assign("0x");
+  append_hex(out, bytes);
 }
 
 bool decode_hex(std::string_view hex, std::span<std::uint8_t> out) {

@@ -3,6 +3,7 @@
 // the one place that conversion happens, written to be cheap enough for the per-record hot path.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <span>
 #include <string>
@@ -13,8 +14,15 @@ namespace signer::crypto {
 // Appends the lowercase hex of `bytes` to `out` (two characters a byte, no prefix).
 void append_hex(std::string& out, std::span<const std::uint8_t> bytes);
 
+// The length of "0x" + the hex of `bytes` bytes.
+constexpr std::size_t prefixed_hex_size(std::size_t bytes) { return 2 + 2 * bytes; }
+
 // Returns "0x" + lowercase hex of `bytes`.
 std::string to_prefixed_hex(std::span<const std::uint8_t> bytes);
+
+// Sets `out` to "0x" + lowercase hex of `bytes`, in its own buffer: a string that already has
+// the capacity (prefixed_hex_size) gets no allocation.
+void assign_prefixed_hex(std::string& out, std::span<const std::uint8_t> bytes);
 
 // Decodes exactly out.size() bytes from `hex` (no prefix, either case).
 // Returns false, leaving `out` unspecified, when `hex` has the wrong length or a non-hex character.

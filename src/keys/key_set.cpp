@@ -31,9 +31,7 @@ std::string Key::sign_salted(crypto::MessageSigner& signer, std::string_view sal
 
 void Key::sign_salted_into(crypto::MessageSigner& signer, std::string_view salt,
                            std::string_view msg, std::string& out) const {
-  const crypto::Signature65 signature = sign_digest(signer, crypto::keccak256_concat(salt, msg));
-  out.assign("0x");
-  crypto::append_hex(out, signature);
+  crypto::assign_prefixed_hex(out, sign_digest(signer, crypto::keccak256_concat(salt, msg)));
 }
 
 crypto::Signature65 RingKey::sign_digest(crypto::MessageSigner& signer,

@@ -2,8 +2,12 @@
 
 #include <chrono>
 #include <optional>
+#include <tuple>
 #include <vector>
 
+#include "crypto/hex.h"
+#include "crypto/keccak.h"
+#include "crypto/message_signer.h"
 #include "crypto/salt_generator.h"
 #include "metrics/signer_metrics.h"
 #include "records/shard.h"
@@ -12,9 +16,11 @@
 namespace signer::signing {
 namespace {
 
-// "0x" + R||S||V in hex, and "0x" + a 32-byte digest in hex.
-constexpr std::size_t kSignHexSize = 2 + 2 * 65;
-constexpr std::size_t kDigestHexSize = 2 + 2 * 32;
+// "0x" + R||S||V in hex, and "0x" + a digest in hex.
+constexpr std::size_t kSignHexSize =
+    crypto::prefixed_hex_size(std::tuple_size_v<crypto::Signature65>);
+constexpr std::size_t kDigestHexSize =
+    crypto::prefixed_hex_size(std::tuple_size_v<crypto::Hash256>);
 
 // One chunk on its way through the pipeline: read, being signed, then written.
 struct Chunk {

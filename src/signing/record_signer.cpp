@@ -23,14 +23,10 @@ std::optional<std::string> sign_record(const schemes::SigningScheme& scheme, con
   crypto::Signature65 signature = key.sign_digest(signer, hash);
   signature[64] = static_cast<std::uint8_t>(signature[64] + scheme.v_base());
   // Written over the strings' own buffers: a batch allocates them on its own thread.
-  record.sign.assign("0x");
-  crypto::append_hex(record.sign, signature);
+  crypto::assign_prefixed_hex(record.sign, signature);
   record.scheme = schemes::to_string(scheme.kind());
   record.digest.clear();
-  if (scheme.records_digest()) {
-    record.digest.assign("0x");
-    crypto::append_hex(record.digest, hash);
-  }
+  if (scheme.records_digest()) crypto::assign_prefixed_hex(record.digest, hash);
   return std::nullopt;
 }
 

@@ -248,5 +248,18 @@ TEST(Hex, DecodeRejectsWrongLengthAndBadDigits) {
   EXPECT_FALSE(decode_hex("abcg", out));
 }
 
+// assign_prefixed_hex replaces what the string held, and writes into the buffer it already has.
+TEST(Hex, AssignPrefixedHexOverwritesInTheStringsOwnBuffer) {
+  const std::array<std::uint8_t, 3> bytes{0x00, 0xab, 0xff};
+  std::string out = "left over from before, longer than the result";
+  out.reserve(prefixed_hex_size(bytes.size()) + 64);
+  const char* buffer = out.data();
+  assign_prefixed_hex(out, bytes);
+  EXPECT_EQ(out, "0x00abff");
+  EXPECT_EQ(out, to_prefixed_hex(bytes));
+  EXPECT_EQ(out.data(), buffer);
+  EXPECT_EQ(prefixed_hex_size(65), 132u);
+}
+
 }  // namespace
 }  // namespace signer::crypto

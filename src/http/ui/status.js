@@ -184,7 +184,8 @@
   }
 
   // Polls of one running job may come from two sources (the coordinating pod's /stats, the
-  // store's record, saved at most a second after a batch ends): its counts are shown never going back.
+  // store's record, saved at most a second after a batch ends): its counts are shown never going
+  // back.
   let shown = null;
   function steady(job) {
     if (shown && shown.id === job.id && job.state === "running") {
