@@ -15,23 +15,19 @@ std::optional<std::uint64_t> optional_count(const nlohmann::json& j, const char*
   return j.at(key).get<std::uint64_t>();
 }
 
-}  // namespace
+// One outcome of a job's `results`.
+nlohmann::json outcome_json(const BatchOutcome& b) {
+  return {{"batch", b.batch},         {"pod", b.pod},
+          {"key_index", b.key_index}, {"key_address", b.key_address},
+          {"signed", b.signed_count}, {"already_signed", b.already_signed},
+          {"attempts", b.attempts},   {"error", b.error}};
+}
 
-nlohmann::json to_json(const JobRecord& job) {
+// Every field of the record but `results`.
+nlohmann::json job_fields_json(const JobRecord& job) {
   nlohmann::json keys = nlohmann::json::array();
   for (const KeyGrant& k : job.keys) {
     keys.push_back({{"index", k.index}, {"address", k.address}, {"public_key", k.public_key}});
-  }
-  nlohmann::json results = nlohmann::json::array();
-  for (const BatchOutcome& b : job.results) {
-    results.push_back({{"batch", b.batch},
-                       {"pod", b.pod},
-                       {"key_index", b.key_index},
-                       {"key_address", b.key_address},
-                       {"signed", b.signed_count},
-                       {"already_signed", b.already_signed},
-                       {"attempts", b.attempts},
-                       {"error", b.error}});
   }
   nlohmann::json parameters = {
       {"batch_size", job.batch_size}, {"keys", keys}, {"scheme", job.scheme}};
@@ -43,7 +39,6 @@ nlohmann::json to_json(const JobRecord& job) {
           {"state", std::string(to_string(job.state))},
           {"unsigned_at_start", job.unsigned_at_start},
           {"batches", job.batches},
-          {"results", results},
           {"records_signed", job.records_signed},
           {"already_signed", job.already_signed},
           {"records_invalid", job.records_invalid},
@@ -52,6 +47,53 @@ nlohmann::json to_json(const JobRecord& job) {
           {"unsigned_at_end", optional_json(job.unsigned_at_end)},
           {"left_from_start", optional_json(job.left_from_start)},
           {"error", job.error}};
+}
+
+constexpr const char* kResultsField = "results";
+
+// dump_line of a non-empty object without its braces: its members, comma-separated.
+void append_members(std::string& out, const nlohmann::json& object) {
+  const std::string text = dump_line(object);
+  out.append(text, 1, text.size() - 2);
+}
+
+}  // namespace
+
+nlohmann::json to_json(const JobRecord& job) {
+  nlohmann::json out = job_fields_json(job);
+  nlohmann::json& results = out[kResultsField] = nlohmann::json::array();
+  for (const BatchOutcome& b : job.results) results.push_back(outcome_json(b));
+  return out;
+}
+
+std::string job_record_text(const JobRecord& job) {
+  // An object's members are written in key order (nlohmann::json keeps them in a std::map), so
+  // the text is: the fields that sort before "results", the outcomes, the fields after.
+  nlohmann::json before = nlohmann::json::object();
+  nlohmann::json after = nlohmann::json::object();
+  nlohmann::json fields = job_fields_json(job);
+  for (auto& [key, value] : fields.items()) {
+    (key < kResultsField ? before : after)[key] = std::move(value);
+  }
+  std::string out = "{";
+  if (!before.empty()) {
+    append_members(out, before);
+    out += ',';
+  }
+  out += '"';
+  out += kResultsField;
+  out += "\":[";
+  for (std::size_t i = 0; i < job.results.size(); ++i) {
+    if (i > 0) out += ',';
+    out += dump_line(outcome_json(job.results[i]));
+  }
+  out += ']';
+  if (!after.empty()) {
+    out += ',';
+    append_members(out, after);
+  }
+  out += '}';
+  return out;
 }
 
 JobRecord job_record_from_json(const nlohmann::json& j) {

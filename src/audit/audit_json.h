@@ -11,6 +11,10 @@
 namespace signer::audit {
 
 nlohmann::json to_json(const JobRecord& job);
+// dump_line(to_json(job)), the text the stores keep, written without the tree of `results`: one
+// outcome's tree at a time. A job's record holds an outcome a batch, and a tree costs ~800 bytes an
+// outcome to the ~170 of its text.
+std::string job_record_text(const JobRecord& job);
 // Reads what to_json(JobRecord) wrote. Throws nlohmann::json::exception on a missing or mistyped
 // field, and std::invalid_argument on an unknown state.
 JobRecord job_record_from_json(const nlohmann::json& json);

@@ -307,6 +307,46 @@ TEST(JobId, RejectsEverythingElse) {
   EXPECT_TRUE(audit::is_valid_job_id("j-0123456789ab-0123456789abcdef"));
 }
 
+// The stores save job_record_text, which writes the outcomes one at a time instead of as one tree:
+// its text must be exactly the tree's, whichever fields are set, and must read back.
+TEST(JobRecordText, IsTheTextOfTheRecordsJsonAndReadsBack) {
+  audit::JobRecord job;
+  job.id = audit::new_job_id(1700000000000);
+  const std::string empty = audit::job_record_text(job);
+  EXPECT_EQ(empty, audit::dump_line(audit::to_json(job)));
+  EXPECT_NE(empty.find("\"results\":[]"), std::string::npos) << empty;
+
+  job.started_by = "ops \"night\" \\ shift";
+  job.remote_addr = "127.0.0.1:5000";
+  job.batch_size = 10000;
+  job.keys = {{0, "0xabc", "0x04def"}, {3, "0x123", "0x04456"}};
+  job.scheme = "eip712:mail";
+  job.scheme_fingerprint = "sha256:00ff";
+  job.state = audit::JobState::kFailed;
+  job.unsigned_at_start = 30001;
+  job.batches = 4;
+  job.records_signed = 20000;
+  job.already_signed = 7;
+  job.records_invalid = 1;
+  job.started_unix_ms = 1700000000000;
+  job.ended_unix_ms = 1700000009999;
+  job.unsigned_at_end = 10001;
+  job.left_from_start = 10001;
+  job.error = "1 of 4 batches failed: caf\xc3\xa9 \xff";  // invalid UTF-8 is replaced
+  for (std::uint64_t b = 0; b < 3; ++b) {
+    job.results.push_back({b, "pod-" + std::to_string(b), b % 2, "0xabc", 10000 - b, b, 1, ""});
+  }
+  job.results.push_back({3, "", 1, "0x123", 0, 0, 5, "store \"full\"\n\t\x01"});
+  const std::string text = audit::job_record_text(job);
+  EXPECT_EQ(text, audit::dump_line(audit::to_json(job)));
+  const audit::JobRecord back = audit::job_record_from_json(nlohmann::json::parse(text));
+  ASSERT_EQ(back.results.size(), 4u);
+  EXPECT_EQ(back.results[3].error, "store \"full\"\n\t\x01");
+  EXPECT_EQ(back.results[2].signed_count, 9998u);
+  EXPECT_EQ(back.scheme_fingerprint, "sha256:00ff");
+  EXPECT_EQ(back.left_from_start, std::optional<std::uint64_t>(10001));
+}
+
 TEST_F(SigningTest, CoordinatorPersistsTheJobWithEveryBatchResultAndStampsItsRecords) {
   store_->ingest(random_records(1000));
   BatchWorker worker(*store_, pool_, metrics_, *audit_, {100, "pod-a"});

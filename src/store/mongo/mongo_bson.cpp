@@ -117,7 +117,10 @@ void signed_read_options(Bson& opts) {
 }
 
 std::unique_ptr<Bson> bson_from_json(const nlohmann::json& json) {
-  const std::string text = audit::dump_line(json);
+  return bson_from_json_text(audit::dump_line(json));
+}
+
+std::unique_ptr<Bson> bson_from_json_text(std::string_view text) {
   auto doc = std::make_unique<Bson>();
   bson_error_t error;
   // The Bson holds an empty initialized document (no heap memory), so re-initializing is safe.

@@ -23,6 +23,7 @@ namespace {
 using mongo::ArrayKey;
 using mongo::Bson;
 using mongo::bson_from_json;
+using mongo::bson_from_json_text;
 using mongo::BulkPtr;
 using mongo::CollectionPtr;
 using mongo::Connection;
@@ -818,7 +819,7 @@ void MongoStore::for_each_signed_of_job(
 }
 
 void MongoStore::save_job(const audit::JobRecord& job) {
-  const auto doc = bson_from_json(audit::to_json(job));
+  const auto doc = bson_from_json_text(audit::job_record_text(job));
   Bson selector;
   selector.utf8("id", job.id);
   Bson opts;

@@ -624,7 +624,7 @@ void PostgresStore::for_each_signed_of_job(
 }
 
 void PostgresStore::save_job(const audit::JobRecord& job) {
-  const std::string body = audit::dump_line(audit::to_json(job));
+  const std::string body = audit::job_record_text(job);
   auto conn = pool_->borrow();
   conn->run("save_job",
             "INSERT INTO jobs (id, started_unix_ms, state, body) VALUES ($1, $2, $3, $4) "

@@ -770,7 +770,7 @@ void SqliteStore::for_each_signed_of_job(
 }
 
 void SqliteStore::save_job(const audit::JobRecord& job) {
-  const std::string body = audit::dump_line(audit::to_json(job));
+  const std::string body = audit::job_record_text(job);
   std::lock_guard lock(write_mutex_);
   sqlite3_stmt* stmt = writer_->statement(
       "INSERT INTO jobs (id, started_unix_ms, state, body) VALUES (?1, ?2, ?3, ?4) "
