@@ -159,6 +159,39 @@ TEST_F(SchemeJobTest, AnEip191JobSignsPersonalMessagesAndARawJobKeepsTheOriginal
   }
 }
 
+// One worker runs the batches of every job in turn: a raw job right after an eip712 job with
+// misfits inherits no scheme, no digest and no misfit from it.
+TEST_F(SchemeJobTest, ARawJobAfterAnEip712JobOnTheSameWorkerSignsEveryRecordRaw) {
+  store_->ingest(vouchers(50, 4));
+  const JobSnapshot typed = run(schemes::SigningScheme::eip712(voucher_), 20);
+  EXPECT_EQ(typed.records_signed, 50u);
+  EXPECT_EQ(typed.records_invalid, 4u);
+  const auto plain = random_records(70);
+  store_->ingest(plain);
+  const JobSnapshot raw = run(schemes::SigningScheme::raw(), 20);
+  EXPECT_EQ(raw.state, JobState::kSucceeded) << raw.error;
+  EXPECT_EQ(raw.records_invalid, 0u);
+  // The four misfits are signed raw too: any msg is a raw message.
+  EXPECT_EQ(raw.records_signed, 74u);
+  std::size_t typed_records = 0;
+  for (const auto& [id, r] : signed_records()) {
+    if (r.job_id == typed.id) {
+      ++typed_records;
+      EXPECT_EQ(r.scheme, "eip712") << id;
+      EXPECT_EQ(r.digest.size(), 66u) << id;
+    } else {
+      EXPECT_EQ(r.job_id, raw.id) << id;
+      EXPECT_EQ(r.scheme, "") << id;
+      EXPECT_EQ(r.digest, "") << id;
+    }
+  }
+  EXPECT_EQ(typed_records, 50u);
+  const audit::VerifyReport report = audit::verify_job(
+      *store_, *store_->find_job(raw.id), {},
+      [](const audit::Mismatch& m) { ADD_FAILURE() << m.record_id << ": " << m.reason; });
+  EXPECT_EQ(report.valid, 74u);
+}
+
 TEST_F(SchemeJobTest, AuditVerifyChecksAnEip712JobWithItsSchemeFileAndOnlyThatOne) {
   store_->ingest(vouchers(50, 0));
   const JobSnapshot done = run(schemes::SigningScheme::eip712(voucher_));
