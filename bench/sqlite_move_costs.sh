@@ -11,6 +11,8 @@
 #   group, memstatus off, rowid signedrecords     signedrecords as a rowid table, UNIQUE(id)
 #   + count triggers      the store's kept counts: four triggers, one UPDATE of the counts a row
 #   + counts once a chunk the same triggers disabled on this connection, and one UPDATE a chunk
+#   + keyed read          the (shard, id) index partial (none of these ids in it), and every chunk
+#                         read by a range of the primary key: the store since the partial index
 # Usage: bench/sqlite_move_costs.sh [records, default 100000] [build dir, default build/release]
 set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -37,3 +39,4 @@ count "group, memstatus off, page size 16384" group --memstatus-off --page-size 
 count "group, memstatus off, rowid signedrecords" group --memstatus-off --rowid-signed
 count "the store + count triggers (issue 21's kept counts)" group --memstatus-off --count-triggers
 count "the store + counts once a chunk, triggers off here" group --memstatus-off --chunk-counts
+count "the store + keyed read (partial shard index)" group --memstatus-off --chunk-counts --keyed-read

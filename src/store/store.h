@@ -168,7 +168,8 @@ class Store {
 
   // Gives every unsigned record whose shard is missing, not a number, not a whole number, or
   // outside [0, 2^32) its shard_of(id), so some batch reads it exactly once. Returns how many it
-  // updated.
+  // updated. SQLite reads an id in lowercase hex by the id itself, whatever its shard column
+  // holds, so it updates only the other ids.
   virtual std::uint64_t backfill_shards() = 0;
 
   // Returns up to `limit` unsigned records whose shard is in `range`, in (shard, id) order,

@@ -1,15 +1,18 @@
 // What only the SQLite store has to prove on its own: ingest is serialised with a move of the
-// same id by its write lock, and a table another tool made without a unique index on id gets one
-// (or is refused when its data already breaks it).
+// same id by its write lock, a table another tool made without a unique index on id gets one
+// (or is refused when its data already breaks it), and only ids whose order is not their shard
+// order are kept in the (shard, id) index.
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
 #include <chrono>
+#include <cstdio>
 #include <future>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "records/shard.h"
 #include "store/sqlite/sqlite_store.h"
 #include "test_support.h"
 
@@ -245,6 +248,116 @@ TEST(SqliteStoreSchema, RefusesATableThatHoldsAnIdTwiceNamingIt) {
               std::string::npos)
         << e.what();
   }
+}
+
+// Entries of index `name`, counted from its pages (the dbstat table), not through the planner.
+std::int64_t index_entries(sqlite3* db, const char* name) {
+  sqlite3_stmt* raw = nullptr;
+  EXPECT_EQ(sqlite3_prepare_v2(db,
+                               "SELECT coalesce(sum(ncell), 0) FROM dbstat "
+                               "WHERE name = ?1 AND pagetype = 'leaf'",
+                               -1, &raw, nullptr),
+            SQLITE_OK)
+      << sqlite3_errmsg(db);
+  std::unique_ptr<sqlite3_stmt, int (*)(sqlite3_stmt*)> stmt(raw, sqlite3_finalize);
+  sqlite3_bind_text(raw, 1, name, -1, SQLITE_STATIC);
+  EXPECT_EQ(sqlite3_step(raw), SQLITE_ROW) << sqlite3_errmsg(db);
+  return sqlite3_column_int64(raw, 0);
+}
+
+bool has_index(sqlite3* db, const std::string& name) {
+  sqlite3_stmt* raw = nullptr;
+  EXPECT_EQ(sqlite3_prepare_v2(db, "SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?1",
+                               -1, &raw, nullptr),
+            SQLITE_OK);
+  std::unique_ptr<sqlite3_stmt, int (*)(sqlite3_stmt*)> stmt(raw, sqlite3_finalize);
+  sqlite3_bind_text(raw, 1, name.c_str(), -1, SQLITE_TRANSIENT);
+  return sqlite3_step(raw) == SQLITE_ROW;
+}
+
+std::vector<records::UnsignedRecord> read_everything(SqliteStore& store) {
+  std::vector<records::UnsignedRecord> out;
+  ReadCursor cursor;
+  for (;;) {
+    auto page = store.read_unsigned(records::shard_range_for_batch(0, 1), cursor, 7);
+    out.insert(out.end(), page.begin(), page.end());
+    if (cursor.exhausted) return out;
+  }
+}
+
+// Lowercase-hex ids (UUIDs, the original generator's ids) are read by a range of the primary key;
+// the (shard, id) index holds only the other ids. An ingest of random ids then writes one B-tree
+// page a record, not two, and a move deletes from one (docs/PERFORMANCE.md).
+TEST(SqliteStoreShardIndex, HoldsOnlyTheIdsWhoseIdOrderIsNotTheirShardOrder) {
+  testing::TempDir dir;
+  SqliteStore store(dir / "s.db");
+  std::vector<records::UnsignedRecord> lower;
+  std::vector<records::UnsignedRecord> others;
+  for (unsigned i = 0; i < 200; ++i) {
+    char id[40];
+    std::snprintf(id, sizeof id, "%08x-8d1c-4b6e-9f3a-%012x", i * 21474836u, i);
+    lower.push_back({id, "m"});
+  }
+  for (unsigned i = 0; i < 10; ++i) {
+    char id[40];
+    std::snprintf(id, sizeof id, "%08X-8D1C", 0xA0000000u + i * 12345u);
+    others.push_back({id, "m"});
+    others.push_back({"named-" + std::to_string(i), "m"});
+  }
+  others.push_back({"0000000:", "m"});  // sorts between hex digits
+  store.ingest(lower);
+  store.ingest(others);
+  auto db = open_raw(dir / "s.db");
+  EXPECT_TRUE(has_index(db.get(), "records_shard_other"));
+  EXPECT_EQ(index_entries(db.get(), "records_shard_other"), 21);
+  EXPECT_EQ(read_everything(store).size(), 221u);
+
+  std::vector<records::SignedRecord> moved;
+  for (const auto& r : lower) moved.push_back({r.id, r.msg, "s", "x", "k", "j"});
+  EXPECT_EQ(store.move_to_signed(moved).inserted, 200u);
+  EXPECT_EQ(index_entries(db.get(), "records_shard_other"), 21);
+  moved.clear();
+  for (const auto& r : others) moved.push_back({r.id, r.msg, "s", "x", "k", "j"});
+  EXPECT_EQ(store.move_to_signed(moved).inserted, 21u);
+  EXPECT_EQ(index_entries(db.get(), "records_shard_other"), 0);
+  EXPECT_EQ(store.count().unsigned_records, 0u);
+}
+
+// A store written before the partial index had a full (shard, id) index: opening it drops that
+// index and makes the partial one, and every record is read as before.
+TEST(SqliteStoreShardIndex, AStoreWithTheFullIndexOfOlderSignersLosesItOnOpen) {
+  testing::TempDir dir;
+  std::vector<records::UnsignedRecord> records{
+      {"0a0b0c0d-1", "m"}, {"0A0B0C0D-2", "m"}, {"named", "m"}, {"ffffffff", "m"}};
+  SqliteStore(dir / "s.db").ingest(records);
+  exec(open_raw(dir / "s.db").get(),
+       "DROP INDEX records_shard_other; CREATE INDEX records_shard_id ON records (shard, id)");
+  SqliteStore store(dir / "s.db");
+  auto db = open_raw(dir / "s.db");
+  EXPECT_FALSE(has_index(db.get(), "records_shard_id"));
+  EXPECT_TRUE(has_index(db.get(), "records_shard_other"));
+  EXPECT_EQ(index_entries(db.get(), "records_shard_other"), 2);
+  EXPECT_EQ(read_everything(store).size(), 4u);
+}
+
+// Lowercase-hex ids another tool wrote with no shard, or a shard of the wrong type or range, are
+// read by their id like any other: the backfill need not (and does not) touch them.
+TEST(SqliteStoreShardIndex, LowercaseIdsAnotherToolWroteWithoutAShardAreReadWithoutBackfill) {
+  testing::TempDir dir;
+  SqliteStore store(dir / "s.db");
+  exec(open_raw(dir / "s.db").get(),
+       "INSERT INTO records (id, msg) VALUES ('00000001aa', 'm'), ('ABCDEF01', 'm');"
+       "INSERT INTO records (id, msg, shard) VALUES ('00000002aa', 'm', 'x'), "
+       "('00000003aa', 'm', 12.5), ('00000004aa', 'm', -1), ('00000005aa', 'm', 7)");
+  std::vector<std::string> ids;
+  for (const auto& r : read_everything(store)) ids.push_back(r.id);
+  EXPECT_EQ(ids, (std::vector<std::string>{"00000001aa", "00000002aa", "00000003aa", "00000004aa",
+                                           "00000005aa"}));
+  EXPECT_EQ(store.backfill_shards(), 1u);  // ABCDEF01 only
+  ids.clear();
+  for (const auto& r : read_everything(store)) ids.push_back(r.id);
+  EXPECT_EQ(ids.size(), 6u);
+  EXPECT_EQ(ids.back(), "ABCDEF01");
 }
 
 }  // namespace

@@ -5,7 +5,9 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
@@ -102,6 +104,14 @@ class StatementUse {
  private:
   sqlite3_stmt* stmt_;
 };
+
+// A text column as it stands in the row, valid until the statement steps or resets.
+std::string_view column_view(sqlite3_stmt* stmt, int col) {
+  const auto* text = sqlite3_column_text(stmt, col);
+  if (!text) return {};
+  return {reinterpret_cast<const char*>(text),
+          static_cast<std::size_t>(sqlite3_column_bytes(stmt, col))};
+}
 
 std::string column_text(sqlite3_stmt* stmt, int col) {
   const auto* text = sqlite3_column_text(stmt, col);
@@ -230,7 +240,6 @@ CREATE TABLE IF NOT EXISTS records (
   sign  TEXT NOT NULL DEFAULT '',
   key   TEXT NOT NULL DEFAULT ''
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS records_shard_id ON records (shard, id);
 CREATE TABLE IF NOT EXISTS signedrecords (
   id   TEXT PRIMARY KEY NOT NULL,
   msg  TEXT NOT NULL,
@@ -254,6 +263,25 @@ CREATE TABLE IF NOT EXISTS audit (
 );
 CREATE INDEX IF NOT EXISTS audit_job ON audit (job_id, seq);
 )sql";
+
+// How a batch finds the records of its shard range (records::shard_of). An id whose first 8
+// characters are lowercase hex digits, as every UUID and the original generator's 32-digit ids
+// are, has those digits for its shard, so its (shard, id) order is its id order: a batch reads
+// such records by a range of the primary key, and they need no index of their own. Only the
+// other ids (uppercase or mixed-case hex, anything else, and ids that are not text) are in
+// records_shard_other, a partial index on (shard, id). Before it, every record was also in a
+// full (shard, id) index: a second B-tree that each ingest inserted into and each move deleted
+// from at a page of its own for random ids, and that each read went through before reaching the
+// row (docs/PERFORMANCE.md, "The shard index only for ids not in id order").
+#define SIGNER_KEYED_BY_ID            \
+  "(typeof(id) = 'text' AND id GLOB " \
+  "'[0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f]*')"
+#define SIGNER_NOT_KEYED_BY_ID "NOT " SIGNER_KEYED_BY_ID
+constexpr const char* kShardIndex =
+    "CREATE INDEX IF NOT EXISTS records_shard_other ON records (shard, id) "
+    "WHERE " SIGNER_NOT_KEYED_BY_ID;
+// The full index of stores made before records_shard_other: dropped when such a store opens.
+constexpr const char* kDropFullShardIndex = "DROP INDEX IF EXISTS records_shard_id";
 
 // The ingest epoch (store.h, JobStart): one row, the epoch ingests stamp records with; a job's
 // start closes it. Records made by other tools (or before this existed) have a NULL epoch.
@@ -400,6 +428,8 @@ SqliteStore::SqliteStore(const std::filesystem::path& path, bool synchronous_ful
   if (!has_column(*writer_, "signedrecords", "digest")) writer_->exec(kDigestColumn);
   if (!has_column(*writer_, "records", "epoch")) writer_->exec(kEpochColumn);
   writer_->exec(kEpochTable);
+  writer_->exec(kDropFullShardIndex);
+  writer_->exec(kShardIndex);
   ensure_unique_id(*writer_, "records");
   ensure_unique_id(*writer_, "signedrecords");
   open_counts(*writer_);
@@ -529,19 +559,22 @@ std::uint64_t SqliteStore::backfill_shards() {
     std::vector<std::string> ids;
     {
       // Missing, below 0 or at/above 2^32 (text and blobs sort above every number): no batch's
-      // range holds these. Three ranges of the (shard, id) index, not a scan.
+      // range holds these. Three ranges of records_shard_other, not a scan. Records keyed by id
+      // are read by their id whatever their shard column holds, so they need no backfill.
       StatementUse use(writer_->statement(
-          "SELECT id FROM records WHERE shard IS NULL OR shard < 0 OR shard >= 4294967296 "
-          "LIMIT 10000"));
+          "SELECT id FROM records WHERE shard IS NULL AND " SIGNER_NOT_KEYED_BY_ID
+          " UNION ALL SELECT id FROM records WHERE shard < 0 AND " SIGNER_NOT_KEYED_BY_ID
+          " UNION ALL SELECT id FROM records WHERE shard >= 4294967296 AND " SIGNER_NOT_KEYED_BY_ID
+          " LIMIT 10000"));
       while (writer_->step(use.get())) ids.push_back(column_text(use.get(), 0));
     }
     if (ids.empty()) {
       // Not whole numbers: an INTEGER column keeps 12.5 as a REAL (12.0 becomes 12). A cursor
       // holds whole shards, so a read would meet such a record again after passing it, and
-      // sign it twice. A scan of the (shard, id) index, which holds the shard.
-      StatementUse use(
-          writer_->statement("SELECT id FROM records WHERE typeof(shard) = 'real' "
-                             "LIMIT 10000"));
+      // sign it twice. A scan of records_shard_other, which holds the shard.
+      StatementUse use(writer_->statement(
+          "SELECT id FROM records WHERE typeof(shard) = 'real' AND " SIGNER_NOT_KEYED_BY_ID
+          " LIMIT 10000"));
       while (writer_->step(use.get())) ids.push_back(column_text(use.get(), 0));
     }
     if (ids.empty()) return updated;
@@ -561,6 +594,47 @@ std::uint64_t SqliteStore::backfill_shards() {
   }
 }
 
+namespace {
+
+constexpr std::uint64_t kShardSpace = std::uint64_t{1} << 32;
+
+// A shard's first id among the ids keyed by id: its 8 lowercase hex digits.
+std::string hex8(std::uint64_t shard) {
+  char text[9];
+  std::snprintf(text, sizeof text, "%08x", static_cast<unsigned>(shard));
+  return text;
+}
+
+// Where the ids keyed by id (SIGNER_KEYED_BY_ID) that come after a cursor at (shard, id) begin,
+// in id order: {first id, whether that id itself is after the cursor}, or nothing when none can
+// be. The cursor's id need not be keyed by id itself (it may be a record of records_shard_other
+// in the same shard).
+std::optional<std::pair<std::string, bool>> keyed_after(std::uint64_t shard,
+                                                        const std::string& id) {
+  if (shard >= kShardSpace) return std::nullopt;
+  std::string first = hex8(shard);
+  // The ids of this shard all begin with `first`: after the cursor's id when it has that prefix
+  // too, all of them when it sorts before them, none when it sorts after them.
+  if (id.size() >= first.size() && id.compare(0, first.size(), first) == 0) {
+    return std::pair{id, false};
+  }
+  if (id < first) return std::pair{std::move(first), true};
+  if (shard + 1 >= kShardSpace) return std::nullopt;
+  return std::pair{hex8(shard + 1), true};
+}
+
+// The shard of an id keyed by id: its first 8 hex digits (records::shard_of).
+std::uint64_t keyed_shard(const unsigned char* id) {
+  std::uint64_t value = 0;
+  for (int i = 0; i < 8; ++i) {
+    const unsigned char c = id[i];
+    value = (value << 4) | static_cast<std::uint64_t>(c <= '9' ? c - '0' : c - 'a' + 10);
+  }
+  return value;
+}
+
+}  // namespace
+
 std::vector<records::UnsignedRecord> SqliteStore::read_unsigned(const records::ShardRange& range,
                                                                 ReadCursor& cursor,
                                                                 std::size_t limit,
@@ -570,27 +644,63 @@ std::vector<records::UnsignedRecord> SqliteStore::read_unsigned(const records::S
   std::vector<records::UnsignedRecord> out;
   out.reserve(std::min<std::size_t>(limit, 4096));
   std::size_t bytes = 0;
-  sqlite3_stmt* stmt = writer_->statement(
-      "SELECT id, msg, shard FROM records WHERE (shard, id) > (?1, ?2) AND shard < ?3 "
-      "ORDER BY shard, id LIMIT ?4");
-  StatementUse use(stmt);
-  // Bound without a copy (SQLITE_STATIC), so it must outlive the stepping, which moves cursor.id.
+  // Two streams in (shard, id) order, merged: the records keyed by id, a range of the primary
+  // key (`keyed`), and the others, a range of records_shard_other (`other`). Each is limited to
+  // `limit` rows, as many as the merge can take. Cursor values are bound without a copy
+  // (SQLITE_STATIC), so they must outlive the stepping, which moves cursor.id.
   const std::string after_id = cursor.id;
-  writer_->bind_int(stmt, 1, static_cast<std::int64_t>(cursor.shard));
-  writer_->bind_text(stmt, 2, after_id);
-  writer_->bind_int(stmt, 3, static_cast<std::int64_t>(range.end));
-  writer_->bind_int(stmt, 4, static_cast<std::int64_t>(limit));
-  // Rows are stepped one at a time, so stopping at the byte budget reads no further. Stepping
-  // past the last row of the range (fewer rows than the limit) is what says it is exhausted.
-  bool stepped_to_end = false;
-  while (bytes < byte_limit) {
-    if (!writer_->step(stmt)) {
-      stepped_to_end = true;
-      break;
+  const auto keyed_from = keyed_after(cursor.shard, after_id);
+  const std::string keyed_end = range.end >= kShardSpace ? "g" : hex8(range.end);  // 'g' > 'f'
+  sqlite3_stmt* keyed = nullptr;
+  if (keyed_from && keyed_from->first < keyed_end) {
+    keyed = writer_->statement(
+        keyed_from->second
+            ? "SELECT id, msg FROM records WHERE id >= ?1 AND id < ?2 AND " SIGNER_KEYED_BY_ID
+              " ORDER BY id LIMIT ?3"
+            : "SELECT id, msg FROM records WHERE id > ?1 AND id < ?2 AND " SIGNER_KEYED_BY_ID
+              " ORDER BY id LIMIT ?3");
+  }
+  std::optional<StatementUse> keyed_use;
+  if (keyed) {
+    keyed_use.emplace(keyed);
+    writer_->bind_text(keyed, 1, keyed_from->first);
+    writer_->bind_text(keyed, 2, keyed_end);
+    writer_->bind_int(keyed, 3, static_cast<std::int64_t>(limit));
+  }
+  sqlite3_stmt* other = writer_->statement(
+      "SELECT id, msg, shard FROM records WHERE (shard, id) > (?1, ?2) AND shard < ?3 "
+      "AND " SIGNER_NOT_KEYED_BY_ID " ORDER BY shard, id LIMIT ?4");
+  StatementUse other_use(other);
+  writer_->bind_int(other, 1, static_cast<std::int64_t>(cursor.shard));
+  writer_->bind_text(other, 2, after_id);
+  writer_->bind_int(other, 3, static_cast<std::int64_t>(range.end));
+  writer_->bind_int(other, 4, static_cast<std::int64_t>(limit));
+  bool keyed_row = keyed != nullptr && writer_->step(keyed);
+  bool other_row = writer_->step(other);
+  // Whether the keyed stream's row comes first in (shard, id) order. SQLite orders a NULL or a
+  // number before any text, and a BLOB after it; text bytewise (the id column's BINARY collation).
+  const auto keyed_first = [&] {
+    if (!other_row) return true;
+    if (!keyed_row) return false;
+    const std::uint64_t keyed_at = keyed_shard(sqlite3_column_text(keyed, 0));
+    const auto other_at = static_cast<std::uint64_t>(sqlite3_column_int64(other, 2));
+    if (keyed_at != other_at) return keyed_at < other_at;
+    switch (sqlite3_column_type(other, 0)) {
+      case SQLITE_TEXT: return column_view(keyed, 0) < column_view(other, 0);
+      case SQLITE_BLOB: return true;
+      default: return false;
     }
+  };
+  // Rows are taken one at a time, so stopping at the byte budget takes no further. Both streams
+  // ending before the limit is what says the range is exhausted.
+  while (bytes < byte_limit && cursor.visited < limit) {
+    if (!keyed_row && !other_row) break;
+    const bool from_keyed = keyed_first();
+    sqlite3_stmt* stmt = from_keyed ? keyed : other;
     ++cursor.visited;
-    cursor.shard = static_cast<std::uint64_t>(sqlite3_column_int64(stmt, 2));
     cursor.id = column_text(stmt, 0);
+    cursor.shard = from_keyed ? keyed_shard(sqlite3_column_text(stmt, 0))
+                              : static_cast<std::uint64_t>(sqlite3_column_int64(stmt, 2));
     // Another tool may have written a BLOB (or, with a NULL-less schema of its own, anything);
     // signing its bytes as text would sign something other than what was stored.
     if (sqlite3_column_type(stmt, 0) != SQLITE_TEXT ||
@@ -598,12 +708,17 @@ std::vector<records::UnsignedRecord> SqliteStore::read_unsigned(const records::S
       cursor.invalid.push_back({cursor.id, sqlite3_column_type(stmt, 0) != SQLITE_TEXT
                                                ? "id is not text"
                                                : "msg is not text"});
-      continue;
+    } else {
+      out.push_back({cursor.id, column_text(stmt, 1)});
+      bytes += out.back().id.size() + out.back().msg.size();
     }
-    out.push_back({cursor.id, column_text(stmt, 1)});
-    bytes += out.back().id.size() + out.back().msg.size();
+    if (from_keyed) {
+      keyed_row = writer_->step(keyed);
+    } else {
+      other_row = writer_->step(other);
+    }
   }
-  cursor.exhausted = stepped_to_end && cursor.visited < limit;
+  cursor.exhausted = !keyed_row && !other_row && cursor.visited < limit;
   return out;
 }
 

@@ -1,6 +1,7 @@
 // The embedded store: one SQLite file in WAL mode, zero setup.
 // Tables `records` and `signedrecords` use the contract's field names; both have `id` as primary
-// key, and `records` has an index on (shard, id) so a batch reads only its shard range.
+// key. A batch reads only its shard range: ids in lowercase hex by a range of that key (their id
+// order is their shard order), every other id through a partial index on (shard, id).
 // A move (insert signed + delete unsigned) is one transaction, so a crash at any instant leaves
 // each record in exactly one table. Several processes may share the file: writers take the lock
 // with BEGIN IMMEDIATE and wait up to the busy timeout. count() reads one row (signer_counts) kept

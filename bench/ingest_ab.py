@@ -1,0 +1,113 @@
+#!/usr/bin/env python3
+"""POST /records into a large embedded store, taking turns between builds.
+
+For each store size N (--sizes), one store is loaded once (`signer load --count N`, with the
+first build), and each turn of each build then runs on a fresh copy of it:
+  1. `signer serve` on the copy: the seconds until /readyz answers (a build that changes the
+     schema pays that once here);
+  2. POST /records of --post-records fresh random records (UUID ids, NDJSON bodies of
+     --post-request records each): records/s, and the server's CPU and bytes written to disk a
+     record (/proc/PID/stat and /proc/PID/io) over the posts alone.
+Builds take turns within a size (A B A B ...), so a quiet or busy spell of the machine falls on
+both. At the end each build's rate at every size is set against its rate at the first size (the
+issue 21 target: POST /records at 10M within 10% of its rate at 100k).
+Usage: bench/ingest_ab.py --build OLD --build NEW [--sizes 100000,10000000] [--turns 2]
+                          [--post-records 200000] [--post-request 10000] [--workdir DIR]
+"""
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+from scale_run import Api, post_records, serve_sqlite
+
+
+def proc_cpu_s(pid):
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def proc_written(pid):
+    for line in open(f"/proc/{pid}/io"):
+        if line.startswith("write_bytes:"):
+            return int(line.split()[1])
+    return 0
+
+
+def prepare(signer, n, work):
+    """A loaded store of n records, its keys and a client token, in work/base-n."""
+    d = os.path.join(work, f"base-{n}")
+    os.makedirs(d)
+    subprocess.run([signer, "keygen", "--count", "8", "--out", d], check=True, capture_output=True)
+    token = subprocess.run([signer, "client", "add", "--clients", f"{d}/clients.json", "--name",
+                            "bench", "--roles", "ingest,sign,read"], check=True,
+                           capture_output=True, text=True).stdout.strip()
+    subprocess.run([signer, "load", "--count", str(n), "--store", f"sqlite:{d}/store.db",
+                    "--spool-dir", d], check=True, capture_output=True)
+    return d, token
+
+
+def turn(signer, base, token, args, work):
+    d = os.path.join(work, "turn")
+    shutil.rmtree(d, ignore_errors=True)
+    shutil.copytree(base, d)
+    start = time.monotonic()
+    server, port = serve_sqlite(signer, f"sqlite:{d}/store.db", d)
+    ready_s = time.monotonic() - start
+    try:
+        api = Api(port, token)
+        cpu0, written0 = proc_cpu_s(server.pid), proc_written(server.pid)
+        rate = post_records(api, args.post_records, args.post_request)
+        cpu_us = (proc_cpu_s(server.pid) - cpu0) / args.post_records * 1e6
+        written = (proc_written(server.pid) - written0) / args.post_records
+    finally:
+        server.terminate()
+        server.wait()
+    shutil.rmtree(d)
+    return {"ready_s": ready_s, "rate": rate, "cpu_us": cpu_us, "written": written}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--build", action="append", required=True)
+    ap.add_argument("--sizes", default="100000,10000000")
+    ap.add_argument("--turns", type=int, default=2)
+    ap.add_argument("--post-records", type=int, default=200000)
+    ap.add_argument("--post-request", type=int, default=10000)
+    ap.add_argument("--workdir")
+    args = ap.parse_args()
+    signers = [os.path.join(os.path.abspath(b), "signer") for b in args.build]
+    work = tempfile.mkdtemp(prefix="ingest-ab-", dir=args.workdir)
+    results = {}  # (build index, size) -> list of turn dicts
+    try:
+        sizes = [int(s) for s in args.sizes.split(",")]
+        for n in sizes:
+            base, token = prepare(signers[0], n, work)
+            for t in range(args.turns):
+                for i, signer in enumerate(signers):
+                    r = turn(signer, base, token, args, work)
+                    results.setdefault((i, n), []).append(r)
+                    print(f"{n:>11,} records, build {args.build[i]}, turn {t + 1}: "
+                          f"{r['rate']:>8,.0f} records/s, {r['cpu_us']:.1f} CPU-us and "
+                          f"{r['written']:,.0f} bytes written a record, ready in "
+                          f"{r['ready_s']:.1f} s", flush=True)
+            shutil.rmtree(base)
+        print("\nmedian records/s of POST /records (and against the first size):")
+        for i, build in enumerate(args.build):
+            first = statistics.median(r["rate"] for r in results[(i, sizes[0])])
+            cells = []
+            for n in sizes:
+                rate = statistics.median(r["rate"] for r in results[(i, n)])
+                cells.append(f"{n:,}: {rate:,.0f} ({rate / first:.3f}x)")
+            print(f"  {build}: " + "; ".join(cells))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
