@@ -113,12 +113,7 @@ std::string_view column_view(sqlite3_stmt* stmt, int col) {
           static_cast<std::size_t>(sqlite3_column_bytes(stmt, col))};
 }
 
-std::string column_text(sqlite3_stmt* stmt, int col) {
-  const auto* text = sqlite3_column_text(stmt, col);
-  if (!text) return {};
-  return std::string(reinterpret_cast<const char*>(text),
-                     static_cast<std::size_t>(sqlite3_column_bytes(stmt, col)));
-}
+std::string column_text(sqlite3_stmt* stmt, int col) { return std::string(column_view(stmt, col)); }
 
 }  // namespace
 
@@ -623,16 +618,6 @@ std::optional<std::pair<std::string, bool>> keyed_after(std::uint64_t shard,
   return std::pair{hex8(shard + 1), true};
 }
 
-// The shard of an id keyed by id: its first 8 hex digits (records::shard_of).
-std::uint64_t keyed_shard(const unsigned char* id) {
-  std::uint64_t value = 0;
-  for (int i = 0; i < 8; ++i) {
-    const unsigned char c = id[i];
-    value = (value << 4) | static_cast<std::uint64_t>(c <= '9' ? c - '0' : c - 'a' + 10);
-  }
-  return value;
-}
-
 }  // namespace
 
 std::vector<records::UnsignedRecord> SqliteStore::read_unsigned(const records::ShardRange& range,
@@ -682,7 +667,7 @@ std::vector<records::UnsignedRecord> SqliteStore::read_unsigned(const records::S
   const auto keyed_first = [&] {
     if (!other_row) return true;
     if (!keyed_row) return false;
-    const std::uint64_t keyed_at = keyed_shard(sqlite3_column_text(keyed, 0));
+    const std::uint64_t keyed_at = records::shard_of(column_view(keyed, 0));
     const auto other_at = static_cast<std::uint64_t>(sqlite3_column_int64(other, 2));
     if (keyed_at != other_at) return keyed_at < other_at;
     switch (sqlite3_column_type(other, 0)) {
@@ -699,7 +684,7 @@ std::vector<records::UnsignedRecord> SqliteStore::read_unsigned(const records::S
     sqlite3_stmt* stmt = from_keyed ? keyed : other;
     ++cursor.visited;
     cursor.id = column_text(stmt, 0);
-    cursor.shard = from_keyed ? keyed_shard(sqlite3_column_text(stmt, 0))
+    cursor.shard = from_keyed ? records::shard_of(cursor.id)
                               : static_cast<std::uint64_t>(sqlite3_column_int64(stmt, 2));
     // Another tool may have written a BLOB (or, with a NULL-less schema of its own, anything);
     // signing its bytes as text would sign something other than what was stored.
