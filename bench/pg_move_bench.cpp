@@ -78,9 +78,9 @@ void drop_tables(const std::string& url) {
     std::fprintf(stderr, "connect: %s", PQerrorMessage(conn));
     std::exit(1);
   }
-  PQclear(PQexec(
-      conn,
-      "DROP TABLE IF EXISTS records, signedrecords, jobs, audit, signer_schema, signer_counts"));
+  PQclear(PQexec(conn,
+                 "DROP TABLE IF EXISTS records, signedrecords, jobs, job_results, audit, "
+                 "signer_schema, signer_counts"));
   PQfinish(conn);
 }
 

@@ -15,14 +15,6 @@ std::optional<std::uint64_t> optional_count(const nlohmann::json& j, const char*
   return j.at(key).get<std::uint64_t>();
 }
 
-// One outcome of a job's `results`.
-nlohmann::json outcome_json(const BatchOutcome& b) {
-  return {{"batch", b.batch},         {"pod", b.pod},
-          {"key_index", b.key_index}, {"key_address", b.key_address},
-          {"signed", b.signed_count}, {"already_signed", b.already_signed},
-          {"attempts", b.attempts},   {"error", b.error}};
-}
-
 // Every field of the record but `results`.
 nlohmann::json job_fields_json(const JobRecord& job) {
   nlohmann::json keys = nlohmann::json::array();
@@ -49,51 +41,33 @@ nlohmann::json job_fields_json(const JobRecord& job) {
           {"error", job.error}};
 }
 
-constexpr const char* kResultsField = "results";
+}  // namespace
 
-// dump_line of a non-empty object without its braces: its members, comma-separated.
-void append_members(std::string& out, const nlohmann::json& object) {
-  const std::string text = dump_line(object);
-  out.append(text, 1, text.size() - 2);
+nlohmann::json to_json(const BatchOutcome& b) {
+  return {{"batch", b.batch},         {"pod", b.pod},
+          {"key_index", b.key_index}, {"key_address", b.key_address},
+          {"signed", b.signed_count}, {"already_signed", b.already_signed},
+          {"attempts", b.attempts},   {"error", b.error}};
 }
 
-}  // namespace
+BatchOutcome batch_outcome_from_json(const nlohmann::json& b) {
+  return {b.at("batch").get<std::uint64_t>(),   b.at("pod").get<std::string>(),
+          b.at("key_index").get<std::size_t>(), b.at("key_address").get<std::string>(),
+          b.at("signed").get<std::uint64_t>(),  b.at("already_signed").get<std::uint64_t>(),
+          b.at("attempts").get<int>(),          b.at("error").get<std::string>()};
+}
 
 nlohmann::json to_json(const JobRecord& job) {
   nlohmann::json out = job_fields_json(job);
-  nlohmann::json& results = out[kResultsField] = nlohmann::json::array();
-  for (const BatchOutcome& b : job.results) results.push_back(outcome_json(b));
+  nlohmann::json& results = out["results"] = nlohmann::json::array();
+  for (const BatchOutcome& b : job.results) results.push_back(to_json(b));
   return out;
 }
 
-std::string job_record_text(const JobRecord& job) {
-  // An object's members are written in key order (nlohmann::json keeps them in a std::map), so
-  // the text is: the fields that sort before "results", the outcomes, the fields after.
-  nlohmann::json before = nlohmann::json::object();
-  nlohmann::json after = nlohmann::json::object();
-  nlohmann::json fields = job_fields_json(job);
-  for (auto& [key, value] : fields.items()) {
-    (key < kResultsField ? before : after)[key] = std::move(value);
-  }
-  std::string out = "{";
-  if (!before.empty()) {
-    append_members(out, before);
-    out += ',';
-  }
-  out += '"';
-  out += kResultsField;
-  out += "\":[";
-  for (std::size_t i = 0; i < job.results.size(); ++i) {
-    if (i > 0) out += ',';
-    out += dump_line(outcome_json(job.results[i]));
-  }
-  out += ']';
-  if (!after.empty()) {
-    out += ',';
-    append_members(out, after);
-  }
-  out += '}';
-  return out;
+std::string job_fields_text(const JobRecord& job) {
+  nlohmann::json out = job_fields_json(job);
+  out["results"] = nlohmann::json::array();
+  return dump_line(out);
 }
 
 JobRecord job_record_from_json(const nlohmann::json& j) {
@@ -115,13 +89,8 @@ JobRecord job_record_from_json(const nlohmann::json& j) {
   job.state = *state;
   job.unsigned_at_start = j.at("unsigned_at_start").get<std::uint64_t>();
   job.batches = j.at("batches").get<std::uint64_t>();
-  for (const nlohmann::json& b : j.at("results")) {
-    job.results.push_back(
-        {b.at("batch").get<std::uint64_t>(), b.at("pod").get<std::string>(),
-         b.at("key_index").get<std::size_t>(), b.at("key_address").get<std::string>(),
-         b.at("signed").get<std::uint64_t>(), b.at("already_signed").get<std::uint64_t>(),
-         b.at("attempts").get<int>(), b.at("error").get<std::string>()});
-  }
+  // A job saved before its outcomes had rows of their own holds them here.
+  for (const nlohmann::json& b : j.at("results")) job.results.push_back(batch_outcome_from_json(b));
   job.records_signed = j.at("records_signed").get<std::uint64_t>();
   job.already_signed = optional_count(j, "already_signed").value_or(0);
   job.records_invalid = optional_count(j, "records_invalid").value_or(0);

@@ -10,11 +10,17 @@
 
 namespace signer::audit {
 
+// One outcome of a job's `results`: an element of to_json(JobRecord)'s, and the body of the row
+// (document) a store keeps it in.
+nlohmann::json to_json(const BatchOutcome& outcome);
+// Reads what to_json(BatchOutcome) wrote; members it does not know are ignored. Throws
+// nlohmann::json::exception on a missing or mistyped field.
+BatchOutcome batch_outcome_from_json(const nlohmann::json& json);
+
 nlohmann::json to_json(const JobRecord& job);
-// dump_line(to_json(job)), the text the stores keep, written without the tree of `results`: one
-// outcome's tree at a time. A job's record holds an outcome a batch, and a tree costs ~800 bytes an
-// outcome to the ~170 of its text.
-std::string job_record_text(const JobRecord& job);
+// dump_line(to_json(job)) with `results` empty whatever job.results holds: the text a store keeps
+// a job in. Its outcomes are rows of their own (store/store.h, save_job).
+std::string job_fields_text(const JobRecord& job);
 // Reads what to_json(JobRecord) wrote. Throws nlohmann::json::exception on a missing or mistyped
 // field, and std::invalid_argument on an unknown state.
 JobRecord job_record_from_json(const nlohmann::json& json);

@@ -512,7 +512,7 @@ void ApiServer::install_routes(Router& r) {
           if (!job_id.empty()) {
             // Only a running job takes records, so nothing joins a job's trail after it ended.
             try {
-              const auto job = store_.find_job(job_id);
+              const auto job = store_.find_job(job_id, /*with_outcomes=*/false);
               if (!job) return send_error(res, 404, "no job with id " + job_id);
               if (job->state != audit::JobState::kRunning) {
                 return send_error(res, 409, "job " + job_id + " is not running");

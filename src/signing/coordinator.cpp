@@ -52,7 +52,11 @@ struct Coordinator::Job {
   std::optional<std::uint64_t> left_from_start;
   std::string halt_reason;  // why halted was set
   std::string error;
+  // The outcomes of ended batches that no save has stored yet, in the order they ended; the
+  // results_saved before them are in the store (store.h, save_job), so memory holds at most a
+  // save interval's worth whatever the number of batches.
   std::vector<audit::BatchOutcome> results;
+  std::uint64_t results_saved = 0;
   std::map<std::string, std::uint64_t> batches_by_pod;  // batches that succeeded, by pod
   std::chrono::steady_clock::time_point finished;
   std::int64_t ended_unix_ms = 0;
@@ -491,7 +495,7 @@ audit::JobRecord Coordinator::record_of(const Job& job) const {
   r.state = job.state;
   r.unsigned_at_start = job.unsigned_at_start;
   r.batches = job.batches;
-  r.results = job.results;
+  r.results = job.results;  // those no save has stored yet
   r.records_signed = job.records_signed.load();
   r.already_signed = job.already_signed.load();
   r.records_invalid = job.records_invalid.load();
@@ -522,9 +526,9 @@ void Coordinator::save_progress(std::stop_token stop, Job& job) {
     if (job.halted.load()) continue;
     const auto began = std::chrono::steady_clock::now();
     persist(job);
-    // The record grows by an outcome a batch and is written whole: rate-limited, its saves cost
-    // the same share of the job at 10 batches as at 10,000. Batches that end meanwhile are in the
-    // next save; the stop (the job's end, whose final save follows) cuts the wait short.
+    // Rate-limited: a save writes the outcomes since the last and rewrites the job's fields, so
+    // its cost is spread over the batches that ended meanwhile, which are in the next save; the
+    // stop (the job's end, whose final save follows) cuts the wait short.
     const auto took = std::chrono::steady_clock::now() - began;
     const auto wait =
         std::max<std::chrono::steady_clock::duration>(options_.progress_save_interval, took * 19);
@@ -532,20 +536,27 @@ void Coordinator::save_progress(std::stop_token stop, Job& job) {
   }
 }
 
-bool Coordinator::persist(const Job& job) {
+bool Coordinator::persist(Job& job) {
   std::lock_guard persist_lock(persist_mutex_);
   audit::JobRecord record;
+  std::uint64_t first_outcome = 0;
   {
     std::lock_guard lock(mutex_);
     record = record_of(job);
+    first_outcome = job.results_saved;
   }
   try {
-    store_.save_job(record);
-    return true;
+    store_.save_job(record, first_outcome);
   } catch (const std::exception& e) {
     spdlog::error("job {}: saving its record failed: {}", job.id, e.what());
     return false;
   }
+  // Batches that ended meanwhile were appended after the saved ones.
+  std::lock_guard lock(mutex_);
+  const auto saved = static_cast<std::ptrdiff_t>(record.results.size());
+  job.results.erase(job.results.begin(), job.results.begin() + saved);
+  job.results_saved += record.results.size();
+  return true;
 }
 
 void Coordinator::settle_later(std::stop_token stop, Job& job) {

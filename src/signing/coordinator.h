@@ -186,9 +186,10 @@ class Coordinator {
   void request_save(Job& job);
   // The saver: saves the job's record whenever asked, until `stop`; not while halted.
   void save_progress(std::stop_token stop, Job& job);
-  // Saves the job's current record. Logs, never throws, when the store fails: a lost progress
-  // save must not fail the signing; the next save carries everything. Returns whether it saved.
-  bool persist(const Job& job);
+  // Saves the job's current record and the outcomes no save has stored yet, which then leave
+  // memory. Logs, never throws, when the store fails: a lost progress save must not fail the
+  // signing; the next save carries everything. Returns whether it saved.
+  bool persist(Job& job);
   // After a job ended while the store did not answer: counts its records and saves its record
   // as soon as the store answers again (backoff), until that succeeds or `stop` is requested.
   void settle_later(std::stop_token stop, Job& job);

@@ -73,11 +73,12 @@ void InstrumentedStore::for_each_signed_of_job(
     std::string_view job_id, const std::function<void(const records::SignedRecord&)>& sink) {
   timed("export_job", [&] { inner_->for_each_signed_of_job(job_id, sink); });
 }
-void InstrumentedStore::save_job(const audit::JobRecord& job) {
-  timed("save_job", [&] { inner_->save_job(job); });
+void InstrumentedStore::save_job(const audit::JobRecord& job, std::uint64_t first_outcome) {
+  timed("save_job", [&] { inner_->save_job(job, first_outcome); });
 }
-std::optional<audit::JobRecord> InstrumentedStore::find_job(std::string_view id) {
-  return timed("find_job", [&] { return inner_->find_job(id); });
+std::optional<audit::JobRecord> InstrumentedStore::find_job(std::string_view id,
+                                                            bool with_outcomes) {
+  return timed("find_job", [&] { return inner_->find_job(id, with_outcomes); });
 }
 std::vector<audit::JobRecord> InstrumentedStore::list_jobs(std::size_t limit) {
   return timed("list_jobs", [&] { return inner_->list_jobs(limit); });

@@ -33,8 +33,10 @@ class InstrumentedStore final : public Store {
   void for_each_signed_of_job(
       std::string_view job_id,
       const std::function<void(const records::SignedRecord&)>& sink) override;
-  void save_job(const audit::JobRecord& job) override;
-  std::optional<audit::JobRecord> find_job(std::string_view id) override;
+  using Store::find_job;
+  using Store::save_job;
+  void save_job(const audit::JobRecord& job, std::uint64_t first_outcome) override;
+  std::optional<audit::JobRecord> find_job(std::string_view id, bool with_outcomes) override;
   std::vector<audit::JobRecord> list_jobs(std::size_t limit) override;
   void append_audit(const audit::AuditEvent& event) override;
   std::uint64_t prune_audit(std::int64_t before_unix_ms) override;

@@ -40,6 +40,10 @@ audit::JobRecord job_from_stored_body(const std::string& body, std::string_view 
   return parse_body<audit::JobRecord>(body, where, audit::job_record_from_json);
 }
 
+audit::BatchOutcome outcome_from_stored_body(const std::string& body, std::string_view where) {
+  return parse_body<audit::BatchOutcome>(body, where, audit::batch_outcome_from_json);
+}
+
 audit::AuditEvent audit_event_from_stored_body(const std::string& body, std::string_view where) {
   return parse_body<audit::AuditEvent>(body, where, audit::audit_event_from_json);
 }

@@ -136,6 +136,7 @@ audit::JobRecord job_from_stored_body(const std::string& body, std::string_view 
 audit::AuditEvent audit_event_from_stored_body(const std::string& body, std::string_view where);
 std::vector<audit::JobRecord> jobs_from_stored_bodies(const std::vector<std::string>& bodies,
                                                       std::string_view where);
+audit::BatchOutcome outcome_from_stored_body(const std::string& body, std::string_view where);
 std::vector<audit::AuditEvent> audit_events_from_stored_bodies(
     const std::vector<std::string>& bodies, std::string_view where);
 
@@ -218,15 +219,27 @@ class Store {
   virtual void for_each_signed_of_job(
       std::string_view job_id, const std::function<void(const records::SignedRecord&)>& sink) = 0;
 
-  // Inserts `job`, or replaces the stored job with the same id (an upsert). The coordinator
-  // calls it at the start, as batches end (at most once a second) and at the end; the last write
-  // wins.
-  virtual void save_job(const audit::JobRecord& job) = 0;
+  // Inserts `job`, or replaces the stored job with the same id (an upsert), and stores
+  // job.results as the job's outcomes number first_outcome, first_outcome + 1, ... (numbered in
+  // the order their batches ended), each replacing any outcome stored under its number. Outcomes
+  // are rows (documents) of their own, never part of the job's: a save writes what is new since
+  // the last, not the job's whole history, so neither the saver's memory nor a save's cost grows
+  // with the batches, and no job outgrows MongoDB's 16 MB document. The coordinator calls it at
+  // the start, as batches end (at most once a second, with the outcomes its earlier saves did not
+  // store) and at the end; the last write wins. SQLite and PostgreSQL write the job and its
+  // outcomes in one transaction; MongoDB the outcomes first, then the job.
+  virtual void save_job(const audit::JobRecord& job, std::uint64_t first_outcome) = 0;
+  // The whole job: its results are its outcomes from number 0.
+  void save_job(const audit::JobRecord& job) { save_job(job, 0); }
 
-  // Returns the job with `id`, or nullopt when there is none.
-  virtual std::optional<audit::JobRecord> find_job(std::string_view id) = 0;
+  // Returns the job with `id`, or nullopt when there is none; with every stored outcome in
+  // `results`, in their numbers' order, when `with_outcomes`, else with `results` empty (what a
+  // batch needs to check a job's state, at a cost that does not grow with the job).
+  virtual std::optional<audit::JobRecord> find_job(std::string_view id, bool with_outcomes) = 0;
+  std::optional<audit::JobRecord> find_job(std::string_view id) { return find_job(id, true); }
 
-  // Returns up to `limit` jobs, the most recently started first (ties by id, descending).
+  // Returns up to `limit` jobs, the most recently started first (ties by id, descending), each
+  // with its outcomes.
   virtual std::vector<audit::JobRecord> list_jobs(std::size_t limit) = 0;
 
   // Appends one event to the audit trail. Events are never updated; they are deleted only by

@@ -45,9 +45,13 @@ class ForwardingStore : public store::Store {
       const std::function<void(const records::SignedRecord&)>& sink) override {
     inner_.for_each_signed_of_job(job_id, sink);
   }
-  void save_job(const audit::JobRecord& job) override { inner_.save_job(job); }
-  std::optional<audit::JobRecord> find_job(std::string_view id) override {
-    return inner_.find_job(id);
+  using Store::find_job;
+  using Store::save_job;
+  void save_job(const audit::JobRecord& job, std::uint64_t first_outcome) override {
+    inner_.save_job(job, first_outcome);
+  }
+  std::optional<audit::JobRecord> find_job(std::string_view id, bool with_outcomes) override {
+    return inner_.find_job(id, with_outcomes);
   }
   std::vector<audit::JobRecord> list_jobs(std::size_t limit) override {
     return inner_.list_jobs(limit);

@@ -11,6 +11,7 @@
 #include <condition_variable>
 #include <mutex>
 #include <set>
+#include <thread>
 
 #include "forwarding_store.h"
 #include "pg_test_support.h"
@@ -62,14 +63,15 @@ TEST_F(SigningTest, RecordsSignedIsWhatCarriesTheJobIdAlsoWhenAnAnswerWasLost) {
 class HeldFinalSaveStore final : public testing::ForwardingStore {
  public:
   using ForwardingStore::ForwardingStore;
-  void save_job(const audit::JobRecord& job) override {
+  using ForwardingStore::save_job;
+  void save_job(const audit::JobRecord& job, std::uint64_t first_outcome) override {
     if (job.state != JobState::kRunning) {
       std::unique_lock lock(m_);
       held_ = true;
       changed_.notify_all();
       changed_.wait(lock, [&] { return released_; });
     }
-    inner_.save_job(job);
+    inner_.save_job(job, first_outcome);
   }
   void wait_until_held() {
     std::unique_lock lock(m_);
@@ -111,16 +113,17 @@ TEST_F(SigningTest, AJobShowsItsFinalStateOnlyOnceANewJobCanStart) {
 class CountingSavesStore final : public testing::ForwardingStore {
  public:
   using ForwardingStore::ForwardingStore;
-  void save_job(const audit::JobRecord& job) override {
+  using ForwardingStore::save_job;
+  void save_job(const audit::JobRecord& job, std::uint64_t first_outcome) override {
     if (job.state == JobState::kRunning) ++running_saves;
-    inner_.save_job(job);
+    inner_.save_job(job, first_outcome);
   }
   std::atomic<int> running_saves{0};
 };
 
-// The running record holds an outcome per ended batch and is saved whole: saved after every
-// batch, a job of B batches wrote O(B^2). It is saved at most once per interval instead, and the
-// final save still holds every batch.
+// A save rewrites the job's fields: saved after every batch, a job of B batches would write its
+// record B times. It is saved at most once per interval instead, and the stored job ends with
+// every batch.
 TEST_F(SigningTest, AJobOfManyBatchesSavesItsRunningRecordAtMostOncePerInterval) {
   store_->ingest(random_records(400));
   CountingSavesStore counting(*store_);
@@ -141,6 +144,99 @@ TEST_F(SigningTest, AJobOfManyBatchesSavesItsRunningRecordAtMostOncePerInterval)
   ASSERT_TRUE(saved);
   EXPECT_EQ(saved->results.size(), 400u);
   EXPECT_EQ(saved->records_signed, 400u);
+}
+
+// Records what each save of a running job carried, and fails the second of them that carries
+// outcomes. Each move takes a millisecond, so a job of 400 batches spans many save intervals.
+class OutcomeSavesStore final : public testing::ForwardingStore {
+ public:
+  using ForwardingStore::ForwardingStore;
+  using ForwardingStore::save_job;
+  struct Save {
+    std::uint64_t first = 0;
+    std::uint64_t count = 0;
+    bool stored = false;
+  };
+  store::MoveResult move_to_signed(std::span<const records::SignedRecord> records) override {
+    std::this_thread::sleep_for(1ms);
+    return inner_.move_to_signed(records);
+  }
+  void save_job(const audit::JobRecord& job, std::uint64_t first_outcome) override {
+    Save save{first_outcome, job.results.size(), false};
+    for (std::uint64_t i = 0; i < job.results.size(); ++i) {
+      EXPECT_EQ(job.results[i].key_index, (job.results[i].batch % 2)) << "outcome " << i;
+    }
+    {
+      std::lock_guard lock(m_);
+      if (save.count > 0 && ++with_outcomes_ == 2) {
+        saves_.push_back(save);
+        throw store::StoreError(store::ErrorKind::kUnavailable, "injected");
+      }
+    }
+    inner_.save_job(job, first_outcome);
+    std::lock_guard lock(m_);
+    save.stored = true;
+    saves_.push_back(save);
+  }
+  std::vector<Save> saves() {
+    std::lock_guard lock(m_);
+    return saves_;
+  }
+
+ private:
+  std::mutex m_;
+  int with_outcomes_ = 0;
+  std::vector<Save> saves_;
+};
+
+// A running job keeps in memory only the outcomes no save has stored yet: each save stores the
+// outcomes that ended since the last one that succeeded, numbered from where it left off, so the
+// stored saves tile the job's outcomes exactly once; a failed save's outcomes go with the next.
+// Saving the whole record each time (what a job did before its outcomes had rows) stores the
+// first outcomes again with every save.
+TEST_F(SigningTest, AJobSavesEachOutcomeOnceAndHoldsOnlyThoseNotYetSaved) {
+  store_->ingest(random_records(400));
+  OutcomeSavesStore saving(*store_);
+  BatchWorker worker(saving, pool_, metrics_, *audit_, {50, "pod"});
+  InProcessDispatcher dispatcher(worker);
+  CoordinatorOptions options{2, 3, 1ms, 2ms};
+  options.progress_save_interval = 20ms;
+  Coordinator coordinator(saving, key_holder_, dispatcher, metrics_, *audit_, options);
+  const auto done = coordinator.wait(coordinator.start(request(1, {0, 1})).id);
+  ASSERT_EQ(done->state, JobState::kSucceeded) << done->error;
+  ASSERT_EQ(done->batches, 400u);
+
+  std::uint64_t next = 0;
+  int stored_with_outcomes = 0;
+  bool failed = false;
+  for (const OutcomeSavesStore::Save& save : saving.saves()) {
+    if (save.count == 0) continue;
+    EXPECT_EQ(save.first, next) << "a save must start where the stored ones end";
+    if (save.stored) {
+      next += save.count;
+      ++stored_with_outcomes;
+    } else {
+      failed = true;
+    }
+  }
+  EXPECT_TRUE(failed);
+  EXPECT_GE(stored_with_outcomes, 2);
+  EXPECT_EQ(next, 400u);
+
+  const auto saved = store_->find_job(done->id);
+  ASSERT_TRUE(saved);
+  ASSERT_EQ(saved->results.size(), 400u);
+  std::set<std::uint64_t> batches;
+  std::uint64_t signed_count = 0;
+  for (const audit::BatchOutcome& b : saved->results) {
+    batches.insert(b.batch);
+    signed_count += b.signed_count;
+    EXPECT_TRUE(b.error.empty()) << b.error;
+  }
+  EXPECT_EQ(batches.size(), 400u);
+  EXPECT_EQ(signed_count, 400u);
+  EXPECT_EQ(saved->records_signed, 400u);
+  EXPECT_TRUE(store_->find_job(done->id, /*with_outcomes=*/false)->results.empty());
 }
 
 // Fails every attempt of every batch after the worker moved its first chunk: a store error that

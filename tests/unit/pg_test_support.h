@@ -64,7 +64,8 @@ class RawPg {
   // Drops everything the store made, so each test starts from an empty database.
   void drop_store_tables() {
     query(
-        "DROP TABLE IF EXISTS records, signedrecords, jobs, audit, signer_schema, signer_epoch, "
+        "DROP TABLE IF EXISTS records, signedrecords, jobs, job_results, audit, signer_schema, "
+        "signer_epoch, "
         "signer_counts "
         "CASCADE");
   }

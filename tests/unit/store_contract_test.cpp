@@ -1341,6 +1341,100 @@ TEST_P(StoreContract, SavedJobIsFoundAndSavingAgainReplacesIt) {
   EXPECT_EQ(store().list_jobs(10).size(), 1u);
 }
 
+// A job's outcomes are saved in parts, each numbered from where the stored ones end, and read
+// back whole in their numbers' order; saving a number again replaces that outcome; a job found
+// without its outcomes has none; listed jobs each carry their own.
+TEST_P(StoreContract, AJobsOutcomesAreSavedInPartsAndReadBackWholeInOrder) {
+  audit::JobRecord job = job_record("j-000000000001-00000000000000aa", 1000);
+  job.batches = 6;
+  auto outcome = [&](std::uint64_t batch, std::uint64_t signed_count, std::string error = "") {
+    return audit::BatchOutcome{batch,
+                               "pod-" + std::to_string(batch % 2),
+                               batch % 2,
+                               job.keys[batch % 2].address,
+                               signed_count,
+                               0,
+                               1,
+                               std::move(error)};
+  };
+  std::vector<audit::BatchOutcome> all = {
+      outcome(4, 40), outcome(0, 10), outcome(2, 20), outcome(5, 0, "store unavailable: \"busy\""),
+      outcome(1, 11), outcome(3, 33)};
+  job.results = {all[0], all[1], all[2]};
+  store().save_job(job, 0);
+  job.results = {all[3]};
+  job.records_signed = 70;
+  store().save_job(job, 3);
+  // A save whose answer was lost is sent again with the same numbers.
+  store().save_job(job, 3);
+  job.results = {};
+  store().save_job(job, 4);
+  // The other job's outcomes stay its own.
+  audit::JobRecord other = job_record("j-000000000002-00000000000000bb", 2000);
+  other.results = {outcome(0, 99)};
+  store().save_job(other);
+  job.results = {all[4], all[5]};
+  job.state = audit::JobState::kSucceeded;
+  job.records_signed = 114;
+  store().save_job(job, 4);
+
+  audit::JobRecord whole = job;
+  whole.results = all;
+  auto found = store().find_job(job.id);
+  ASSERT_TRUE(found);
+  EXPECT_EQ(audit::to_json(*found), audit::to_json(whole));
+  EXPECT_EQ(found->results.at(3).error, "store unavailable: \"busy\"");
+
+  auto bare = store().find_job(job.id, /*with_outcomes=*/false);
+  ASSERT_TRUE(bare);
+  EXPECT_TRUE(bare->results.empty());
+  EXPECT_EQ(bare->state, audit::JobState::kSucceeded);
+  EXPECT_EQ(bare->records_signed, 114u);
+
+  const auto listed = store().list_jobs(10);
+  ASSERT_EQ(listed.size(), 2u);
+  EXPECT_EQ(listed[0].id, other.id);
+  EXPECT_EQ(audit::to_json(listed[0]), audit::to_json(other));
+  EXPECT_EQ(audit::to_json(listed[1]), audit::to_json(whole));
+
+  // An outcome saved again under its number replaces the stored one.
+  job.results = {outcome(1, 12)};
+  store().save_job(job, 4);
+  found = store().find_job(job.id);
+  ASSERT_EQ(found->results.size(), 6u);
+  EXPECT_EQ(found->results[4].signed_count, 12u);
+  EXPECT_EQ(found->results[5].batch, 3u);
+}
+
+// A job of many batches outgrows any one row or document: 4,500 outcomes with 4 KB errors are
+// 18 MB, past MongoDB's 16 MB document. Saved in parts as a job saves them, it is found whole.
+TEST_P(StoreContract, AJobOfManyLargeOutcomesIsSavedInPartsAndFoundWhole) {
+  audit::JobRecord job = job_record("j-000000000001-00000000000000aa", 1000);
+  constexpr std::uint64_t kBatches = 4500;
+  constexpr std::uint64_t kPerSave = 1500;
+  job.batches = kBatches;
+  const std::string error(4096, 'e');
+  for (std::uint64_t first = 0; first < kBatches; first += kPerSave) {
+    job.results.clear();
+    for (std::uint64_t b = first; b < first + kPerSave; ++b) {
+      job.results.push_back(
+          {b, "pod", 0, job.keys[0].address, 0, 0, 5, std::to_string(b) + ": " + error});
+    }
+    store().save_job(job, first);
+  }
+  job.results.clear();
+  job.state = audit::JobState::kFailed;
+  store().save_job(job, kBatches);
+  const auto found = store().find_job(job.id);
+  ASSERT_TRUE(found);
+  EXPECT_EQ(found->state, audit::JobState::kFailed);
+  ASSERT_EQ(found->results.size(), kBatches);
+  for (std::uint64_t b = 0; b < kBatches; ++b) {
+    ASSERT_EQ(found->results[b].batch, b);
+    ASSERT_EQ(found->results[b].error, std::to_string(b) + ": " + error);
+  }
+}
+
 TEST_P(StoreContract, FindJobOfAnUnknownIdIsNothing) {
   store().save_job(job_record("j-000000000001-00000000000000aa", 1000));
   EXPECT_FALSE(store().find_job("j-000000000001-00000000000000ab"));

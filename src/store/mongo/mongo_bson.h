@@ -157,7 +157,7 @@ void signed_read_options(Bson& opts);
 // Job records and audit events are nested documents whose shape audit/audit_json.h owns; they
 // cross into BSON through JSON (integers stay int32/int64, strings stay UTF-8).
 std::unique_ptr<Bson> bson_from_json(const nlohmann::json& json);
-// The same from JSON text (audit::job_record_text). Throws StoreError(kInvalid) when it is not
+// The same from JSON text (audit::job_fields_text). Throws StoreError(kInvalid) when it is not
 // valid.
 std::unique_ptr<Bson> bson_from_json_text(std::string_view text);
 

@@ -46,6 +46,8 @@ using mongo::with_shard;
 constexpr const char* kRecords = "records";
 constexpr const char* kSignedRecords = "signedrecords";
 constexpr const char* kJobs = "jobs";
+// A job's outcomes, {job_id, seq, batch, pod, ...}: one document each (store.h, save_job).
+constexpr const char* kJobResults = "job_results";
 constexpr const char* kAudit = "audit";
 // Copies of records whose shard backfill_shards() is adding; empty except during a backfill.
 constexpr const char* kBackfillStaging = "records_backfill";
@@ -86,6 +88,7 @@ void create_indexes(const Connection& connection) {
   create(kSignedRecords, "job_id_1_id_1", false, {"job_id", "id"});
   create(kJobs, "id_1", true, {"id"});
   create(kJobs, "started_unix_ms_1", false, {"started_unix_ms"});
+  create(kJobResults, "job_id_1_seq_1", true, {"job_id", "seq"});
   create(kAudit, "job_id_1_time_1", false, {"job_id", "time"});
 }
 
@@ -818,13 +821,39 @@ void MongoStore::for_each_signed_of_job(
   stream_signed(*connection_, filter, "read signed of job", sink);
 }
 
-void MongoStore::save_job(const audit::JobRecord& job) {
-  const auto doc = bson_from_json_text(audit::job_record_text(job));
+void MongoStore::save_job(const audit::JobRecord& job, std::uint64_t first_outcome) {
+  const PooledClient client = connection_->client();
+  if (!job.results.empty()) {
+    // The outcomes first: a job's record never names a state its outcomes have not reached.
+    // Inserted, as they are new but for a save sent again; a number already stored is replaced
+    // (one round trip each, the rare case: an upsert bulk is the slower path on every server).
+    const CollectionPtr results = client.collection(kJobResults);
+    std::vector<std::unique_ptr<Bson>> docs;
+    docs.reserve(job.results.size());
+    for (std::size_t i = 0; i < job.results.size(); ++i) {
+      nlohmann::json body = audit::to_json(job.results[i]);
+      body["job_id"] = job.id;
+      body["seq"] = static_cast<std::int64_t>(first_outcome + i);
+      docs.push_back(bson_from_json(body));
+    }
+    const InsertOutcome inserted =
+        connection_->insert_all(results.get(), docs, "save job outcomes");
+    for (const std::size_t i : inserted.duplicate_indexes) {
+      Bson selector;
+      selector.utf8("job_id", job.id).int64("seq", static_cast<std::int64_t>(first_outcome + i));
+      Bson reply;
+      bson_error_t error;
+      if (!mongoc_collection_replace_one(results.get(), selector.get(), docs[i]->get(), nullptr,
+                                         reply.get(), &error)) {
+        connection_->fail(error, "save job outcome");
+      }
+    }
+  }
+  const auto doc = bson_from_json_text(audit::job_fields_text(job));
   Bson selector;
   selector.utf8("id", job.id);
   Bson opts;
   opts.boolean("upsert", true);
-  const PooledClient client = connection_->client();
   const CollectionPtr jobs = client.collection(kJobs);
   Bson reply;
   bson_error_t error;
@@ -834,19 +863,38 @@ void MongoStore::save_job(const audit::JobRecord& job) {
   }
 }
 
-std::optional<audit::JobRecord> MongoStore::find_job(std::string_view id) {
+void MongoStore::add_outcomes(audit::JobRecord& job) {
+  Bson filter;
+  filter.utf8("job_id", job.id);
+  Bson sort;
+  sort.int32("seq", 1);
+  Bson opts;
+  opts.document("sort", sort);
+  const PooledClient client = connection_->client();
+  const CollectionPtr results = client.collection(kJobResults);
+  const CursorPtr found(
+      mongoc_collection_find_with_opts(results.get(), filter.get(), opts.get(), nullptr));
+  connection_->drain(found.get(), "find job outcomes", [&](const bson_t* doc) {
+    job.results.push_back(parse_document(doc, kJobResults, audit::batch_outcome_from_json));
+  });
+}
+
+std::optional<audit::JobRecord> MongoStore::find_job(std::string_view id, bool with_outcomes) {
   Bson filter;
   filter.utf8("id", id);
   Bson opts;
   opts.int64("limit", 1);
-  const PooledClient client = connection_->client();
-  const CollectionPtr jobs = client.collection(kJobs);
-  const CursorPtr found(
-      mongoc_collection_find_with_opts(jobs.get(), filter.get(), opts.get(), nullptr));
   std::optional<audit::JobRecord> job;
-  connection_->drain(found.get(), "find job", [&](const bson_t* doc) {
-    if (!job) job = parse_document(doc, kJobs, audit::job_record_from_json);
-  });
+  {
+    const PooledClient client = connection_->client();
+    const CollectionPtr jobs = client.collection(kJobs);
+    const CursorPtr found(
+        mongoc_collection_find_with_opts(jobs.get(), filter.get(), opts.get(), nullptr));
+    connection_->drain(found.get(), "find job", [&](const bson_t* doc) {
+      if (!job) job = parse_document(doc, kJobs, audit::job_record_from_json);
+    });
+  }
+  if (job && with_outcomes) add_outcomes(*job);
   return job;
 }
 
@@ -876,7 +924,10 @@ auto newest(Connection& connection, const char* collection, const Bson& filter, 
 std::vector<audit::JobRecord> MongoStore::list_jobs(std::size_t limit) {
   Bson sort;
   sort.int32("started_unix_ms", -1).int32("id", -1);
-  return newest(*connection_, kJobs, Bson(), sort, limit, "list jobs", audit::job_record_from_json);
+  std::vector<audit::JobRecord> jobs =
+      newest(*connection_, kJobs, Bson(), sort, limit, "list jobs", audit::job_record_from_json);
+  for (audit::JobRecord& job : jobs) add_outcomes(job);
+  return jobs;
 }
 
 void MongoStore::append_audit(const audit::AuditEvent& event) {

@@ -94,6 +94,17 @@ END
 $$;
 )sql";
 
+// Version 3: a job's outcomes are rows of their own, numbered in the order their batches ended
+// (store.h, save_job); a job saved before keeps them in its body.
+constexpr const char* kSchemaV3 = R"sql(
+CREATE TABLE IF NOT EXISTS job_results (
+  job_id text COLLATE "C" NOT NULL,
+  seq    bigint NOT NULL,
+  body   text NOT NULL,
+  PRIMARY KEY (job_id, seq)
+);
+)sql";
+
 // The counts /stats reports, kept by statement-level triggers in the transaction of every insert,
 // delete and truncate of records and signedrecords, so they are exact at every commit whoever
 // writes (another tool, an older signer) and survive any crash with the data they count. They are
@@ -179,7 +190,7 @@ constexpr const char* kExactCounts =
     "SELECT (SELECT count(*) FROM records), (SELECT count(*) FROM signedrecords)";
 
 // Migration i+1 takes the schema from version i to i+1.
-constexpr const char* kMigrations[] = {kSchemaV1, kSchemaV2};
+constexpr const char* kMigrations[] = {kSchemaV1, kSchemaV2, kSchemaV3};
 static_assert(std::size(kMigrations) == PostgresStore::kSchemaVersion);
 
 constexpr int kStreamPage = 1000;
@@ -623,38 +634,72 @@ void PostgresStore::for_each_signed_of_job(
   stream_signed(job_id, sink);
 }
 
-void PostgresStore::save_job(const audit::JobRecord& job) {
-  const std::string body = audit::job_record_text(job);
+void PostgresStore::save_job(const audit::JobRecord& job, std::uint64_t first_outcome) {
+  const std::string body = audit::job_fields_text(job);
+  TextArray outcomes;
+  for (const audit::BatchOutcome& b : job.results) {
+    outcomes.add(audit::dump_line(audit::to_json(b)));
+  }
   auto conn = pool_->borrow();
+  // One statement, so one transaction: the job and its new outcomes land together or not at all.
   conn->run("save_job",
-            "INSERT INTO jobs (id, started_unix_ms, state, body) VALUES ($1, $2, $3, $4) "
+            "WITH job AS (INSERT INTO jobs (id, started_unix_ms, state, body) "
+            "VALUES ($1::text, $2::bigint, $3, $4) "
             "ON CONFLICT (id) DO UPDATE SET started_unix_ms = excluded.started_unix_ms, "
-            "state = excluded.state, body = excluded.body",
-            {job.id, std::to_string(job.started_unix_ms), audit::to_string(job.state), body});
+            "state = excluded.state, body = excluded.body RETURNING 1) "
+            "INSERT INTO job_results (job_id, seq, body) "
+            "SELECT $1::text, $5::bigint + t.n - 1, t.body "
+            "FROM unnest($6::text[]) WITH ORDINALITY AS t(body, n) "
+            "ON CONFLICT (job_id, seq) DO UPDATE SET body = excluded.body",
+            {job.id, std::to_string(job.started_unix_ms), audit::to_string(job.state), body,
+             std::to_string(first_outcome), outcomes.literal()});
 }
 
-std::optional<audit::JobRecord> PostgresStore::find_job(std::string_view id) {
-  std::string body;
+namespace {
+
+// Jobs from rows of (job body, part 0) each followed by its outcomes (part 1), in order.
+std::vector<audit::JobRecord> jobs_from_rows(const pg::Result& r) {
+  std::vector<audit::JobRecord> jobs;
+  for (int row = 0; row < r.rows(); ++row) {
+    if (r.int64(row, 0) == 0) {
+      jobs.push_back(job_from_stored_body(r.string(row, 1), "postgres table jobs"));
+    } else if (!jobs.empty()) {
+      jobs.back().results.push_back(
+          outcome_from_stored_body(r.string(row, 1), "postgres table job_results"));
+    }
+  }
+  return jobs;
+}
+
+}  // namespace
+
+std::optional<audit::JobRecord> PostgresStore::find_job(std::string_view id, bool with_outcomes) {
+  std::vector<audit::JobRecord> found;
   {
     auto conn = pool_->borrow();
-    const pg::Result r = conn->run("find_job", "SELECT body FROM jobs WHERE id = $1", {id});
-    if (r.rows() == 0) return std::nullopt;
-    body = r.string(0, 0);
+    // One statement, one snapshot: the job as one save left it.
+    found = jobs_from_rows(conn->run(
+        "find_job",
+        "SELECT 0 AS part, body, 0::bigint AS seq FROM jobs WHERE id = $1::text "
+        "UNION ALL SELECT 1, body, seq FROM job_results WHERE job_id = $1::text AND $2::boolean "
+        "ORDER BY part, seq",
+        {id, with_outcomes ? "true" : "false"}));
   }
-  return job_from_stored_body(body, "postgres table jobs");
+  if (found.empty()) return std::nullopt;
+  return std::move(found.front());
 }
 
 std::vector<audit::JobRecord> PostgresStore::list_jobs(std::size_t limit) {
-  std::vector<std::string> bodies;
-  {
-    auto conn = pool_->borrow();
-    const pg::Result r =
-        conn->run("list_jobs",
-                  "SELECT body FROM jobs ORDER BY started_unix_ms DESC, id DESC LIMIT $1::bigint",
-                  {bigint_limit(limit)});
-    for (int row = 0; row < r.rows(); ++row) bodies.push_back(r.string(row, 0));
-  }
-  return jobs_from_stored_bodies(bodies, "postgres table jobs");
+  auto conn = pool_->borrow();
+  return jobs_from_rows(
+      conn->run("list_jobs",
+                "WITH listed AS (SELECT id, started_unix_ms, body FROM jobs "
+                "ORDER BY started_unix_ms DESC, id DESC LIMIT $1::bigint) "
+                "SELECT 0 AS part, body, started_unix_ms, id, 0::bigint AS seq FROM listed "
+                "UNION ALL SELECT 1, r.body, l.started_unix_ms, l.id, r.seq "
+                "FROM job_results r JOIN listed l ON r.job_id = l.id "
+                "ORDER BY started_unix_ms DESC, id DESC, part, seq",
+                {bigint_limit(limit)}));
 }
 
 void PostgresStore::append_audit(const audit::AuditEvent& event) {

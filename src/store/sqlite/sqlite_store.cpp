@@ -227,6 +227,19 @@ class Transaction {
   bool committed_ = false;
 };
 
+// A read transaction on the reader connection: the statements inside it see one snapshot (WAL),
+// so a job and its outcomes are read as one save left them.
+class ReadTransaction {
+ public:
+  explicit ReadTransaction(SqliteConnection& conn) : conn_(conn) { conn_.exec("BEGIN"); }
+  ~ReadTransaction() { sqlite3_exec(conn_.get(), "COMMIT", nullptr, nullptr, nullptr); }
+  ReadTransaction(const ReadTransaction&) = delete;
+  ReadTransaction& operator=(const ReadTransaction&) = delete;
+
+ private:
+  SqliteConnection& conn_;
+};
+
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS records (
   id    TEXT PRIMARY KEY NOT NULL,
@@ -249,6 +262,12 @@ CREATE TABLE IF NOT EXISTS jobs (
   body            TEXT NOT NULL
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS jobs_started ON jobs (started_unix_ms, id);
+CREATE TABLE IF NOT EXISTS job_results (
+  job_id TEXT NOT NULL,
+  seq    INTEGER NOT NULL,
+  body   TEXT NOT NULL,
+  PRIMARY KEY (job_id, seq)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS audit (
   seq          INTEGER PRIMARY KEY AUTOINCREMENT,
   time_unix_ms INTEGER NOT NULL,
@@ -869,45 +888,80 @@ void SqliteStore::for_each_signed_of_job(
   while (reader_->step(stmt)) sink(signed_from_row(stmt));
 }
 
-void SqliteStore::save_job(const audit::JobRecord& job) {
-  const std::string body = audit::job_record_text(job);
+void SqliteStore::save_job(const audit::JobRecord& job, std::uint64_t first_outcome) {
+  const std::string body = audit::job_fields_text(job);
+  std::vector<std::string> outcomes;
+  outcomes.reserve(job.results.size());
+  for (const audit::BatchOutcome& b : job.results) {
+    outcomes.push_back(audit::dump_line(audit::to_json(b)));
+  }
   std::lock_guard lock(write_mutex_);
+  Transaction tx(*writer_);
+  {
+    sqlite3_stmt* stmt = writer_->statement(
+        "INSERT INTO jobs (id, started_unix_ms, state, body) VALUES (?1, ?2, ?3, ?4) "
+        "ON CONFLICT (id) DO UPDATE SET started_unix_ms = excluded.started_unix_ms, "
+        "state = excluded.state, body = excluded.body");
+    StatementUse use(stmt);
+    writer_->bind_text(stmt, 1, job.id);
+    writer_->bind_int(stmt, 2, job.started_unix_ms);
+    writer_->bind_text(stmt, 3, audit::to_string(job.state));
+    writer_->bind_text(stmt, 4, body);
+    writer_->step(stmt);
+  }
   sqlite3_stmt* stmt = writer_->statement(
-      "INSERT INTO jobs (id, started_unix_ms, state, body) VALUES (?1, ?2, ?3, ?4) "
-      "ON CONFLICT (id) DO UPDATE SET started_unix_ms = excluded.started_unix_ms, "
-      "state = excluded.state, body = excluded.body");
-  StatementUse use(stmt);
-  writer_->bind_text(stmt, 1, job.id);
-  writer_->bind_int(stmt, 2, job.started_unix_ms);
-  writer_->bind_text(stmt, 3, audit::to_string(job.state));
-  writer_->bind_text(stmt, 4, body);
-  writer_->step(stmt);
+      "INSERT INTO job_results (job_id, seq, body) VALUES (?1, ?2, ?3) "
+      "ON CONFLICT (job_id, seq) DO UPDATE SET body = excluded.body");
+  for (std::size_t i = 0; i < outcomes.size(); ++i) {
+    StatementUse use(stmt);
+    writer_->bind_text(stmt, 1, job.id);
+    writer_->bind_int(stmt, 2, static_cast<std::int64_t>(first_outcome + i));
+    writer_->bind_text(stmt, 3, outcomes[i]);
+    writer_->step(stmt);
+  }
+  tx.commit();
 }
 
-std::optional<audit::JobRecord> SqliteStore::find_job(std::string_view id) {
-  std::string body;
+void SqliteStore::add_outcomes(audit::JobRecord& job) {
+  sqlite3_stmt* stmt =
+      reader_->statement("SELECT body FROM job_results WHERE job_id = ?1 ORDER BY seq");
+  StatementUse use(stmt);
+  reader_->bind_text(stmt, 1, job.id);
+  while (reader_->step(stmt)) {
+    job.results.push_back(
+        outcome_from_stored_body(column_text(stmt, 0), "sqlite table job_results"));
+  }
+}
+
+std::optional<audit::JobRecord> SqliteStore::find_job(std::string_view id, bool with_outcomes) {
+  std::lock_guard lock(read_mutex_);
+  ReadTransaction snapshot(*reader_);
+  std::optional<audit::JobRecord> job;
   {
-    std::lock_guard lock(read_mutex_);
     sqlite3_stmt* stmt = reader_->statement("SELECT body FROM jobs WHERE id = ?1");
     StatementUse use(stmt);
     reader_->bind_text(stmt, 1, id);
     if (!reader_->step(stmt)) return std::nullopt;
-    body = column_text(stmt, 0);
+    job = job_from_stored_body(column_text(stmt, 0), "sqlite table jobs");
   }
-  return job_from_stored_body(body, "sqlite table jobs");
+  if (with_outcomes) add_outcomes(*job);
+  return job;
 }
 
 std::vector<audit::JobRecord> SqliteStore::list_jobs(std::size_t limit) {
+  std::lock_guard lock(read_mutex_);
+  ReadTransaction snapshot(*reader_);
   std::vector<std::string> bodies;
   {
-    std::lock_guard lock(read_mutex_);
     sqlite3_stmt* stmt =
         reader_->statement("SELECT body FROM jobs ORDER BY started_unix_ms DESC, id DESC LIMIT ?1");
     StatementUse use(stmt);
     reader_->bind_int(stmt, 1, static_cast<std::int64_t>(limit));
     while (reader_->step(stmt)) bodies.push_back(column_text(stmt, 0));
   }
-  return jobs_from_stored_bodies(bodies, "sqlite table jobs");
+  std::vector<audit::JobRecord> jobs = jobs_from_stored_bodies(bodies, "sqlite table jobs");
+  for (audit::JobRecord& job : jobs) add_outcomes(job);
+  return jobs;
 }
 
 void SqliteStore::append_audit(const audit::AuditEvent& event) {

@@ -58,8 +58,10 @@ class SqliteStore final : public Store {
   void for_each_signed_of_job(
       std::string_view job_id,
       const std::function<void(const records::SignedRecord&)>& sink) override;
-  void save_job(const audit::JobRecord& job) override;
-  std::optional<audit::JobRecord> find_job(std::string_view id) override;
+  using Store::find_job;
+  using Store::save_job;
+  void save_job(const audit::JobRecord& job, std::uint64_t first_outcome) override;
+  std::optional<audit::JobRecord> find_job(std::string_view id, bool with_outcomes) override;
   std::vector<audit::JobRecord> list_jobs(std::size_t limit) override;
   void append_audit(const audit::AuditEvent& event) override;
   std::uint64_t prune_audit(std::int64_t before_unix_ms) override;
@@ -70,6 +72,8 @@ class SqliteStore final : public Store {
   // Adds a write's own changes to the kept counts, in its transaction (the writer connection runs
   // with triggers off; sqlite_store.cpp, kCountTable). Caller holds write_mutex_.
   void add_counts(std::int64_t unsigned_delta, std::int64_t signed_delta);
+  // Appends the outcomes stored for `job` to job.results. Caller holds read_mutex_.
+  void add_outcomes(audit::JobRecord& job);
 
   std::filesystem::path path_;
   // Writes (and batch reads) go through one connection, reads for the API through another, so
