@@ -125,15 +125,9 @@ class CountingSavesStore final : public testing::ForwardingStore {
 // record B times. It is saved at most once per interval instead, and the stored job ends with
 // every batch.
 TEST_F(SigningTest, AJobOfManyBatchesSavesItsRunningRecordAtMostOncePerInterval) {
-  store_->ingest(random_records(400));
   CountingSavesStore counting(*store_);
-  BatchWorker worker(counting, pool_, metrics_, *audit_, {50, "pod"});
-  InProcessDispatcher dispatcher(worker);
-  CoordinatorOptions options{2, 3, 1ms, 2ms};
-  options.progress_save_interval = 300ms;
-  Coordinator coordinator(counting, key_holder_, dispatcher, metrics_, *audit_, options);
   const auto start = std::chrono::steady_clock::now();
-  const auto done = coordinator.wait(coordinator.start(request(1)).id);
+  const auto done = run_one_record_batches(counting, 400, 300ms);
   const std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
   ASSERT_EQ(done->state, JobState::kSucceeded) << done->error;
   ASSERT_EQ(done->batches, 400u);
@@ -195,14 +189,8 @@ class OutcomeSavesStore final : public testing::ForwardingStore {
 // Saving the whole record each time (what a job did before its outcomes had rows) stores the
 // first outcomes again with every save.
 TEST_F(SigningTest, AJobSavesEachOutcomeOnceAndHoldsOnlyThoseNotYetSaved) {
-  store_->ingest(random_records(400));
   OutcomeSavesStore saving(*store_);
-  BatchWorker worker(saving, pool_, metrics_, *audit_, {50, "pod"});
-  InProcessDispatcher dispatcher(worker);
-  CoordinatorOptions options{2, 3, 1ms, 2ms};
-  options.progress_save_interval = 20ms;
-  Coordinator coordinator(saving, key_holder_, dispatcher, metrics_, *audit_, options);
-  const auto done = coordinator.wait(coordinator.start(request(1, {0, 1})).id);
+  const auto done = run_one_record_batches(saving, 400, 20ms, {0, 1});
   ASSERT_EQ(done->state, JobState::kSucceeded) << done->error;
   ASSERT_EQ(done->batches, 400u);
 
@@ -226,15 +214,10 @@ TEST_F(SigningTest, AJobSavesEachOutcomeOnceAndHoldsOnlyThoseNotYetSaved) {
   const auto saved = store_->find_job(done->id);
   ASSERT_TRUE(saved);
   ASSERT_EQ(saved->results.size(), 400u);
-  std::set<std::uint64_t> batches;
-  std::uint64_t signed_count = 0;
-  for (const audit::BatchOutcome& b : saved->results) {
-    batches.insert(b.batch);
-    signed_count += b.signed_count;
-    EXPECT_TRUE(b.error.empty()) << b.error;
-  }
-  EXPECT_EQ(batches.size(), 400u);
-  EXPECT_EQ(signed_count, 400u);
+  for (const audit::BatchOutcome& b : saved->results) EXPECT_TRUE(b.error.empty()) << b.error;
+  const OutcomeTally outcomes = tally(saved->results);
+  EXPECT_EQ(outcomes.batches.size(), 400u);
+  EXPECT_EQ(outcomes.signed_count, 400u);
   EXPECT_EQ(saved->records_signed, 400u);
   EXPECT_TRUE(store_->find_job(done->id, /*with_outcomes=*/false)->results.empty());
 }

@@ -10,6 +10,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -19,6 +20,7 @@
 #include "keys/key_set_holder.h"
 #include "metrics/signer_metrics.h"
 #include "signing/batch_dispatcher.h"
+#include "signing/batch_worker.h"
 #include "signing/coordinator.h"
 #include "signing/worker_pool.h"
 #include "store/sqlite/sqlite_store.h"
@@ -35,6 +37,20 @@ inline std::vector<records::UnsignedRecord> random_records(std::size_t n) {
     out.push_back({id, "msg-" + std::to_string(i)});
   }
   return out;
+}
+
+// What a job's outcomes add up to: the batches they name, and the records they signed.
+struct OutcomeTally {
+  std::set<std::uint64_t> batches;
+  std::uint64_t signed_count = 0;
+};
+inline OutcomeTally tally(const std::vector<audit::BatchOutcome>& outcomes) {
+  OutcomeTally t;
+  for (const audit::BatchOutcome& b : outcomes) {
+    t.batches.insert(b.batch);
+    t.signed_count += b.signed_count;
+  }
+  return t;
 }
 
 // Fails the first `failures` attempts of each batch with `failure`, then passes the batch on.
@@ -76,6 +92,20 @@ class SigningTest : public ::testing::Test {
     metrics::declare_signer_metrics(metrics_);
     store_ = std::make_unique<store::SqliteStore>(dir_ / "signer.db");
     audit_ = std::make_unique<audit::AuditLog>(*store_);
+  }
+  // Ingests `batches` records and runs a job of one-record batches on `wrapped` (a store over
+  // store_), its running record saved at most once per `save_interval`, with the keys
+  // `key_indexes` (all when empty). Returns the ended job.
+  std::optional<JobSnapshot> run_one_record_batches(store::Store& wrapped, std::size_t batches,
+                                                    std::chrono::milliseconds save_interval,
+                                                    std::vector<std::size_t> key_indexes = {}) {
+    store_->ingest(random_records(batches));
+    BatchWorker worker(wrapped, pool_, metrics_, *audit_, {50, "pod"});
+    InProcessDispatcher dispatcher(worker);
+    CoordinatorOptions options{2, 3, std::chrono::milliseconds(1), std::chrono::milliseconds(2)};
+    options.progress_save_interval = save_interval;
+    Coordinator coordinator(wrapped, key_holder_, dispatcher, metrics_, *audit_, options);
+    return coordinator.wait(coordinator.start(request(1, std::move(key_indexes))).id);
   }
   std::map<std::string, records::SignedRecord> signed_records() {
     std::map<std::string, records::SignedRecord> out;

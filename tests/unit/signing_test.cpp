@@ -392,19 +392,16 @@ TEST_F(SigningTest, CoordinatorPersistsTheJobWithEveryBatchResultAndStampsItsRec
     EXPECT_EQ(job->keys[i].public_key, keys_.at(i).public_key);
   }
   ASSERT_EQ(job->results.size(), 4u);
-  std::set<std::uint64_t> batches;
-  std::uint64_t signed_sum = 0;
   for (const audit::BatchOutcome& b : job->results) {
-    batches.insert(b.batch);
-    signed_sum += b.signed_count;
     EXPECT_EQ(b.pod, "pod-a");
     EXPECT_EQ(b.key_index, b.batch % 3);
     EXPECT_EQ(b.key_address, keys_.at(b.batch % 3).address);
     EXPECT_EQ(b.attempts, 1);
     EXPECT_EQ(b.error, "");
   }
-  EXPECT_EQ(batches, (std::set<std::uint64_t>{0, 1, 2, 3}));
-  EXPECT_EQ(signed_sum, 1000u);
+  const OutcomeTally outcomes = tally(job->results);
+  EXPECT_EQ(outcomes.batches, (std::set<std::uint64_t>{0, 1, 2, 3}));
+  EXPECT_EQ(outcomes.signed_count, 1000u);
   std::size_t stamped = 0;
   store_->for_each_signed_of_job(plan.id, [&](const records::SignedRecord&) { ++stamped; });
   EXPECT_EQ(stamped, 1000u);
