@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "audit/audit_json.h"
 #include "records/shard.h"
 #include "store/sqlite/sqlite_store.h"
 #include "test_support.h"
@@ -361,4 +362,28 @@ TEST(SqliteStoreShardIndex, LowercaseIdsAnotherToolWroteWithoutAShardAreReadWith
 }
 
 }  // namespace
+// A job saved before its outcomes had rows keeps them in its body: it reads back with them (and,
+// asked for without its outcomes, without them).
+TEST(SqliteStoreJobs, AJobSavedWithItsOutcomesInItsBodyReadsBackWithThem) {
+  testing::TempDir dir;
+  audit::JobRecord job;
+  job.id = "j-000000000001-00000000000000aa";
+  job.batches = 3;
+  job.results = {{0, "pod-a", 0, "0xabc", 7, 0, 1, ""}, {2, "pod-b", 0, "0xabc", 0, 0, 4, "busy"}};
+  {
+    SqliteStore store(dir / "s.db");
+    store.save_job(job, 0);  // makes the tables; the body below replaces the row
+  }
+  std::string body = audit::dump_line(audit::to_json(job));
+  std::string quoted;
+  for (const char c : body) quoted += c == '\'' ? std::string("''") : std::string(1, c);
+  exec(open_raw(dir / "s.db").get(),
+       "DELETE FROM job_results; UPDATE jobs SET body = '" + quoted + "'");
+  SqliteStore store(dir / "s.db");
+  auto found = store.find_job(job.id);
+  ASSERT_TRUE(found);
+  EXPECT_EQ(audit::to_json(*found), audit::to_json(job));
+  EXPECT_TRUE(store.find_job(job.id, /*with_outcomes=*/false)->results.empty());
+}
+
 }  // namespace signer::store

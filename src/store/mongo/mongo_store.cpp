@@ -894,7 +894,12 @@ std::optional<audit::JobRecord> MongoStore::find_job(std::string_view id, bool w
       if (!job) job = parse_document(doc, kJobs, audit::job_record_from_json);
     });
   }
-  if (job && with_outcomes) add_outcomes(*job);
+  // A job saved before its outcomes had documents holds them in its own.
+  if (job && with_outcomes) {
+    add_outcomes(*job);
+  } else if (job) {
+    job->results.clear();
+  }
   return job;
 }
 

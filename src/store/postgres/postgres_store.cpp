@@ -686,6 +686,8 @@ std::optional<audit::JobRecord> PostgresStore::find_job(std::string_view id, boo
         {id, with_outcomes ? "true" : "false"}));
   }
   if (found.empty()) return std::nullopt;
+  // A job saved before its outcomes had rows holds them in its body.
+  if (!with_outcomes) found.front().results.clear();
   return std::move(found.front());
 }
 

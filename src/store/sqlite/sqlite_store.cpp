@@ -944,7 +944,12 @@ std::optional<audit::JobRecord> SqliteStore::find_job(std::string_view id, bool 
     if (!reader_->step(stmt)) return std::nullopt;
     job = job_from_stored_body(column_text(stmt, 0), "sqlite table jobs");
   }
-  if (with_outcomes) add_outcomes(*job);
+  // A job saved before its outcomes had rows holds them in its body.
+  if (with_outcomes) {
+    add_outcomes(*job);
+  } else {
+    job->results.clear();
+  }
   return job;
 }
 
