@@ -48,13 +48,6 @@ audit::AuditEvent audit_event_from_stored_body(const std::string& body, std::str
   return parse_body<audit::AuditEvent>(body, where, audit::audit_event_from_json);
 }
 
-std::vector<audit::JobRecord> jobs_from_stored_bodies(const std::vector<std::string>& bodies,
-                                                      std::string_view where) {
-  std::vector<audit::JobRecord> jobs;
-  for (const std::string& body : bodies) jobs.push_back(job_from_stored_body(body, where));
-  return jobs;
-}
-
 std::vector<audit::AuditEvent> audit_events_from_stored_bodies(
     const std::vector<std::string>& bodies, std::string_view where) {
   std::vector<audit::AuditEvent> events;

@@ -134,8 +134,6 @@ using FaultHook = std::function<void(std::string_view point)>;
 // own; a body that no longer parses was edited by hand: StoreError(kInvalid) naming `where`.
 audit::JobRecord job_from_stored_body(const std::string& body, std::string_view where);
 audit::AuditEvent audit_event_from_stored_body(const std::string& body, std::string_view where);
-std::vector<audit::JobRecord> jobs_from_stored_bodies(const std::vector<std::string>& bodies,
-                                                      std::string_view where);
 audit::BatchOutcome outcome_from_stored_body(const std::string& body, std::string_view where);
 std::vector<audit::AuditEvent> audit_events_from_stored_bodies(
     const std::vector<std::string>& bodies, std::string_view where);

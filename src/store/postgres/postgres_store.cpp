@@ -674,17 +674,18 @@ std::vector<audit::JobRecord> jobs_from_rows(const pg::Result& r) {
 }  // namespace
 
 std::optional<audit::JobRecord> PostgresStore::find_job(std::string_view id, bool with_outcomes) {
-  std::vector<audit::JobRecord> found;
+  pg::Result rows;
   {
     auto conn = pool_->borrow();
     // One statement, one snapshot: the job as one save left it.
-    found = jobs_from_rows(conn->run(
+    rows = conn->run(
         "find_job",
         "SELECT 0 AS part, body, 0::bigint AS seq FROM jobs WHERE id = $1::text "
         "UNION ALL SELECT 1, body, seq FROM job_results WHERE job_id = $1::text AND $2::boolean "
         "ORDER BY part, seq",
-        {id, with_outcomes ? "true" : "false"}));
+        {id, with_outcomes ? "true" : "false"});
   }
+  std::vector<audit::JobRecord> found = jobs_from_rows(rows);
   if (found.empty()) return std::nullopt;
   // A job saved before its outcomes had rows holds them in its body.
   if (!with_outcomes) found.front().results.clear();
@@ -692,16 +693,19 @@ std::optional<audit::JobRecord> PostgresStore::find_job(std::string_view id, boo
 }
 
 std::vector<audit::JobRecord> PostgresStore::list_jobs(std::size_t limit) {
-  auto conn = pool_->borrow();
-  return jobs_from_rows(
-      conn->run("list_jobs",
-                "WITH listed AS (SELECT id, started_unix_ms, body FROM jobs "
-                "ORDER BY started_unix_ms DESC, id DESC LIMIT $1::bigint) "
-                "SELECT 0 AS part, body, started_unix_ms, id, 0::bigint AS seq FROM listed "
-                "UNION ALL SELECT 1, r.body, l.started_unix_ms, l.id, r.seq "
-                "FROM job_results r JOIN listed l ON r.job_id = l.id "
-                "ORDER BY started_unix_ms DESC, id DESC, part, seq",
-                {bigint_limit(limit)}));
+  pg::Result rows;
+  {
+    auto conn = pool_->borrow();
+    rows = conn->run("list_jobs",
+                     "WITH listed AS (SELECT id, started_unix_ms, body FROM jobs "
+                     "ORDER BY started_unix_ms DESC, id DESC LIMIT $1::bigint) "
+                     "SELECT 0 AS part, body, started_unix_ms, id, 0::bigint AS seq FROM listed "
+                     "UNION ALL SELECT 1, r.body, l.started_unix_ms, l.id, r.seq "
+                     "FROM job_results r JOIN listed l ON r.job_id = l.id "
+                     "ORDER BY started_unix_ms DESC, id DESC, part, seq",
+                     {bigint_limit(limit)});
+  }
+  return jobs_from_rows(rows);
 }
 
 void PostgresStore::append_audit(const audit::AuditEvent& event) {

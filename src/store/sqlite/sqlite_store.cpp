@@ -922,50 +922,74 @@ void SqliteStore::save_job(const audit::JobRecord& job, std::uint64_t first_outc
   tx.commit();
 }
 
-void SqliteStore::add_outcomes(audit::JobRecord& job) {
+std::vector<std::string> SqliteStore::outcome_bodies(std::string_view job_id) {
   sqlite3_stmt* stmt =
       reader_->statement("SELECT body FROM job_results WHERE job_id = ?1 ORDER BY seq");
   StatementUse use(stmt);
-  reader_->bind_text(stmt, 1, job.id);
-  while (reader_->step(stmt)) {
-    job.results.push_back(
-        outcome_from_stored_body(column_text(stmt, 0), "sqlite table job_results"));
-  }
+  reader_->bind_text(stmt, 1, job_id);
+  std::vector<std::string> bodies;
+  while (reader_->step(stmt)) bodies.push_back(column_text(stmt, 0));
+  return bodies;
 }
 
-std::optional<audit::JobRecord> SqliteStore::find_job(std::string_view id, bool with_outcomes) {
-  std::lock_guard lock(read_mutex_);
-  ReadTransaction snapshot(*reader_);
-  std::optional<audit::JobRecord> job;
-  {
-    sqlite3_stmt* stmt = reader_->statement("SELECT body FROM jobs WHERE id = ?1");
-    StatementUse use(stmt);
-    reader_->bind_text(stmt, 1, id);
-    if (!reader_->step(stmt)) return std::nullopt;
-    job = job_from_stored_body(column_text(stmt, 0), "sqlite table jobs");
-  }
-  // A job saved before its outcomes had rows holds them in its body.
-  if (with_outcomes) {
-    add_outcomes(*job);
-  } else {
-    job->results.clear();
+namespace {
+
+// A job's row and its outcomes' rows, read in one snapshot and parsed once the reader is free.
+struct StoredJob {
+  std::string id;
+  std::string body;
+  std::vector<std::string> outcomes;
+};
+
+audit::JobRecord job_of(const StoredJob& stored) {
+  audit::JobRecord job = job_from_stored_body(stored.body, "sqlite table jobs");
+  for (const std::string& outcome : stored.outcomes) {
+    job.results.push_back(outcome_from_stored_body(outcome, "sqlite table job_results"));
   }
   return job;
 }
 
-std::vector<audit::JobRecord> SqliteStore::list_jobs(std::size_t limit) {
-  std::lock_guard lock(read_mutex_);
-  ReadTransaction snapshot(*reader_);
-  std::vector<std::string> bodies;
+}  // namespace
+
+std::optional<audit::JobRecord> SqliteStore::find_job(std::string_view id, bool with_outcomes) {
+  StoredJob stored;
   {
-    sqlite3_stmt* stmt =
-        reader_->statement("SELECT body FROM jobs ORDER BY started_unix_ms DESC, id DESC LIMIT ?1");
-    StatementUse use(stmt);
-    reader_->bind_int(stmt, 1, static_cast<std::int64_t>(limit));
-    while (reader_->step(stmt)) bodies.push_back(column_text(stmt, 0));
+    std::lock_guard lock(read_mutex_);
+    ReadTransaction snapshot(*reader_);
+    {
+      sqlite3_stmt* stmt = reader_->statement("SELECT body FROM jobs WHERE id = ?1");
+      StatementUse use(stmt);
+      reader_->bind_text(stmt, 1, id);
+      if (!reader_->step(stmt)) return std::nullopt;
+      stored = {std::string(id), column_text(stmt, 0), {}};
+    }
+    if (with_outcomes) stored.outcomes = outcome_bodies(id);
   }
-  std::vector<audit::JobRecord> jobs = jobs_from_stored_bodies(bodies, "sqlite table jobs");
-  for (audit::JobRecord& job : jobs) add_outcomes(job);
+  audit::JobRecord job = job_of(stored);
+  // A job saved before its outcomes had rows holds them in its body.
+  if (!with_outcomes) job.results.clear();
+  return job;
+}
+
+std::vector<audit::JobRecord> SqliteStore::list_jobs(std::size_t limit) {
+  std::vector<StoredJob> stored;
+  {
+    std::lock_guard lock(read_mutex_);
+    ReadTransaction snapshot(*reader_);
+    {
+      sqlite3_stmt* stmt = reader_->statement(
+          "SELECT id, body FROM jobs ORDER BY started_unix_ms DESC, id DESC LIMIT ?1");
+      StatementUse use(stmt);
+      reader_->bind_int(stmt, 1, static_cast<std::int64_t>(limit));
+      while (reader_->step(stmt)) {
+        stored.push_back({column_text(stmt, 0), column_text(stmt, 1), {}});
+      }
+    }
+    for (StoredJob& job : stored) job.outcomes = outcome_bodies(job.id);
+  }
+  std::vector<audit::JobRecord> jobs;
+  jobs.reserve(stored.size());
+  for (const StoredJob& s : stored) jobs.push_back(job_of(s));
   return jobs;
 }
 

@@ -72,8 +72,8 @@ class SqliteStore final : public Store {
   // Adds a write's own changes to the kept counts, in its transaction (the writer connection runs
   // with triggers off; sqlite_store.cpp, kCountTable). Caller holds write_mutex_.
   void add_counts(std::int64_t unsigned_delta, std::int64_t signed_delta);
-  // Appends the outcomes stored for `job` to job.results. Caller holds read_mutex_.
-  void add_outcomes(audit::JobRecord& job);
+  // The bodies of the outcomes stored for `job_id`, in order. Caller holds read_mutex_.
+  std::vector<std::string> outcome_bodies(std::string_view job_id);
 
   std::filesystem::path path_;
   // Writes (and batch reads) go through one connection, reads for the API through another, so
