@@ -85,11 +85,13 @@ def wait_ready(base_url, attempts=400):
             time.sleep(0.05)
 
 
-def job_over_http(signer, store, keys, tmp, batch_size, env, samples=None, interval=0.25):
+def job_over_http(signer, store, keys, tmp, batch_size, env, samples=None, interval=0.25,
+                  watch=None):
     """Runs one job in `signer serve`; returns (seconds, job JSON). Authenticated when the build
     knows clients (issue 10). With a `samples` list, GET /stats is polled every `interval` s
     while the job runs, and (elapsed s, records signed) pairs are appended to it, the finished
-    job's last."""
+    job's last. With `watch`, watch(server pid) is called once the server is ready, and the
+    function it returns once the job has ended, before the server stops."""
     args = [signer, "serve", "--store", store, "--keys", keys, "--host", "127.0.0.1",
             "--port", str(free_port()), "--log-level", "warn"]
     headers = {}
@@ -103,8 +105,11 @@ def job_over_http(signer, store, keys, tmp, batch_size, env, samples=None, inter
         headers["Authorization"] = f"Bearer {token}"
     port = args[args.index("--port") + 1]
     server = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    stop_watching = None
     try:
         wait_ready(f"http://127.0.0.1:{port}")
+        if watch is not None:
+            stop_watching = watch(server.pid)
         req = urllib.request.Request(f"http://127.0.0.1:{port}/sign/{batch_size}?wait=true",
                                      headers=headers)
         done = threading.Event()
@@ -127,6 +132,8 @@ def job_over_http(signer, store, keys, tmp, batch_size, env, samples=None, inter
             samples.append((job["elapsed_seconds"], job["records_signed"]))
         return elapsed, job
     finally:
+        if stop_watching is not None:
+            stop_watching()
         server.terminate()
         server.wait(timeout=60)
 

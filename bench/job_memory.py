@@ -4,7 +4,8 @@
 A job keeps per-batch outcomes; what it holds of them in memory decides whether serve's memory
 grows with the job. This loads one store of --records records, then for each --batch-sizes entry
 and each --build (taking turns, each on a fresh copy of the store) runs `signer serve`, asks
-GET /sign/:size?wait=true, and samples the server's /proc/PID/status every --interval seconds.
+GET /sign/:size?wait=true (embedded_job.job_over_http, authenticated as a client with the sign
+role), and samples the server's /proc/PID/status every --interval seconds.
 It prints, per run: batches, records/s, the peak RssAnon (heap and other anonymous memory; what
 the job's data lives in) and VmHWM (peak resident set, the store's mapped pages included).
 A small batch size gives the batch count of a far larger job: 1M records at batch size 100 are
@@ -14,16 +15,14 @@ Usage:
                       [--turns 1] [--interval 0.1]
 """
 import argparse
-import json
 import os
 import shutil
 import subprocess
 import tempfile
 import threading
 import time
-import urllib.request
 
-from embedded_job import free_port, wait_ready
+from embedded_job import job_over_http
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -36,50 +35,30 @@ def status_kb(pid, field):
     return 0
 
 
-def sample_peak(pid, interval, done, peak):
-    while not done.wait(interval):
-        try:
-            peak["RssAnon"] = max(peak["RssAnon"], status_kb(pid, "RssAnon"))
-            peak["VmHWM"] = max(peak["VmHWM"], status_kb(pid, "VmHWM"))
-        except (OSError, ValueError):
-            return
+def peak_memory(interval, peak):
+    """A `watch` for embedded_job.job_over_http: samples the server's RssAnon and VmHWM into
+    `peak` (kB) every `interval` s until the job ends, then reads VmHWM once more."""
+    def watch(pid):
+        done = threading.Event()
 
+        def sample():
+            while not done.wait(interval):
+                try:
+                    peak["RssAnon"] = max(peak["RssAnon"], status_kb(pid, "RssAnon"))
+                    peak["VmHWM"] = max(peak["VmHWM"], status_kb(pid, "VmHWM"))
+                except (OSError, ValueError):
+                    return
 
-def run_job(signer, store, keys, tmp, batch_size, interval):
-    """One job in a fresh `signer serve`, authenticated as a client with the sign role:
-    (seconds, job JSON, peak RssAnon kB, VmHWM kB)."""
-    port = free_port()
-    clients = f"{tmp}/clients.json"
-    if os.path.exists(clients):
-        os.remove(clients)
-    token = subprocess.run([signer, "client", "add", "--clients", clients, "--name", "bench",
-                            "--roles", "sign,read"], check=True, capture_output=True,
-                           text=True).stdout.strip()
-    server = subprocess.Popen(
-        [signer, "serve", "--store", store, "--keys", keys, "--clients", clients, "--host",
-         "127.0.0.1", "--port", str(port), "--log-level", "warn"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    peak = {"RssAnon": 0, "VmHWM": 0}
-    done = threading.Event()
-    sampler = threading.Thread(target=sample_peak, args=(server.pid, interval, done, peak))
-    try:
-        wait_ready(f"http://127.0.0.1:{port}")
+        sampler = threading.Thread(target=sample)
         sampler.start()
-        start = time.monotonic()
-        req = urllib.request.Request(f"http://127.0.0.1:{port}/sign/{batch_size}?wait=true",
-                                     headers={"Authorization": f"Bearer {token}"})
-        with urllib.request.urlopen(req, timeout=7200) as resp:
-            job = json.loads(resp.read())
-        elapsed = time.monotonic() - start
-        time.sleep(3 * interval)  # the last samples, after the final save
-        peak["VmHWM"] = max(peak["VmHWM"], status_kb(server.pid, "VmHWM"))
-        return elapsed, job, peak["RssAnon"], peak["VmHWM"]
-    finally:
-        done.set()
-        if sampler.is_alive():
+
+        def stop():
+            time.sleep(3 * interval)  # the last samples, after the final save
+            done.set()
             sampler.join()
-        server.terminate()
-        server.wait(timeout=60)
+            peak["VmHWM"] = max(peak["VmHWM"], status_kb(pid, "VmHWM"))
+        return stop
+    return watch
 
 
 def main():
@@ -109,13 +88,17 @@ def main():
                         if os.path.exists(store + suffix):
                             os.remove(store + suffix)
                     shutil.copyfile(loaded, store)
-                    elapsed, job, anon, hwm = run_job(os.path.join(build, "signer"),
-                                                      f"sqlite:{store}", f"{tmp}/keys.csv",
-                                                      tmp, batch_size, args.interval)
+                    if os.path.exists(f"{tmp}/clients.json"):  # job_over_http adds its client
+                        os.remove(f"{tmp}/clients.json")
+                    peak = {"RssAnon": 0, "VmHWM": 0}
+                    elapsed, job = job_over_http(os.path.join(build, "signer"),
+                                                 f"sqlite:{store}", f"{tmp}/keys.csv", tmp,
+                                                 batch_size, None,
+                                                 watch=peak_memory(args.interval, peak))
                     assert job["records_signed"] == args.records, job
                     print(f"{build:<40} {batch_size:>10,} {job['batches']:>8,} "
-                          f"{args.records / elapsed:>10,.0f} {anon / 1024:>10.1f} "
-                          f"{hwm / 1024:>9.1f}", flush=True)
+                          f"{args.records / elapsed:>10,.0f} {peak['RssAnon'] / 1024:>10.1f} "
+                          f"{peak['VmHWM'] / 1024:>9.1f}", flush=True)
 
 
 if __name__ == "__main__":
