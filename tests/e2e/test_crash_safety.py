@@ -23,9 +23,11 @@ def wait_mid_job(signer, total: int, timeout: float = 60.0) -> dict:
 
 
 def exact_counts(store_url: str) -> dict:
-    """Both tables counted row by row, behind the signer's back (it keeps counts instead)."""
+    """The tables counted row by row, behind the signer's back (it keeps counts instead). An
+    unsigned record is in `records` or, ingested sparsely into a large store, `records_inbox`."""
     with sqlite3.connect(store_url.removeprefix("sqlite:")) as db:
-        (unsigned_records,), = db.execute("SELECT count(*) FROM records")
+        (unsigned_records,), = db.execute(
+            "SELECT (SELECT count(*) FROM records) + (SELECT count(*) FROM records_inbox)")
         (signed_records,), = db.execute("SELECT count(*) FROM signedrecords")
     return {"unsigned_records": unsigned_records, "signed_records": signed_records}
 
@@ -66,6 +68,45 @@ def test_kill_9_mid_job_then_rerun_signs_every_record_exactly_once(signer_factor
 
     final = signer.stats()
     assert (final["signed_records"], final["unsigned_records"]) == (total, 0)
+    exported = cli.export_and_verify()
+    assert_exactly_once(exported, msg_of)
+    assert all(r["msg"] == msg_of[r["id"]] for r in exported)
+
+
+def test_kill_9_mid_job_with_posted_records_in_the_inbox_signs_each_once(signer_factory, cli,
+                                                                         store_url, tmp_path):
+    """Random ids posted into a store past the inbox's merge size (262,144 unsigned records) land
+    thinly among its records, so they wait in records_inbox; a job reads and moves them with the
+    records of `records`. Killed mid-job, each record is unsigned in one of the two tables or
+    signed once, and the rerun signs the rest."""
+    loaded = random_records(270_000)
+    assert cli.load_file(write_ndjson(tmp_path / "input.ndjson", loaded))["accepted"] == 270_000
+    posted = random_records(10_000)
+    msg_of = {r["id"]: r["msg"] for r in loaded + posted}
+    signer = signer_factory.start()
+    r = signer.ingest(posted)
+    assert r.status_code == 200, r.text
+    assert r.json()["accepted"] == len(posted)
+    with sqlite3.connect(store_url.removeprefix("sqlite:")) as db:
+        (inbox,), = db.execute("SELECT count(*) FROM records_inbox")
+    assert inbox == len(posted)
+    total = len(msg_of)
+
+    started = signer.sign(1000, wait=False)
+    assert started.status_code == 202, started.text
+    seen = wait_mid_job(signer, total)
+    signer.kill()
+    after_crash = cli.stats()
+    assert after_crash["signed_records"] + after_crash["unsigned_records"] == total, after_crash
+    assert after_crash["signed_records"] >= seen["signed_records"]
+    assert after_crash["unsigned_records"] > 0, "the job finished before the kill: nothing tested"
+    assert {k: after_crash[k] for k in ("unsigned_records", "signed_records")} == \
+        exact_counts(store_url)
+
+    signer.start()
+    job = signer.sign_ok(1000)
+    assert job["records_signed"] == after_crash["unsigned_records"], job
+    assert exact_counts(store_url) == {"unsigned_records": 0, "signed_records": total}
     exported = cli.export_and_verify()
     assert_exactly_once(exported, msg_of)
     assert all(r["msg"] == msg_of[r["id"]] for r in exported)

@@ -147,6 +147,7 @@ def test_records_inserted_without_shard_by_another_tool_are_signed(signer, cli, 
 
     with sqlite3.connect(db, timeout=30) as conn:
         assert conn.execute("SELECT COUNT(*) FROM records").fetchone()[0] == 0
+        assert conn.execute("SELECT COUNT(*) FROM records_inbox").fetchone()[0] == 0
     exported = cli.export_and_verify()
     assert_exactly_once(exported, foreign + [x["id"] for x in own] + late)
     by_id = {x["id"]: x for x in exported}

@@ -3,8 +3,11 @@
 #include <sqlite3.h>
 #include <sys/statvfs.h>
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <mutex>
 #include <optional>
@@ -25,6 +28,18 @@ constexpr int kBusyTimeoutMs = 15000;
 // cuts a move's instructions by about 30% (docs/PERFORMANCE.md, "Where an embedded job's time
 // goes"). 6 parameters a row (8 with a scheme), 800 at most, well under SQLite's limit of 32766.
 constexpr std::size_t kMoveGroup = 100;
+
+// Where an ingest's records go (sqlite_store.h, records_inbox). Into `records` when its ids are
+// dense there: at most kDenseRows unsigned records stored per new one across the span of shards
+// the ingest's ids cover, so the new records of one commit share leaf pages (a page holds about
+// 45). Into records_inbox when they are spread thinner: random ids posted into a store of
+// millions, each of which would dirty a page of `records` of its own (docs/PERFORMANCE.md).
+constexpr double kDenseRows = 8.0;
+// A merge moves this many inbox records into `records` a transaction: the write lock is held one
+// chunk at a time, so a running job's moves go between chunks.
+constexpr std::int64_t kMergeChunk = 20000;
+// How long a merge that failed (a full disk, say) waits before it tries again.
+constexpr auto kMergeRetry = std::chrono::seconds(5);
 
 // Process-wide SQLite settings, applied before its first use. SQLITE_CONFIG_MEMSTATUS off: SQLite
 // then keeps no global count of its allocations, which took a global mutex on every malloc and
@@ -276,6 +291,13 @@ CREATE TABLE IF NOT EXISTS audit (
   body         TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS audit_job ON audit (job_id, seq);
+CREATE TABLE IF NOT EXISTS records_inbox (
+  shard INTEGER NOT NULL,
+  id    TEXT NOT NULL,
+  msg   TEXT NOT NULL,
+  epoch INTEGER,
+  PRIMARY KEY (shard, id)
+) WITHOUT ROWID;
 )sql";
 
 // How a batch finds the records of its shard range (records::shard_of). An id whose first 8
@@ -343,7 +365,8 @@ constexpr const char* kAddCounts =
 // Sets the row to an exact count of both tables; run inside a write transaction.
 constexpr const char* kRecount =
     "INSERT OR REPLACE INTO signer_counts (id, unsigned_records, signed_records) "
-    "VALUES (1, (SELECT count(*) FROM records), (SELECT count(*) FROM signedrecords))";
+    "VALUES (1, (SELECT count(*) FROM records) + (SELECT count(*) FROM records_inbox), "
+    "(SELECT count(*) FROM signedrecords))";
 
 // Provenance column, added to databases made before it existed (and by the original layout).
 // Runs after kSchema in the same write transaction, so two processes opening one file at once
@@ -429,11 +452,13 @@ void ensure_unique_id(SqliteConnection& conn, const char* table) {
 
 }  // namespace
 
-SqliteStore::SqliteStore(const std::filesystem::path& path, bool synchronous_full)
+SqliteStore::SqliteStore(const std::filesystem::path& path, bool synchronous_full,
+                         std::uint64_t inbox_merge_rows)
     : path_(path),
       writer_(std::make_unique<SqliteConnection>(path, synchronous_full)),
       reader_(std::make_unique<SqliteConnection>(path, synchronous_full)),
-      counter_(std::make_unique<SqliteConnection>(path, synchronous_full)) {
+      counter_(std::make_unique<SqliteConnection>(path, synchronous_full)),
+      inbox_merge_rows_(inbox_merge_rows) {
   Transaction tx(*writer_);
   writer_->exec(kSchema);
   if (!has_column(*writer_, "signedrecords", "job_id")) writer_->exec(kJobIdColumn);
@@ -456,6 +481,27 @@ SqliteStore::SqliteStore(const std::filesystem::path& path, bool synchronous_ful
       triggers != 0) {
     throw StoreError(ErrorKind::kInvalid, "sqlite: cannot turn triggers off on the writer");
   }
+  std::int64_t unsigned_records = 0;
+  {
+    StatementUse use(
+        writer_->statement("SELECT (SELECT count(*) FROM records_inbox), "
+                           "(SELECT unsigned_records FROM signer_counts WHERE id = 1)"));
+    writer_->step(use.get());
+    inbox_rows_ = sqlite3_column_int64(use.get(), 0);
+    unsigned_records = sqlite3_column_int64(use.get(), 1);
+  }
+  merger_ = std::jthread([this](std::stop_token stop) { merge_loop(std::move(stop)); });
+  // An inbox a process left full (it stopped before its merge was done) is merged now.
+  if (inbox_due(inbox_rows_, unsigned_records)) request_merge();
+}
+
+bool SqliteStore::inbox_due(std::int64_t inbox, std::int64_t unsigned_records) const {
+  // An eighth of the store, and at least inbox_merge_rows_: each merge then rewrites at most
+  // about eight times the inbox's records of `records`' pages, once.
+  return inbox > 0 &&
+         static_cast<std::uint64_t>(inbox) >=
+             std::max(inbox_merge_rows_,
+                      static_cast<std::uint64_t>(std::max<std::int64_t>(unsigned_records, 0)) / 8);
 }
 
 void SqliteStore::add_counts(std::int64_t unsigned_delta, std::int64_t signed_delta) {
@@ -517,7 +563,8 @@ JobStart SqliteStore::start_job() {
   Transaction tx(*writer_);
   JobStart start;
   {
-    StatementUse use(writer_->statement("SELECT count(*) FROM records"));
+    StatementUse use(writer_->statement(
+        "SELECT (SELECT count(*) FROM records) + (SELECT count(*) FROM records_inbox)"));
     writer_->step(use.get());
     start.counts.unsigned_records = static_cast<std::uint64_t>(sqlite3_column_int64(use.get(), 0));
   }
@@ -551,8 +598,9 @@ JobStart SqliteStore::start_job() {
 
 std::uint64_t SqliteStore::count_unsigned_through_epoch(std::uint64_t epoch) {
   std::lock_guard lock(read_mutex_);
-  StatementUse use(
-      reader_->statement("SELECT count(*) FROM records WHERE epoch IS NULL OR epoch <= ?1"));
+  StatementUse use(reader_->statement(
+      "SELECT (SELECT count(*) FROM records WHERE epoch IS NULL OR epoch <= ?1) + "
+      "(SELECT count(*) FROM records_inbox WHERE epoch IS NULL OR epoch <= ?1)"));
   reader_->bind_int(use.get(), 1, static_cast<std::int64_t>(epoch));
   reader_->step(use.get());
   return static_cast<std::uint64_t>(sqlite3_column_int64(use.get(), 0));
@@ -648,63 +696,86 @@ std::vector<records::UnsignedRecord> SqliteStore::read_unsigned(const records::S
   std::vector<records::UnsignedRecord> out;
   out.reserve(std::min<std::size_t>(limit, 4096));
   std::size_t bytes = 0;
-  // Two streams in (shard, id) order, merged: the records keyed by id, a range of the primary
-  // key (`keyed`), and the others, a range of records_shard_other (`other`). Each is limited to
-  // `limit` rows, as many as the merge can take. Cursor values are bound without a copy
-  // (SQLITE_STATIC), so they must outlive the stepping, which moves cursor.id.
+  // Three streams in (shard, id) order, merged: the records keyed by id, a range of the primary
+  // key (`keyed`); the others, a range of records_shard_other (`other`); and the inbox's, a range
+  // of its primary key. Each is limited to `limit` rows, as many as the merge can take. Cursor
+  // values are bound without a copy (SQLITE_STATIC), so they must outlive the stepping, which
+  // moves cursor.id.
   const std::string after_id = cursor.id;
   const auto keyed_from = keyed_after(cursor.shard, after_id);
   const std::string keyed_end = range.end >= kShardSpace ? "g" : hex8(range.end);  // 'g' > 'f'
-  sqlite3_stmt* keyed = nullptr;
+  struct Stream {
+    sqlite3_stmt* stmt = nullptr;
+    bool keyed = false;  // its shard is its id's, not a column
+    std::optional<StatementUse> use;
+    bool row = false;
+  };
+  Stream streams[3];
   if (keyed_from && keyed_from->first < keyed_end) {
-    keyed = writer_->statement(
+    Stream& keyed = streams[0];
+    keyed.keyed = true;
+    keyed.stmt = writer_->statement(
         keyed_from->second
             ? "SELECT id, msg FROM records WHERE id >= ?1 AND id < ?2 AND " SIGNER_KEYED_BY_ID
               " ORDER BY id LIMIT ?3"
             : "SELECT id, msg FROM records WHERE id > ?1 AND id < ?2 AND " SIGNER_KEYED_BY_ID
               " ORDER BY id LIMIT ?3");
+    keyed.use.emplace(keyed.stmt);
+    writer_->bind_text(keyed.stmt, 1, keyed_from->first);
+    writer_->bind_text(keyed.stmt, 2, keyed_end);
+    writer_->bind_int(keyed.stmt, 3, static_cast<std::int64_t>(limit));
   }
-  std::optional<StatementUse> keyed_use;
-  if (keyed) {
-    keyed_use.emplace(keyed);
-    writer_->bind_text(keyed, 1, keyed_from->first);
-    writer_->bind_text(keyed, 2, keyed_end);
-    writer_->bind_int(keyed, 3, static_cast<std::int64_t>(limit));
-  }
-  sqlite3_stmt* other = writer_->statement(
+  streams[1].stmt = writer_->statement(
       "SELECT id, msg, shard FROM records WHERE (shard, id) > (?1, ?2) AND shard < ?3 "
       "AND " SIGNER_NOT_KEYED_BY_ID " ORDER BY shard, id LIMIT ?4");
-  StatementUse other_use(other);
-  writer_->bind_int(other, 1, static_cast<std::int64_t>(cursor.shard));
-  writer_->bind_text(other, 2, after_id);
-  writer_->bind_int(other, 3, static_cast<std::int64_t>(range.end));
-  writer_->bind_int(other, 4, static_cast<std::int64_t>(limit));
-  bool keyed_row = keyed != nullptr && writer_->step(keyed);
-  bool other_row = writer_->step(other);
-  // Whether the keyed stream's row comes first in (shard, id) order. SQLite orders a NULL or a
-  // number before any text, and a BLOB after it; text bytewise (the id column's BINARY collation).
-  const auto keyed_first = [&] {
-    if (!other_row) return true;
-    if (!keyed_row) return false;
-    const std::uint64_t keyed_at = records::shard_of(column_view(keyed, 0));
-    const auto other_at = static_cast<std::uint64_t>(sqlite3_column_int64(other, 2));
-    if (keyed_at != other_at) return keyed_at < other_at;
-    switch (sqlite3_column_type(other, 0)) {
-      case SQLITE_TEXT: return column_view(keyed, 0) < column_view(other, 0);
-      case SQLITE_BLOB: return true;
-      default: return false;
+  streams[2].stmt = writer_->statement(
+      "SELECT id, msg, shard FROM records_inbox WHERE (shard, id) > (?1, ?2) AND shard < ?3 "
+      "ORDER BY shard, id LIMIT ?4");
+  for (Stream* by_shard : {&streams[1], &streams[2]}) {
+    by_shard->use.emplace(by_shard->stmt);
+    writer_->bind_int(by_shard->stmt, 1, static_cast<std::int64_t>(cursor.shard));
+    writer_->bind_text(by_shard->stmt, 2, after_id);
+    writer_->bind_int(by_shard->stmt, 3, static_cast<std::int64_t>(range.end));
+    writer_->bind_int(by_shard->stmt, 4, static_cast<std::int64_t>(limit));
+  }
+  for (Stream& stream : streams) stream.row = stream.stmt != nullptr && writer_->step(stream.stmt);
+  const auto shard_at = [](const Stream& s) {
+    return s.keyed ? records::shard_of(column_view(s.stmt, 0))
+                   : static_cast<std::uint64_t>(sqlite3_column_int64(s.stmt, 2));
+  };
+  // SQLite orders a NULL, then numbers, then text (bytewise: the id column's BINARY collation),
+  // then BLOBs. Only records_shard_other's ids can be other than text.
+  const auto type_rank = [](int type) {
+    switch (type) {
+      case SQLITE_NULL: return 0;
+      case SQLITE_TEXT: return 2;
+      case SQLITE_BLOB: return 3;
+      default: return 1;
     }
   };
-  // Rows are taken one at a time, so stopping at the byte budget takes no further. Both streams
+  // Whether `a`'s row comes before `b`'s in (shard, id) order.
+  const auto before = [&](const Stream& a, const Stream& b) {
+    const std::uint64_t a_at = shard_at(a);
+    const std::uint64_t b_at = shard_at(b);
+    if (a_at != b_at) return a_at < b_at;
+    const int a_rank = type_rank(sqlite3_column_type(a.stmt, 0));
+    const int b_rank = type_rank(sqlite3_column_type(b.stmt, 0));
+    if (a_rank != b_rank) return a_rank < b_rank;
+    return a_rank == 2 && column_view(a.stmt, 0) < column_view(b.stmt, 0);
+  };
+  // Rows are taken one at a time, so stopping at the byte budget takes no further. Every stream
   // ending before the limit is what says the range is exhausted.
   while (bytes < byte_limit && cursor.visited < limit) {
-    if (!keyed_row && !other_row) break;
-    const bool from_keyed = keyed_first();
-    sqlite3_stmt* stmt = from_keyed ? keyed : other;
+    Stream* next = nullptr;
+    for (Stream& stream : streams) {
+      if (stream.row && (next == nullptr || before(stream, *next))) next = &stream;
+    }
+    if (next == nullptr) break;
+    sqlite3_stmt* stmt = next->stmt;
     ++cursor.visited;
     cursor.id = column_text(stmt, 0);
-    cursor.shard = from_keyed ? records::shard_of(cursor.id)
-                              : static_cast<std::uint64_t>(sqlite3_column_int64(stmt, 2));
+    cursor.shard = next->keyed ? records::shard_of(cursor.id)
+                               : static_cast<std::uint64_t>(sqlite3_column_int64(stmt, 2));
     // Another tool may have written a BLOB (or, with a NULL-less schema of its own, anything);
     // signing its bytes as text would sign something other than what was stored.
     if (sqlite3_column_type(stmt, 0) != SQLITE_TEXT ||
@@ -716,13 +787,11 @@ std::vector<records::UnsignedRecord> SqliteStore::read_unsigned(const records::S
       out.push_back({cursor.id, column_text(stmt, 1)});
       bytes += out.back().id.size() + out.back().msg.size();
     }
-    if (from_keyed) {
-      keyed_row = writer_->step(keyed);
-    } else {
-      other_row = writer_->step(other);
-    }
+    next->row = writer_->step(stmt);
   }
-  cursor.exhausted = !keyed_row && !other_row && cursor.visited < limit;
+  cursor.exhausted =
+      std::none_of(std::begin(streams), std::end(streams), [](const Stream& s) { return s.row; }) &&
+      cursor.visited < limit;
   return out;
 }
 
@@ -737,6 +806,14 @@ MoveResult SqliteStore::move_to_signed(std::span<const records::SignedRecord> si
                             kMoveGroup, 8)};
   static const std::string delete_group_sql =
       with_parameter_groups("DELETE FROM records WHERE id IN ", 1, kMoveGroup);
+  // "(shard = ? AND id = ?) OR …": SQLite looks each term up in the primary key (a MULTI-INDEX OR),
+  // where a row-value IN (VALUES …) would scan the inbox.
+  static const std::string delete_inbox_group_sql = [] {
+    std::string sql = "DELETE FROM records_inbox WHERE ";
+    for (std::size_t r = 0; r < kMoveGroup; ++r)
+      sql += r == 0 ? "(shard = ? AND id = ?)" : " OR (shard = ? AND id = ?)";
+    return sql;
+  }();
   static const char* const insert_sql[2] = {
       "INSERT OR IGNORE INTO signedrecords (id, msg, salt, sign, key, job_id) "
       "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -761,7 +838,16 @@ MoveResult SqliteStore::move_to_signed(std::span<const records::SignedRecord> si
   std::lock_guard lock(write_mutex_);
   MoveResult result;
   std::int64_t deleted = 0;  // rows of records (another process may have deleted some first)
+  std::int64_t deleted_from_inbox = 0;
   Transaction tx(*writer_);
+  // A record not found in `records` may be in the inbox, when it has any records at all; the
+  // common case, an empty inbox, costs one look at its root page a move.
+  bool inbox = false;
+  {
+    StatementUse use(writer_->statement("SELECT EXISTS (SELECT 1 FROM records_inbox)"));
+    writer_->step(use.get());
+    inbox = sqlite3_column_int(use.get(), 0) != 0;
+  }
   // Whole groups first. INSERT OR IGNORE skips a record already in signedrecords (or earlier in
   // the group), exactly as row by row: sqlite3_changes says how many rows it inserted.
   std::size_t done = 0;
@@ -779,11 +865,24 @@ MoveResult SqliteStore::move_to_signed(std::span<const records::SignedRecord> si
         result.inserted += inserted;
         result.already_signed += kMoveGroup - inserted;
       }
-      StatementUse use(delete_group);
+      {
+        StatementUse use(delete_group);
+        int p = 0;
+        for (const records::SignedRecord& r : group) writer_->bind_text(delete_group, ++p, r.id);
+        writer_->step(delete_group);
+        const int from_records = sqlite3_changes(writer_->get());
+        deleted += from_records;
+        if (!inbox || from_records == static_cast<int>(kMoveGroup)) continue;
+      }
+      sqlite3_stmt* delete_inbox = writer_->statement(delete_inbox_group_sql.c_str());
+      StatementUse use(delete_inbox);
       int p = 0;
-      for (const records::SignedRecord& r : group) writer_->bind_text(delete_group, ++p, r.id);
-      writer_->step(delete_group);
-      deleted += sqlite3_changes(writer_->get());
+      for (const records::SignedRecord& r : group) {
+        writer_->bind_int(delete_inbox, ++p, static_cast<std::int64_t>(records::shard_of(r.id)));
+        writer_->bind_text(delete_inbox, ++p, r.id);
+      }
+      writer_->step(delete_inbox);
+      deleted_from_inbox += sqlite3_changes(writer_->get());
     }
   }
   sqlite3_stmt* insert = writer_->statement(insert_sql[with_scheme]);
@@ -799,18 +898,39 @@ MoveResult SqliteStore::move_to_signed(std::span<const records::SignedRecord> si
         ++result.already_signed;
       }
     }
-    StatementUse use(remove);
-    writer_->bind_text(remove, 1, r.id);
-    writer_->step(remove);
-    deleted += sqlite3_changes(writer_->get());
+    {
+      StatementUse use(remove);
+      writer_->bind_text(remove, 1, r.id);
+      writer_->step(remove);
+      const int from_records = sqlite3_changes(writer_->get());
+      deleted += from_records;
+      if (!inbox || from_records == 1) continue;
+    }
+    sqlite3_stmt* remove_inbox =
+        writer_->statement("DELETE FROM records_inbox WHERE shard = ?1 AND id = ?2");
+    StatementUse use(remove_inbox);
+    writer_->bind_int(remove_inbox, 1, static_cast<std::int64_t>(records::shard_of(r.id)));
+    writer_->bind_text(remove_inbox, 2, r.id);
+    writer_->step(remove_inbox);
+    deleted_from_inbox += sqlite3_changes(writer_->get());
   }
-  add_counts(-deleted, static_cast<std::int64_t>(result.inserted));
+  add_counts(-(deleted + deleted_from_inbox), static_cast<std::int64_t>(result.inserted));
   tx.commit();
+  inbox_rows_ -= deleted_from_inbox;
   return result;
 }
 
 IngestResult SqliteStore::ingest(std::span<const records::UnsignedRecord> unsigned_records) {
-  std::lock_guard lock(write_mutex_);
+  std::vector<std::uint64_t> shards;
+  shards.reserve(unsigned_records.size());
+  std::uint64_t low = kShardSpace;
+  std::uint64_t high = 0;
+  for (const records::UnsignedRecord& r : unsigned_records) {
+    shards.push_back(records::shard_of(r.id));
+    low = std::min(low, shards.back());
+    high = std::max(high, shards.back());
+  }
+  std::unique_lock lock(write_mutex_);
   IngestResult result;
   // BEGIN IMMEDIATE serialises this with every move and with a job's start: no move can commit
   // between the checks below and the inserts, and the epoch read here is the one the records
@@ -821,22 +941,44 @@ IngestResult SqliteStore::ingest(std::span<const records::UnsignedRecord> unsign
     StatementUse use(writer_->statement("SELECT epoch FROM signer_epoch WHERE id = 1"));
     if (writer_->step(use.get())) epoch = sqlite3_column_int64(use.get(), 0);
   }
+  std::int64_t stored = 0;  // unsigned records, the inbox's included
+  {
+    StatementUse use(writer_->statement("SELECT unsigned_records FROM signer_counts WHERE id = 1"));
+    if (writer_->step(use.get())) stored = sqlite3_column_int64(use.get(), 0);
+  }
+  // The stored records among which the new ones land: the store's share of their shard span.
+  const double among = unsigned_records.empty()
+                           ? 0.0
+                           : static_cast<double>(stored) * static_cast<double>(high - low + 1) /
+                                 static_cast<double>(kShardSpace);
+  // A store smaller than an inbox's merge takes every ingest: its B-tree is a few thousand pages,
+  // which an ingest's records share, and an inbox would be merged into it as soon as filled.
+  const bool to_inbox = static_cast<std::uint64_t>(stored) >= inbox_merge_rows_ &&
+                        among > kDenseRows * static_cast<double>(unsigned_records.size());
+  // Either way an id is stored once across records, records_inbox and signedrecords.
   sqlite3_stmt* insert = writer_->statement(
-      "INSERT OR IGNORE INTO records (id, msg, shard, epoch) SELECT ?1, ?2, ?3, ?4 "
-      "WHERE NOT EXISTS (SELECT 1 FROM signedrecords WHERE id = ?1)");
+      to_inbox
+          ? "INSERT OR IGNORE INTO records_inbox (shard, id, msg, epoch) "
+            "SELECT ?3, ?1, ?2, ?4 WHERE NOT EXISTS (SELECT 1 FROM signedrecords WHERE id = ?1) "
+            "AND NOT EXISTS (SELECT 1 FROM records WHERE id = ?1)"
+          : "INSERT OR IGNORE INTO records (id, msg, shard, epoch) SELECT ?1, ?2, ?3, ?4 "
+            "WHERE NOT EXISTS (SELECT 1 FROM signedrecords WHERE id = ?1) "
+            "AND NOT EXISTS (SELECT 1 FROM records_inbox WHERE shard = ?3 AND id = ?1)");
   // Records are inserted in call order inside one transaction, so an id repeated in the call
   // finds its first occurrence already stored and is compared with it.
   sqlite3_stmt* stored_msg = writer_->statement(
       "SELECT msg, 1 FROM signedrecords WHERE id = ?1 "
-      "UNION ALL SELECT msg, 0 FROM records WHERE id = ?1 LIMIT 1");
+      "UNION ALL SELECT msg, 0 FROM records WHERE id = ?1 "
+      "UNION ALL SELECT msg, 0 FROM records_inbox WHERE shard = ?2 AND id = ?1 LIMIT 1");
   std::unordered_set<std::string_view> not_stored_before;  // ids this call inserted
   for (std::size_t i = 0; i < unsigned_records.size(); ++i) {
     const records::UnsignedRecord& r = unsigned_records[i];
+    const auto shard = static_cast<std::int64_t>(shards[i]);
     {
       StatementUse use(insert);
       writer_->bind_text(insert, 1, r.id);
       writer_->bind_text(insert, 2, r.msg);
-      writer_->bind_int(insert, 3, records::shard_of(r.id));
+      writer_->bind_int(insert, 3, shard);
       writer_->bind_int(insert, 4, epoch);
       writer_->step(insert);
       if (sqlite3_changes(writer_->get()) == 1) {
@@ -847,6 +989,7 @@ IngestResult SqliteStore::ingest(std::span<const records::UnsignedRecord> unsign
     }
     StatementUse use(stored_msg);
     writer_->bind_text(stored_msg, 1, r.id);
+    writer_->bind_int(stored_msg, 2, shard);
     // A stored msg that is not text (written by another tool) reads as "" and so conflicts.
     if (writer_->step(stored_msg) && sqlite3_column_type(stored_msg, 0) == SQLITE_TEXT &&
         column_text(stored_msg, 0) == r.msg) {
@@ -857,7 +1000,95 @@ IngestResult SqliteStore::ingest(std::span<const records::UnsignedRecord> unsign
   }
   add_counts(static_cast<std::int64_t>(result.accepted), 0);
   tx.commit();
+  if (!to_inbox) return result;
+  const std::int64_t inbox = inbox_rows_ += static_cast<std::int64_t>(result.accepted);
+  lock.unlock();
+  if (inbox_due(inbox, stored)) request_merge();
   return result;
+}
+
+void SqliteStore::request_merge() {
+  {
+    std::lock_guard lock(merge_mutex_);
+    merge_wanted_ = true;
+  }
+  merge_cv_.notify_one();
+}
+
+void SqliteStore::merge_loop(std::stop_token stop) {
+  std::unique_lock lock(merge_mutex_);
+  while (merge_cv_.wait(lock, stop, [this] { return merge_wanted_; })) {
+    merge_wanted_ = false;
+    lock.unlock();
+    const auto began = std::chrono::steady_clock::now();
+    const std::int64_t before = inbox_rows_.load();
+    try {
+      while (!stop.stop_requested() && merge_inbox_chunk()) {
+        // Lets a move waiting on the write lock take it between chunks.
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      }
+      spdlog::info("sqlite: merged the inbox ({} records) into records in {} ms", before,
+                   std::chrono::duration_cast<std::chrono::milliseconds>(
+                       std::chrono::steady_clock::now() - began)
+                       .count());
+      lock.lock();
+    } catch (const std::exception& e) {
+      spdlog::warn("sqlite: merging records_inbox into records failed, trying again in {} s: {}",
+                   kMergeRetry.count(), e.what());
+      lock.lock();
+      merge_cv_.wait_for(lock, stop, kMergeRetry, [] { return false; });
+      if (stop.stop_requested()) return;
+      merge_wanted_ = true;
+    }
+  }
+}
+
+bool SqliteStore::merge_inbox_chunk() {
+  std::lock_guard lock(write_mutex_);
+  Transaction tx(*writer_);
+  // The chunk's last key, or none when the rest of the inbox is one chunk or less.
+  std::optional<std::pair<std::int64_t, std::string>> last;
+  {
+    StatementUse use(writer_->statement(
+        "SELECT shard, id FROM records_inbox ORDER BY shard, id LIMIT 1 OFFSET ?1"));
+    writer_->bind_int(use.get(), 1, kMergeChunk - 1);
+    if (writer_->step(use.get())) {
+      last.emplace(sqlite3_column_int64(use.get(), 0), column_text(use.get(), 1));
+    }
+  }
+  const auto bind_last = [&](sqlite3_stmt* stmt) {
+    if (!last) return;
+    writer_->bind_int(stmt, 1, last->first);
+    writer_->bind_text(stmt, 2, last->second);
+  };
+  std::int64_t inserted = 0;
+  {
+    // In (shard, id) order, which for ids keyed by id is `records`' own: each of its leaf pages is
+    // written once a chunk. OR IGNORE: an id another tool has since put into `records` keeps that
+    // row, and the inbox's copy is dropped (and uncounted, below).
+    StatementUse use(writer_->statement(
+        last ? "INSERT OR IGNORE INTO records (id, msg, shard, epoch) SELECT id, msg, shard, epoch "
+               "FROM records_inbox WHERE (shard, id) <= (?1, ?2) ORDER BY shard, id"
+             : "INSERT OR IGNORE INTO records (id, msg, shard, epoch) SELECT id, msg, shard, epoch "
+               "FROM records_inbox ORDER BY shard, id"));
+    bind_last(use.get());
+    writer_->step(use.get());
+    inserted = sqlite3_changes(writer_->get());
+  }
+  std::int64_t removed = 0;
+  {
+    StatementUse use(
+        writer_->statement(last ? "DELETE FROM records_inbox WHERE (shard, id) <= (?1, ?2)"
+                                : "DELETE FROM records_inbox"));
+    bind_last(use.get());
+    writer_->step(use.get());
+    removed = sqlite3_changes(writer_->get());
+  }
+  add_counts(inserted - removed, 0);
+  tx.commit();
+  inbox_rows_ -= removed;
+  if (!last) inbox_rows_ = 0;
+  return last.has_value();
 }
 
 std::optional<records::SignedRecord> SqliteStore::find_signed(std::string_view id) {

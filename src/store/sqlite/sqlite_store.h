@@ -7,12 +7,23 @@
 // with BEGIN IMMEDIATE and wait up to the busy timeout. count() reads one row (signer_counts) kept
 // in the transaction of every insert and delete, whoever writes (the store's own writes count
 // themselves; every other writer's rows are counted by triggers): O(1), exact.
+//
+// Ingests of ids spread thin over a large store (random ids posted into millions of records) go
+// to a third table, records_inbox, keyed by (shard, id): a small B-tree whose pages the records of
+// one ingest share, where in `records` each would dirty a leaf page of its own. Batches read and
+// move the inbox's records with those of `records`, and a thread of the store merges the inbox
+// into `records` in (shard, id) order once it holds an eighth of the store (docs/ARCHITECTURE.md,
+// "The inbox"). An unsigned record is in `records` or in `records_inbox`, never in both.
 #pragma once
 
+#include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <filesystem>
 #include <memory>
 #include <mutex>
+#include <stop_token>
+#include <thread>
 
 #include "store/store.h"
 
@@ -32,7 +43,11 @@ class SqliteStore final : public Store {
   // Throws StoreError(kUnavailable) when the file cannot be opened or the schema cannot be made,
   // StoreError(kConflict) when a table another tool made holds an id twice (the unique index
   // on id that every move relies on cannot be added), StoreError(kFull) when its disk is full.
-  explicit SqliteStore(const std::filesystem::path& path, bool synchronous_full = true);
+  // `inbox_merge_rows` is the least number of records the inbox holds before it is merged into
+  // `records` (or an eighth of the unsigned records, when more).
+  static constexpr std::uint64_t kInboxMergeRows = 262144;
+  explicit SqliteStore(const std::filesystem::path& path, bool synchronous_full = true,
+                       std::uint64_t inbox_merge_rows = kInboxMergeRows);
   ~SqliteStore() override;
 
   std::string describe() const override;
@@ -74,6 +89,15 @@ class SqliteStore final : public Store {
   void add_counts(std::int64_t unsigned_delta, std::int64_t signed_delta);
   // The bodies of the outcomes stored for `job_id`, in order. Caller holds read_mutex_.
   std::vector<std::string> outcome_bodies(std::string_view job_id);
+  // The merging thread: merges the whole inbox into `records` each time an ingest asks
+  // (request_merge), a chunk a transaction, until `stop`.
+  void merge_loop(std::stop_token stop);
+  // Merges the inbox's first records, in (shard, id) order, into `records` in one transaction.
+  // Returns whether any are left.
+  bool merge_inbox_chunk();
+  void request_merge();
+  // Whether an inbox of `inbox` records in a store of `unsigned_records` is due a merge.
+  bool inbox_due(std::int64_t inbox, std::int64_t unsigned_records) const;
 
   std::filesystem::path path_;
   // Writes (and batch reads) go through one connection, reads for the API through another, so
@@ -86,6 +110,15 @@ class SqliteStore final : public Store {
   // count_signed_of_job reads every record it signed, 2 s at 10M records).
   std::mutex counter_mutex_;
   std::unique_ptr<SqliteConnection> counter_;
+  // The inbox's rows as this process last knew them (other processes' ingests and merges are not
+  // seen): when to merge, not what to read.
+  std::atomic<std::int64_t> inbox_rows_{0};
+  const std::uint64_t inbox_merge_rows_;
+  std::mutex merge_mutex_;
+  std::condition_variable_any merge_cv_;
+  bool merge_wanted_ = false;  // guarded by merge_mutex_
+  // Last, so it stops (and joins) before the connections it writes through close.
+  std::jthread merger_;
 };
 
 }  // namespace signer::store
