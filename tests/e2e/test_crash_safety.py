@@ -32,6 +32,23 @@ def exact_counts(store_url: str) -> dict:
     return {"unsigned_records": unsigned_records, "signed_records": signed_records}
 
 
+def kill_mid_job(signer, cli, store_url, total: int) -> dict:
+    """SIGKILLs `signer` part-way through its running job; checks that every record is unsigned
+    or signed once and that the kept counts, which died with it, are exact. Returns the counts."""
+    seen = wait_mid_job(signer, total)
+    signer.kill()  # SIGKILL: no shutdown path runs
+    assert signer.exit_code == -signal.SIGKILL
+
+    after_crash = cli.stats()
+    assert after_crash["signed_records"] + after_crash["unsigned_records"] == total, after_crash
+    assert after_crash["signed_records"] >= seen["signed_records"]
+    assert after_crash["unsigned_records"] > 0, "the job finished before the kill: nothing tested"
+    # The kept counts commit with the moves they count.
+    assert {k: after_crash[k] for k in ("unsigned_records", "signed_records")} == \
+        exact_counts(store_url)
+    return after_crash
+
+
 def test_kill_9_mid_job_then_rerun_signs_every_record_exactly_once(signer_factory, cli,
                                                                    store_url):
     total = 60_000
@@ -46,19 +63,7 @@ def test_kill_9_mid_job_then_rerun_signs_every_record_exactly_once(signer_factor
     assert started.status_code == 202, started.text
     assert started.json()["state"] == "running"
     assert started.json()["batches"] == total // 50
-
-    seen = wait_mid_job(signer, total)
-    signer.kill()  # SIGKILL: no shutdown path runs
-    assert signer.exit_code == -signal.SIGKILL
-
-    after_crash = cli.stats()
-    assert after_crash["signed_records"] + after_crash["unsigned_records"] == total, after_crash
-    assert after_crash["signed_records"] >= seen["signed_records"]
-    assert after_crash["unsigned_records"] > 0, "the job finished before the kill: nothing tested"
-    # The kept counts died with the process mid-job and are still exact: they commit with the
-    # moves they count.
-    assert {k: after_crash[k] for k in ("unsigned_records", "signed_records")} == \
-        exact_counts(store_url)
+    after_crash = kill_mid_job(signer, cli, store_url, total)
 
     signer.start()  # same store, new process
     assert signer.stats()["job"] is None
@@ -94,14 +99,7 @@ def test_kill_9_mid_job_with_posted_records_in_the_inbox_signs_each_once(signer_
 
     started = signer.sign(1000, wait=False)
     assert started.status_code == 202, started.text
-    seen = wait_mid_job(signer, total)
-    signer.kill()
-    after_crash = cli.stats()
-    assert after_crash["signed_records"] + after_crash["unsigned_records"] == total, after_crash
-    assert after_crash["signed_records"] >= seen["signed_records"]
-    assert after_crash["unsigned_records"] > 0, "the job finished before the kill: nothing tested"
-    assert {k: after_crash[k] for k in ("unsigned_records", "signed_records")} == \
-        exact_counts(store_url)
+    after_crash = kill_mid_job(signer, cli, store_url, total)
 
     signer.start()
     job = signer.sign_ok(1000)

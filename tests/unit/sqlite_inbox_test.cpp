@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "records/shard.h"
+#include "sqlite_test_support.h"
 #include "store/sqlite/sqlite_store.h"
 #include "test_support.h"
 
@@ -26,24 +27,8 @@ namespace {
 
 using namespace std::chrono_literals;
 
-struct Closer {
-  void operator()(sqlite3* db) const { sqlite3_close_v2(db); }
-};
-
-// Another process on the same file.
-std::unique_ptr<sqlite3, Closer> open_raw(const std::filesystem::path& path) {
-  sqlite3* raw = nullptr;
-  EXPECT_EQ(sqlite3_open(path.c_str(), &raw), SQLITE_OK);
-  sqlite3_busy_timeout(raw, 5000);
-  return std::unique_ptr<sqlite3, Closer>(raw);
-}
-
-void exec(sqlite3* db, const std::string& sql) {
-  char* err = nullptr;
-  EXPECT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err), SQLITE_OK)
-      << sql << ": " << (err ? err : "");
-  sqlite3_free(err);
-}
+using testing_sqlite::exec;
+using testing_sqlite::open_raw;
 
 std::int64_t count_rows(sqlite3* db, const std::string& table) {
   sqlite3_stmt* raw = nullptr;
@@ -110,6 +95,14 @@ std::vector<records::UnsignedRecord> read_as_batches(SqliteStore& store, std::ui
   return out;
 }
 
+// The same, in id order: what `signer load` ingests, dense in `records`.
+std::vector<records::UnsignedRecord> sorted_records(std::size_t n, std::uint32_t seed,
+                                                    const std::string& msg) {
+  auto out = random_records(n, seed, msg);
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
+  return out;
+}
+
 std::vector<records::SignedRecord> signed_from(const std::vector<records::UnsignedRecord>& read) {
   std::vector<records::SignedRecord> out;
   for (const auto& r : read) out.push_back({r.id, r.msg, "salt", "0xs", "0x04k", "job"});
@@ -132,8 +125,7 @@ bool wait_for_empty_inbox(const std::filesystem::path& path) {
 TEST(SqliteInbox, SparseIdsWaitInTheInboxAndBatchesSignThemWithTheRestOnce) {
   testing::TempDir dir;
   SqliteStore store(dir / "s.db", true, 1000);
-  auto dense = random_records(4000, 1, "dense ");
-  std::sort(dense.begin(), dense.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
+  const auto dense = sorted_records(4000, 1, "dense ");
   EXPECT_EQ(store.ingest(dense).accepted, 4000u);
   const auto sparse = random_records(300, 2, "sparse ");
   EXPECT_EQ(store.ingest(sparse).accepted, 300u);
@@ -160,7 +152,7 @@ TEST(SqliteInbox, SparseIdsWaitInTheInboxAndBatchesSignThemWithTheRestOnce) {
 
   const auto read = read_as_batches(store, 3);
   std::map<std::string, std::string> expected;
-  for (const auto* part : {&std::as_const(dense), &sparse}) {
+  for (const auto* part : {&dense, &sparse}) {
     for (const auto& r : *part) expected[r.id] = r.msg;
   }
   std::map<std::string, std::string> got;
@@ -183,8 +175,7 @@ TEST(SqliteInbox, SparseIdsWaitInTheInboxAndBatchesSignThemWithTheRestOnce) {
 TEST(SqliteInbox, IsMergedIntoRecordsOnceItHoldsAnEighthOfTheStore) {
   testing::TempDir dir;
   SqliteStore store(dir / "s.db", true, 400);
-  auto dense = random_records(4000, 3, "dense ");
-  std::sort(dense.begin(), dense.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
+  const auto dense = sorted_records(4000, 3, "dense ");
   store.ingest(dense);
   const auto first = random_records(450, 4, "sparse ");  // under 4,000 / 8: stays
   EXPECT_EQ(store.ingest(first).accepted, 450u);
@@ -208,8 +199,7 @@ TEST(SqliteInbox, ALeftoverInboxIsMergedOnOpenAndAnotherToolsCopyWins) {
   const auto sparse = random_records(200, 7, "sparse ");
   {
     SqliteStore store(dir / "s.db", true, 1000);
-    auto dense = random_records(3000, 6, "dense ");
-    std::sort(dense.begin(), dense.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
+    const auto dense = sorted_records(3000, 6, "dense ");
     store.ingest(dense);
     // Each ingest is sparse (3,000 or more stored across its span, over 8 a record); 600 in all
     // stay under the merge size of 1,000.
@@ -237,8 +227,7 @@ TEST(SqliteInbox, ALeftoverInboxIsMergedOnOpenAndAnotherToolsCopyWins) {
 TEST(SqliteInbox, AJobSigningWhileTheInboxMergesSignsEveryRecordOnce) {
   testing::TempDir dir;
   SqliteStore store(dir / "s.db", true, 500);
-  auto dense = random_records(6000, 8, "dense ");
-  std::sort(dense.begin(), dense.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
+  const auto dense = sorted_records(6000, 8, "dense ");
   store.ingest(dense);
   std::vector<records::UnsignedRecord> sparse;
   for (std::uint32_t part = 0; part < 4; ++part) {

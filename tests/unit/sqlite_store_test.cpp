@@ -14,6 +14,7 @@
 
 #include "audit/audit_json.h"
 #include "records/shard.h"
+#include "sqlite_test_support.h"
 #include "store/sqlite/sqlite_store.h"
 #include "test_support.h"
 
@@ -22,24 +23,8 @@ namespace {
 
 using namespace std::chrono_literals;
 
-struct Closer {
-  void operator()(sqlite3* db) const { sqlite3_close_v2(db); }
-};
-
-// Another process on the same file.
-std::unique_ptr<sqlite3, Closer> open_raw(const std::filesystem::path& path) {
-  sqlite3* raw = nullptr;
-  EXPECT_EQ(sqlite3_open(path.c_str(), &raw), SQLITE_OK);
-  sqlite3_busy_timeout(raw, 5000);
-  return std::unique_ptr<sqlite3, Closer>(raw);
-}
-
-void exec(sqlite3* db, const std::string& sql) {
-  char* err = nullptr;
-  EXPECT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err), SQLITE_OK)
-      << sql << ": " << (err ? err : "");
-  sqlite3_free(err);
-}
+using testing_sqlite::exec;
+using testing_sqlite::open_raw;
 
 // The race of the issue, forced: a move of id X holds its write transaction open while an ingest
 // of X with another msg arrives. The ingest waits for the lock (BEGIN IMMEDIATE), then sees the
