@@ -442,7 +442,10 @@ wait_ready() {
       fi
       [[ "$(http_code "http://127.0.0.1:$((BASE_PORT + i))/readyz")" == 200 ]] || pending+=("pod-$i")
     done
-    if ! alive "$DIR/$NGINX_PIDFILE_REL" nginx > /dev/null; then
+    # nginx was started a moment ago, by this script: until its child has exec'd it, the pid's
+    # command line is still this script's, which `alive` would take for a process that is gone.
+    # Here the pid is known to be ours, so being alive is enough.
+    if ! kill -0 "$(head -n 1 "$DIR/$NGINX_PIDFILE_REL")" 2> /dev/null; then
       tail -n 20 "$DIR/nginx/logs/error.log" "$DIR/nginx/nginx.out" >&2 || true
       die "nginx exited during start-up; logs in $DIR/nginx"
     fi

@@ -466,6 +466,11 @@ class Toxiproxy:
 
 
 # ---- pods --------------------------------------------------------------------------------------
+# Routes whose GET only reads: Pod.get may send one again after a reset connection.
+READ_ONLY_ROUTES = ("/stats", "/metrics", "/jobs", "/readyz", "/healthz", "/records/", "/keys",
+                    "/audit")
+
+
 @dataclass
 class Pod:
     index: int
@@ -487,7 +492,16 @@ class Pod:
         return int(self.pid_file.read_text().strip())
 
     def get(self, path: str, timeout: float = HTTP_TIMEOUT_S, **kw) -> requests.Response:
-        return self.session.get(self.url + path, timeout=timeout, **kw)
+        try:
+            return self.session.get(self.url + path, timeout=timeout, **kw)
+        except requests.ConnectionError:
+            # The pod closes a kept-alive connection after 5 s idle (and after 100 requests). A
+            # request sent on it as it closes is reset: the race every HTTP/1.1 client meets, in
+            # which it may send an idempotent request again on a new connection (RFC 9112,
+            # 9.3.1). Only the read-only routes are sent again: GET /sign and GET /batch act.
+            if not path.startswith(READ_ONLY_ROUTES):
+                raise
+            return self.session.get(self.url + path, timeout=timeout, **kw)
 
     def post(self, path: str, timeout: float = HTTP_TIMEOUT_S, **kw) -> requests.Response:
         return self.session.post(self.url + path, timeout=timeout, **kw)
