@@ -709,6 +709,7 @@ std::vector<records::UnsignedRecord> SqliteStore::read_unsigned(const records::S
     bool keyed = false;  // its shard is its id's, not a column
     std::optional<StatementUse> use;
     bool row = false;
+    std::uint64_t shard = 0;  // the current row's
   };
   Stream streams[3];
   if (keyed_from && keyed_from->first < keyed_end) {
@@ -738,11 +739,14 @@ std::vector<records::UnsignedRecord> SqliteStore::read_unsigned(const records::S
     writer_->bind_int(by_shard->stmt, 3, static_cast<std::int64_t>(range.end));
     writer_->bind_int(by_shard->stmt, 4, static_cast<std::int64_t>(limit));
   }
-  for (Stream& stream : streams) stream.row = stream.stmt != nullptr && writer_->step(stream.stmt);
-  const auto shard_at = [](const Stream& s) {
-    return s.keyed ? records::shard_of(column_view(s.stmt, 0))
-                   : static_cast<std::uint64_t>(sqlite3_column_int64(s.stmt, 2));
+  // Steps a stream to its next row and reads that row's shard, once.
+  const auto advance = [&](Stream& s) {
+    s.row = s.stmt != nullptr && writer_->step(s.stmt);
+    if (!s.row) return;
+    s.shard = s.keyed ? records::shard_of(column_view(s.stmt, 0))
+                      : static_cast<std::uint64_t>(sqlite3_column_int64(s.stmt, 2));
   };
+  for (Stream& stream : streams) advance(stream);
   // SQLite orders a NULL, then numbers, then text (bytewise: the id column's BINARY collation),
   // then BLOBs. Only records_shard_other's ids can be other than text.
   const auto type_rank = [](int type) {
@@ -755,9 +759,7 @@ std::vector<records::UnsignedRecord> SqliteStore::read_unsigned(const records::S
   };
   // Whether `a`'s row comes before `b`'s in (shard, id) order.
   const auto before = [&](const Stream& a, const Stream& b) {
-    const std::uint64_t a_at = shard_at(a);
-    const std::uint64_t b_at = shard_at(b);
-    if (a_at != b_at) return a_at < b_at;
+    if (a.shard != b.shard) return a.shard < b.shard;
     const int a_rank = type_rank(sqlite3_column_type(a.stmt, 0));
     const int b_rank = type_rank(sqlite3_column_type(b.stmt, 0));
     if (a_rank != b_rank) return a_rank < b_rank;
@@ -774,8 +776,7 @@ std::vector<records::UnsignedRecord> SqliteStore::read_unsigned(const records::S
     sqlite3_stmt* stmt = next->stmt;
     ++cursor.visited;
     cursor.id = column_text(stmt, 0);
-    cursor.shard = next->keyed ? records::shard_of(cursor.id)
-                               : static_cast<std::uint64_t>(sqlite3_column_int64(stmt, 2));
+    cursor.shard = next->shard;
     // Another tool may have written a BLOB (or, with a NULL-less schema of its own, anything);
     // signing its bytes as text would sign something other than what was stored.
     if (sqlite3_column_type(stmt, 0) != SQLITE_TEXT ||
@@ -787,7 +788,7 @@ std::vector<records::UnsignedRecord> SqliteStore::read_unsigned(const records::S
       out.push_back({cursor.id, column_text(stmt, 1)});
       bytes += out.back().id.size() + out.back().msg.size();
     }
-    next->row = writer_->step(stmt);
+    advance(*next);
   }
   cursor.exhausted =
       std::none_of(std::begin(streams), std::end(streams), [](const Stream& s) { return s.row; }) &&
