@@ -88,6 +88,7 @@ def main():
                         if os.path.exists(store + suffix):
                             os.remove(store + suffix)
                     shutil.copyfile(loaded, store)
+                    os.sync()  # the copy's writeback would otherwise run during the job
                     if os.path.exists(f"{tmp}/clients.json"):  # job_over_http adds its client
                         os.remove(f"{tmp}/clients.json")
                     peak = {"RssAnon": 0, "VmHWM": 0}
