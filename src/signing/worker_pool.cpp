@@ -29,7 +29,12 @@ WorkerPool::Pending WorkerPool::submit(std::size_t count, const RangeTask& task)
   Pending pending;
   if (count == 0) return pending;
   pending.state_ = std::make_shared<Pending::State>();
-  const std::size_t parts = std::min(count, workers_.size());
+  // Parts of at most about kPartSize indices, and at least one a worker. A worker the scheduler
+  // takes off its core (for a batch's store work, when there are as many workers as cores) holds
+  // up only its own part: the others take the rest of the range. With one part a worker, they
+  // finished theirs and slept until it was done (docs/PERFORMANCE.md, "The sixth session").
+  const std::size_t parts =
+      std::min(count, std::max(workers_.size(), (count + kPartSize - 1) / kPartSize));
   pending.state_->remaining = parts;
   {
     std::lock_guard lock(mutex_);

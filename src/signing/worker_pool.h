@@ -1,7 +1,7 @@
 // The signing thread pool, sized to the cores and owned by main's object graph.
 // Each worker thread owns a WorkerContext: its own randomized secp256k1 context and its own salt
 // generator, so signing threads share nothing mutable. Work is submitted as an index range that
-// the pool splits over its workers; the submitter gets a handle to wait on.
+// the pool splits into parts its workers take in turn; the submitter gets a handle to wait on.
 #pragma once
 
 #include <condition_variable>
@@ -55,7 +55,11 @@ class WorkerPool {
 
   std::size_t size() const { return workers_.size(); }
 
-  // Splits [0, count) into at most size() contiguous parts and queues them. Returns at once.
+  // Indices a part of a submitted range holds at most, once the range has a part a worker.
+  static constexpr std::size_t kPartSize = 128;
+
+  // Splits [0, count) into contiguous parts, at most kPartSize indices each or one a worker,
+  // whichever makes more parts (never more than count), and queues them. Returns at once.
   // `task` must stay valid until wait() returns.
   Pending submit(std::size_t count, const RangeTask& task);
 

@@ -68,6 +68,29 @@ TEST(WorkerPool, RunsEveryIndexExactlyOnceAcrossWorkers) {
   EXPECT_GE(max_running.load(), 2);
 }
 
+// A worker held up in its part holds up only that part: while it waits, the other worker takes
+// all the rest of the range. (With one part a worker, the held-up one held half the range, and
+// the other slept once its half was done.)
+TEST(WorkerPool, AWorkerHeldUpHoldsUpOnlyItsOwnPart) {
+  WorkerPool pool(2);
+  const std::size_t count = 8 * WorkerPool::kPartSize;
+  std::atomic<std::size_t> done_elsewhere{0};
+  std::size_t done_while_held = 0;
+  pool.run(count, [&](std::size_t b, std::size_t e, WorkerContext&) {
+    if (b != 0) {
+      done_elsewhere += e - b;
+      return;
+    }
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (done_elsewhere.load() < count - WorkerPool::kPartSize &&
+           std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    done_while_held = done_elsewhere.load();
+  });
+  EXPECT_EQ(done_while_held, count - WorkerPool::kPartSize);
+}
+
 TEST(WorkerPool, RethrowsTheFirstTaskException) {
   WorkerPool pool(2);
   EXPECT_THROW(pool.run(10,
