@@ -75,11 +75,17 @@ BatchResult BatchWorker::run(const BatchSpec& spec, std::stop_token stop) {
     more = !cursor.exhausted;
   };
   const bool raw = spec.scheme.kind() == schemes::SchemeKind::kRaw;
+  // A moved chunk, kept for the next one: its signed records' strings keep their buffers, so a
+  // chunk of the batch's usual size allocates none for a salt, a signature, a key or a job id.
+  std::unique_ptr<Chunk> spare;
   auto start_signing = [&](std::vector<records::UnsignedRecord> input) {
-    auto chunk = std::make_unique<Chunk>();
+    auto chunk = spare ? std::move(spare) : std::make_unique<Chunk>();
     chunk->input = std::move(input);
     chunk->output.resize(chunk->input.size());
-    if (!raw) chunk->misfits.resize(chunk->input.size());
+    if (!raw) {
+      chunk->misfits.clear();
+      chunk->misfits.resize(chunk->input.size());
+    }
     // Every string of the output is allocated here, on this batch's thread, which also frees
     // them once they are stored: the pool's threads only fill them. A string allocated on one
     // thread and freed on another goes back to its own thread's malloc arena under that arena's
@@ -152,7 +158,10 @@ BatchResult BatchWorker::run(const BatchSpec& spec, std::stop_token stop) {
     for (;;) {
       if (!next.empty()) {
         signing = start_signing(std::move(next));
-        if (in_flight) finish(*in_flight);  // overlaps with `signing` on the pool
+        if (in_flight) {
+          finish(*in_flight);  // overlaps with `signing` on the pool
+          spare = std::move(in_flight);
+        }
         in_flight = std::move(signing);
       }
       if (stop.stop_requested()) {

@@ -136,6 +136,21 @@ TEST_F(SchemeJobTest, AMsgThatDoesNotFitTheTypeStaysUnsignedWithItsReasonAndTheR
   EXPECT_TRUE(reason_audited);
 }
 
+// A batch reuses a moved chunk's records for a later chunk: a misfit leaves nothing behind for
+// the record that takes its place. One batch of 8 chunks of 16; the misfits' ids sort first, so
+// they are the first chunk's first 6 records, and vouchers take their places in the third.
+TEST_F(SchemeJobTest, AMisfitLeavesNothingBehindForTheRecordAtItsPlaceInALaterChunk) {
+  std::vector<records::UnsignedRecord> records = vouchers(120, 0);
+  for (int i = 0; i < 6; ++i) records.push_back({"00000000-bad-" + std::to_string(i), "not json"});
+  store_->ingest(records);
+  const JobSnapshot done = run(schemes::SigningScheme::eip712(voucher_), 1000);
+  EXPECT_EQ(done.state, JobState::kSucceeded) << done.error;
+  EXPECT_EQ(done.batches, 1u);
+  EXPECT_EQ(done.records_signed, 120u);
+  EXPECT_EQ(done.records_invalid, 6u);
+  EXPECT_EQ(store_->count().unsigned_records, 6u);
+}
+
 TEST_F(SchemeJobTest, AnEip191JobSignsPersonalMessagesAndARawJobKeepsTheOriginalLayout) {
   const auto first = random_records(60);
   store_->ingest(first);
