@@ -762,7 +762,8 @@ std::vector<records::UnsignedRecord> SqliteStore::read_unsigned(const records::S
     writer_->bind_int(by_shard->stmt, 3, static_cast<std::int64_t>(range.end));
     writer_->bind_int(by_shard->stmt, 4, static_cast<std::int64_t>(limit));
   }
-  // Steps a stream to its next row and reads that row's shard, once.
+  // Steps a stream to its next row (the keyed one past ids not keyed by id) and reads that row's
+  // shard, once.
   const auto advance = [&](Stream& s) {
     for (;;) {
       s.row = s.stmt != nullptr && writer_->step(s.stmt);
