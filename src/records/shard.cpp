@@ -16,20 +16,19 @@ std::uint64_t range_start(std::uint64_t batch, std::uint64_t batch_count) {
 
 }  // namespace
 
-std::uint32_t shard_of(std::string_view id) {
-  if (id.size() >= 8) {
-    std::uint32_t value = 0;
-    bool all_hex = true;
-    for (std::size_t i = 0; i < 8; ++i) {
-      const int v = crypto::hex_digit_value(id[i]);
-      if (v < 0) {
-        all_hex = false;
-        break;
-      }
-      value = (value << 4) | static_cast<std::uint32_t>(v);
-    }
-    if (all_hex) return value;
+std::optional<std::uint32_t> hex_prefix_of(std::string_view id) {
+  if (id.size() < 8) return std::nullopt;
+  std::uint32_t value = 0;
+  for (std::size_t i = 0; i < 8; ++i) {
+    const int v = crypto::hex_digit_value(id[i]);
+    if (v < 0) return std::nullopt;
+    value = (value << 4) | static_cast<std::uint32_t>(v);
   }
+  return value;
+}
+
+std::uint32_t shard_of(std::string_view id) {
+  if (const auto prefix = hex_prefix_of(id)) return *prefix;
   const crypto::Hash256 h = crypto::keccak256_concat(id, {});
   return (static_cast<std::uint32_t>(h[0]) << 24) | (static_cast<std::uint32_t>(h[1]) << 16) |
          (static_cast<std::uint32_t>(h[2]) << 8) | static_cast<std::uint32_t>(h[3]);

@@ -5,12 +5,16 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string_view>
 
 namespace signer::records {
 
-// The shard of `id`: its first 8 characters read as hex (either case) when they all are hex
-// digits; otherwise the first 4 bytes of Keccak-256(id), big-endian. Total: any id has a shard.
+// `id`'s first 8 characters read as hex (either case), when it has 8 and they all are hex digits.
+std::optional<std::uint32_t> hex_prefix_of(std::string_view id);
+
+// The shard of `id`: hex_prefix_of(id) when there is one; otherwise the first 4 bytes of
+// Keccak-256(id), big-endian. Total: any id has a shard.
 std::uint32_t shard_of(std::string_view id);
 
 // Half-open range of shards [begin, end); end may be 2^32.

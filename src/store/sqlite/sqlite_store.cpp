@@ -690,21 +690,11 @@ std::optional<std::pair<std::string, bool>> keyed_after(std::uint64_t shard,
 // range with this, not with the GLOB: SQLite parses the GLOB's 8 character classes for every row,
 // about 0.2 us a row (docs/PERFORMANCE.md, "The sixth session").
 std::optional<std::uint32_t> keyed_shard(std::string_view id) {
-  if (id.size() < 8) return std::nullopt;
-  std::uint32_t shard = 0;
-  for (std::size_t i = 0; i < 8; ++i) {
-    const char c = id[i];
-    std::uint32_t digit = 0;
-    if (c >= '0' && c <= '9') {
-      digit = static_cast<std::uint32_t>(c - '0');
-    } else if (c >= 'a' && c <= 'f') {
-      digit = static_cast<std::uint32_t>(c - 'a' + 10);
-    } else {
-      return std::nullopt;
-    }
-    shard = shard << 4 | digit;
+  const std::string_view prefix = id.substr(0, 8);
+  if (std::any_of(prefix.begin(), prefix.end(), [](char c) { return c >= 'A' && c <= 'F'; })) {
+    return std::nullopt;
   }
-  return shard;
+  return records::hex_prefix_of(id);
 }
 
 }  // namespace
