@@ -22,9 +22,17 @@ THREE_POD_JOB = {"postgres": (50_000, 500), "ferretdb": (10_000, 500)}
 # move what it read, far longer than the two jobs' planning differs (the records carry their
 # shards, so neither job has a backfill to do). Chunks as large as a batch, signed on one thread
 # per pod, keep a batch to one read and one move.
+# Nor may the jobs' overlap be left to the machine: planning a job takes several store round
+# trips, each RACE_LATENCY_MS long, and under load one job once started 2.5 s after the other,
+# when the first had already moved every record. So a gate on the service link (a latency toxic
+# of GATE_MS on the pods' requests to nginx) holds every /batch of both jobs until both have been
+# accepted, and GATE_SETTLE_S more for their dispatchers to send their first batches; then the
+# gate is lifted and Toxiproxy lets the held requests through at once.
 CONCURRENT_JOBS = {"postgres": (6_000, 300, 450, "--chunk-size 500 --threads 1"),
                    "ferretdb": (2_000, 100, 150, "")}
 RACE_LATENCY_MS = 500
+GATE_MS = 120_000
+GATE_SETTLE_S = 2.0
 
 
 def assert_stats_consistent(cluster: LocalCluster, signed: int, unsigned: int) -> list[dict]:
@@ -119,6 +127,8 @@ def test_concurrent_jobs_on_two_pods_sign_each_record_once(cluster_factory, stor
     a, b = cluster.pods[0], cluster.pods[1]
     for link in cluster.toxiproxy.store_proxies():
         cluster.toxiproxy.add(link, "latency", name="race", latency=RACE_LATENCY_MS, jitter=0)
+    gate = cluster.toxiproxy.add("service", "latency", stream="upstream", name="gate",
+                                 latency=GATE_MS, jitter=0)
 
     with ThreadPoolExecutor(2) as pool:
         fa = pool.submit(a.sign, size_a, False)
@@ -126,13 +136,15 @@ def test_concurrent_jobs_on_two_pods_sign_each_record_once(cluster_factory, stor
         ra, rb = fa.result(), fb.result()
     assert ra.status_code == 202, ra.text
     assert rb.status_code == 202, rb.text
-    # One job per pod: a second /sign on a pod whose job runs is refused.
+    # One job per pod: a second /sign on a pod whose job runs is refused. Behind the gate, no
+    # batch of either job can have ended, so both jobs are running.
     again = a.sign(scaled(50), wait=False)
-    if again.status_code != 409:
-        assert a.stats()["job"]["state"] != "running", \
-            f"second /sign on a busy pod -> {again.status_code} {again.text}"
-    else:
-        assert "error" in again.json()
+    assert again.status_code == 409 and "error" in again.json(), \
+        f"second /sign on a busy pod -> {again.status_code} {again.text}"
+    time.sleep(GATE_SETTLE_S)
+    held = {name: pod.stats()["job"] for name, pod in (("A", a), ("B", b))}
+    assert all(j["state"] == "running" and j["batches_done"] == 0 for j in held.values()), held
+    cluster.toxiproxy.remove("service", gate)
 
     ja, jb = a.wait_job_done(), b.wait_job_done()
     cluster.toxiproxy.reset()
