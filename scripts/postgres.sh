@@ -110,8 +110,17 @@ case "$action" in
   stop) stop ;;
   restart) stop; start >/dev/null ;;
   kill)
-    # The postmaster and every backend it forked, at once, as a machine crash would.
+    # The postmaster and every backend it forked, at once, as a machine crash would. The
+    # postmaster is stopped first, so that it cannot fork a backend between the listing of its
+    # children and the kill: that backend would outlive the crash, keep its client's connection
+    # open and answer nothing (a pod once waited out its 35 s statement timeout on one).
     pid="$(head -1 "$dir/data/postmaster.pid")"
+    kill -STOP "$pid" 2>/dev/null || true
+    for _ in $(seq 500); do  # until it has stopped (state T): a fork under way has finished
+      state="$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null || true)"
+      [[ "$state" == T || -z "$state" ]] && break
+      sleep 0.01
+    done
     kill -9 "$pid" $(pgrep -P "$pid") 2>/dev/null || true
     for _ in $(seq 100); do
       kill -0 "$pid" 2>/dev/null || break
