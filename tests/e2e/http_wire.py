@@ -124,13 +124,18 @@ def read_until_closed(sock: socket.socket) -> bytes:
     return data
 
 
-def peak_rss_mb(pid: int) -> float:
-    """The kernel's high-water mark of the process's resident memory (VmHWM), in MB."""
+def memory_kb(pid: int, field: str) -> int:
+    """One memory figure of /proc/PID/status (VmRSS, VmHWM, RssAnon, ...), in kB."""
     with open(f"/proc/{pid}/status") as f:
         for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    raise AssertionError("no VmHWM")
+            if line.startswith(f"{field}:"):
+                return int(line.split()[1])
+    raise AssertionError(f"no {field}")
+
+
+def peak_rss_mb(pid: int) -> float:
+    """The kernel's high-water mark of the process's resident memory (VmHWM), in MB."""
+    return memory_kb(pid, "VmHWM") / 1024
 
 
 class NginxProxy:

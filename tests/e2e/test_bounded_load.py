@@ -2,10 +2,8 @@
 job over large messages stays within a memory bound (chunks end at a byte budget)."""
 from __future__ import annotations
 
-import re
-from pathlib import Path
-
 from helpers import random_records
+from http_wire import peak_rss_mb
 from instance import write_ndjson
 
 CONFLICT_STORED = "conflict: id already stored with a different msg"
@@ -60,11 +58,6 @@ def test_load_prints_conflicts(cli, tmp_path):
     assert records[0]["id"] in result.stderr
 
 
-def vm_hwm_mb(pid: int) -> float:
-    status = Path(f"/proc/{pid}/status").read_text()
-    return int(re.search(r"^VmHWM:\s+(\d+) kB", status, re.M).group(1)) / 1024
-
-
 # 4000 records of 60 KB (240 MB of messages), two batches of 2000 in flight. Reading a batch's
 # whole range as one 2000-record chunk held ~260 MB; with 8 MiB chunks a batch holds a few tens of
 # MB. The bound leaves room for the process's base and SQLite's page cache.
@@ -79,10 +72,10 @@ def test_a_job_over_large_messages_stays_below_the_memory_bound(signer_factory, 
     del records
 
     signer = signer_factory.start("--concurrency", "2")
-    baseline = vm_hwm_mb(signer.pid)
+    baseline = peak_rss_mb(signer.pid)
     job = signer.sign_ok(total // 2)  # 2 batches, both in flight
     assert job["state"] == "succeeded" and job["records_signed"] == total, job
-    peak = vm_hwm_mb(signer.pid)
+    peak = peak_rss_mb(signer.pid)
     print(f"peak RSS {peak:.0f} MB (at start {baseline:.0f} MB)")
     assert peak < PEAK_RSS_BOUND_MB, \
         f"peak RSS {peak:.0f} MB (at start {baseline:.0f} MB) over {PEAK_RSS_BOUND_MB} MB"

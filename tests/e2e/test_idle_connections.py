@@ -20,20 +20,12 @@ import time
 
 import pytest
 
-from http_wire import exchange, peak_rss_mb, read_until_closed, request_bytes
+from http_wire import exchange, memory_kb, peak_rss_mb, read_until_closed, request_bytes
 
 HOLDERS = 2000
 ADDRESSES = [f"127.0.0.{i}" for i in range(2, 52)]
 P99_BOUND_S = 0.200
 IDLE_BYTES_BOUND = 32 * 1024  # per idle connection, measured ~4 KiB
-
-
-def rss_kb(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise AssertionError("no VmRSS")
 
 
 class Holders:
@@ -124,11 +116,11 @@ def test_2000_trickling_connections_from_50_addresses_do_not_slow_others(server)
 
 def test_an_idle_connection_costs_a_few_kilobytes(server):
     server.get("/stats")  # warm up
-    before = rss_kb(server.pid)
+    before = memory_kb(server.pid, "VmRSS")
     holders = Holders(server.port, HOLDERS, ADDRESSES, trickle=False)
     try:
         time.sleep(1)  # accepted, each waiting for its first byte
-        per_connection = (rss_kb(server.pid) - before) * 1024 / HOLDERS
+        per_connection = (memory_kb(server.pid, "VmRSS") - before) * 1024 / HOLDERS
         print(f"resident memory per idle connection: {per_connection / 1024:.1f} KiB")
         assert per_connection < IDLE_BYTES_BOUND, f"{per_connection:.0f} bytes per connection"
         assert server.get("/healthz").status_code == 200

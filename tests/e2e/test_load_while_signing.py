@@ -7,24 +7,17 @@ from __future__ import annotations
 import random
 import threading
 import time
-from pathlib import Path
 
 import requests
 
 from helpers import assert_exactly_once, random_records
+from http_wire import memory_kb
 from instance import write_ndjson
 
 RECORDS = 200_000
 LOAD_SECONDS = 8.0
 STATS_P99_BOUND_S = 0.5   # recorded in docs/PERFORMANCE.md with the measured value
 RSS_BOUND_MB = 300
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def test_job_survives_concurrent_readers_and_ingest(signer_factory, cli, tmp_path):
@@ -85,7 +78,7 @@ def test_job_survives_concurrent_readers_and_ingest(signer_factory, cli, tmp_pat
     for w in workers:
         w.start()
     while time.monotonic() < stop_at:
-        rss_samples.append(rss_mb(server.pid))
+        rss_samples.append(memory_kb(server.pid, "VmRSS") / 1024)
         time.sleep(0.2)
     for w in workers:
         w.join(timeout=60)

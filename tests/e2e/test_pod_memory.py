@@ -10,16 +10,13 @@ to 59 MB between a 100k and a 1M job, and to 60 MB at 10M in an earlier run (doc
 
 from __future__ import annotations
 
-import re
-from pathlib import Path
-
 from helpers import random_records
+from http_wire import memory_kb
 from instance import write_ndjson
 
 
 def rss_anon_mb(pid: int) -> float:
-    status = Path(f"/proc/{pid}/status").read_text()
-    return int(re.search(r"^RssAnon:\s+(\d+) kB", status, re.M).group(1)) / 1024
+    return memory_kb(pid, "RssAnon") / 1024
 
 
 # 16,000 records of 2 KB in batches of 500: 32 batches, four at a time, over the worker's 32
