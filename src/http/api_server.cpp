@@ -56,7 +56,7 @@ class InFlight {
 // Gives what a request freed back to the system when its scope ends. A pod runs each /batch on
 // whichever handler thread takes it, and glibc gives each thread a malloc arena of its own (up to 8
 // a core) and keeps what a thread frees in that arena. Without this, once a job's batches had
-// reached most of the threads, a pod held a batch's chunks, freed, in each arena: 28-31 MB more
+// reached most of the threads, a pod held a batch's chunks, freed, in each arena: 28-33 MB more
 // RSS after a 32-batch job in tests/e2e/test_pod_memory.py, 5-6 MB with it. malloc_trim took
 // 2-26 us over 16 such arenas; the next batch faults the pages it needs back in.
 class GiveBackFreedMemory {
