@@ -42,6 +42,16 @@ int env_int(const char* name, int fallback) {
   }
 }
 
+// A positive whole number (digits only, at most 12); -1 for anything else, which finish_config
+// refuses rather than falling back to a default.
+long long env_count(const std::string& v) {
+  if (v.empty() || v.size() > 12 || v.find_first_not_of("0123456789") != std::string::npos) {
+    return -1;
+  }
+  const long long n = std::stoll(v);
+  return n > 0 ? n : -1;
+}
+
 bool env_flag(const char* name) {
   const std::string v = env(name);
   return v == "1" || v == "true" || v == "yes";
@@ -70,6 +80,9 @@ Config config_from_environment() {
   if (c.pod_name.empty()) c.pod_name = env("HOSTNAME");
   if (const std::string sync = env("BS_SQLITE_SYNCHRONOUS"); !sync.empty()) {
     c.sqlite_synchronous = sync;
+  }
+  if (const std::string rows = env("BS_SQLITE_INBOX_MERGE_ROWS"); !rows.empty()) {
+    c.sqlite_inbox_merge_rows = env_count(rows);
   }
   c.shutdown_grace_seconds = env_int("BS_SHUTDOWN_GRACE_SECONDS", c.shutdown_grace_seconds);
   if (const std::string level = env("BS_LOG_LEVEL"); !level.empty()) c.log_level = level;
@@ -118,6 +131,9 @@ void finish_config(Config& c) {
   }
   if (c.sqlite_synchronous != "full" && c.sqlite_synchronous != "normal") {
     throw std::invalid_argument("BS_SQLITE_SYNCHRONOUS must be full or normal");
+  }
+  if (c.sqlite_inbox_merge_rows < 0) {
+    throw std::invalid_argument("BS_SQLITE_INBOX_MERGE_ROWS must be a positive whole number");
   }
   if (c.threads == 0) c.threads = std::max(1u, std::thread::hardware_concurrency());
   if (c.concurrency == 0) c.concurrency = c.peer_url.empty() ? 2 : 8;

@@ -56,6 +56,12 @@ struct Config {
   // BS_SQLITE_SYNCHRONOUS: "full" (default, durable through an OS crash) or "normal" (faster;
   // for measurement). Any other value is refused by finish_config.
   std::string sqlite_synchronous = "full";
+  // BS_SQLITE_INBOX_MERGE_ROWS: the least number of unsigned records a store holds before sparse
+  // ingests go to its inbox, and the least the inbox holds before it is merged
+  // (docs/ARCHITECTURE.md, "The SQLite inbox"). 0: the store's default (262,144), which suits
+  // stores of millions; a value that is not a positive whole number is -1, which finish_config
+  // refuses.
+  long long sqlite_inbox_merge_rows = 0;
   std::string log_level = "info";
 
   // Signing schemes (schemes/): BS_SCHEME_FILES, comma-separated EIP-712 scheme files (YAML or

@@ -102,6 +102,7 @@ std::unique_ptr<store::Store> open_configured_store(const Config& config,
   options.mongo_password = config.mongo_password;
   options.timeout_ms = config.store_timeout_ms;
   options.sqlite_synchronous_full = config.sqlite_synchronous == "full";
+  options.sqlite_inbox_merge_rows = static_cast<std::uint64_t>(config.sqlite_inbox_merge_rows);
   options.pg_password = store_password(config);
   options.statement_timeout_ms = config.pg_statement_timeout_ms;
   // One connection per thread that can use the store at once: the batches, plus API readers.

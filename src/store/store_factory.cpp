@@ -29,7 +29,10 @@ std::unique_ptr<Store> open_store(const StoreOptions& options) {
   std::string path = url;
   if (path.rfind("sqlite:", 0) == 0) path = path.substr(7);
   if (path.empty()) throw StoreError(ErrorKind::kInvalid, "sqlite store needs a path: sqlite:PATH");
-  return std::make_unique<SqliteStore>(path, options.sqlite_synchronous_full);
+  return std::make_unique<SqliteStore>(path, options.sqlite_synchronous_full,
+                                       options.sqlite_inbox_merge_rows > 0
+                                           ? options.sqlite_inbox_merge_rows
+                                           : SqliteStore::kInboxMergeRows);
 }
 
 }  // namespace signer::store

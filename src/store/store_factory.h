@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -19,6 +20,8 @@ struct StoreOptions {
   // SQLite only: fsync on every commit (FULL, the default) or only at WAL checkpoints (NORMAL,
   // faster; an OS crash may then undo the last moves, whose records get signed again).
   bool sqlite_synchronous_full = true;
+  // SQLite only: the inbox's threshold (SqliteStore's inbox_merge_rows); 0: its default.
+  std::uint64_t sqlite_inbox_merge_rows = 0;
   // PostgreSQL only: the password (BS_PG_PASSWORD, or read from BS_PG_PASSWORD_FILE), which
   // replaces the URL's; the server-side limit on one statement; and the most connections one
   // process opens (one per thread that uses the store at once).

@@ -2,6 +2,7 @@
 with every record signed exactly once."""
 from __future__ import annotations
 
+import os
 import signal
 import sqlite3
 import subprocess
@@ -81,15 +82,15 @@ def test_kill_9_mid_job_then_rerun_signs_every_record_exactly_once(signer_factor
 
 def test_kill_9_mid_job_with_posted_records_in_the_inbox_signs_each_once(signer_factory, cli,
                                                                          store_url, tmp_path):
-    """Random ids posted into a store past the inbox's merge size (262,144 unsigned records) land
-    thinly among its records, so they wait in records_inbox; a job reads and moves them with the
-    records of `records`. Killed mid-job, each record is unsigned in one of the two tables or
-    signed once, and the rerun signs the rest."""
-    loaded = random_records(270_000)
-    assert cli.load_file(write_ndjson(tmp_path / "input.ndjson", loaded))["accepted"] == 270_000
-    posted = random_records(10_000)
+    """Random ids posted into a store past the inbox's merge size (BS_SQLITE_INBOX_MERGE_ROWS,
+    set to 20,000 here; 262,144 by default) land thinly among its records, so they wait in
+    records_inbox; a job reads and moves them with the records of `records`. Killed mid-job, each
+    record is unsigned in one of the two tables or signed once, and the rerun signs the rest."""
+    loaded = random_records(60_000)
+    assert cli.load_file(write_ndjson(tmp_path / "input.ndjson", loaded))["accepted"] == 60_000
+    posted = random_records(4_000)  # 15 stored records around each: sparse
     msg_of = {r["id"]: r["msg"] for r in loaded + posted}
-    signer = signer_factory.start()
+    signer = signer_factory.start(env={"BS_SQLITE_INBOX_MERGE_ROWS": "20000"})
     r = signer.ingest(posted)
     assert r.status_code == 200, r.text
     assert r.json()["accepted"] == len(posted)
@@ -109,6 +110,17 @@ def test_kill_9_mid_job_with_posted_records_in_the_inbox_signs_each_once(signer_
     exported = cli.export_and_verify()
     assert_exactly_once(exported, msg_of)
     assert all(r["msg"] == msg_of[r["id"]] for r in exported)
+
+
+@pytest.mark.parametrize("value", ["0", "-5", "2e5", "lots", "9999999999999"])
+def test_an_inbox_merge_size_other_than_a_positive_whole_number_is_refused(cli, value):
+    """A mistyped BS_SQLITE_INBOX_MERGE_ROWS stops the command with the variable's name, instead
+    of falling back to the default behind the operator's back."""
+    proc = subprocess.run([str(cli.binary), "stats", "--store", cli.store], capture_output=True,
+                          text=True, timeout=30,
+                          env={**os.environ, "BS_SQLITE_INBOX_MERGE_ROWS": value})
+    assert proc.returncode != 0, proc.stdout
+    assert "BS_SQLITE_INBOX_MERGE_ROWS must be a positive whole number" in proc.stderr, proc.stderr
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
