@@ -121,11 +121,28 @@ case "$action" in
       [[ "$state" == T || -z "$state" ]] && break
       sleep 0.01
     done
-    kill -9 "$pid" $(pgrep -P "$pid") 2>/dev/null || true
+    pids=("$pid" $(pgrep -P "$pid" || true))
+    # What a crash of the machine takes with it, and a killed server leaves behind: its System V
+    # segment (postmaster.pid's seventh line: key, id) and the POSIX segments its processes map
+    # (/dev/shm/PostgreSQL.*). A server never started again on this data (a failed-over primary,
+    # a test's deleted directory) would leave them for good; a start on the same data finds them
+    # gone and needs nothing of them.
+    segments="$(for p in "${pids[@]}"; do cat "/proc/$p/maps" 2>/dev/null || true; done |
+      grep -o '/dev/shm/PostgreSQL\.[0-9]*' | sort -u || true)"
+    shmid="$(sed -n 7p "$dir/data/postmaster.pid" | awk '{print $2}')"
+    kill -9 "${pids[@]}" 2>/dev/null || true
     for _ in $(seq 100); do
       kill -0 "$pid" 2>/dev/null || break
       sleep 0.1
     done
+    for p in "${pids[@]}"; do  # until every process is gone and has let go of the segments
+      for _ in $(seq 100); do
+        kill -0 "$p" 2>/dev/null || break
+        sleep 0.05
+      done
+    done
+    if [[ -n "$segments" ]]; then rm -f $segments; fi
+    if [[ "$shmid" =~ ^[0-9]+$ ]]; then ipcrm -m "$shmid" 2>/dev/null || true; fi
     ;;
   url) url ;;
   *) echo "postgres.sh: unknown action $action" >&2; exit 2 ;;

@@ -82,6 +82,31 @@ def wait_pid_gone(pid: int, timeout: float, start: Optional[int] = None) -> bool
     return False
 
 
+def postgres_shared_memory(data_dir: Path) -> set[str]:
+    """The shared memory of the PostgreSQL server running on `data_dir`: the POSIX segments its
+    processes map (/dev/shm/PostgreSQL.*) and its System V segment ("sysv:ID", from the seventh
+    line of postmaster.pid)."""
+    lines = (data_dir / "postmaster.pid").read_text().splitlines()
+    postmaster = int(lines[0])
+    children = subprocess.run(["pgrep", "-P", str(postmaster)], capture_output=True,
+                              text=True).stdout.split()
+    segments = {f"sysv:{lines[6].split()[1]}"}
+    for pid in [postmaster, *map(int, children)]:
+        try:
+            maps = Path(f"/proc/{pid}/maps").read_text()
+        except OSError:
+            continue
+        segments.update(re.findall(r"/dev/shm/PostgreSQL\.\d+", maps))
+    return segments
+
+
+def shared_memory_left(segments: set[str]) -> set[str]:
+    """Those of `segments` (postgres_shared_memory) that still exist."""
+    sysv_ids = {line.split()[1] for line in Path("/proc/sysvipc/shm").read_text().splitlines()[1:]}
+    return {s for s in segments
+            if (s.removeprefix("sysv:") in sysv_ids if s.startswith("sysv:") else Path(s).exists())}
+
+
 # ---- data --------------------------------------------------------------------------------------
 def original_docs(n: int) -> list[dict]:
     """Documents as the original's generator writes them: no `shard`, empty sign and key."""
@@ -325,8 +350,11 @@ class PostgresDatabase(Database):
         next start runs crash recovery from the WAL."""
         pid = self.postmaster_pid()
         start = process_start(pid)
+        segments = postgres_shared_memory(self.dir / "data")
         self._script("kill")
         assert wait_pid_gone(pid, 10, start), f"postgres (pid {pid}) survived SIGKILL"
+        # As a crash of the machine would: a server not started again must not leave them.
+        assert not shared_memory_left(segments), shared_memory_left(segments)
 
     def start(self) -> None:
         self._script("start")
@@ -403,8 +431,11 @@ class FailoverPostgres(PostgresDatabase):
                                connect_timeout=10, autocommit=True)
 
     def kill_primary(self) -> None:
-        """kill -9 of the primary's postmaster and every backend: it is gone at once."""
+        """kill -9 of the primary's postmaster and every backend: it is gone at once, and so is
+        its shared memory (it is not started again)."""
+        segments = postgres_shared_memory(self.primary_dir / "data")
         self._run("kill", self.primary_port, self.primary_dir)
+        assert not shared_memory_left(segments), shared_memory_left(segments)
 
     def promote_standby(self) -> None:
         self._run("promote", self.standby_port, self.standby_dir)
