@@ -131,14 +131,10 @@ case "$action" in
       grep -o '/dev/shm/PostgreSQL\.[0-9]*' | sort -u || true)"
     shmid="$(sed -n 7p "$dir/data/postmaster.pid" | awk '{print $2}')"
     kill -9 "${pids[@]}" 2>/dev/null || true
-    for _ in $(seq 100); do
-      kill -0 "$pid" 2>/dev/null || break
-      sleep 0.1
-    done
     for p in "${pids[@]}"; do  # until every process is gone and has let go of the segments
       for _ in $(seq 100); do
         kill -0 "$p" 2>/dev/null || break
-        sleep 0.05
+        sleep 0.1
       done
     done
     if [[ -n "$segments" ]]; then rm -f $segments; fi
