@@ -11,7 +11,7 @@ REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 BUILD_PACKAGES=(
   build-essential cmake ninja-build pkg-config git ca-certificates
-  libcrypto++-dev libcpp-httplib-dev nlohmann-json3-dev libcli11-dev
+  libcrypto++-dev nettle-dev libcpp-httplib-dev nlohmann-json3-dev libcli11-dev
   libspdlog-dev libsqlite3-dev libmongoc-dev libbson-dev libpq-dev libyaml-cpp-dev libp11-kit-dev
   libboost1.81-dev
   libgtest-dev libgmock-dev libbenchmark-dev

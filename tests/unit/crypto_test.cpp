@@ -2,7 +2,9 @@
 // go-ethereum vectors, recovery-based verification and its rejections, salts, key hygiene.
 #include <gtest/gtest.h>
 #include <secp256k1.h>
+#include <secp256k1_recovery.h>
 
+#include <random>
 #include <regex>
 #include <set>
 
@@ -10,6 +12,7 @@
 #include "crypto/keccak.h"
 #include "crypto/key_ring.h"
 #include "crypto/message_signer.h"
+#include "crypto/rfc6979_nonce.h"
 #include "crypto/salt_generator.h"
 #include "crypto/signature_verifier.h"
 #include "test_support.h"
@@ -104,6 +107,90 @@ TEST(PinnedSignatures, CoverTheEdgeKeysAndBothRecoveryIds) {
   EXPECT_TRUE(keys.contains("0x0000000000000000000000000000000000000000000000000000000000000001"));
   EXPECT_TRUE(keys.contains("0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364140"));
   EXPECT_EQ(recovery_ids, (std::set<std::string>{"00", "01"}));
+}
+
+// crypto/rfc6979_nonce against the function it stands in for, libsecp256k1's own
+// secp256k1_nonce_function_rfc6979: the same 32 bytes for every input the library can pass.
+class Rfc6979Nonce : public ::testing::Test {
+ protected:
+  using Bytes32 = std::array<unsigned char, 32>;
+  Bytes32 random32() {
+    Bytes32 out;
+    for (auto& b : out) b = static_cast<unsigned char>(rng_());
+    return out;
+  }
+  // Both functions' nonces for one input; each call starts from a filled output buffer.
+  static void expect_same(const Bytes32& msg, const Bytes32& key, const unsigned char* algo16,
+                          void* data, unsigned counter) {
+    Bytes32 theirs;
+    Bytes32 ours;
+    theirs.fill(0xAA);
+    ours.fill(0x55);
+    ASSERT_EQ(secp256k1_nonce_function_rfc6979(theirs.data(), msg.data(), key.data(), algo16, data,
+                                               counter),
+              1);
+    ASSERT_EQ(rfc6979_nonce(ours.data(), msg.data(), key.data(), algo16, data, counter), 1);
+    EXPECT_EQ(ours, theirs) << "counter " << counter << (data ? ", with data" : "")
+                            << (algo16 ? ", with algo16" : "");
+  }
+  std::mt19937_64 rng_{20261206};
+};
+
+TEST_F(Rfc6979Nonce, MatchesLibsecp256k1OnRandomInputsCountersDataAndAlgorithmNames) {
+  for (int i = 0; i < 2000; ++i) {
+    const Bytes32 msg = random32();
+    const Bytes32 key = random32();
+    Bytes32 data = random32();
+    const Bytes32 algo = random32();  // the first 16 bytes
+    const unsigned counter = static_cast<unsigned>(i % 5);
+    expect_same(msg, key, nullptr, nullptr, counter);
+    expect_same(msg, key, nullptr, data.data(), counter);
+    expect_same(msg, key, algo.data(), nullptr, counter);
+    expect_same(msg, key, algo.data(), data.data(), counter);
+  }
+}
+
+TEST_F(Rfc6979Nonce, ReducesMessagesAtAndAboveTheGroupOrderAsLibsecp256k1Does) {
+  const Bytes32 order = {0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
+                         0xFF, 0xFF, 0xFF, 0xFF, 0xFE, 0xBA, 0xAE, 0xDC, 0xE6, 0xAF, 0x48,
+                         0xA0, 0x3B, 0xBF, 0xD2, 0x5E, 0x8C, 0xD0, 0x36, 0x41, 0x41};
+  Bytes32 below = order;
+  below[31] = 0x40;
+  Bytes32 above = order;
+  above[31] = 0x42;
+  Bytes32 all_ones;
+  all_ones.fill(0xFF);
+  const Bytes32 zero{};
+  const Bytes32 key = random32();
+  // n - 1 stays, n becomes 0, n + 1 becomes 1, 2^256 - 1 becomes 2^256 - 1 - n.
+  for (const Bytes32& msg : {below, order, above, all_ones, zero}) {
+    for (unsigned counter = 0; counter < 3; ++counter) {
+      expect_same(msg, key, nullptr, nullptr, counter);
+    }
+  }
+}
+
+TEST(MessageSigner, SignsExactlyAsLibsecp256k1sDefaultNonceFunction) {
+  // The sign path's nonce function against the library's default (a null nonce function, as
+  // go-ethereum calls it), on random keys and hashes: the signatures must be identical.
+  const MessageSigner signer;
+  const KeyRing ring = KeyRing::generate(4);
+  std::mt19937_64 rng(7);
+  for (int i = 0; i < 300; ++i) {
+    const SigningKey& k = ring.at(static_cast<std::size_t>(i) % ring.size());
+    Hash256 hash;
+    for (auto& b : hash) b = static_cast<std::uint8_t>(rng());
+    secp256k1_ecdsa_recoverable_signature sig;
+    ASSERT_EQ(secp256k1_ecdsa_sign_recoverable(signer.context().get(), &sig, hash.data(),
+                                               k.private_key.data(), nullptr, nullptr),
+              1);
+    Signature65 expected{};
+    int recid = 0;
+    secp256k1_ecdsa_recoverable_signature_serialize_compact(signer.context().get(), expected.data(),
+                                                            &recid, &sig);
+    expected[64] = static_cast<std::uint8_t>(recid);
+    EXPECT_EQ(signer.sign_hash(k.private_key, hash), expected) << "case " << i;
+  }
 }
 
 TEST(MessageSigner, RecoversTheKeyOfEverySharedVector) {
