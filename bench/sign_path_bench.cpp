@@ -3,6 +3,8 @@
 //   BareSignRecoverable: secp256k1_ecdsa_sign_recoverable on a precomputed hash (the reference)
 //   SignPath:            salt + Keccak-256(salt + msg) + sign + serialize + hex (our hot path)
 //   Salt, Keccak68, Hex65: the parts of the overhead
+//   NonceLibsecp256k1, NonceNettle: the RFC 6979 nonce of one signature, by libsecp256k1's own
+//     function (the bare call's) and by ours on Nettle's HMAC-SHA256 (the sign path's)
 //   Scheme/raw, Scheme/eip191, Scheme/eip712: one record signed as `signer sign-message` signs it
 //     (signing::sign_record, a fresh salt each), under each signing scheme, on the same voucher
 //     msg; eip712 parses it as JSON and hashes it as typed data with a bytes32 salt field
@@ -16,6 +18,7 @@
 #include "crypto/keccak.h"
 #include "crypto/key_ring.h"
 #include "crypto/message_signer.h"
+#include "crypto/rfc6979_nonce.h"
 #include "crypto/salt_generator.h"
 #include "keys/key_set.h"
 #include "scheme_fixture.h"
@@ -73,6 +76,24 @@ void Keccak68(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
 }
 BENCHMARK(Keccak68);
+
+void NonceOf(benchmark::State& state, secp256k1_nonce_function nonce_function) {
+  auto hash = signer::crypto::keccak256_concat("b001ebc1-f2f7-44de-b5ff-1da0b16af05b", kMsg);
+  std::array<unsigned char, 32> nonce{};
+  for (auto _ : state) {
+    ++hash[0];
+    benchmark::DoNotOptimize(nonce_function(nonce.data(), hash.data(),
+                                            ring().at(0).private_key.data(), nullptr, nullptr, 0));
+    benchmark::ClobberMemory();
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+void NonceLibsecp256k1(benchmark::State& state) {
+  NonceOf(state, secp256k1_nonce_function_rfc6979);
+}
+BENCHMARK(NonceLibsecp256k1);
+void NonceNettle(benchmark::State& state) { NonceOf(state, signer::crypto::rfc6979_nonce); }
+BENCHMARK(NonceNettle);
 
 void Hex65(benchmark::State& state) {
   std::array<std::uint8_t, 65> sig{};

@@ -4,12 +4,13 @@
 # Usage: scripts/fuzz.sh --regress
 #        scripts/fuzz.sh [SECONDS per target, default 60] [target…]
 # Targets: key_ring records_ingest ingest_stream route_params verifier shard request_head
-# typed_data. A crash is written to build/fuzz/artifacts/; keep the input as a corpus file under
-# tests/fuzz/corpus/<target>/ once fixed.
+# typed_data rfc6979_nonce. A crash is written to build/fuzz/artifacts/; keep the input as a
+# corpus file under tests/fuzz/corpus/<target>/ once fixed.
 set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$REPO"
-ALL=(key_ring records_ingest ingest_stream route_params verifier shard request_head typed_data)
+ALL=(key_ring records_ingest ingest_stream route_params verifier shard request_head typed_data
+  rfc6979_nonce)
 mode="fuzz"
 seconds=60
 if [[ "${1:-}" == "--regress" ]]; then mode="regress"; shift; fi
