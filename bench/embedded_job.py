@@ -14,6 +14,9 @@ It prints both and the ratio end-to-end / raw.
                    on a fresh store, and the cost of FULL (the service's default) against NORMAL.
   --build DIR      repeat to compare builds in one run (the before/after of a change); default
                    $SIGNER_BUILD_DIR, else build/release.
+  --raw-each-run   raw signing is measured between every two job runs too, and each run gets
+                   its own ratio, to the mean of the raw rates just before and after it: on a
+                   machine whose speed drifts by more than the effect being measured.
   --timeline PATH.png  (with --via http) samples GET /stats every --sample-interval seconds
                    (default 0.25; with the job's bearer token when there is one) while the job
                    runs, and draws its records/s over time: the rate between samples, the rate
@@ -23,6 +26,7 @@ It prints both and the ratio end-to-end / raw.
 Usage:
   bench/embedded_job.py [--records 200000] [--batch-size 5000] [--via cli|http]
                         [--synchronous full] [--build build/release]... [--repeat N] [--skip-raw]
+                        [--raw-each-run]
                         [--timeline docs/img/job-timeline-embedded.png] [--sample-interval 0.25]
 """
 import argparse
@@ -30,6 +34,7 @@ import json
 import os
 import resource
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -230,6 +235,9 @@ def main():
                     help="do not run sign_path_bench (no raw rate, no ratio to it)")
     ap.add_argument("--repeat", type=int, default=1,
                     help="runs of each configuration, taking turns; medians are reported")
+    ap.add_argument("--raw-each-run", action="store_true",
+                    help="measure raw signing between every two job runs as well, and give each "
+                         "run's ratio to the mean of the raw rates just before and after it")
     ap.add_argument("--build", action="append",
                     help="build dir (repeat to compare builds in one run; default "
                          "$SIGNER_BUILD_DIR, else build/release)")
@@ -253,29 +261,41 @@ def main():
     # Builds and levels take turns, `--repeat` times, so that drift in the machine's speed
     # falls on all of them alike; each figure is the median of its runs.
     runs = {(build, level): [] for build in builds for level in levels}
+    # --raw-each-run: each run's ratio to the raw signing measured seconds before and after it,
+    # so that a machine whose speed drifts within the benchmark moves both sides alike.
+    raws = [raw_before]
+    paired = {key: [] for key in runs}
     for _ in range(args.repeat):
         for key in runs:
             runs[key].append(sign_job(key[0], args, key[1]))
+            if args.raw_each_run and not args.skip_raw:
+                raws.append(raw_all_core_rate(builds[-1])[0])
+                paired[key].append(runs[key][-1][0] / ((raws[-2] + raws[-1]) / 2))
     rates = {key: sorted(values, key=lambda run: run[0])[len(values) // 2][:2]
              for key, values in runs.items()}
     peak_rss_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     raw = None
     if not args.skip_raw:
-        raw_after, _ = raw_all_core_rate(builds[-1])
-        raw = (raw_before + raw_after) / 2
+        raw_after = raws[-1] if len(raws) > 1 else raw_all_core_rate(builds[-1])[0]
+        raw = statistics.mean(raws + ([] if len(raws) > 1 else [raw_after]))
     print(f"records                      {args.records}")
     print(f"batch size                   {args.batch_size}")
     print(f"job run by                   "
           f"{'signer serve, GET /sign?wait=true' if args.via == 'http' else 'signer sign'}")
     if raw is not None:
         print(f"raw signatures/s ({threads} threads)  {raw:,.0f}  "
-              f"(before {raw_before:,.0f}, after {raw_after:,.0f})")
+              f"(before {raw_before:,.0f}, after {raw_after:,.0f}"
+              f"{f'; mean of {len(raws)} measurements' if len(raws) > 2 else ''})")
     for (build, level), (e2e, elapsed) in rates.items():
         print(f"[{build}] synchronous={level}")
         spread = ", ".join(f"{run[0]:,.0f}" for run in runs[(build, level)])
         print(f"  end-to-end records/s       {e2e:,.0f}  ({elapsed:.2f} s; runs: {spread})")
         if raw is not None:
             print(f"  ratio end-to-end / raw     {e2e / raw:.3f}  (target >= 0.5)")
+        if paired[(build, level)]:
+            each = sorted(paired[(build, level)])
+            print(f"  ratio to the raw around each run: median {each[len(each) // 2]:.3f} "
+                  f"(runs: {', '.join(f'{r:.3f}' for r in paired[(build, level)])})")
     for build in builds:
         if (build, "normal") in rates and (build, "full") in rates:
             ratio = rates[(build, "full")][0] / rates[(build, "normal")][0]
