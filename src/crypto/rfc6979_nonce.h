@@ -3,8 +3,9 @@
 //
 // Why: an ECDSA signature's nonce costs 22 SHA-256 compressions (five HMACs). libsecp256k1 runs
 // them in portable C, about a fifth of a signature's time; Nettle picks its SHA-256 at run time
-// for the CPU (the SHA extensions where there are any, else its x86-64 assembly), which computes
-// the same nonce in about a third of the time (docs/PERFORMANCE.md, "The nonce").
+// for the CPU. With the CPU's SHA extensions it computes the same nonce in about a third of the
+// time; without them (its x86-64 assembly) in about nine tenths (docs/PERFORMANCE.md, "The
+// nonce").
 //
 // What: the same bytes as `secp256k1_nonce_function_rfc6979` for every input, by the same
 // construction. The HMAC-DRBG of RFC 6979 section 3.2 (V = 0x01…, K = 0x00…, two keyed updates
