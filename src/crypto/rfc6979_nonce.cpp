@@ -53,7 +53,7 @@ class HmacDrbg {
   // step h.3.
   void generate(unsigned char* out32) {
     if (retry_) update(0x00, nullptr, 0);
-    mac_v_into(v_);
+    next_v();
     std::memcpy(out32, v_.data(), v_.size());
     retry_ = true;
   }
@@ -66,14 +66,14 @@ class HmacDrbg {
     hmac_sha256_update(&mac_, 1, &separator);
     if (extra_size > 0) hmac_sha256_update(&mac_, extra_size, extra);
     hmac_sha256_digest(&mac_, k_.size(), k_.data());
-    mac_v_into(v_);
+    next_v();
   }
 
-  // out = HMAC_K(V).
-  void mac_v_into(Bytes32& out) {
+  // V = HMAC_K(V).
+  void next_v() {
     hmac_sha256_set_key(&mac_, k_.size(), k_.data());
     hmac_sha256_update(&mac_, v_.size(), v_.data());
-    hmac_sha256_digest(&mac_, out.size(), out.data());
+    hmac_sha256_digest(&mac_, v_.size(), v_.data());
   }
 
   Bytes32 k_{};
