@@ -276,8 +276,10 @@ def main():
     peak_rss_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     raw = None
     if not args.skip_raw:
-        raw_after = raws[-1] if len(raws) > 1 else raw_all_core_rate(builds[-1])[0]
-        raw = statistics.mean(raws + ([] if len(raws) > 1 else [raw_after]))
+        if len(raws) == 1:  # no raw between runs: measure once after them all
+            raws.append(raw_all_core_rate(builds[-1])[0])
+        raw_after = raws[-1]
+        raw = statistics.mean(raws)
     print(f"records                      {args.records}")
     print(f"batch size                   {args.batch_size}")
     print(f"job run by                   "
