@@ -12,16 +12,14 @@
 #include "crypto/key_ring.h"
 #include "crypto/message_signer.h"
 #include "crypto/signature_recovery.h"
+#include "test_support.h"
 
 namespace signer::crypto {
 namespace {
 
 using Scalar = std::array<std::uint8_t, 32>;
 
-// The secp256k1 group order n, big-endian.
-constexpr Scalar kOrder{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
-                        0xff, 0xff, 0xff, 0xff, 0xfe, 0xba, 0xae, 0xdc, 0xe6, 0xaf, 0x48,
-                        0xa0, 0x3b, 0xbf, 0xd2, 0x5e, 0x8c, 0xd0, 0x36, 0x41, 0x41};
+constexpr const Scalar& kOrder = testing::kSecp256k1Order;
 
 // a - b for big-endian 256-bit values, a >= b.
 Scalar subtract(const Scalar& a, std::span<const std::uint8_t> b) {

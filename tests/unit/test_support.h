@@ -1,6 +1,9 @@
-// Helpers shared by the unit tests: the shared vectors, temp directories, and running the CLI.
+// Helpers shared by the unit tests: the shared vectors, temp directories, running the CLI, and
+// the secp256k1 group order.
 #pragma once
 
+#include <array>
+#include <cstdint>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -11,6 +14,12 @@
 #include <nlohmann/json.hpp>
 
 namespace signer::testing {
+
+// The secp256k1 group order n, big-endian: the tests' own copy, a witness independent of the
+// product's.
+inline constexpr std::array<std::uint8_t, 32> kSecp256k1Order{
+    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xfe,
+    0xba, 0xae, 0xdc, 0xe6, 0xaf, 0x48, 0xa0, 0x3b, 0xbf, 0xd2, 0x5e, 0x8c, 0xd0, 0x36, 0x41, 0x41};
 
 inline std::filesystem::path shared_dir() {
   if (const char* dir = std::getenv("SIGNER_SHARED_DIR")) return dir;
